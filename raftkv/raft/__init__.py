@@ -1,1 +1,65 @@
-"""raftkv.raft — the pure Raft consensus core (no I/O). See docs/contracts.md."""
+"""raftkv.raft — the pure Raft consensus core (no I/O).
+
+See docs/contracts.md §1 and docs/raft-core.md.
+
+Modules: node.py (RaftNode), ready.py (Ready + driver contract), messages.py + codec.py (wire),
+log.py (in-memory log), progress.py (flow control), quorum.py, readonly.py (ReadIndex),
+config.py (Config, RestoredState), errors.py (exception tree), types.py (shared values).
+"""
+
+from raftkv.raft.codec import decode_message, encode_message
+from raftkv.raft.config import Config, RestoredState
+from raftkv.raft.errors import (
+    ConfigError,
+    InvariantViolation,
+    MessageDecodeError,
+    NotLeader,
+    ProposalDropped,
+    RaftError,
+)
+from raftkv.raft.messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    Message,
+    RequestVote,
+    RequestVoteResponse,
+    TimeoutNow,
+)
+from raftkv.raft.node import RaftNode
+from raftkv.raft.ready import ReadState, Ready, Role, Status
+from raftkv.raft.types import Entry, EntryKind, HardState, Snapshot, SnapshotMeta
+
+__all__ = [
+    "AppendEntries",
+    "AppendEntriesResponse",
+    "Config",
+    "ConfigError",
+    "Entry",
+    "EntryKind",
+    "HardState",
+    "Heartbeat",
+    "HeartbeatResponse",
+    "InstallSnapshot",
+    "InvariantViolation",
+    "Message",
+    "MessageDecodeError",
+    "NotLeader",
+    "ProposalDropped",
+    "RaftError",
+    "RaftNode",
+    "ReadState",
+    "Ready",
+    "RequestVote",
+    "RequestVoteResponse",
+    "RestoredState",
+    "Role",
+    "Snapshot",
+    "SnapshotMeta",
+    "Status",
+    "TimeoutNow",
+    "decode_message",
+    "encode_message",
+]

@@ -1,0 +1,917 @@
+"""node.py — RaftNode: the Raft protocol as a pure, deterministic state machine.
+
+Inputs: ``tick()``, ``step(msg)``, ``propose(data)``, ``read_index(request_id)``,
+``transfer_leadership(target)``, ``compact(index, data)``. Output: ``ready()`` -> Ready (see
+ready.py for the driver contract: persist -> send -> apply -> ``advance(rd)``). No clock, socket,
+thread or disk; the only randomness is the injected ``random.Random`` (election timeouts). Same
+inputs, same outputs.
+
+Structure (etcd's raft.go): ``step`` first does the term bookkeeping every role shares (higher
+term -> follower, unless it is a (pre-)vote inside a leader lease; stale term -> ignore, or tell the
+stale sender our term), answers vote requests, then dispatches on role.
+
+Features and where they live here:
+- election, randomized timeout [election_tick, 2*election_tick): ``tick``, ``_campaign`` (Raft §5.2)
+- pre-vote (thesis §9.6): ``_campaign``/``_handle_vote_request``; check-quorum + leader lease
+  (thesis §6.2, §4.2.3): ``_tick_leader``, the lease test in ``step``
+- replication and fast backtracking (Raft §5.3): ``_handle_append``, ``_handle_append_response``
+- commit only entries of the current term by counting (Raft §5.4.2, Figure 8): ``_maybe_commit``;
+  a NOOP entry opens every term: ``_become_leader``
+- flow control (probe / replicate / snapshot, bounded in-flight, batching): progress.py +
+  ``_send_append``
+- snapshots (Raft §7): ``compact``, ``_send_append`` -> InstallSnapshot, ``_handle_snapshot``
+- ReadIndex (thesis §6.4), batched: readonly.py + ``read_index`` / ``_handle_heartbeat_response``
+- leadership transfer (thesis §3.10): ``transfer_leadership``, TimeoutNow
+
+Persistence rule: anything a message promises (a granted vote, an acknowledged append, a new term)
+is recorded in the node's hard state / log *before* the message is queued, and the driver persists
+a Ready's hard state and entries before sending its messages (ready.py step 2 before step 3).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from raftkv.raft.config import Config, RestoredState
+from raftkv.raft.errors import ConfigError, InvariantViolation, NotLeader, ProposalDropped, _check
+from raftkv.raft.log import RaftLog
+from raftkv.raft.messages import (
+    MESSAGE_TYPES,
+    AppendEntries,
+    AppendEntriesResponse,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    Message,
+    RequestVote,
+    RequestVoteResponse,
+    TimeoutNow,
+)
+from raftkv.raft.progress import Progress, ProgressState
+from raftkv.raft.quorum import VoteResult, committed_index, quorum_size, vote_result
+from raftkv.raft.readonly import ReadOnly
+from raftkv.raft.ready import ReadState, Ready, Role, Status
+from raftkv.raft.types import Entry, EntryKind, HardState, NodeId, Snapshot, SnapshotMeta
+
+__all__ = ["RaftNode"]
+
+logger = logging.getLogger(__name__)
+
+_MESSAGE_CLASSES = tuple(MESSAGE_TYPES.values())
+_FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot)
+
+
+class RaftNode:
+    """One Raft peer. Not thread-safe: the driver serialises every call."""
+
+    def __init__(
+        self, cfg: Config, rng: random.Random, restored: RestoredState | None = None
+    ) -> None:
+        cfg.validate()
+        self._cfg = cfg
+        self.id: NodeId = cfg.id
+        self._rng = rng
+        self._members = tuple(cfg.peers)
+        self._peers = tuple(sorted(cfg.peers))  # sorted: deterministic iteration
+        self._others = tuple(p for p in self._peers if p != cfg.id)
+        self._quorum = quorum_size(len(self._peers))
+
+        restored = restored if restored is not None else RestoredState()
+        hs = restored.hard_state
+        snap = restored.snapshot
+        meta: SnapshotMeta | None = snap.meta if isinstance(snap, Snapshot) else snap
+        self._snapshot: Snapshot | None = snap if isinstance(snap, Snapshot) else None
+        snap_index, snap_term = (meta.index, meta.term) if meta is not None else (0, 0)
+        entries = list(restored.entries)
+        if entries and entries[0].index != snap_index + 1:
+            raise ConfigError(
+                f"restored entries start at {entries[0].index}, expected {snap_index + 1} "
+                f"(right after the snapshot)"
+            )
+        try:
+            self._log = RaftLog(snap_index, snap_term, entries)
+        except InvariantViolation as err:
+            raise ConfigError(f"restored log is not contiguous: {err}") from err
+        if hs.term < self._log.last_term():
+            raise ConfigError(
+                f"restored term {hs.term} is below the last log term {self._log.last_term()}"
+            )
+
+        self.term = hs.term
+        self.voted_for: NodeId | None = hs.voted_for
+        # the persisted commit is a hint: never beyond the persisted log, never before the snapshot
+        self.commit = max(snap_index, min(hs.commit, self._log.last_index()))
+        self.role = Role.FOLLOWER
+        self.leader: NodeId | None = None
+
+        self._applied = snap_index  # the driver restores its state machine from the snapshot
+        self._apply_handed = snap_index  # last index handed out in Ready.committed_entries
+        self._stabled = self._log.last_index()  # last index handed out for persistence
+        self._pending_snapshot: Snapshot | None = None  # received, not yet handed to the driver
+        self._msgs: list[Message] = []
+        self._read_states: list[ReadState] = []
+        self._prev_hs = (hs.term, hs.voted_for, hs.commit)
+        self._prev_soft: tuple[Role, NodeId | None] = (Role.FOLLOWER, None)
+
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._randomized_timeout = cfg.election_tick
+        self._votes: dict[NodeId, bool] = {}
+        self._progress: dict[NodeId, Progress] = {}
+        self._transferee: NodeId | None = None
+        self._transfer_elapsed = 0
+        self._reads = ReadOnly()
+        self._bcast = False  # leader: new entries to send at the next ready()
+        self._reset_randomized_timeout()
+
+    # ------------------------------------------------------------------ public API
+
+    def tick(self) -> None:
+        """Advance logical time by one tick."""
+        if self.role is Role.LEADER:
+            self._tick_leader()
+        else:
+            self._election_elapsed += 1
+            if self._election_elapsed >= self._randomized_timeout:
+                self._election_elapsed = 0
+                self._campaign(transfer=False)
+
+    def campaign(self) -> None:
+        """Start an election now (as if the election timer fired); a no-op on the leader."""
+        if self.role is not Role.LEADER:
+            self._campaign(transfer=False)
+
+    def propose(self, data: bytes) -> int:
+        """Append ``data`` as a new entry; returns its index. NotLeader / ProposalDropped."""
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if self._transferee is not None:
+            raise ProposalDropped(f"leadership transfer to {self._transferee} in progress")
+        if type(data) is not bytes:
+            if not isinstance(data, bytes | bytearray | memoryview):
+                raise ConfigError(f"propose: data must be bytes, got {type(data).__name__}")
+            data = bytes(data)
+        index = self._log.last_index() + 1
+        self._append_local(Entry(index=index, term=self.term, kind=EntryKind.NORMAL, data=data))
+        self._bcast = True
+        if self._quorum == 1:
+            self._maybe_commit()
+        return index
+
+    def read_index(self, request_id: str) -> None:
+        """Start a linearizable read; released later as Ready.read_states. NotLeader."""
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if self._log.term(self.commit) != self.term:
+            # thesis §6.4 step 1: the commit index is only known to be current once an entry of
+            # this term is committed (our NOOP). Queue until then.
+            self._reads.waiting.append(request_id)
+            return
+        self._start_reads([request_id])
+
+    def transfer_leadership(self, target: NodeId | None = None) -> NodeId:
+        """Hand leadership to ``target`` (None: the most up-to-date follower); returns the target.
+
+        The leader stops taking proposals, brings the target up to date, then sends TimeoutNow.
+        The transfer is abandoned after an election timeout (proposals resume).
+        """
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if target is None:
+            if not self._others:
+                raise ConfigError("transfer_leadership: no other voter to hand leadership to")
+            target = max(self._others, key=lambda p: self._progress[p].match)
+        elif target not in self._peers:
+            raise ConfigError(f"transfer_leadership: unknown target {target!r}")
+        if target == self.id:
+            self._transferee = None
+            return target
+        if self._transferee == target:
+            return target
+        logger.info("node=%s term=%d transferring leadership to=%s", self.id, self.term, target)
+        self._transferee = target
+        self._transfer_elapsed = 0
+        pr = self._progress[target]
+        if pr.match == self._log.last_index():
+            self._send_timeout_now(target)
+        else:
+            self._send_appends(target)
+        return target
+
+    def compact(self, index: int, data: bytes) -> None:
+        """The driver durably saved a snapshot of applied state up to ``index``: drop the log before
+        it and keep the snapshot to send to followers that are too far behind."""
+        if index <= self._log.offset:
+            return
+        if index > self._applied:
+            raise ConfigError(f"compact: index {index} is beyond the applied index {self._applied}")
+        term = self._log.term(index)
+        _check(term is not None, "compact: no term for index %d", index)
+        assert term is not None
+        self._snapshot = Snapshot(
+            meta=SnapshotMeta(index=index, term=term, members=self._members), data=bytes(data)
+        )
+        self._log.compact(index)
+        logger.info("node=%s term=%d compacted log up to index=%d", self.id, self.term, index)
+
+    def step(self, m: Message) -> None:
+        """Process a message from a peer. Stale, misaddressed or malformed ones are ignored."""
+        if not isinstance(m, _MESSAGE_CLASSES):
+            logger.warning("node=%s ignored non-message %s", self.id, type(m).__name__)
+            return
+        if (
+            m.dst != self.id
+            or m.src == self.id
+            or m.src not in self._peers
+            or type(m.term) is not int
+            or m.term < 0
+        ):
+            logger.warning("node=%s ignored misaddressed message: %s", self.id, m.describe())
+            return
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("node=%s step %s", self.id, m.describe())
+
+        if m.term > self.term:
+            if isinstance(m, RequestVote):
+                in_lease = (
+                    self._cfg.check_quorum
+                    and self.leader is not None
+                    and self._election_elapsed < self._cfg.election_tick
+                )
+                if in_lease and not m.transfer:
+                    # leader lease (thesis §4.2.3): we heard from a leader recently; a disruptive
+                    # (pre-)candidate must not depose it.
+                    logger.info(
+                        "node=%s term=%d ignored %s from=%s reason=leader-lease leader=%s",
+                        self.id,
+                        self.term,
+                        "pre-vote" if m.pre_vote else "vote",
+                        m.src,
+                        self.leader,
+                    )
+                    return
+            if isinstance(m, RequestVote) and m.pre_vote:
+                pass  # a pre-vote never changes our term
+            elif isinstance(m, RequestVoteResponse) and m.pre_vote and m.granted:
+                pass  # granted pre-votes carry the future term
+            else:
+                leader = m.src if isinstance(m, _FROM_LEADER) else None
+                self._become_follower(m.term, leader)
+        elif m.term < self.term:
+            if isinstance(m, AppendEntries | Heartbeat) and (
+                self._cfg.check_quorum or self._cfg.pre_vote
+            ):
+                # a stale leader (e.g. behind a healed partition) learns the new term from this
+                self._send(AppendEntriesResponse(src=self.id, dst=m.src, term=self.term, index=0))
+            elif isinstance(m, RequestVote) and m.pre_vote:
+                self._send(
+                    RequestVoteResponse(
+                        src=self.id, dst=m.src, term=self.term, granted=False, pre_vote=True
+                    )
+                )
+            return
+
+        if isinstance(m, RequestVote):
+            self._handle_vote_request(m)
+        elif self.role is Role.LEADER:
+            self._step_leader(m)
+        elif self.role is Role.FOLLOWER:
+            self._step_follower(m)
+        else:
+            self._step_candidate(m)
+
+    def has_ready(self) -> bool:
+        return bool(
+            self._msgs
+            or self._stabled < self._log.last_index()
+            or self.commit > self._apply_handed
+            or self._read_states
+            or self._pending_snapshot is not None
+            or (self._bcast and self.role is Role.LEADER)
+            or (self.term, self.voted_for, self.commit) != self._prev_hs
+            or (self.role, self.leader) != self._prev_soft
+        )
+
+    def ready(self) -> Ready:
+        """Everything the driver must do now (see ready.py for the order). Hands it over once."""
+        if self._bcast:
+            self._bcast = False
+            if self.role is Role.LEADER:
+                for p in self._others:
+                    self._send_appends(p)
+        log = self._log
+        last = log.last_index()
+        entries: tuple[Entry, ...] = ()
+        if last > self._stabled:
+            entries = tuple(log.slice(self._stabled + 1, last))
+            self._stabled = last
+        committed: tuple[Entry, ...] = ()
+        if self.commit > self._apply_handed:
+            _check(
+                self._apply_handed >= log.offset,
+                "committed entries %d.. were compacted before being applied",
+                self._apply_handed + 1,
+            )
+            committed = tuple(log.slice(self._apply_handed + 1, self.commit))
+            self._apply_handed = self.commit
+        hs_now = (self.term, self.voted_for, self.commit)
+        hard_state = None
+        if hs_now != self._prev_hs:
+            hard_state = HardState(term=self.term, voted_for=self.voted_for, commit=self.commit)
+            self._prev_hs = hs_now
+        soft_now = (self.role, self.leader)
+        soft_state = None
+        if soft_now != self._prev_soft:
+            soft_state = soft_now
+            self._prev_soft = soft_now
+        rd = Ready(
+            snapshot=self._pending_snapshot,
+            hard_state=hard_state,
+            entries=entries,
+            messages=tuple(self._msgs),
+            committed_entries=committed,
+            read_states=tuple(self._read_states),
+            soft_state=soft_state,
+        )
+        self._pending_snapshot = None
+        self._msgs = []
+        self._read_states = []
+        return rd
+
+    def advance(self, rd: Ready) -> None:
+        """The driver persisted, sent and applied ``rd``."""
+        if rd.snapshot is not None and rd.snapshot.meta.index > self._applied:
+            self._applied = rd.snapshot.meta.index
+        if rd.committed_entries:
+            last = rd.committed_entries[-1].index
+            if last > self._applied:
+                self._applied = last
+
+    def status(self) -> Status:
+        progress: dict[NodeId, int] = {}
+        if self.role is Role.LEADER:
+            progress = {p: pr.match for p, pr in self._progress.items()}
+        return Status(
+            id=self.id,
+            role=self.role,
+            term=self.term,
+            leader=self.leader,
+            commit_index=self.commit,
+            applied_index=self._applied,
+            last_log_index=self._log.last_index(),
+            snapshot_index=self._log.offset,
+            members=self._members,
+            progress=progress,
+        )
+
+    # ------------------------------------------------------------------ read-only accessors
+
+    @property
+    def applied_index(self) -> int:
+        return self._applied
+
+    @property
+    def last_log_index(self) -> int:
+        return self._log.last_index()
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The latest snapshot the core holds (taken by compact() or received), with its data."""
+        return self._snapshot
+
+    def log_entries(self, lo: int = 1, hi: int | None = None) -> list[Entry]:
+        """Entries lo..hi held in memory (for tests, checkers and debugging)."""
+        return self._log.slice(lo, self._log.last_index() if hi is None else hi)
+
+    def term_at(self, index: int) -> int | None:
+        return self._log.term(index)
+
+    # ------------------------------------------------------------------ roles
+
+    def _reset_randomized_timeout(self) -> None:
+        et = self._cfg.election_tick
+        self._randomized_timeout = et + self._rng.randrange(et)
+
+    def _reset_leader_state(self) -> None:
+        self._votes = {}
+        self._progress = {}
+        self._transferee = None
+        self._reads.reset()
+        self._bcast = False
+
+    def _become_follower(self, term: int, leader: NodeId | None) -> None:
+        _check(term >= self.term, "term moved backwards: %d -> %d", self.term, term)
+        old_role = self.role
+        if term != self.term:
+            self.term = term
+            self.voted_for = None
+        self._reset_leader_state()
+        self.role = Role.FOLLOWER
+        self.leader = leader
+        self._election_elapsed = 0
+        self._reset_randomized_timeout()
+        if old_role is not Role.FOLLOWER:
+            logger.info("node=%s term=%d became follower leader=%s", self.id, term, leader)
+
+    def _campaign(self, transfer: bool) -> None:
+        if self.id not in self._peers:
+            return
+        if self._cfg.pre_vote and not transfer:
+            # thesis §9.6: ask first whether we could win, without bumping anyone's term
+            self._reset_leader_state()
+            self.role = Role.PRE_CANDIDATE
+            self.leader = None
+            self._election_elapsed = 0
+            self._reset_randomized_timeout()
+            self._votes = {self.id: True}
+            logger.info("node=%s term=%d became pre-candidate", self.id, self.term)
+            if vote_result(self._votes, self._peers) is VoteResult.WON:
+                self._campaign_real(transfer=False)
+                return
+            for p in self._others:
+                self._send(
+                    RequestVote(
+                        src=self.id,
+                        dst=p,
+                        term=self.term + 1,
+                        last_log_index=self._log.last_index(),
+                        last_log_term=self._log.last_term(),
+                        pre_vote=True,
+                    )
+                )
+        else:
+            self._campaign_real(transfer)
+
+    def _campaign_real(self, transfer: bool) -> None:
+        self._reset_leader_state()
+        self.term += 1
+        self.voted_for = self.id
+        self.role = Role.CANDIDATE
+        self.leader = None
+        self._election_elapsed = 0
+        self._reset_randomized_timeout()
+        self._votes = {self.id: True}
+        logger.info("node=%s term=%d became candidate", self.id, self.term)
+        if vote_result(self._votes, self._peers) is VoteResult.WON:
+            self._become_leader()
+            return
+        for p in self._others:
+            self._send(
+                RequestVote(
+                    src=self.id,
+                    dst=p,
+                    term=self.term,
+                    last_log_index=self._log.last_index(),
+                    last_log_term=self._log.last_term(),
+                    transfer=transfer,
+                )
+            )
+
+    def _become_leader(self) -> None:
+        _check(self.role is Role.CANDIDATE, "only a candidate can become leader")
+        self._reset_leader_state()
+        self.role = Role.LEADER
+        self.leader = self.id
+        self._heartbeat_elapsed = 0
+        self._election_elapsed = 0
+        last = self._log.last_index()
+        self._progress = {p: Progress(last + 1) for p in self._peers}
+        me = self._progress[self.id]
+        me.match = last
+        me.become_replicate()
+        logger.info("node=%s term=%d became leader", self.id, self.term)
+        # Raft §5.4.2 / thesis §6.4: a NOOP of our own term lets us commit (and serve reads)
+        self._append_local(Entry(index=last + 1, term=self.term, kind=EntryKind.NOOP))
+        self._bcast = True
+        if self._quorum == 1:
+            self._maybe_commit()
+
+    def _append_local(self, entry: Entry) -> None:
+        self._log.append_one(entry)
+        me = self._progress[self.id]
+        me.match = entry.index
+        me.next = entry.index + 1
+
+    # ------------------------------------------------------------------ votes
+
+    def _handle_vote_request(self, m: RequestVote) -> None:
+        can_vote = (
+            self.voted_for == m.src
+            or (self.voted_for is None and self.leader is None)
+            or (m.pre_vote and m.term > self.term)
+        )
+        if can_vote and self._log.is_up_to_date(m.last_log_index, m.last_log_term):
+            # granting a real vote updates voted_for first: persisted before the answer leaves
+            if not m.pre_vote:
+                self._election_elapsed = 0
+                self.voted_for = m.src
+            logger.info(
+                "node=%s term=%d granted %s to=%s",
+                self.id,
+                self.term,
+                "pre-vote" if m.pre_vote else "vote",
+                m.src,
+            )
+            self._send(
+                RequestVoteResponse(
+                    src=self.id, dst=m.src, term=m.term, granted=True, pre_vote=m.pre_vote
+                )
+            )
+        else:
+            reason = "already-voted" if not can_vote else "stale-log"
+            logger.info(
+                "node=%s term=%d rejected %s for=%s reason=%s",
+                self.id,
+                self.term,
+                "pre-vote" if m.pre_vote else "vote",
+                m.src,
+                reason,
+            )
+            self._send(
+                RequestVoteResponse(
+                    src=self.id, dst=m.src, term=self.term, granted=False, pre_vote=m.pre_vote
+                )
+            )
+
+    def _step_candidate(self, m: Message) -> None:
+        if isinstance(m, _FROM_LEADER):
+            # a leader exists in our term (m.term == self.term here)
+            self._become_follower(m.term, m.src)
+            self._step_follower(m)
+        elif isinstance(m, RequestVoteResponse):
+            if self.role is Role.PRE_CANDIDATE:
+                if not m.pre_vote:
+                    return
+                if m.granted and m.term != self.term + 1:
+                    return
+                if not m.granted and m.term != self.term:
+                    return
+            elif m.pre_vote or m.term != self.term:
+                return
+            self._votes.setdefault(m.src, m.granted)
+            result = vote_result(self._votes, self._peers)
+            if result is VoteResult.WON:
+                if self.role is Role.PRE_CANDIDATE:
+                    self._campaign_real(transfer=False)
+                else:
+                    self._become_leader()
+            elif result is VoteResult.LOST:
+                self._become_follower(self.term, None)
+
+    # ------------------------------------------------------------------ follower
+
+    def _step_follower(self, m: Message) -> None:
+        if isinstance(m, AppendEntries):
+            self._election_elapsed = 0
+            self.leader = m.src
+            self._handle_append(m)
+        elif isinstance(m, Heartbeat):
+            self._election_elapsed = 0
+            self.leader = m.src
+            self._handle_heartbeat(m)
+        elif isinstance(m, InstallSnapshot):
+            self._election_elapsed = 0
+            self.leader = m.src
+            self._handle_snapshot(m)
+        elif isinstance(m, TimeoutNow):
+            logger.info(
+                "node=%s term=%d got TimeoutNow from=%s: campaigning", self.id, self.term, m.src
+            )
+            self._campaign(transfer=True)
+
+    def _commit_to(self, index: int) -> None:
+        if index > self.commit:
+            _check(
+                index <= self._log.last_index(),
+                "commit %d beyond the last log index %d",
+                index,
+                self._log.last_index(),
+            )
+            self.commit = index
+
+    def _handle_append(self, m: AppendEntries) -> None:
+        log = self._log
+        ents = m.entries
+        if ents and (
+            ents[0].index != m.prev_index + 1 or ents[-1].index != m.prev_index + len(ents)
+        ):
+            logger.warning("node=%s ignored malformed append: %s", self.id, m.describe())
+            return
+        if m.prev_index < self.commit:
+            # already committed here: tell the leader where we are
+            self._send(
+                AppendEntriesResponse(src=self.id, dst=m.src, term=self.term, index=self.commit)
+            )
+            return
+        if log.match_term(m.prev_index, m.prev_term):
+            last_new = m.prev_index + len(ents)
+            if ents:
+                if m.prev_index == log.last_index():
+                    log.append(list(ents))
+                else:
+                    conflict = 0
+                    for e in ents:
+                        if log.term(e.index) != e.term:
+                            conflict = e.index
+                            break
+                    if conflict:
+                        _check(
+                            conflict > self.commit,
+                            "conflict at %d is at or below commit %d",
+                            conflict,
+                            self.commit,
+                        )
+                        if conflict <= log.last_index():
+                            log.truncate_from(conflict)
+                            if self._stabled >= conflict:
+                                self._stabled = conflict - 1
+                        log.append(list(ents[conflict - m.prev_index - 1 :]))
+            self._commit_to(min(m.commit, last_new))
+            self._send(
+                AppendEntriesResponse(src=self.id, dst=m.src, term=self.term, index=last_new)
+            )
+            return
+        # reject with a fast-backtracking hint (Raft §5.3, the "optimization" paragraph)
+        last = log.last_index()
+        if m.prev_index > last:
+            hint_term, hint_index = 0, last + 1
+        else:
+            t = log.term(m.prev_index)
+            if t is None:  # cannot happen: prev_index >= commit >= snapshot index
+                hint_term, hint_index = 0, self.commit + 1
+            else:
+                hint_term = t
+                hint_index = max(log.first_index_of_term(t), self.commit + 1)
+        self._send(
+            AppendEntriesResponse(
+                src=self.id,
+                dst=m.src,
+                term=self.term,
+                index=m.prev_index,
+                reject=True,
+                hint_index=hint_index,
+                hint_term=hint_term,
+            )
+        )
+
+    def _handle_heartbeat(self, m: Heartbeat) -> None:
+        # the leader never sends a commit above our match, so this entry is ours too
+        self._commit_to(min(m.commit, self._log.last_index()))
+        self._send(HeartbeatResponse(src=self.id, dst=m.src, term=self.term, context=m.context))
+
+    def _handle_snapshot(self, m: InstallSnapshot) -> None:
+        meta = m.snapshot.meta
+        if meta.index <= self.commit:
+            self._send(
+                AppendEntriesResponse(src=self.id, dst=m.src, term=self.term, index=self.commit)
+            )
+            return
+        if self._log.match_term(meta.index, meta.term):
+            # we already hold the snapshot's last entry: just fast-forward the commit
+            self._commit_to(meta.index)
+        else:
+            logger.info(
+                "node=%s term=%d restoring snapshot index=%d term=%d from=%s",
+                self.id,
+                self.term,
+                meta.index,
+                meta.term,
+                m.src,
+            )
+            self._log.restore(meta.index, meta.term)
+            self.commit = meta.index
+            self._stabled = meta.index
+            self._apply_handed = meta.index
+            self._pending_snapshot = m.snapshot
+            self._snapshot = m.snapshot
+        self._send(AppendEntriesResponse(src=self.id, dst=m.src, term=self.term, index=meta.index))
+
+    # ------------------------------------------------------------------ leader
+
+    def _tick_leader(self) -> None:
+        cfg = self._cfg
+        self._heartbeat_elapsed += 1
+        self._election_elapsed += 1
+        if self._election_elapsed >= cfg.election_tick:
+            self._election_elapsed = 0
+            if cfg.check_quorum:
+                active = 0
+                for p, pr in self._progress.items():
+                    if p == self.id or pr.recent_active:
+                        active += 1
+                    pr.recent_active = False
+                if active < self._quorum:
+                    logger.warning(
+                        "node=%s term=%d stepped down: heard from %d of %d voters (quorum %d)",
+                        self.id,
+                        self.term,
+                        active,
+                        len(self._peers),
+                        self._quorum,
+                    )
+                    self._become_follower(self.term, None)
+                    return
+        if self._transferee is not None:
+            self._transfer_elapsed += 1
+            if self._transfer_elapsed >= cfg.election_tick:
+                logger.warning(
+                    "node=%s term=%d aborted leadership transfer to=%s (timeout)",
+                    self.id,
+                    self.term,
+                    self._transferee,
+                )
+                self._transferee = None
+        for pr in self._progress.values():
+            if pr.state is ProgressState.SNAPSHOT:
+                pr.snapshot_elapsed += 1
+                if pr.snapshot_elapsed >= cfg.election_tick:
+                    pr.become_probe()  # the snapshot (or its answer) was lost: try again
+        if self._heartbeat_elapsed >= cfg.heartbeat_tick:
+            self._heartbeat_elapsed = 0
+            reads = self._reads
+            if reads.next_batch:
+                batch, reads.next_batch = reads.next_batch, []
+                reads.start_round(self.commit, batch, self.id)
+            self._bcast_heartbeat(reads.newest_context())
+
+    def _step_leader(self, m: Message) -> None:
+        if isinstance(m, AppendEntriesResponse):
+            self._handle_append_response(m)
+        elif isinstance(m, HeartbeatResponse):
+            self._handle_heartbeat_response(m)
+        elif isinstance(m, _FROM_LEADER):
+            logger.error(
+                "node=%s term=%d another leader in our term: %s", self.id, self.term, m.describe()
+            )
+
+    def _send(self, m: Message) -> None:
+        self._msgs.append(m)
+
+    def _bcast_heartbeat(self, context: int) -> None:
+        commit = self.commit
+        for p in self._others:
+            pr = self._progress[p]
+            self._send(
+                Heartbeat(
+                    src=self.id,
+                    dst=p,
+                    term=self.term,
+                    commit=min(pr.match, commit),
+                    context=context,
+                )
+            )
+
+    def _send_timeout_now(self, target: NodeId) -> None:
+        logger.info("node=%s term=%d sent TimeoutNow to=%s", self.id, self.term, target)
+        self._send(TimeoutNow(src=self.id, dst=target, term=self.term))
+
+    def _send_appends(self, peer: NodeId) -> None:
+        """Send as much as flow control allows to ``peer``."""
+        pr = self._progress[peer]
+        if pr.state is ProgressState.REPLICATE:
+            while self._send_append(peer, pr, allow_empty=False):
+                pass
+        else:
+            self._send_append(peer, pr, allow_empty=True)
+
+    def _send_append(self, peer: NodeId, pr: Progress, allow_empty: bool) -> bool:
+        """Send one AppendEntries (or the snapshot) to ``peer``. True if entries were sent and
+        more might follow (REPLICATE pipelining)."""
+        if pr.is_paused(self._cfg.max_inflight_msgs):
+            return False
+        log = self._log
+        prev = pr.next - 1
+        prev_term = log.term(prev)
+        if prev_term is None:
+            _check(
+                prev < log.offset,
+                "progress next %d beyond the log end %d",
+                pr.next,
+                log.last_index(),
+            )
+            snap = self._snapshot
+            if snap is None:
+                logger.warning(
+                    "node=%s term=%d cannot catch up peer=%s: log compacted but no snapshot data",
+                    self.id,
+                    self.term,
+                    peer,
+                )
+                return False
+            logger.info(
+                "node=%s term=%d sending snapshot index=%d to=%s",
+                self.id,
+                self.term,
+                snap.meta.index,
+                peer,
+            )
+            self._send(InstallSnapshot(src=self.id, dst=peer, term=self.term, snapshot=snap))
+            pr.become_snapshot(snap.meta.index)
+            return False
+        ents = log.slice_limited(
+            pr.next, self._cfg.max_entries_per_msg, self._cfg.max_bytes_per_msg
+        )
+        if not ents and not allow_empty:
+            return False
+        self._send(
+            AppendEntries(
+                src=self.id,
+                dst=peer,
+                term=self.term,
+                prev_index=prev,
+                prev_term=prev_term,
+                entries=tuple(ents),
+                commit=self.commit,
+            )
+        )
+        if pr.state is ProgressState.REPLICATE:
+            if ents:
+                last = ents[-1].index
+                pr.next = last + 1
+                pr.inflight.append(last)
+                return True
+            return False
+        pr.probe_sent = True
+        return False
+
+    def _handle_append_response(self, m: AppendEntriesResponse) -> None:
+        pr = self._progress.get(m.src)
+        if pr is None:
+            return
+        pr.recent_active = True
+        if m.reject:
+            if m.hint_term == 0:
+                nxt = m.hint_index
+            else:
+                li = self._log.last_index_of_term(m.hint_term)
+                nxt = li + 1 if li is not None else m.hint_index
+            if pr.maybe_decrease_to(m.index, max(nxt, 1)):
+                logger.debug(
+                    "node=%s term=%d peer=%s rejected prev=%d, probing from %d",
+                    self.id,
+                    self.term,
+                    m.src,
+                    m.index,
+                    pr.next,
+                )
+                self._send_append(m.src, pr, allow_empty=True)
+            return
+        if m.index > self._log.last_index():
+            logger.warning("node=%s ignored ack beyond our log: %s", self.id, m.describe())
+            return
+        updated = pr.maybe_update(m.index)
+        if pr.state is ProgressState.PROBE:
+            if m.index >= pr.match:
+                pr.become_replicate()
+        elif pr.state is ProgressState.SNAPSHOT and pr.match >= pr.pending_snapshot:
+            pr.become_replicate()
+        if updated:
+            self._maybe_commit()
+            if m.src == self._transferee and pr.match == self._log.last_index():
+                self._send_timeout_now(m.src)
+        self._send_appends(m.src)
+
+    def _handle_heartbeat_response(self, m: HeartbeatResponse) -> None:
+        pr = self._progress.get(m.src)
+        if pr is None:
+            return
+        pr.recent_active = True
+        if pr.state is ProgressState.PROBE:
+            pr.probe_sent = False
+        elif (
+            pr.state is ProgressState.REPLICATE and len(pr.inflight) >= self._cfg.max_inflight_msgs
+        ):
+            pr.inflight.popleft()  # unstick a pipeline whose acks were lost
+        if pr.match < self._log.last_index():
+            self._send_append(m.src, pr, allow_empty=True)
+        if m.context:
+            reads = self._reads
+            for r in reads.ack(m.src, m.context, self._quorum):
+                self._read_states.extend(ReadState(rid, r.index) for rid in r.request_ids)
+            if not reads.rounds and reads.next_batch:
+                batch, reads.next_batch = reads.next_batch, []
+                r = reads.start_round(self.commit, batch, self.id)
+                self._bcast_heartbeat(r.context)
+
+    def _maybe_commit(self) -> bool:
+        """Raft §5.4.2 / Figure 8: commit by counting replicas only an entry of the current term."""
+        q = committed_index((pr.match for pr in self._progress.values()), self._quorum)
+        if q > self.commit and self._log.term(q) == self.term:
+            self.commit = q
+            if self._reads.waiting:
+                waiting, self._reads.waiting = self._reads.waiting, []
+                self._start_reads(waiting)
+            return True
+        return False
+
+    def _start_reads(self, request_ids: list[str]) -> None:
+        if self._quorum == 1:
+            self._read_states.extend(ReadState(rid, self.commit) for rid in request_ids)
+            return
+        reads = self._reads
+        if reads.rounds:
+            reads.next_batch.extend(request_ids)
+            return
+        r = reads.start_round(self.commit, list(request_ids), self.id)
+        self._bcast_heartbeat(r.context)

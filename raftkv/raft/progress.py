@@ -1,0 +1,122 @@
+"""progress.py — the leader's view of one follower (etcd's tracker/progress design).
+
+States:
+- PROBE: we do not know where the follower's log matches ours. Send at most one AppendEntries, then
+  wait (``probe_sent``) for its answer or for the next heartbeat response.
+- REPLICATE: the follower is keeping up; pipeline appends optimistically (``next`` moves when
+  sent), at most ``max_inflight`` un-acknowledged messages at a time (``inflight`` holds each
+  one's last index).
+- SNAPSHOT: the entries the follower needs were compacted; an InstallSnapshot is on its way.
+  Wait for its acknowledgement (or ``snapshot_elapsed`` reaching the election timeout, then probe
+  again).
+
+Invariant: ``match < next``; ``match`` never decreases within a term.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+
+__all__ = ["Progress", "ProgressState"]
+
+
+class ProgressState(enum.Enum):
+    PROBE = "probe"
+    REPLICATE = "replicate"
+    SNAPSHOT = "snapshot"
+
+
+class Progress:
+    __slots__ = (
+        "inflight",
+        "match",
+        "next",
+        "pending_snapshot",
+        "probe_sent",
+        "recent_active",
+        "snapshot_elapsed",
+        "state",
+    )
+
+    def __init__(self, next_index: int) -> None:
+        self.match = 0
+        self.next = next_index
+        self.state = ProgressState.PROBE
+        self.probe_sent = False
+        self.inflight: deque[int] = deque()
+        self.pending_snapshot = 0
+        self.snapshot_elapsed = 0
+        self.recent_active = False
+
+    def __repr__(self) -> str:
+        return (
+            f"Progress(match={self.match}, next={self.next}, state={self.state.value}, "
+            f"inflight={len(self.inflight)})"
+        )
+
+    def become_probe(self) -> None:
+        if self.state is ProgressState.SNAPSHOT:
+            self.next = max(self.match + 1, self.pending_snapshot + 1)
+        else:
+            self.next = self.match + 1
+        self.state = ProgressState.PROBE
+        self.probe_sent = False
+        self.inflight.clear()
+        self.pending_snapshot = 0
+
+    def become_replicate(self) -> None:
+        self.state = ProgressState.REPLICATE
+        self.next = self.match + 1
+        self.probe_sent = False
+        self.inflight.clear()
+        self.pending_snapshot = 0
+
+    def become_snapshot(self, index: int) -> None:
+        self.state = ProgressState.SNAPSHOT
+        self.pending_snapshot = index
+        self.snapshot_elapsed = 0
+        self.probe_sent = False
+        self.inflight.clear()
+
+    def maybe_update(self, index: int) -> bool:
+        """The follower acknowledged its log matches ours up to ``index``. True if match moved."""
+        updated = False
+        if index > self.match:
+            self.match = index
+            updated = True
+            self.probe_sent = False
+        if index + 1 > self.next:
+            self.next = index + 1
+        inflight = self.inflight
+        while inflight and inflight[0] <= index:
+            inflight.popleft()
+        return updated
+
+    def maybe_decrease_to(self, rejected: int, next_hint: int) -> bool:
+        """The follower rejected an append whose prev index was ``rejected``. False if stale.
+
+        On True the progress is in PROBE state with ``next`` moved back to the hinted index.
+        """
+        if self.state is ProgressState.REPLICATE:
+            if rejected <= self.match:
+                return False
+            # the pipeline broke (a lost or refused append): probe from the hinted index
+            self.state = ProgressState.PROBE
+            self.inflight.clear()
+            self.probe_sent = False
+            self.next = max(self.match + 1, min(rejected, next_hint))
+            return True
+        if self.next - 1 != rejected:
+            return False
+        self.next = max(self.match + 1, min(rejected, next_hint))
+        self.probe_sent = False
+        return True
+
+    def is_paused(self, max_inflight: int) -> bool:
+        state = self.state
+        if state is ProgressState.REPLICATE:
+            return len(self.inflight) >= max_inflight
+        if state is ProgressState.PROBE:
+            return self.probe_sent
+        return True

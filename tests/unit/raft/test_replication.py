@@ -1,0 +1,111 @@
+"""Log replication, commit, single-node clusters, ReadIndex basics, Ready/advance."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from raftnet import Network, make_config
+
+from raftkv.raft import EntryKind, NotLeader, RaftNode, Role
+
+
+def test_three_nodes_replicate_and_commit() -> None:
+    net = Network(3)
+    net.elect("n1")
+    idx = [net.node("n1").propose(f"cmd{i}".encode()) for i in range(5)]
+    net.stabilize()
+    assert idx == [2, 3, 4, 5, 6]  # index 1 is the leader's NOOP
+    leader = net.peers["n1"]
+    assert [e.data for e in leader.applied] == [f"cmd{i}".encode() for i in range(5)]
+    assert net.node("n1").commit == 6
+    net.tick_all(2)  # heartbeats carry the commit index to the followers
+    for i in net.ids:
+        p = net.peers[i]
+        assert [e.data for e in p.applied] == [f"cmd{i}".encode() for i in range(5)]
+        assert [e.index for e in p.disk.entries] == [1, 2, 3, 4, 5, 6]
+        assert p.disk.entries[0].kind is EntryKind.NOOP
+
+
+def test_propose_on_follower_raises_not_leader_with_hint() -> None:
+    net = Network(3)
+    net.elect("n1")
+    with pytest.raises(NotLeader) as ei:
+        net.node("n2").propose(b"x")
+    assert ei.value.leader_hint == "n1"
+    with pytest.raises(NotLeader):
+        net.node("n2").read_index("r")
+
+
+def test_commit_needs_a_quorum() -> None:
+    net = Network(3)
+    net.elect("n1")
+    net.isolate("n2")
+    net.isolate("n3")
+    net.node("n1").propose(b"x")
+    net.stabilize()
+    assert net.node("n1").commit == 1
+    net.recover()
+    net.tick_all(2)
+    assert net.node("n1").commit == 2
+
+
+def test_single_node_cluster() -> None:
+    node = RaftNode(make_config("solo", ["solo"]), random.Random(1))
+    for _ in range(20):
+        node.tick()
+        if node.role is Role.LEADER:
+            break
+    assert node.role is Role.LEADER
+    rd = node.ready()
+    assert [e.kind for e in rd.entries] == [EntryKind.NOOP]
+    assert [e.index for e in rd.committed_entries] == [1]  # committed once persisted (same Ready)
+    assert rd.soft_state == (Role.LEADER, "solo")
+    node.advance(rd)
+    idx = node.propose(b"hello")
+    node.read_index("r1")
+    rd = node.ready()
+    assert [e.index for e in rd.entries] == [idx]
+    assert [e.data for e in rd.committed_entries] == [b"hello"]
+    assert [(r.request_id, r.index) for r in rd.read_states] == [("r1", 2)]
+    assert rd.messages == ()
+    node.advance(rd)
+    assert not node.has_ready()
+    st = node.status()
+    assert (st.commit_index, st.applied_index, st.last_log_index) == (2, 2, 2)
+
+
+def test_ready_hands_everything_over_once() -> None:
+    net = Network(3)
+    net.elect("n1")
+    n1 = net.node("n1")
+    n1.propose(b"a")
+    rd = n1.ready()
+    assert [e.data for e in rd.entries] == [b"a"]
+    assert len(rd.messages) == 2
+    rd2 = n1.ready()
+    assert rd2.entries == () and rd2.messages == ()
+
+
+def test_status_fields() -> None:
+    net = Network(3)
+    net.elect("n2")
+    st = net.node("n2").status()
+    assert st.role is Role.LEADER and st.leader == "n2" and st.id == "n2"
+    assert st.members == ("n1", "n2", "n3")
+    assert st.progress == {"n1": 1, "n2": 1, "n3": 1}
+    assert net.node("n1").status().progress == {}
+
+
+def test_restart_from_disk_keeps_log_and_term() -> None:
+    net = Network(3)
+    net.elect("n1")
+    for i in range(3):
+        net.node("n1").propose(bytes([i]))
+    net.stabilize()
+    term = net.node("n2").term
+    net.restart("n2")
+    n2 = net.node("n2")
+    assert n2.term == term and n2.last_log_index == 4
+    net.tick_all(3)
+    assert len(net.peers["n2"].applied) == 3
