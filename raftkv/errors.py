@@ -1,0 +1,198 @@
+"""errors.py — the node's exception tree; the HTTP layer maps it to JSON in ONE errorhandler.
+
+Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``, a short machine
+``code`` and the extra JSON fields to send next to ``error`` (its message). The CLI maps
+``ConfigError`` to one stderr line and exit code 2.
+
+    RaftkvError (500 internal)
+    ├── ConfigError                    bad flag / env var (CLI exit 2, never HTTP)
+    ├── BadRequest (400 bad_request)
+    │   ├── InvalidKey                 key not 1-512 bytes of printable UTF-8
+    │   ├── InvalidValue               body not UTF-8
+    │   ├── InvalidQuery               unknown / malformed query parameter
+    │   ├── InvalidRequestId           X-Request-Id not ``<client-id>:<seq>``
+    │   └── MalformedRaftMessage       a peer's POST /raft/v1/messages did not decode
+    ├── Unauthorized (401)             cluster token missing or wrong
+    ├── KeyNotFound (404)
+    ├── RequestIdConflict (409)        X-Request-Id older than the deduplication window
+    ├── PreconditionFailed (412)       compare-and-set: current value differs / key absent
+    ├── PayloadTooLarge (413)          value > 1 MiB
+    ├── Unavailable (503, Retry-After)
+    │   ├── NoLeader                   no known leader (election in progress)
+    │   ├── NotLeader                  this node is not the leader and may not forward
+    │   ├── ShuttingDown               SIGTERM received: no new writes
+    │   ├── Overloaded                 too many requests waiting on this node
+    │   └── ProposalLost               leadership changed before the entry committed (retry)
+    ├── CommitTimeout (504)            the entry did not commit in time (outcome unknown)
+    └── NodeFailed (500)               storage failed: the node stops serving
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BadRequest",
+    "CommitTimeout",
+    "ConfigError",
+    "InvalidKey",
+    "InvalidQuery",
+    "InvalidRequestId",
+    "InvalidValue",
+    "KeyNotFound",
+    "MalformedRaftMessage",
+    "NoLeader",
+    "NodeFailed",
+    "NotLeader",
+    "Overloaded",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "ProposalLost",
+    "RaftkvError",
+    "RequestIdConflict",
+    "ShuttingDown",
+    "Unauthorized",
+    "Unavailable",
+]
+
+
+class RaftkvError(Exception):
+    """Base of every error raftkv reports. ``str(err)`` is the human message."""
+
+    status = 500
+    code = "internal"
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body for this error: ``error`` + ``code`` + subclass extras."""
+        return {"error": str(self), "code": self.code}
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (e.g. ``Retry-After``)."""
+        return {}
+
+
+class ConfigError(RaftkvError):
+    """A flag or environment variable is invalid; the message names it."""
+
+    code = "config"
+
+
+class BadRequest(RaftkvError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidKey(BadRequest):
+    code = "invalid_key"
+
+
+class InvalidValue(BadRequest):
+    code = "invalid_value"
+
+
+class InvalidQuery(BadRequest):
+    code = "invalid_query"
+
+
+class InvalidRequestId(BadRequest):
+    code = "invalid_request_id"
+
+
+class MalformedRaftMessage(BadRequest):
+    code = "malformed_raft_message"
+
+
+class Unauthorized(RaftkvError):
+    status = 401
+    code = "unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="raftkv"'}
+
+
+class KeyNotFound(RaftkvError):
+    status = 404
+    code = "key_not_found"
+
+    def __init__(self, key: str, index: int = 0) -> None:
+        super().__init__(f"key not found: {key!r}")
+        self.key = key
+        self.index = index
+
+    def payload(self) -> dict[str, Any]:
+        return {**super().payload(), "key": self.key}
+
+
+class RequestIdConflict(RaftkvError):
+    status = 409
+    code = "request_id_conflict"
+
+
+class PreconditionFailed(RaftkvError):
+    """Compare-and-set failed: carries the current value (None when the key is absent)."""
+
+    status = 412
+    code = "precondition_failed"
+
+    def __init__(self, key: str, current: str | None, index: int) -> None:
+        what = "key is absent" if current is None else "current value differs"
+        super().__init__(f"compare-and-set failed for {key!r}: {what}")
+        self.key = key
+        self.current = current
+        self.index = index
+
+    def payload(self) -> dict[str, Any]:
+        return {**super().payload(), "key": self.key, "value": self.current, "index": self.index}
+
+
+class PayloadTooLarge(RaftkvError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unavailable(RaftkvError):
+    """The request may succeed later or on another node: 503 with ``Retry-After``."""
+
+    status = 503
+    code = "unavailable"
+    retry_after = 1
+
+    def __init__(self, message: str, leader: str | None = None) -> None:
+        super().__init__(message)
+        self.leader = leader
+
+    def payload(self) -> dict[str, Any]:
+        return {**super().payload(), "leader": self.leader}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class NoLeader(Unavailable):
+    code = "no_leader"
+
+
+class NotLeader(Unavailable):
+    code = "not_leader"
+
+
+class ShuttingDown(Unavailable):
+    code = "shutting_down"
+
+
+class Overloaded(Unavailable):
+    code = "overloaded"
+
+
+class ProposalLost(Unavailable):
+    code = "proposal_lost"
+
+
+class CommitTimeout(RaftkvError):
+    status = 504
+    code = "commit_timeout"
+
+
+class NodeFailed(RaftkvError):
+    status = 500
+    code = "node_failed"
