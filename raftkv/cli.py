@@ -1,0 +1,97 @@
+"""cli.py — the ``raftkv`` command: ``serve``, ``check-data DIR``, ``version``.
+
+``raftkv serve`` reads flags and ``RAFTKV_*`` env vars (flag wins; see config.py and
+docs/node.md), validates them, and runs the node under gunicorn (embedded through its application
+API: one gthread worker, the driver started inside it). A bad option prints ONE line on stderr
+and exits 2; a node that fails at start (e.g. corrupt data dir) exits non-zero with one log line.
+
+``raftkv check-data DIR`` verifies a data directory offline (``raftkv.storage.check``) and exits
+with its code. ``raftkv version`` prints the version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from collections.abc import Sequence
+
+from raftkv import __version__
+from raftkv.config import OPTIONS, load_config
+from raftkv.errors import ConfigError
+
+__all__ = ["build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """One line on stderr, exit 2 (argparse prints the whole usage otherwise)."""
+        print(f"raftkv: error: {message} (see 'raftkv {self._sub_name()} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+    def _sub_name(self) -> str:
+        parts = self.prog.split()
+        return parts[-1] if len(parts) > 1 else "--help"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="raftkv", description="raftkv: a replicated key/value store (Raft).")
+    parser.add_argument("--version", action="version", version=f"raftkv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    serve = sub.add_parser(
+        "serve",
+        help="run a node (HTTP KV API + Raft RPC on one port)",
+        description="Run one raftkv node under gunicorn. Every flag has a RAFTKV_* env var; "
+        "the flag wins.",
+        epilog="example: raftkv serve --id raft-0 --port 8001 --data-dir d0 "
+        "--peers raft-0=http://127.0.0.1:8001,raft-1=http://127.0.0.1:8002,"
+        "raft-2=http://127.0.0.1:8003",
+    )
+    for name, (flag, env, text) in OPTIONS.items():
+        serve.add_argument(flag, dest=name, default=None, metavar=name.upper(),
+                           help=f"{text} [env {env}]")
+    check = sub.add_parser("check-data", help="verify a data directory offline")
+    check.add_argument("path", metavar="DIR", help="the node's --data-dir")
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    flags = {name: getattr(args, name) for name in OPTIONS}
+    try:
+        config = load_config(flags, os.environ, socket.gethostname())
+    except ConfigError as err:
+        print(f"raftkv: error: {err}", file=sys.stderr)
+        return 2
+    from raftkv.server.gunicorn_app import NodeApplication
+
+    NodeApplication(config).run()
+    return 0
+
+
+def _check_data(path: str) -> int:
+    if not os.path.isdir(path):
+        print(f"raftkv: error: {path}: not a directory", file=sys.stderr)
+        return 2
+    from raftkv.storage.check import run_check_data
+
+    return run_check_data(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "check-data":
+        return _check_data(args.path)
+    if args.command == "version":
+        print(f"raftkv {__version__}")
+        return 0
+    parser.print_help(sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

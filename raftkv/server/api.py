@@ -1,0 +1,82 @@
+"""api.py — what the HTTP layer needs from a node (``NodeAPI``), and the status it reports.
+
+The Flask app (app.py) talks to the node only through this protocol, so route tests can use a
+fake node and the real ``NodeDriver`` (driver.py) can be tested without HTTP.
+
+Blocking calls (``propose``, ``read_barrier``, ``transfer_leadership``, ``snapshot_now``) raise
+from the ``raftkv.errors`` tree: ``NotLeader(leader=...)`` when another node leads (the app then
+forwards), ``NoLeader``, ``ShuttingDown``, ``ProposalLost``, ``CommitTimeout``, ``NodeFailed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from raftkv.config import NodeConfig
+from raftkv.kv import Command, KVStateMachine, Result
+from raftkv.server.metrics import NodeMetrics
+
+__all__ = ["NodeAPI", "NodeStatus"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeStatus:
+    """A consistent snapshot of the node's Raft state (``GET /v1/status``)."""
+
+    id: str
+    role: str = "follower"  # follower | pre-candidate | candidate | leader
+    term: int = 0
+    leader: str | None = None
+    commit_index: int = 0
+    last_applied: int = 0
+    last_log_index: int = 0
+    snapshot_index: int = 0
+    members: tuple[str, ...] = field(default_factory=tuple)
+    progress: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "role": self.role,
+            "term": self.term,
+            "leader": self.leader,
+            "commit_index": self.commit_index,
+            "last_applied": self.last_applied,
+            "last_log_index": self.last_log_index,
+            "snapshot_index": self.snapshot_index,
+            "members": list(self.members),
+        }
+
+
+class NodeAPI(Protocol):
+    config: NodeConfig
+    sm: KVStateMachine
+    metrics: NodeMetrics
+
+    def status(self) -> NodeStatus: ...
+
+    @property
+    def draining(self) -> bool: ...
+
+    @property
+    def started(self) -> bool: ...
+
+    def propose(self, cmd: Command, timeout: float) -> Result: ...
+
+    def read_barrier(self, timeout: float) -> int: ...
+
+    def decode_messages(self, objs: Sequence[Any]) -> list[Any]: ...
+
+    def deliver(self, msgs: Sequence[Any]) -> None: ...
+
+    def transfer_leadership(self, target: str | None, timeout: float) -> str | None: ...
+
+    def snapshot_now(self, timeout: float) -> int: ...
+
+    def start(self) -> None: ...
+
+    def begin_shutdown(self) -> None: ...
+
+    def stop(self, timeout: float) -> None: ...

@@ -1,0 +1,452 @@
+"""app.py — the Flask app: KV API, Raft RPC, admin, status/health/metrics on one port.
+
+Contract (issue 4, docs/contracts.md §3):
+- Every response is JSON except ``/metrics``; every error has an ``error`` field. ONE errorhandler
+  turns the ``raftkv.errors`` tree and werkzeug's HTTP errors (404, 405, 413, ...) into JSON with
+  the right status; anything else is logged and answered 500 JSON (never an HTML page or a
+  traceback).
+- KV responses carry ``X-Raft-Leader``, ``X-Raft-Term``, ``X-Raft-Index`` and
+  ``X-Raftkv-Served-By``.
+- A follower forwards writes and linearizable reads to the leader (forward.py); a forwarded
+  request is never forwarded again. No leader -> 503 + ``Retry-After``.
+- Requests that block on the node (writes, linearizable reads, forwarding) take a slot from a
+  semaphore sized below gunicorn's thread count, so the Raft RPC from peers always finds a free
+  thread (otherwise a leader whose threads all wait on commits could not receive the
+  acknowledgements that commit them). No slot -> 503 ``overloaded`` at once.
+- ``create_app(node)`` builds the app around a ``NodeAPI``; it starts no thread (gunicorn's
+  ``post_worker_init`` hook starts the node inside the worker, see gunicorn_conf.py).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, Request, Response, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from raftkv.config import MAX_KEY_BYTES, NodeConfig
+from raftkv.errors import (
+    BadRequest,
+    InvalidKey,
+    InvalidQuery,
+    InvalidRequestId,
+    InvalidValue,
+    KeyNotFound,
+    MalformedRaftMessage,
+    NodeFailed,
+    NoLeader,
+    NotLeader,
+    Overloaded,
+    PayloadTooLarge,
+    PreconditionFailed,
+    RaftkvError,
+    RequestIdConflict,
+    ShuttingDown,
+    Unauthorized,
+)
+from raftkv.kv import Command, Op, Outcome, Result
+from raftkv.server.api import NodeAPI
+from raftkv.server.forward import FORWARDED_HEADER, Forwarder
+
+__all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "raftkv.node"
+MAX_LIST_LIMIT = 10_000
+DEFAULT_LIST_LIMIT = 1_000
+MAX_RAFT_BODY = 512 << 20
+_JSON = "application/json"
+
+
+def validate_key(key: str) -> str:
+    """Keys are 1-512 bytes of printable UTF-8."""
+    if not key:
+        raise InvalidKey("key must not be empty")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidKey("key must be valid UTF-8") from None
+    if size > MAX_KEY_BYTES:
+        raise InvalidKey(f"key is {size} bytes; the limit is {MAX_KEY_BYTES}")
+    if not key.isprintable() or "\ufffd" in key:
+        raise InvalidKey("key must be printable UTF-8 (no control characters)")
+    return key
+
+
+def parse_request_id(raw: str | None) -> tuple[str | None, int | None]:
+    """``X-Request-Id: <client-id>:<seq>`` -> (client_id, seq); absent -> (None, None)."""
+    if raw is None:
+        return None, None
+    client, sep, seq_text = raw.strip().rpartition(":")
+    if not sep or not client or not seq_text.isdigit() or len(seq_text) > 18:
+        raise InvalidRequestId(
+            f"X-Request-Id must be <client-id>:<seq> with a decimal seq, got {raw[:80]!r}"
+        )
+    if len(client) > 128 or not client.isprintable() or any(c.isspace() for c in client):
+        raise InvalidRequestId("X-Request-Id client id must be 1-128 printable chars, no spaces")
+    return client, int(seq_text)
+
+
+def _check_query(req: Request, allowed: frozenset[str]) -> None:
+    for name in req.args:
+        if name not in allowed:
+            hint = ", ".join(sorted(allowed)) or "none"
+            raise InvalidQuery(f"unknown query parameter {name!r} (allowed: {hint})")
+
+
+def _consistency(req: Request) -> bool:
+    """True for linearizable (the default), False for ``consistency=stale``."""
+    value = req.args.get("consistency", "linearizable")
+    if value not in ("linearizable", "stale"):
+        raise InvalidQuery(f"consistency must be 'linearizable' or 'stale', got {value!r}")
+    return value == "linearizable"
+
+
+def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(obj, separators=(",", ":"), ensure_ascii=False),
+        status=status,
+        headers=headers,
+        mimetype=_JSON,
+    )
+
+
+class _Ctx:
+    """Per-app state shared by the routes."""
+
+    def __init__(self, node: NodeAPI) -> None:
+        self.node = node
+        cfg: NodeConfig = node.config
+        self.cfg = cfg
+        self.id = cfg.id
+        self.forwarder = Forwarder(cfg.id, cfg.peer_urls, timeout=cfg.request_timeout + 1.0)
+        reserve = max(4, cfg.threads // 8)
+        self.slots = threading.BoundedSemaphore(max(1, cfg.threads - reserve))
+        self.token = cfg.token.encode() if cfg.token else None
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self.slots.acquire(blocking=False):
+            raise Overloaded("too many requests in flight on this node; retry")
+        try:
+            yield
+        finally:
+            self.slots.release()
+
+
+def build_app(node: NodeAPI) -> Flask:
+    """The Flask app serving ``node`` (see module docstring)."""
+    app = Flask("raftkv")
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    ctx = _Ctx(node)
+    app.extensions[EXTENSION_KEY] = node
+    metrics = node.metrics
+
+    # ------------------------------------------------------------------ plumbing
+    @app.before_request
+    def _before() -> None:
+        request.environ["raftkv.t0"] = time.perf_counter()
+        path = request.path
+        if ctx.token is not None and (path.startswith(("/raft/", "/v1/admin/"))):
+            auth = request.headers.get("Authorization", "")
+            if not auth.startswith("Bearer ") or not hmac.compare_digest(
+                auth[7:].strip().encode(), ctx.token
+            ):
+                raise Unauthorized("missing or wrong cluster token (Authorization: Bearer ...)")
+
+    @app.after_request
+    def _after(resp: Response) -> Response:
+        path = request.path
+        if path.startswith("/v1/kv") and "X-Raft-Term" not in resp.headers:
+            st = node.status()
+            resp.headers["X-Raft-Leader"] = st.leader or ""
+            resp.headers["X-Raft-Term"] = str(st.term)
+            resp.headers["X-Raft-Index"] = str(st.last_applied)
+            resp.headers["X-Raftkv-Served-By"] = ctx.id
+        t0 = request.environ.get("raftkv.t0")
+        if t0 is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            metrics.request_seconds.labels(request.method, rule, str(resp.status_code)).observe(
+                time.perf_counter() - t0
+            )
+        return resp
+
+    @app.errorhandler(Exception)
+    def _error(err: Exception) -> Response:
+        if isinstance(err, RaftkvError):
+            return _json(err.payload(), err.status, err.headers())
+        if isinstance(err, HTTPException):
+            status = err.code or 500
+            headers: dict[str, str] = {}
+            if isinstance(err, NotFound):
+                message = f"no such route: {request.method} {request.path}"
+            elif isinstance(err, MethodNotAllowed):
+                allowed = sorted(set(err.valid_methods or ()) - {"HEAD", "OPTIONS"})
+                message = f"method {request.method} not allowed on {request.path}"
+                if allowed:
+                    message += f"; allowed: {', '.join(allowed)}"
+                    headers["Allow"] = ", ".join(allowed)
+            else:
+                message = err.description or err.name
+            code = err.name.lower().replace(" ", "_")
+            return _json({"error": message, "code": code}, status, headers)
+        log.exception("node=%s event=unhandled-error path=%s", ctx.id, request.path)
+        return _json({"error": f"internal error: {type(err).__name__}", "code": "internal"}, 500)
+
+    # ------------------------------------------------------------------ helpers
+    def forward_or_raise(leader: str | None) -> Response:
+        """Relay the current request to ``leader``, or explain why not (503)."""
+        if request.headers.get(FORWARDED_HEADER) is not None:
+            raise NotLeader(
+                f"node {ctx.id} is not the leader (request already forwarded once); retry",
+                leader=leader,
+            )
+        if not ctx.forwarder.can_forward_to(leader):
+            raise NoLeader("no leader known (election in progress); retry", leader=None)
+        assert leader is not None
+        body = request.get_data(cache=True)
+        path_qs = request.full_path if request.query_string else request.path
+        status, headers, data = ctx.forwarder.forward(
+            leader, request.method, path_qs, request.headers, body
+        )
+        metrics.forwarded.inc()
+        return Response(data, status=status, headers=headers)
+
+    def leader_check() -> Response | None:
+        st = node.status()
+        if st.role == "leader":
+            return None
+        return forward_or_raise(st.leader)
+
+    def result_response(res: Result) -> Response:
+        if res.outcome is Outcome.OK:
+            body: dict[str, Any] = {"key": res.key, "index": res.index, "term": res.term}
+            if res.value is None:
+                body["deleted"] = True
+            else:
+                body["value"] = res.value
+            body["leader"] = node.status().leader
+            return _json(body)
+        if res.outcome is Outcome.NOT_FOUND:
+            raise KeyNotFound(res.key)
+        if res.outcome is Outcome.CAS_FAILED:
+            raise PreconditionFailed(res.key, res.value, res.index)
+        if res.outcome is Outcome.STALE_REQUEST:
+            raise RequestIdConflict(
+                "X-Request-Id is older than this client's deduplication window"
+            )
+        raise RaftkvError(f"command could not be applied ({res.outcome.value})")
+
+    def write(cmd: Command) -> Response:
+        if node.draining:
+            raise ShuttingDown(f"node {ctx.id} is shutting down; retry on another node")
+        if cmd.client_id is not None and cmd.seq is not None:
+            recorded = node.sm.lookup_session(cmd.client_id, cmd.seq)
+            if recorded is not None:
+                return result_response(recorded)
+        relayed = leader_check()
+        if relayed is not None:
+            return relayed
+        with ctx.slot():
+            try:
+                res = node.propose(cmd, ctx.cfg.request_timeout)
+            except NotLeader as err:
+                return forward_or_raise(err.leader)
+        if res.outcome is Outcome.OK:
+            metrics.proposals.labels("ok").inc()
+        return result_response(res)
+
+    def barrier() -> Response | None:
+        """Linearizable read: wait for a ReadIndex on the leader; or relay to the leader."""
+        relayed = leader_check()
+        if relayed is not None:
+            return relayed
+        with ctx.slot():
+            try:
+                node.read_barrier(ctx.cfg.request_timeout)
+            except NotLeader as err:
+                return forward_or_raise(err.leader)
+        return None
+
+    def request_value() -> str:
+        limit = ctx.cfg.max_value_bytes
+        length = request.content_length
+        if length is not None and length > limit:
+            raise PayloadTooLarge(f"value is {length} bytes; the limit is {limit} (1 MiB)")
+        raw = request.stream.read(limit + 1) if length is None else request.get_data(cache=True)
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"value is larger than the limit of {limit} bytes (1 MiB)")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidValue("value must be UTF-8 text") from None
+
+    # ------------------------------------------------------------------ KV API
+    q_put = frozenset({"prev_value"})
+    q_get = frozenset({"consistency"})
+    q_list = frozenset({"prefix", "limit", "consistency"})
+
+    @app.route("/v1/kv/<path:key>", methods=["PUT"])
+    def kv_put(key: str) -> Response:
+        validate_key(key)
+        _check_query(request, q_put)
+        client, seq = parse_request_id(request.headers.get("X-Request-Id"))
+        value = request_value()
+        prev = request.args.get("prev_value")
+        return write(
+            Command(op=Op.PUT, key=key, value=value, prev_value=prev, client_id=client, seq=seq)
+        )
+
+    @app.route("/v1/kv/<path:key>", methods=["DELETE"])
+    def kv_delete(key: str) -> Response:
+        validate_key(key)
+        _check_query(request, q_put)
+        client, seq = parse_request_id(request.headers.get("X-Request-Id"))
+        prev = request.args.get("prev_value")
+        return write(Command(op=Op.DELETE, key=key, prev_value=prev, client_id=client, seq=seq))
+
+    @app.route("/v1/kv/<path:key>", methods=["GET"])
+    def kv_get(key: str) -> Response:
+        validate_key(key)
+        _check_query(request, q_get)
+        if _consistency(request):
+            relayed = barrier()
+            if relayed is not None:
+                return relayed
+        found = node.sm.get(key)
+        if found is None:
+            raise KeyNotFound(key)
+        return _json({"key": key, "value": found[0], "index": found[1]})
+
+    @app.route("/v1/kv/", methods=["GET", "PUT", "DELETE"])
+    def kv_empty_key() -> Response:
+        if request.method == "GET" and not request.args:
+            return kv_list()
+        raise InvalidKey("key must not be empty: use /v1/kv/<key>")
+
+    @app.route("/v1/kv", methods=["GET"])
+    def kv_list() -> Response:
+        _check_query(request, q_list)
+        prefix = request.args.get("prefix", "")
+        if prefix:
+            validate_key(prefix)
+        raw_limit = request.args.get("limit", str(DEFAULT_LIST_LIMIT))
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST_LIMIT:
+            raise InvalidQuery(
+                f"limit must be an integer in 1..{MAX_LIST_LIMIT}, got {raw_limit!r}"
+            )
+        limit = int(raw_limit)
+        if _consistency(request):
+            relayed = barrier()
+            if relayed is not None:
+                return relayed
+        rows = node.sm.list_prefix(prefix, limit + 1)
+        items = [{"key": k, "value": v, "index": i} for k, v, i in rows[:limit]]
+        return _json(
+            {"prefix": prefix, "items": items, "count": len(items), "truncated": len(rows) > limit}
+        )
+
+    # ------------------------------------------------------------------ observability
+    @app.route("/v1/status", methods=["GET"])
+    def status() -> Response:
+        return _json(node.status().to_json())
+
+    @app.route("/healthz", methods=["GET"])
+    def healthz() -> Response:
+        if not node.started:
+            raise NodeFailed(f"node {ctx.id} is not running")
+        return _json({"ok": True, "id": ctx.id})
+
+    @app.route("/readyz", methods=["GET"])
+    def readyz() -> Response:
+        st = node.status()
+        why = None
+        if not node.started:
+            why = "node is not running"
+        elif node.draining:
+            why = "node is shutting down"
+        elif st.leader is None:
+            why = "no known leader"
+        elif st.last_applied < st.commit_index:
+            why = f"applying: last_applied {st.last_applied} < commit_index {st.commit_index}"
+        body = {"ready": why is None, "id": ctx.id, "leader": st.leader,
+                "commit_index": st.commit_index, "last_applied": st.last_applied}
+        if why is not None:
+            body["error"] = f"not ready: {why}"
+            return _json(body, 503, {"Retry-After": "1"})
+        return _json(body)
+
+    @app.route("/metrics", methods=["GET"])
+    def metrics_route() -> Response:
+        return Response(metrics.render(), mimetype="text/plain; version=0.0.4; charset=utf-8")
+
+    # ------------------------------------------------------------------ admin
+    def admin_body() -> dict[str, Any]:
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            return {}
+        try:
+            obj = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise BadRequest("body must be a JSON object") from None
+        if not isinstance(obj, dict):
+            raise BadRequest("body must be a JSON object")
+        return obj
+
+    @app.route("/v1/admin/transfer-leader", methods=["POST"])
+    def transfer_leader() -> Response:
+        body = admin_body()
+        unknown = set(body) - {"target"}
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        target = body.get("target")
+        if target is not None and (not isinstance(target, str) or target not in ctx.cfg.peer_urls):
+            raise BadRequest(
+                f"target must be null or one of {', '.join(ctx.cfg.peer_ids)}, got {target!r}"
+            )
+        relayed = leader_check()
+        if relayed is not None:
+            return relayed
+        before = node.status()
+        if target == ctx.id:
+            return _json({"leader": ctx.id, "previous": ctx.id, "term": before.term})
+        with ctx.slot():
+            try:
+                new_leader = node.transfer_leadership(target, ctx.cfg.request_timeout)
+            except NotLeader as err:
+                return forward_or_raise(err.leader)
+        after = node.status()
+        return _json({"leader": new_leader, "previous": ctx.id, "term": after.term})
+
+    @app.route("/v1/admin/snapshot", methods=["POST"])
+    def snapshot() -> Response:
+        with ctx.slot():
+            index = node.snapshot_now(ctx.cfg.request_timeout)
+        return _json({"id": ctx.id, "snapshot_index": index})
+
+    # ------------------------------------------------------------------ Raft RPC
+    @app.route("/raft/v1/messages", methods=["POST"])
+    def raft_messages() -> Response:
+        length = request.content_length
+        if length is not None and length > MAX_RAFT_BODY:
+            raise PayloadTooLarge(f"Raft message batch of {length} bytes is too large")
+        try:
+            obj = json.loads(request.get_data(cache=False))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise MalformedRaftMessage(f"body is not JSON: {err}") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
+            raise MalformedRaftMessage('body must be {"messages": [...]}')
+        msgs = node.decode_messages(obj["messages"])
+        node.deliver(msgs)
+        return _json({"ok": True, "received": len(msgs)})
+
+    return app

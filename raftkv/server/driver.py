@@ -1,0 +1,572 @@
+"""driver.py — ``NodeDriver``: the thread that owns the Raft core, the storage and the KV machine.
+
+The loop (etcd's raftexample ``serveChannels``, docs/contracts.md §1):
+
+    wait until the next tick or new work (an Event set by request threads and the RPC route)
+    tick the core for every tick period elapsed on the monotonic clock
+    drain the inbox: peer messages -> step; ALL queued client proposals -> propose;
+        ALL queued linearizable reads -> ONE read_index; admin requests
+    while the core has a Ready:
+        snapshot -> storage.save_snapshot + restore the KV machine
+        hard state + entries -> ONE storage.save (one fsync for the whole batch: group commit)
+        messages -> transport (per-peer queues; never blocks)        [persist BEFORE send]
+        committed entries -> apply; wake the proposal waiting at (index, term)
+        read states -> wake reads once applied >= their index
+        soft state -> log role/leader changes; fail reads on a lost leadership
+        advance
+    every ``snapshot_every`` applied entries: storage.save_snapshot + node.compact
+
+Waiters: a request thread enqueues its work with a ``Waiter`` (waiters.py) and blocks on it; the
+driver resolves it. A proposal is acknowledged only if the entry applied at its index has the term
+it was proposed in; another term means it was overwritten (``ProposalLost``). A proposal outlives a
+leadership change: if its entry still commits (it reached a majority), it is acknowledged.
+
+A storage failure is fatal: it is logged, every waiter fails with ``NodeFailed``, and
+``on_fatal`` runs (under gunicorn it exits the process with a non-zero code).
+
+Thread-safety: only the driver thread touches ``self._node`` and ``self._storage``. Other threads
+call ``propose``/``read_barrier``/``deliver``/... which only append to the inbox (a deque) and set
+the wake-up Event; ``status()`` returns an immutable snapshot refreshed by the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from raftkv.config import NodeConfig
+from raftkv.errors import (
+    CommitTimeout,
+    MalformedRaftMessage,
+    NodeFailed,
+    NoLeader,
+    NotLeader,
+    ProposalLost,
+    RaftkvError,
+    ShuttingDown,
+)
+from raftkv.kv import Command, KVStateMachine, Result, encode_command
+from raftkv.raft import (
+    Config as RaftConfig,
+    MessageDecodeError,
+    NotLeader as CoreNotLeader,
+    ProposalDropped,
+    RaftNode,
+    Ready,
+    RestoredState,
+    Role,
+    decode_message,
+    encode_message,
+)
+from raftkv.raft.types import EntryKind, Snapshot, SnapshotMeta
+from raftkv.server.api import NodeStatus
+from raftkv.server.metrics import NodeMetrics
+from raftkv.server.transport import PeerTransport
+from raftkv.server.waiters import Waiter
+from raftkv.storage import Storage
+
+__all__ = ["NodeDriver"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Pending:
+    term: int
+    waiter: Waiter[Result]
+
+
+@dataclass(slots=True)
+class _Read:
+    index: int = -1  # -1 until the core released the ReadState
+    waiters: list[Waiter[int]] = field(default_factory=list)
+
+
+class NodeDriver:
+    """Runs one Raft node (see module docstring). ``start()`` in the gunicorn worker only."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        on_fatal: Callable[[BaseException], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.sm = KVStateMachine()
+        self._status = NodeStatus(id=config.id, members=config.peer_ids)
+        self.metrics = NodeMetrics(config.id, self.status)
+        self._on_fatal = on_fatal
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._inbox: deque[tuple[str, Any, Any]] = deque()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = False
+        self._stopping = False
+        self._draining = False
+        self._failed: BaseException | None = None
+        self._node: RaftNode | None = None
+        self._storage: Storage | None = None
+        self._transport: PeerTransport | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._reads: dict[str, _Read] = {}
+        self._ready_reads: list[_Read] = []
+        self._read_seq = 0
+        self._transfers: list[tuple[float, Waiter[str | None]]] = []
+        self._role = Role.FOLLOWER
+        self._leader: str | None = None
+        self._snapshot_index = 0
+        self._last_snapshot_applied = 0
+        self._stopped_evt = threading.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def started(self) -> bool:
+        return self._started and self._failed is None
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def start(self) -> None:
+        """Open storage, recover, start the transport and the driver thread."""
+        cfg = self.config
+        storage = Storage.open(cfg.data_dir)
+        rec = storage.recovered
+        snap: Snapshot | None = rec.snapshot
+        if snap is not None:
+            self.sm.restore(snap.data)
+            self.sm.reset_applied(snap.meta.index, snap.meta.term)
+            self._snapshot_index = snap.meta.index
+            self._last_snapshot_applied = snap.meta.index
+        raft_cfg = RaftConfig(
+            id=cfg.id,
+            peers=cfg.peer_ids,
+            election_tick=cfg.election_tick,
+            heartbeat_tick=1,
+            pre_vote=True,
+            check_quorum=True,
+        )
+        self._node = RaftNode(
+            raft_cfg,
+            rng=self._rng,
+            restored=RestoredState(
+                hard_state=rec.hard_state, snapshot=snap, entries=tuple(rec.entries)
+            ),
+        )
+        self._storage = storage
+        self._transport = PeerTransport(
+            cfg.id,
+            cfg.peer_urls,
+            encode_message,
+            token=cfg.token,
+            timeout=max(1.0, cfg.election_ms / 1000.0),
+            on_result=self._on_send_result,
+        )
+        self._refresh_status()
+        log.info(
+            "event=start term=%d commit=%d last_index=%d snapshot=%d members=%s",
+            rec.hard_state.term,
+            rec.hard_state.commit,
+            rec.entries[-1].index if rec.entries else self._snapshot_index,
+            self._snapshot_index,
+            ",".join(cfg.peer_ids),
+        )
+        self._transport.start()
+        self._thread = threading.Thread(target=self._run, name="raftkv-driver", daemon=True)
+        self._started = True
+        self._thread.start()
+
+    def begin_shutdown(self) -> None:
+        """Stop accepting writes; hand leadership over if we lead. Safe in a signal handler."""
+        if self._draining:
+            return
+        self._draining = True
+        self._inbox.append(("shutdown", None, None))
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish shutdown: wait (bounded) for the leadership transfer, then stop everything."""
+        self.begin_shutdown()
+        deadline = time.monotonic() + timeout
+        if self._thread is not None and self._thread.is_alive():
+            while time.monotonic() < deadline and self._status.role == "leader":
+                if self._stopped_evt.wait(0.02):
+                    break
+            self._stopping = True
+            self._wake.set()
+            self._thread.join(max(0.1, deadline - time.monotonic()))
+        if self._transport is not None:
+            self._transport.stop()
+        if self._storage is not None and (self._thread is None or not self._thread.is_alive()):
+            self._storage.close()
+            self._storage = None
+        self._started = False
+        log.info("event=stopped role=%s term=%d", self._status.role,
+                 self._status.term)
+
+    # ------------------------------------------------------------------ request-thread API
+    def status(self) -> NodeStatus:
+        return self._status
+
+    def _submit(self, kind: str, payload: Any, waiter: Any) -> None:
+        if self._failed is not None:
+            raise NodeFailed(f"node {self.config.id} failed: {self._failed}")
+        self._inbox.append((kind, payload, waiter))
+        self._wake.set()
+
+    def propose(self, cmd: Command, timeout: float) -> Result:
+        if self._draining:
+            raise ShuttingDown(f"node {self.config.id} is shutting down; retry on another node")
+        waiter: Waiter[Result] = Waiter()
+        self._submit("propose", encode_command(cmd), waiter)
+        if not waiter.wait(timeout):
+            self.metrics.proposals.labels("timeout").inc()
+            raise CommitTimeout(
+                f"write not committed within {timeout:g}s (it may still be applied); retry with "
+                "the same X-Request-Id to be safe"
+            )
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.value is not None
+        return waiter.value
+
+    def read_barrier(self, timeout: float) -> int:
+        waiter: Waiter[int] = Waiter()
+        self._submit("read", None, waiter)
+        if not waiter.wait(timeout):
+            self.metrics.reads.labels("timeout").inc()
+            raise CommitTimeout(f"linearizable read not confirmed within {timeout:g}s; retry")
+        if waiter.error is not None:
+            raise waiter.error
+        self.metrics.reads.labels("ok").inc()
+        assert waiter.value is not None
+        return waiter.value
+
+    def decode_messages(self, objs: Sequence[Any]) -> list[Any]:
+        out = []
+        for i, obj in enumerate(objs):
+            try:
+                msg = decode_message(obj)
+            except MessageDecodeError as err:
+                raise MalformedRaftMessage(f"message {i}: {err}") from None
+            if msg.dst != self.config.id:
+                raise MalformedRaftMessage(
+                    f"message {i} is for {msg.dst!r}, but this node is {self.config.id!r}"
+                )
+            out.append(msg)
+        return out
+
+    def deliver(self, msgs: Sequence[Any]) -> None:
+        if msgs and self._failed is None:
+            self._inbox.append(("msgs", msgs, None))
+            self._wake.set()
+
+    def transfer_leadership(self, target: str | None, timeout: float) -> str | None:
+        waiter: Waiter[str | None] = Waiter()
+        self._submit("transfer", target, waiter)
+        if not waiter.wait(timeout):
+            raise CommitTimeout(f"leadership transfer did not finish within {timeout:g}s")
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.value
+
+    def snapshot_now(self, timeout: float) -> int:
+        waiter: Waiter[int] = Waiter()
+        self._submit("snapshot", None, waiter)
+        if not waiter.wait(timeout):
+            raise CommitTimeout(f"snapshot did not finish within {timeout:g}s")
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.value is not None
+        return waiter.value
+
+    # ------------------------------------------------------------------ driver thread
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as err:  # storage failure or core invariant: fatal
+            self._fatal(err)
+        finally:
+            self._stopped_evt.set()
+
+    def _loop(self) -> None:
+        node = self._node
+        assert node is not None
+        tick = self.config.tick_seconds
+        clock = self._clock
+        next_tick = clock() + tick
+        inbox = self._inbox
+        wake = self._wake
+        while not self._stopping:
+            if not inbox:
+                wake.wait(max(0.0, next_tick - clock()))
+            wake.clear()
+            now = clock()
+            if now >= next_tick:
+                behind = int((now - next_tick) / tick) + 1
+                # after a long stall (SIGSTOP, GC) do not fire a burst of ticks
+                for _ in range(min(behind, 2)):
+                    node.tick()
+                next_tick = (next_tick + behind * tick) if behind <= 2 else now + tick
+                self._expire_transfers(now)
+            if inbox:
+                self._drain(node)
+            while node.has_ready():
+                self._handle_ready(node, node.ready())
+            if self.sm.applied_index - self._last_snapshot_applied >= self.config.snapshot_every:
+                self._take_snapshot(node)
+            self._refresh_status()
+
+    def _drain(self, node: RaftNode) -> None:
+        inbox = self._inbox
+        term: int | None = None
+        reads: list[Waiter[int]] = []
+        while inbox:
+            kind, payload, waiter = inbox.popleft()
+            if kind == "msgs":
+                for msg in payload:
+                    node.step(msg)
+                term = None
+            elif kind == "propose":
+                try:
+                    index = node.propose(payload)
+                except CoreNotLeader as err:
+                    waiter.fail(self._not_leader(err.leader_hint))
+                    continue
+                except ProposalDropped:
+                    waiter.fail(ProposalLost("leader is busy (leadership transfer); retry"))
+                    continue
+                if term is None:
+                    term = node.status().term
+                self._pending[index] = _Pending(term, waiter)
+            elif kind == "read":
+                reads.append(waiter)
+            elif kind == "transfer":
+                self._start_transfer(node, payload, waiter)
+            elif kind == "snapshot":
+                try:
+                    waiter.resolve(self._take_snapshot(node))
+                except RaftkvError as err:
+                    waiter.fail(err)
+            elif kind == "shutdown":
+                self._start_transfer(node, None, None)
+        if reads:
+            self._read_seq += 1
+            rid = f"r{self._read_seq}"
+            try:
+                node.read_index(rid)
+            except CoreNotLeader as err:
+                e = self._not_leader(err.leader_hint)
+                for w in reads:
+                    w.fail(e)
+            else:
+                self._reads[rid] = _Read(waiters=reads)
+
+    def _not_leader(self, hint: str | None) -> RaftkvError:
+        if hint is None or hint == self.config.id:
+            return NoLeader("no leader known (election in progress); retry")
+        return NotLeader(f"node {self.config.id} is not the leader; leader is {hint}", leader=hint)
+
+    def _handle_ready(self, node: RaftNode, rd: Ready) -> None:
+        storage = self._storage
+        assert storage is not None and self._transport is not None
+        sm = self.sm
+        if rd.snapshot is not None:
+            snap = rd.snapshot
+            storage.save_snapshot(snap)
+            sm.restore(snap.data)
+            sm.reset_applied(snap.meta.index, snap.meta.term)
+            self._snapshot_index = snap.meta.index
+            self._last_snapshot_applied = snap.meta.index
+            for index in [i for i in self._pending if i <= snap.meta.index]:
+                self._pending.pop(index).waiter.fail(
+                    ProposalLost("outcome unknown: replaced by a snapshot from the leader; retry")
+                )
+            log.info("event=snapshot-installed index=%d term=%d",
+                     snap.meta.index, snap.meta.term)
+        if rd.hard_state is not None or rd.entries:
+            t0 = time.perf_counter()
+            storage.save(rd.hard_state, rd.entries)
+            self.metrics.fsync_seconds.observe(time.perf_counter() - t0)
+            if rd.entries:
+                self.metrics.batch_entries.observe(len(rd.entries))
+        if rd.messages:
+            self._transport.send(rd.messages)
+        if rd.committed_entries:
+            self._apply(rd)
+        for rs in rd.read_states:
+            read = self._reads.pop(rs.request_id, None)
+            if read is not None:
+                read.index = rs.index
+                self._ready_reads.append(read)
+        if rd.soft_state is not None:
+            self._on_soft_state(*rd.soft_state)
+        node.advance(rd)
+        if self._ready_reads:
+            applied = sm.applied_index
+            still = []
+            for read in self._ready_reads:
+                if read.index <= applied:
+                    for w in read.waiters:
+                        w.resolve(read.index)
+                else:
+                    still.append(read)
+            self._ready_reads = still
+
+    def _apply(self, rd: Ready) -> None:
+        sm = self.sm
+        pending = self._pending
+        done: list[tuple[Waiter[Result], Result | None]] = []
+        with sm.lock:
+            for e in rd.committed_entries:
+                if e.index <= sm.applied_index:
+                    continue  # already in the restored snapshot
+                if e.kind is EntryKind.NOOP:
+                    sm.apply_noop(e.index, e.term)
+                    result = None
+                else:
+                    result = sm.apply(e.index, e.term, e.data)
+                p = pending.pop(e.index, None) if pending else None
+                if p is not None:
+                    done.append((p.waiter, result if p.term == e.term else None))
+        for waiter, res in done:
+            if res is None:
+                self.metrics.proposals.labels("lost").inc()
+                waiter.fail(ProposalLost("leadership changed before the write committed; retry"))
+            else:
+                waiter.resolve(res)
+
+    def _on_soft_state(self, role: Role, leader: str | None) -> None:
+        if role is Role.CANDIDATE and self._role is not Role.CANDIDATE:
+            self.metrics.elections.inc()
+        if leader != self._leader:
+            self.metrics.leader_changes.inc()
+        was_leader = self._role is Role.LEADER
+        self._role, self._leader = role, leader
+        st = self._node.status() if self._node is not None else None
+        log.info(
+            "event=role-change role=%s leader=%s term=%d",
+            role.value,
+            leader,
+            st.term if st else 0,
+        )
+        if was_leader and role is not Role.LEADER:
+            err = self._not_leader(leader)
+            for read in list(self._reads.values()) + self._ready_reads:
+                for w in read.waiters:
+                    w.fail(err)
+            self._reads.clear()
+            self._ready_reads = []
+        if self._transfers and role is not Role.LEADER:
+            for _, tw in self._transfers:
+                tw.resolve(leader)
+            self._transfers = []
+
+    def _start_transfer(
+        self, node: RaftNode, target: str | None, waiter: Waiter[str | None] | None
+    ) -> None:
+        if self._role is not Role.LEADER:
+            if waiter is not None:
+                waiter.fail(self._not_leader(self._leader))
+            return
+        try:
+            node.transfer_leadership(target)
+        except CoreNotLeader as err:
+            if waiter is not None:
+                waiter.fail(self._not_leader(err.leader_hint))
+            return
+        except Exception as err:  # the core refused (e.g. unknown target): report, don't die
+            if waiter is not None:
+                waiter.fail(NoLeader(f"leadership transfer refused: {err}"))
+            return
+        log.info("event=transfer-leadership target=%s", target or "auto")
+        if waiter is not None:
+            self._transfers.append((self._clock() + 4 * self.config.election_ms / 1000, waiter))
+
+    def _expire_transfers(self, now: float) -> None:
+        if not self._transfers:
+            return
+        keep = []
+        for deadline, w in self._transfers:
+            if now >= deadline:
+                w.fail(CommitTimeout("leadership transfer did not complete; still the leader"))
+            else:
+                keep.append((deadline, w))
+        self._transfers = keep
+
+    def _take_snapshot(self, node: RaftNode) -> int:
+        sm = self.sm
+        storage = self._storage
+        assert storage is not None
+        with sm.lock:
+            index, term = sm.applied_index, sm.applied_term
+            if index <= self._snapshot_index:
+                self._last_snapshot_applied = index
+                return self._snapshot_index
+            data = sm.snapshot()
+        snap = Snapshot(
+            meta=SnapshotMeta(index=index, term=term, members=self.config.peer_ids), data=data
+        )
+        t0 = time.perf_counter()
+        storage.save_snapshot(snap)
+        node.compact(index, data)
+        self._snapshot_index = index
+        self._last_snapshot_applied = index
+        self.metrics.snapshots.inc()
+        log.info(
+            "event=snapshot index=%d term=%d bytes=%d keys=%d seconds=%.3f",
+            index, term, len(data), len(sm), time.perf_counter() - t0,
+        )
+        return index
+
+    def _refresh_status(self) -> None:
+        node = self._node
+        if node is None:
+            return
+        st = node.status()
+        self._status = NodeStatus(
+            id=st.id,
+            role=st.role.value,
+            term=st.term,
+            leader=st.leader,
+            commit_index=st.commit_index,
+            last_applied=self.sm.applied_index,
+            last_log_index=st.last_log_index,
+            snapshot_index=max(st.snapshot_index, self._snapshot_index),
+            members=tuple(st.members),
+            progress=dict(st.progress),
+        )
+
+    def _on_send_result(self, peer: str, ok: bool, count: int) -> None:
+        if not ok:
+            self.metrics.peer_send_failures.labels(peer).inc()
+
+    def _fatal(self, err: BaseException) -> None:
+        self._failed = err
+        log.critical(
+            "event=fatal error=%s: %s", type(err).__name__, err,
+            exc_info=err,
+        )
+        failure = NodeFailed(f"node {self.config.id} failed: {type(err).__name__}: {err}")
+        for p in self._pending.values():
+            p.waiter.fail(failure)
+        self._pending.clear()
+        for read in list(self._reads.values()) + self._ready_reads:
+            for w in read.waiters:
+                w.fail(failure)
+        while self._inbox:
+            _, _, waiter = self._inbox.popleft()
+            if waiter is not None:
+                waiter.fail(failure)
+        if self._on_fatal is not None:
+            self._on_fatal(err)
+

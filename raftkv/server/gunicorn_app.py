@@ -1,0 +1,132 @@
+"""gunicorn_app.py — runs a node under gunicorn: settings, worker hooks, and the embedded app.
+
+Why exactly ONE worker, threaded (gthread): a Raft node's state — its log, term, vote, the KV
+machine and the requests waiting for their entries to commit — lives in one process. Two workers
+would be two nodes answering on the same port with one identity. Threads give concurrency
+(requests block while their entry commits) inside that one process.
+
+Why the driver starts in ``post_worker_init`` (after the fork, inside the worker) and never in the
+master: threads do not survive ``fork()``, and the master must stay a plain supervisor (it restarts
+a dead worker and relays signals). ``create_app()`` therefore builds the node without starting it.
+
+Shutdown: SIGTERM reaches the master, which forwards it to the worker. The worker's handler (wrapped
+in ``post_worker_init``) first tells the node to stop taking writes and to hand leadership to the
+most up-to-date follower, then lets gunicorn drain in-flight requests (``graceful_timeout``);
+``worker_exit`` waits (bounded) for the transfer and closes the storage. All of it fits well
+inside Kubernetes' default 30 s grace period.
+
+A fatal node error (storage failure) exits the worker with gunicorn's WORKER_BOOT_ERROR code, so
+the master halts with a non-zero status instead of respawning a node in a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from raftkv.config import NodeConfig
+
+__all__ = [
+    "FATAL_EXIT_CODE",
+    "NodeApplication",
+    "post_worker_init",
+    "settings",
+    "worker_exit",
+    "worker_int",
+]
+
+log = logging.getLogger("raftkv.server.gunicorn")
+
+FATAL_EXIT_CODE = 3  # gunicorn's WORKER_BOOT_ERROR: the master halts instead of respawning
+
+
+def settings(config: NodeConfig) -> dict[str, Any]:
+    """The gunicorn settings for a node (shared by ``raftkv serve`` and ``-c`` usage)."""
+    host = config.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return {
+        "bind": [f"{host}:{config.port}"],
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": config.threads,
+        "worker_connections": 1000,
+        "keepalive": 75,
+        "timeout": 60,
+        "graceful_timeout": 15,
+        "preload_app": False,
+        "accesslog": None,
+    }
+
+
+def _node(worker: Any) -> Any:
+    from raftkv.server import node_of
+
+    return node_of(getattr(worker, "wsgi", None))
+
+
+def post_worker_init(worker: Any) -> None:
+    """Start the node inside the worker, and make SIGTERM begin a graceful handover."""
+    node = _node(worker)
+    if node is None:
+        return
+
+    def on_fatal(err: BaseException) -> None:
+        logging.shutdown()
+        os._exit(FATAL_EXIT_CODE)
+
+    node._on_fatal = on_fatal
+    try:
+        node.start()
+    except Exception as err:
+        log.critical("event=start-failed error=%s: %s", type(err).__name__, err)
+        sys.stderr.flush()
+        raise SystemExit(FATAL_EXIT_CODE) from None
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        log.info("event=sigterm action=drain")
+        node.begin_shutdown()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    node = _node(worker)
+    if node is not None and node.started:
+        node.stop(timeout=5.0)
+
+
+def worker_int(worker: Any) -> None:
+    node = _node(worker)
+    if node is not None and node.started:
+        node.stop(timeout=2.0)
+
+
+class NodeApplication(BaseApplication):  # type: ignore[misc]
+    """gunicorn embedded through its application API: ``NodeApplication(config).run()``."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.node_config = config
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in settings(self.node_config).items():
+            self.cfg.set(key, value)
+        self.cfg.set("post_worker_init", post_worker_init)
+        self.cfg.set("worker_exit", worker_exit)
+        self.cfg.set("worker_int", worker_int)
+        self.cfg.set("proc_name", f"raftkv-{self.node_config.id}")
+
+    def load(self) -> Any:
+        from raftkv.server import create_app
+
+        return create_app(self.node_config)

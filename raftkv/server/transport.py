@@ -1,0 +1,257 @@
+"""transport.py — sends Raft messages to peers over keep-alive HTTP, one sender thread per peer.
+
+Contract:
+- ``send(messages)`` never blocks on the network: it appends each message to its destination's
+  queue and wakes that peer's sender. A slow or dead peer only fills its own bounded queue (the
+  oldest messages are dropped: Raft retransmits, so loss is safe and stale heartbeats are useless).
+- Each sender takes everything queued for its peer and POSTs it as ONE batch
+  (``POST /raft/v1/messages {"messages": [...]}``, ``Authorization: Bearer <token>`` when the
+  cluster has a token) on a persistent HTTP/1.1 connection. While a POST is in flight new messages
+  accumulate, so batching grows with load.
+- Failures (connect refused, timeout, non-2xx) drop that batch, close the connection and back off
+  exponentially (``backoff_min`` .. ``backoff_max``). Every reconnect opens a new socket, and
+  ``http.client`` resolves the host name again on every connect (no DNS cache in the process), so
+  a pod recreated with a new IP is found on the next attempt.
+- ``stop()`` ends the senders (queued messages are dropped).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+__all__ = ["PeerSender", "PeerTransport"]
+
+log = logging.getLogger(__name__)
+
+RAFT_PATH = "/raft/v1/messages"
+
+
+class _Msg(Protocol):
+    @property
+    def dst(self) -> str: ...
+
+
+Encoder = Callable[[Any], dict[str, Any]]
+
+
+class PeerSender:
+    """The queue and thread sending to one peer."""
+
+    def __init__(
+        self,
+        peer_id: str,
+        url: str,
+        encode: Encoder,
+        *,
+        token: str | None = None,
+        timeout: float = 2.0,
+        max_queue: int = 4096,
+        max_batch_bytes: int = 4 << 20,
+        backoff_min: float = 0.05,
+        backoff_max: float = 1.0,
+        on_result: Callable[[str, bool, int], None] | None = None,
+    ) -> None:
+        self.peer_id = peer_id
+        self.url = url
+        parts = urlsplit(url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port or (443 if self._https else 80)
+        self._encode = encode
+        self._headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._timeout = timeout
+        self._max_queue = max_queue
+        self._max_batch_bytes = max_batch_bytes
+        self._backoff_min = backoff_min
+        self._backoff_max = backoff_max
+        self._on_result = on_result
+        self._queue: deque[Any] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._stopped = False
+        self._stop_evt = threading.Event()
+        self._conn: http.client.HTTPConnection | None = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"raftkv-send-{peer_id}", daemon=True
+        )
+        self.dropped = 0
+        self.sent = 0
+        self.failures = 0
+        self.connected = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        with self._cond:
+            self._stopped = True
+            self._stop_evt.set()
+            self._queue.clear()
+            self._cond.notify()
+        self._thread.join(timeout)
+        self._close()
+
+    def enqueue(self, msgs: Iterable[Any]) -> None:
+        with self._cond:
+            q = self._queue
+            q.extend(msgs)
+            over = len(q) - self._max_queue
+            if over > 0:
+                for _ in range(over):
+                    q.popleft()
+                self.dropped += over
+            self._cond.notify()
+
+    # ------------------------------------------------------------------ sender thread
+    def _take(self) -> list[Any] | None:
+        with self._cond:
+            while not self._queue and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                return None
+            batch = list(self._queue)
+            self._queue.clear()
+            return batch
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            ok = self._post_all(batch)
+            if self._on_result is not None:
+                self._on_result(self.peer_id, ok, len(batch))
+            if ok:
+                backoff = 0.0
+                continue
+            self.failures += 1
+            backoff = min(self._backoff_max, max(self._backoff_min, backoff * 2))
+            # Drop what queued during the failed attempt too: it is stale by now, and the
+            # core retransmits what still matters after the backoff.
+            with self._cond:
+                self.dropped += len(self._queue)
+                self._queue.clear()
+            if self._stop_evt.wait(backoff):
+                return
+
+    def _post_all(self, batch: list[Any]) -> bool:
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for msg in batch:
+            try:
+                obj = self._encode(msg)
+            except Exception:  # a bug in encoding must not kill the sender thread
+                log.exception("peer=%s event=encode-failed", self.peer_id)
+                continue
+            chunk.append(obj)
+            size += len(obj.get("entries") or ()) * 64 + 256
+            if size >= self._max_batch_bytes:
+                if not self._post(chunk):
+                    return False
+                chunk, size = [], 0
+        return self._post(chunk) if chunk else True
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._conn = cls(self._host, self._port, timeout=self._timeout)
+        return self._conn
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        self.connected = False
+
+    def _post(self, chunk: list[dict[str, Any]]) -> bool:
+        body = json.dumps({"messages": chunk}, separators=(",", ":")).encode()
+        # a big snapshot needs more than the heartbeat-sized timeout
+        timeout = self._timeout + len(body) / (20 << 20)
+        for attempt in (0, 1):
+            reused = self._conn is not None
+            conn = self._connection()
+            try:
+                conn.timeout = timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
+                conn.request("POST", RAFT_PATH, body=body, headers=self._headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except (OSError, http.client.HTTPException) as err:
+                self._close()
+                if reused and attempt == 0:
+                    continue  # the peer closed an idle keep-alive connection: retry once
+                if self.connected or self.failures == 0:
+                    log.warning(
+                        "peer=%s event=send-failed url=%s error=%s",
+                        self.peer_id,
+                        self.url,
+                        type(err).__name__,
+                    )
+                return False
+            self.connected = True
+            if resp.status // 100 != 2:
+                log.warning(
+                    "peer=%s event=send-rejected status=%d body=%s",
+                    self.peer_id,
+                    resp.status,
+                    data[:200].decode("utf-8", "replace"),
+                )
+                if resp.getheader("Connection", "").lower() == "close":
+                    self._close()
+                return False
+            if resp.will_close:
+                self._close()
+            self.sent += len(chunk)
+            return True
+        return False
+
+
+class PeerTransport:
+    """One ``PeerSender`` per peer other than ``self_id``."""
+
+    def __init__(
+        self,
+        self_id: str,
+        peer_urls: Mapping[str, str],
+        encode: Encoder,
+        *,
+        token: str | None = None,
+        timeout: float = 2.0,
+        on_result: Callable[[str, bool, int], None] | None = None,
+    ) -> None:
+        self.self_id = self_id
+        self.senders = {
+            pid: PeerSender(pid, url, encode, token=token, timeout=timeout, on_result=on_result)
+            for pid, url in sorted(peer_urls.items())
+            if pid != self_id
+        }
+
+    def start(self) -> None:
+        for s in self.senders.values():
+            s.start()
+
+    def stop(self) -> None:
+        for s in self.senders.values():
+            s.stop()
+
+    def send(self, messages: Iterable[_Msg]) -> None:
+        by_peer: dict[str, list[_Msg]] = {}
+        for m in messages:
+            by_peer.setdefault(m.dst, []).append(m)
+        for dst, msgs in by_peer.items():
+            sender = self.senders.get(dst)
+            if sender is None:
+                log.warning("peer=%s event=unknown-destination count=%d", dst, len(msgs))
+                continue
+            sender.enqueue(msgs)
+
