@@ -1,0 +1,80 @@
+"""base.py — the one interface every target implements.
+
+Contract: a ``Backend`` knows how to bring a cluster up and down, which replicas it has and how to
+reach each (``Replica.url``), and how to inject the two faults (``kill``: hard kill of the
+replica's process/pod, which the target brings back like a StatefulSet; ``stop``: freeze the
+machine under it until ``restore``). It never prints: progress goes through a ``Reporter``.
+Talking HTTP to the replicas is ``raftctl.client``'s job, not the backend's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Backend", "NullReporter", "Replica", "Reporter"]
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One replica as the target sees it."""
+
+    id: str
+    url: str
+    state: str = "running"  # running | frozen | down | pending  (the target's view of the process)
+    pod: str | None = None
+    node: str | None = None
+    pod_ip: str | None = None
+    pid: int | None = None
+
+
+class Reporter(Protocol):
+    """Receives progress while a backend works (render's spinner, or nothing)."""
+
+    def step(self, text: str) -> None: ...
+
+
+class NullReporter:
+    """A reporter that drops every message."""
+
+    def step(self, text: str) -> None:
+        del text
+
+
+class Backend(Protocol):
+    """A place where a raftkv cluster runs."""
+
+    target: str
+
+    def up(self, replicas: int | None, reporter: Reporter) -> bool:
+        """Start the cluster (idempotent); True if it started something, False if it ran."""
+        ...
+
+    def down(self, purge: bool, reporter: Reporter) -> list[str]:
+        """Stop the cluster (and with ``purge`` delete its data); returns what was done."""
+        ...
+
+    def replicas(self) -> list[Replica]:
+        """The replicas of the running cluster; raises ``ClusterNotRunning``."""
+        ...
+
+    def kill(self, replica: Replica) -> str:
+        """Kill the replica hard (SIGKILL / force-delete the pod); returns what was done."""
+        ...
+
+    def stop(self, replica: Replica) -> str:
+        """Freeze the machine under the replica until ``restore``; returns what was done."""
+        ...
+
+    def restore(self) -> list[str]:
+        """Bring back everything ``stop`` froze; returns the replica ids (or nodes) restored."""
+        ...
+
+    def logs(self, replica_id: str, *, tail: int | None, follow: bool) -> Iterator[str]:
+        """Lines of the replica's log (follow: keep yielding new lines)."""
+        ...
+
+    def close(self) -> None:
+        """Release helpers (e.g. a kubectl proxy)."""
+        ...

@@ -1,0 +1,99 @@
+"""kv.py — `raftctl put`, `get`, `delete`, `list`: the key/value API from the command line.
+
+Each talks to any replica through ``KVClient`` (leader first, safe retries with a request id).
+"""
+
+from typing import Annotated
+
+import typer
+
+from raftctl import render
+from raftctl.client import KVClient, Reply
+from raftctl.options import Globals, command
+
+__all__ = ["register"]
+
+
+def _meta(reply: Reply) -> dict[str, object]:
+    return {"index": reply.index, "term": reply.term, "leader": reply.leader}
+
+
+def _client(g: Globals) -> KVClient:
+    backend = g.backend()
+    try:
+        return g.kv_client(backend)
+    finally:
+        backend.close() if g.endpoints else None
+
+
+@command
+def put(
+    g: Globals,
+    key: Annotated[str, typer.Argument(help="the key (1-512 bytes of printable UTF-8)")],
+    value: Annotated[str, typer.Argument(help="the value")],
+    prev_value: Annotated[str | None, typer.Option(
+        "--prev-value", help="compare-and-set: only write if the current value is this")] = None,
+) -> None:
+    """Write KEY=VALUE (acknowledged once committed by a majority)."""
+    client = _client(g)
+    try:
+        reply = client.put(key, value, prev_value=prev_value)
+    finally:
+        client.close()
+    body = dict(reply.body) if isinstance(reply.body, dict) else {}
+    render.kv_reply("put", key, body, _meta(reply), output=g.output)
+
+
+@command
+def get(
+    g: Globals,
+    key: Annotated[str, typer.Argument(help="the key")],
+    stale: Annotated[bool, typer.Option(
+        "--stale", help="read the local replica's copy (may be behind) instead of a "
+        "linearizable read")] = False,
+) -> None:
+    """Print KEY's value (exit 1 if the key does not exist)."""
+    client = _client(g)
+    try:
+        reply = client.get(key, stale=stale)
+    finally:
+        client.close()
+    body = dict(reply.body) if isinstance(reply.body, dict) else {}
+    render.kv_reply("get", key, body, _meta(reply), output=g.output)
+
+
+@command
+def delete(
+    g: Globals,
+    key: Annotated[str, typer.Argument(help="the key")],
+) -> None:
+    """Delete KEY (exit 1 if the key does not exist)."""
+    client = _client(g)
+    try:
+        reply = client.delete(key)
+    finally:
+        client.close()
+    body = dict(reply.body) if isinstance(reply.body, dict) else {}
+    render.kv_reply("delete", key, body, _meta(reply), output=g.output)
+
+
+@command
+def list_(
+    g: Globals,
+    prefix: Annotated[str, typer.Option("--prefix", "-p", help="keys starting with this")] = "",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most N keys")] = None,
+) -> None:
+    """List keys and values in key order."""
+    client = _client(g)
+    try:
+        _, items = client.list_keys(prefix=prefix, limit=limit)
+    finally:
+        client.close()
+    render.kv_list(items, output=g.output, prefix=prefix)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(rich_help_panel="Key/value")(put)
+    app.command(rich_help_panel="Key/value")(get)
+    app.command(rich_help_panel="Key/value")(delete)
+    app.command("list", rich_help_panel="Key/value")(list_)

@@ -1,0 +1,78 @@
+"""main.py — the root ``raftctl`` Typer app and the console-script entry point.
+
+Contract: ``app`` registers every command group; the root callback accepts the global options
+(they are also accepted after each command, see ``raftctl.options``) and ``--version``.
+``main()`` runs the app; usage errors exit 2, runtime errors 1 with ONE line on stderr, Ctrl-C 130.
+Tracebacks are never shown for expected failures (Typer's pretty exceptions are off).
+"""
+
+import inspect
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from raftctl import __version__, render
+from raftctl.commands import bench, chaos, cluster, image, kv, verify
+from raftctl.errors import RaftctlError
+from raftctl.options import root_options
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="raftctl",
+    help="Operate raftkv clusters: run one locally or on kind, read and write keys, inject "
+    "faults, verify and benchmark.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        render.line(f"raftctl {__version__}")
+        raise typer.Exit()
+
+
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="show the version and exit")] = False,
+    **globals_: Any,
+) -> None:
+    """Operate raftkv clusters."""
+    del version
+    ctx.obj = {k: v for k, v in globals_.items() if v is not None}
+
+
+_sig = inspect.signature(_root, eval_str=True)
+_params = [p for p in _sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+_root.__signature__ = _sig.replace(parameters=_params + root_options())  # type: ignore[attr-defined]
+_root.__annotations__ = {p.name: p.annotation for p in _params + root_options()}
+app.callback()(_root)
+
+cluster.register(app)
+kv.register(app)
+app.add_typer(chaos.app, name="chaos", rich_help_panel="Faults")
+verify.register(app)
+bench.register(app)
+image.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except RaftctlError as err:  # raised outside a command (e.g. option parsing helpers)
+        render.error(err.message)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        render.error("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

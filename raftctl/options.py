@@ -1,0 +1,207 @@
+"""options.py — raftctl's global options, the backend they select, and the command wrapper.
+
+Contract (docs/contracts.md §4): every command accepts ``--target local|kind``, ``--name``,
+``--endpoints URL[,URL...]`` (env ``RAFTCTL_ENDPOINTS``), ``--token`` (env ``RAFTCTL_TOKEN``) and
+``--output table|json``, plus ``--state-dir`` (local), ``--namespace`` and ``--kind-cluster``
+(kind). They may be given before the command (``raftctl --target kind status``) or after it
+(``raftctl status --target kind``); precedence: after the command > before it > environment
+(``RAFTCTL_<NAME>``) > default.
+
+``@command`` adds these options to a command function's signature (so Typer parses them), builds
+the ``Globals`` the function receives as its first argument, and turns any ``RaftctlError`` into
+one stderr line and its exit code — the same in ``raftctl`` and in Typer's ``CliRunner``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import click
+import typer
+
+from raftctl import render
+from raftctl.backends.base import Backend
+from raftctl.backends.endpoints import EndpointsBackend
+from raftctl.backends.kind import KindBackend, KindSettings
+from raftctl.backends.local import LocalBackend
+from raftctl.client import KVClient
+from raftctl.errors import RaftctlError, UsageError
+from raftctl.render import Output
+from raftctl.shell import Runner, SubprocessRunner
+
+__all__ = ["GLOBAL_PANEL", "Globals", "Target", "command", "runner_factory"]
+
+GLOBAL_PANEL = "Global options"
+KIND_PANEL = "Kind target"
+
+
+class Target(StrEnum):
+    """Where the cluster runs."""
+
+    local = "local"
+    kind = "kind"
+
+
+# Tests replace this to record the external commands the kind target runs.
+runner_factory: Callable[[], Runner] = SubprocessRunner
+
+_T = TypeVar("_T")
+
+# name -> (annotation, env var, default)
+_GLOBALS: dict[str, tuple[Any, str, Any]] = {
+    "target": (
+        Annotated[Target | None, typer.Option(
+            "--target", help="where the cluster runs [env: RAFTCTL_TARGET] [default: local]",
+            rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_TARGET", Target.local),
+    "name": (
+        Annotated[str | None, typer.Option(
+            "--name", help="cluster name (kind: the Helm release) [env: RAFTCTL_NAME] "
+            "[default: raftkv]", rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_NAME", "raftkv"),
+    "endpoints": (
+        Annotated[str | None, typer.Option(
+            "--endpoints", help="talk straight to these nodes: URL[,URL...] "
+            "[env: RAFTCTL_ENDPOINTS]", rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_ENDPOINTS", None),
+    "token": (
+        Annotated[str | None, typer.Option(
+            "--token", help="cluster token for admin endpoints [env: RAFTCTL_TOKEN]",
+            rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_TOKEN", None),
+    "output": (
+        Annotated[Output | None, typer.Option(
+            "--output", "-o", help="table or json [env: RAFTCTL_OUTPUT] [default: table]",
+            rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_OUTPUT", Output.table),
+    "state_dir": (
+        Annotated[Path | None, typer.Option(
+            "--state-dir", help="local target: where clusters keep state "
+            "[env: RAFTCTL_STATE_DIR] [default: $XDG_STATE_HOME/raftkv]",
+            rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_STATE_DIR", None),
+    "namespace": (
+        Annotated[str | None, typer.Option(
+            "--namespace", help="Kubernetes namespace [env: RAFTCTL_NAMESPACE] "
+            "[default: default]", rich_help_panel=KIND_PANEL, show_default=False)],
+        "RAFTCTL_NAMESPACE", "default"),
+    "kind_cluster": (
+        Annotated[str | None, typer.Option(
+            "--kind-cluster", help="kind cluster name [env: RAFTCTL_KIND_CLUSTER] "
+            "[default: kind]", rich_help_panel=KIND_PANEL, show_default=False)],
+        "RAFTCTL_KIND_CLUSTER", "kind"),
+}
+
+
+@dataclass(frozen=True)
+class Globals:
+    """The resolved global options of one command run."""
+
+    target: Target = Target.local
+    name: str = "raftkv"
+    endpoints: tuple[str, ...] = ()
+    token: str | None = None
+    output: Output = Output.table
+    state_dir: Path | None = None
+    namespace: str = "default"
+    kind_cluster: str = "kind"
+
+    @property
+    def json(self) -> bool:
+        return self.output is Output.json
+
+    def local(self, **kw: Any) -> LocalBackend:
+        if self.target is not Target.local:
+            raise UsageError("this needs --target local")
+        return LocalBackend(self.name, state_root=self.state_dir, token=self.token, **kw)
+
+    def kind(self, tag: str = "dev") -> KindBackend:
+        settings = KindSettings(release=self.name, namespace=self.namespace,
+                                cluster=self.kind_cluster, tag=tag)
+        return KindBackend(settings, runner_factory())
+
+    def backend(self, *, use_endpoints: bool = True, **kw: Any) -> Backend:
+        """The backend: --endpoints if given (and allowed), else the target's."""
+        if use_endpoints and self.endpoints:
+            return EndpointsBackend(self.endpoints, token=self.token)
+        if self.target is Target.kind:
+            return self.kind(**{k: v for k, v in kw.items() if k == "tag"})
+        return self.local(**{k: v for k, v in kw.items() if k != "tag"})
+
+    def kv_client(self, backend: Backend, *, deadline: float = 20.0) -> KVClient:
+        """A KV client over every replica, leader first when known."""
+        replicas = backend.replicas()
+        return KVClient(
+            [r.url for r in replicas],
+            ids={r.id: r.url for r in replicas},
+            token=self.token,
+            deadline=deadline,
+        )
+
+
+def _resolve(name: str, given: Any, root: dict[str, Any]) -> Any:
+    _, env, default = _GLOBALS[name]
+    if given is not None:
+        return given
+    if root.get(name) is not None:
+        return root[name]
+    raw = os.environ.get(env)
+    if raw:
+        try:
+            if name == "target":
+                return Target(raw)
+            if name == "output":
+                return Output(raw)
+        except ValueError as err:
+            raise UsageError(f"{env}={raw!r} is not valid") from err
+        return Path(raw) if name == "state_dir" else raw
+    return default
+
+
+def build_globals(values: dict[str, Any], root: dict[str, Any] | None = None) -> Globals:
+    root = root or {}
+    r = {name: _resolve(name, values.get(name), root) for name in _GLOBALS}
+    endpoints = tuple(u.strip() for u in (r["endpoints"] or "").split(",") if u.strip())
+    return Globals(
+        target=r["target"], name=r["name"], endpoints=endpoints, token=r["token"] or None,
+        output=r["output"], state_dir=r["state_dir"], namespace=r["namespace"],
+        kind_cluster=r["kind_cluster"],
+    )  # fmt: skip
+
+
+def root_options() -> list[inspect.Parameter]:
+    """The global options as parameters (for the root callback)."""
+    return [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ann)
+        for name, (ann, _, _) in _GLOBALS.items()
+    ]
+
+
+def command(fn: Callable[..., _T]) -> Callable[..., _T | None]:
+    """Give ``fn(g: Globals, ...)`` the global options and one-line error handling."""
+    sig = inspect.signature(fn, eval_str=True)
+    own = [p for p in sig.parameters.values() if p.name != "g"]
+    params = own + root_options()
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> _T | None:
+        values = {name: kwargs.pop(name, None) for name in _GLOBALS}
+        ctx = click.get_current_context(silent=True)
+        root = ctx.find_root().obj if ctx is not None else None
+        try:
+            g = build_globals(values, root if isinstance(root, dict) else None)
+            return fn(g, **kwargs)
+        except RaftctlError as err:
+            render.error(err.message)
+            raise typer.Exit(err.exit_code) from None
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
