@@ -1,0 +1,231 @@
+{{/*
+_helpers.tpl — names, labels and the derived values every template shares.
+
+Names (docs/contracts.md §6): StatefulSet `raftkv.statefulsetName` (default `raft`), headless Service
+`raftkv.headlessServiceName` (default `raft-service`), client Service `raftkv.serviceName` (default the
+fullname, `raftkv` for release `raftkv`), token Secret `<release>-token`. Pod `<statefulset>-<i>` is Raft node
+`<statefulset>-<i>`, reachable at `<statefulset>-<i>.<headless>.<namespace>.svc.<clusterDomain>:8000`.
+*/}}
+
+{{- define "raftkv.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "raftkv.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "raftkv.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "raftkv.statefulsetName" -}}
+{{- .Values.statefulset.name -}}
+{{- end -}}
+
+{{- define "raftkv.headlessServiceName" -}}
+{{- .Values.headlessService.name -}}
+{{- end -}}
+
+{{- define "raftkv.serviceName" -}}
+{{- default (include "raftkv.fullname" .) .Values.service.name -}}
+{{- end -}}
+
+{{/* The Secret that holds the cluster token (contract: `<release>-token`, key `token`). */}}
+{{- define "raftkv.tokenSecretName" -}}
+{{- if .Values.auth.existingSecret -}}
+{{- .Values.auth.existingSecret -}}
+{{- else -}}
+{{- printf "%s-token" .Release.Name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "raftkv.tokenSecretKey" -}}
+{{- if .Values.auth.existingSecret -}}
+{{- .Values.auth.existingSecretKey -}}
+{{- else -}}
+token
+{{- end -}}
+{{- end -}}
+
+{{- define "raftkv.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* Release identity: the part of every label set that selectors use. */}}
+{{- define "raftkv.instanceLabels" -}}
+app.kubernetes.io/name: {{ include "raftkv.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Descriptive labels that no selector uses (may change between chart versions). */}}
+{{- define "raftkv.metaLabels" -}}
+helm.sh/chart: {{ include "raftkv.chart" . }}
+app.kubernetes.io/version: {{ default .Chart.AppVersion .Values.image.tag | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: raftkv
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Labels every object carries (objects add their own app.kubernetes.io/component). */}}
+{{- define "raftkv.labels" -}}
+{{ include "raftkv.instanceLabels" . }}
+{{ include "raftkv.metaLabels" . }}
+{{- end -}}
+
+{{/* Selector of the node pods (immutable in a StatefulSet: never add to it). */}}
+{{- define "raftkv.selectorLabels" -}}
+{{ include "raftkv.instanceLabels" . }}
+app.kubernetes.io/component: node
+{{- end -}}
+
+{{/* Selector of the client pods (the client Pod and the helm test Pod). */}}
+{{- define "raftkv.clientSelectorLabels" -}}
+{{ include "raftkv.instanceLabels" . }}
+app.kubernetes.io/component: client
+{{- end -}}
+
+{{- define "raftkv.annotations" -}}
+{{- with .Values.commonAnnotations }}
+{{- toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* "http://raft-0.raft-service.default.svc.cluster.local:8000" for pod index .i (dict "root" $ "i" i). */}}
+{{- define "raftkv.peerURL" -}}
+{{- $root := .root -}}
+{{- printf "http://%s-%d.%s.%s.svc.%s:8000" (include "raftkv.statefulsetName" $root) (int .i) (include "raftkv.headlessServiceName" $root) $root.Release.Namespace $root.Values.clusterDomain -}}
+{{- end -}}
+
+{{/* RAFTKV_PEERS: "raft-0=http://raft-0.raft-service.<ns>.svc.<domain>:8000,..." (self included). */}}
+{{- define "raftkv.peers" -}}
+{{- $root := . -}}
+{{- $peers := list -}}
+{{- range $i := until (int .Values.replicaCount) -}}
+{{- $peers = append $peers (printf "%s-%d=%s" (include "raftkv.statefulsetName" $root) $i (include "raftkv.peerURL" (dict "root" $root "i" $i))) -}}
+{{- end -}}
+{{- join "," $peers -}}
+{{- end -}}
+
+{{/* RAFTKV_PEER_TEMPLATE, expanded by the node: {name} = id without "-N", {i} = 0..replicas-1. */}}
+{{- define "raftkv.peerTemplate" -}}
+{{- printf "http://{name}-{i}.{service}.{namespace}.svc.%s:{port}" .Values.clusterDomain -}}
+{{- end -}}
+
+{{/* The client's endpoints, short pod DNS names as in the original assignment: "http://raft-0.raft-service:8000,...". */}}
+{{- define "raftkv.clientEndpoints" -}}
+{{- $root := . -}}
+{{- $urls := list -}}
+{{- range $i := until (int .Values.replicaCount) -}}
+{{- $urls = append $urls (printf "http://%s-%d.%s:8000" (include "raftkv.statefulsetName" $root) $i (include "raftkv.headlessServiceName" $root)) -}}
+{{- end -}}
+{{- join "," $urls -}}
+{{- end -}}
+
+{{/* Largest number of voters that may be down while a majority stays: (N-1)/2. */}}
+{{- define "raftkv.maxUnavailable" -}}
+{{- div (sub (int .Values.replicaCount) 1) 2 -}}
+{{- end -}}
+
+{{/* Token env vars (RAFTKV_TOKEN for the node, RAFTCTL_TOKEN for raftctl): pass (dict "root" $ "name" "RAFTKV_TOKEN"). */}}
+{{- define "raftkv.tokenEnv" -}}
+{{- if .root.Values.auth.enabled -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "raftkv.tokenSecretName" .root }}
+      key: {{ include "raftkv.tokenSecretKey" .root }}
+{{- end -}}
+{{- end -}}
+
+{{/* Checks the schema cannot express (or that must hold even with --skip-schema-validation); one clear line each. */}}
+{{- define "raftkv.validateValues" -}}
+{{- $n := int .Values.replicaCount -}}
+{{- if or (lt $n 1) (eq (mod $n 2) 0) -}}
+{{- fail (printf "replicaCount must be odd and at least 1 (1, 3, 5, 7 or 9), got %d: a Raft cluster of N voters needs a majority of N, so an even N tolerates no more failures than N-1" $n) -}}
+{{- end -}}
+{{- if and .Values.auth.enabled .Values.auth.existingSecret .Values.auth.token -}}
+{{- fail "auth.token and auth.existingSecret are mutually exclusive: set one of them" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The client workload's pod spec, shared by the client Pod and the `helm test` Pod: an init container waits until
+the client Service answers /readyz (some node is Ready: it knows a leader and has applied its commit index), then
+`raftctl verify` runs the assignment's workload against every replica's pod DNS name and exits 0 or 1.
+*/}}
+{{- define "raftkv.clientPodSpec" -}}
+restartPolicy: Never
+automountServiceAccountToken: false
+enableServiceLinks: false
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+initContainers:
+  - name: wait-ready
+    image: {{ include "raftkv.image" . }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    command:
+      - raftkv-wait-ready
+      - --timeout
+      - {{ .Values.client.waitTimeoutSeconds | quote }}
+      - {{ printf "http://%s:%d/readyz" (include "raftkv.serviceName" .) (int .Values.service.port) | quote }}
+    resources:
+      {{- toYaml .Values.client.resources | nindent 6 }}
+    securityContext:
+      {{- toYaml .Values.containerSecurityContext | nindent 6 }}
+    volumeMounts:
+      - name: tmp
+        mountPath: /tmp
+containers:
+  - name: raftctl
+    image: {{ include "raftkv.image" . }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    command:
+      - raftctl
+      - verify
+      - --endpoints
+      - {{ include "raftkv.clientEndpoints" . | quote }}
+      {{- range .Values.client.extraArgs }}
+      - {{ . | quote }}
+      {{- end }}
+    env:
+      - name: HOME
+        value: /tmp
+      {{- with (include "raftkv.tokenEnv" (dict "root" . "name" "RAFTCTL_TOKEN")) }}
+      {{- . | nindent 6 }}
+      {{- end }}
+    resources:
+      {{- toYaml .Values.client.resources | nindent 6 }}
+    securityContext:
+      {{- toYaml .Values.containerSecurityContext | nindent 6 }}
+    volumeMounts:
+      - name: tmp
+        mountPath: /tmp
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: 64Mi
+{{- end -}}
+
+{{/* The client Pod's name: its spec's hash is part of it, because a Pod's spec is immutable and `helm upgrade`
+could not patch a changed one; a new name makes Helm delete the old Pod and create the new one instead. */}}
+{{- define "raftkv.clientPodName" -}}
+{{- printf "%s-client-%s" (include "raftkv.fullname" . | trunc 48 | trimSuffix "-") (include "raftkv.clientPodSpec" . | sha256sum | trunc 8) -}}
+{{- end -}}

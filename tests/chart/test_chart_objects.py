@@ -1,0 +1,575 @@
+"""The chart, rendered by Helm's real engine for several values sets: every object is valid
+Kubernetes (kubernetes-validate, strict) and lint is clean, and the properties the issue asks
+for hold on the rendered objects — Parallel StatefulSet with pod-DNS peers, headless Service
+publishing not-ready addresses, PVCs, hard/soft anti-affinity, probes, PDB keeping a majority,
+token Secret wiring, restrictive securityContext, the client Pod and helm test running `raftctl
+verify`, ServiceMonitor and NetworkPolicy."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from chart_render import CHART_DIR, Obj, Rendered, iter_containers, pod_specs, render
+
+KUBE_VERSIONS = ("1.25", kubernetes_validate.latest_version())
+
+# name -> (values, release name, namespace)
+VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
+    "defaults": ({}, "raftkv", "default"),
+    "no-persistence": ({"persistence": {"enabled": False}}, "raftkv", "default"),
+    "soft-anti-affinity": ({"antiAffinity": "soft"}, "raftkv", "kv"),
+    "peer-list-5": ({"replicaCount": 5, "peers": {"discovery": "list"}}, "raftkv", "default"),
+    "renamed": (
+        {
+            "statefulset": {"name": "kv"},
+            "headlessService": {"name": "kv-peers"},
+            "service": {"name": "kv-client", "type": "NodePort"},
+            "clusterDomain": "corp.internal",
+            "persistence": {"storageClass": "-", "retainOnDelete": False},
+        },
+        "store",
+        "prod",
+    ),
+    "minimal": (
+        {
+            "auth": {"enabled": False},
+            "client": {"enabled": False},
+            "tests": {"enabled": False},
+            "pdb": {"enabled": False},
+            "livenessProbe": {"enabled": False},
+            "startupProbe": {"enabled": False},
+        },
+        "raftkv",
+        "default",
+    ),
+    "existing-secret": (
+        {"auth": {"existingSecret": "my-token", "existingSecretKey": "cluster-token"}},
+        "raftkv",
+        "default",
+    ),
+    "everything-on": (
+        {
+            "replicaCount": 7,
+            "image": {"tag": "dev", "pullSecrets": ["regcred"], "pullPolicy": "Always"},
+            "commonLabels": {"team": "storage"},
+            "commonAnnotations": {"owner": "kv@example.com"},
+            "node": {
+                "electionMs": 1500,
+                "heartbeatMs": 150,
+                "snapshotEvery": 5000,
+                "extraEnv": [{"name": "TZ", "value": "UTC"}],
+            },
+            "auth": {"token": "s3cret-token-for-the-cluster"},
+            "persistence": {"storageClass": "standard", "size": "10Gi"},
+            "statefulset": {"priorityClassName": "high", "podAnnotations": {"a": "b"}},
+            "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+            "networkPolicy": {
+                "enabled": True,
+                "extraIngress": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mon"}}}
+                ],
+            },
+            "client": {"extraArgs": ["--output", "json"]},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "kv"}],
+            "nodeSelector": {"disk": "ssd"},
+        },
+        "raftkv",
+        "default",
+    ),
+    "single-node": ({"replicaCount": 1}, "raftkv", "default"),
+}
+
+
+@pytest.fixture(scope="module")
+def renders(chart: Any) -> dict[str, Rendered]:
+    return {
+        key: render(chart, copy.deepcopy(values), name=release, namespace=ns)
+        for key, (values, release, ns) in VALUE_SETS.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def default(renders: dict[str, Rendered]) -> Rendered:
+    return renders["defaults"]
+
+
+def _labels(obj: Obj) -> dict[str, str]:
+    labels: dict[str, str] = obj["metadata"].get("labels") or {}
+    return labels
+
+
+def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+# ---------------------------------------------------------------- validity of every rendered object
+
+
+@pytest.mark.parametrize("key", sorted(VALUE_SETS))
+def test_every_object_is_valid_kubernetes(renders: dict[str, Rendered], key: str) -> None:
+    rendered = renders[key]
+    assert rendered.objects, "nothing rendered"
+    for obj in rendered.objects:
+        if obj["kind"] == "ServiceMonitor":  # a CRD: not in the Kubernetes schemas, checked below
+            assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+            continue
+        for version in KUBE_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as err:
+                path = "/".join(str(p) for p in err.path)
+                pytest.fail(
+                    f"{key}: {obj['kind']}/{obj['metadata']['name']} (k8s {version}) "
+                    f"at {path}: {err.message}"
+                )
+
+
+@pytest.mark.parametrize("key", sorted(VALUE_SETS))
+def test_lint_is_clean(key: str) -> None:
+    import helm_python
+
+    values, _, namespace = VALUE_SETS[key]
+    report = helm_python.lint(str(CHART_DIR), copy.deepcopy(values), namespace=namespace)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]  # 2 = warning, 3 = error
+    assert not problems, problems
+    assert not report["errors"]
+
+
+@pytest.mark.parametrize("key", sorted(VALUE_SETS))
+def test_every_object_carries_the_standard_labels(renders: dict[str, Rendered], key: str) -> None:
+    _, release, namespace = VALUE_SETS[key]
+    for obj in renders[key].objects:
+        labels = _labels(obj)
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        assert labels.get("app.kubernetes.io/name") == "raftkv", where
+        assert labels.get("app.kubernetes.io/instance") == release, where
+        assert labels.get("app.kubernetes.io/managed-by") == "Helm", where
+        assert labels.get("helm.sh/chart", "").startswith("raftkv-"), where
+        if obj["kind"] != "ServiceMonitor":
+            assert obj["metadata"]["namespace"] == namespace, where
+
+
+# ---------------------------------------------------------------- names (docs/contracts.md §6)
+
+
+def test_default_names_follow_the_contract(default: Rendered) -> None:
+    assert default.kinds() == sorted(
+        [
+            "PodDisruptionBudget/raftkv",
+            "Pod/" + default.plain_pods()[0]["metadata"]["name"],
+            "Pod/raftkv-test-verify",
+            "Secret/raftkv-token",
+            "Service/raft-service",
+            "Service/raftkv",
+            "StatefulSet/raft",
+        ]
+    )
+    assert default.plain_pods()[0]["metadata"]["name"].startswith("raftkv-client-")
+    port = default.node_container()["ports"]
+    assert port == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert default.node_container()["image"] == "localhost:5001/raftkv:0.1.0"
+
+
+def test_renamed_objects_use_the_values(renders: dict[str, Rendered]) -> None:
+    r = renders["renamed"]
+    assert r.statefulset()["metadata"]["name"] == "kv"
+    assert r.statefulset()["spec"]["serviceName"] == "kv-peers"
+    assert r.one("Service", "kv-peers")["spec"]["clusterIP"] == "None"
+    assert r.one("Service", "kv-client")["spec"]["type"] == "NodePort"
+    assert r.find("Secret", "store-token")
+    verify = r.plain_pods()[0]["spec"]["containers"][0]["command"]
+    assert "http://kv-0.kv-peers:8000,http://kv-1.kv-peers:8000,http://kv-2.kv-peers:8000" in verify
+
+
+# ---------------------------------------------------------------- StatefulSet and Services
+
+
+@pytest.mark.parametrize("key", sorted(VALUE_SETS))
+def test_statefulset_is_parallel_and_selects_its_pods(
+    renders: dict[str, Rendered], key: str
+) -> None:
+    values, _, _ = VALUE_SETS[key]
+    sts = renders[key].statefulset()
+    spec = sts["spec"]
+    assert spec["podManagementPolicy"] == "Parallel"
+    assert spec["replicas"] == values.get("replicaCount", 3)
+    selector = spec["selector"]["matchLabels"]
+    assert selector["app.kubernetes.io/component"] == "node"
+    assert _matches(selector, spec["template"]["metadata"]["labels"])
+
+
+@pytest.mark.parametrize("key", sorted(VALUE_SETS))
+def test_headless_service_publishes_not_ready_pods(renders: dict[str, Rendered], key: str) -> None:
+    r = renders[key]
+    sts = r.statefulset()
+    headless = r.one("Service", sts["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["publishNotReadyAddresses"] is True
+    assert headless["spec"]["ports"] == [
+        {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
+    ]
+    pod_labels = sts["spec"]["template"]["metadata"]["labels"]
+    assert _matches(headless["spec"]["selector"], pod_labels)
+    clients = [s for s in r.find("Service") if s is not headless]
+    assert len(clients) == 1
+    assert clients[0]["spec"].get("clusterIP") != "None"
+    assert "publishNotReadyAddresses" not in clients[0]["spec"]  # clients only reach Ready nodes
+    assert _matches(clients[0]["spec"]["selector"], pod_labels)
+    assert clients[0]["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_hard_anti_affinity_by_default(default: Rendered) -> None:
+    spec = default.statefulset()["spec"]["template"]["spec"]
+    terms = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert len(terms) == 1
+    assert terms[0]["topologyKey"] == "kubernetes.io/hostname"
+    assert _matches(
+        terms[0]["labelSelector"]["matchLabels"],
+        default.statefulset()["spec"]["template"]["metadata"]["labels"],
+    )
+    assert (
+        "preferredDuringSchedulingIgnoredDuringExecution" not in spec["affinity"]["podAntiAffinity"]
+    )
+
+
+def test_soft_anti_affinity_is_only_preferred(renders: dict[str, Rendered]) -> None:
+    r = renders["soft-anti-affinity"]
+    anti = r.statefulset()["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti
+    (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert "two replicas may share a Kubernetes node" in r.notes
+
+
+def test_explicit_affinity_replaces_the_preset(chart: Any) -> None:
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}
+                ]
+            }
+        }
+    }
+    r = render(chart, {"affinity": affinity})
+    assert r.statefulset()["spec"]["template"]["spec"]["affinity"] == affinity
+
+
+@pytest.mark.parametrize("key", sorted(VALUE_SETS))
+def test_probes_hit_healthz_and_readyz_on_the_http_port(
+    renders: dict[str, Rendered], key: str
+) -> None:
+    values, _, _ = VALUE_SETS[key]
+    c = renders[key].node_container()
+    expected = {
+        "readinessProbe": "/readyz",
+        "livenessProbe": "/healthz",
+        "startupProbe": "/healthz",
+    }
+    for probe, path in expected.items():
+        if values.get(probe, {}).get("enabled", True) is False:
+            assert probe not in c
+            continue
+        assert c[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+        assert c[probe]["timeoutSeconds"] >= 1
+    port_names = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert port_names["http"] == 8000
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"  # never optional
+
+
+def test_startup_budget_and_grace_period(default: Rendered) -> None:
+    c = default.node_container()
+    startup = c["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120  # log replay on a big PVC
+    spec = default.statefulset()["spec"]["template"]["spec"]
+    # SIGTERM -> stop writes, transfer leadership (one election timeout), flush: well within 30 s.
+    assert spec["terminationGracePeriodSeconds"] >= 20
+
+
+def test_resources_are_set(default: Rendered) -> None:
+    res = default.node_container()["resources"]
+    assert res["requests"]["cpu"] and res["requests"]["memory"] and res["limits"]["memory"]
+    assert "cpu" not in res["limits"]  # CPU throttling would delay heartbeats
+
+
+# ---------------------------------------------------------------- persistence
+
+
+def test_data_dir_is_a_pvc_by_default(default: Rendered) -> None:
+    sts = default.statefulset()["spec"]
+    (claim,) = sts["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert "storageClassName" not in claim["spec"]  # the cluster's default class
+    mounts = {m["name"]: m["mountPath"] for m in default.node_container()["volumeMounts"]}
+    assert mounts["data"] == "/data"
+    assert default.node_env()["RAFTKV_DATA_DIR"]["value"] == "/data"
+    volumes = {v["name"] for v in sts["template"]["spec"]["volumes"]}
+    assert "data" not in volumes
+    assert sts["persistentVolumeClaimRetentionPolicy"] == {
+        "whenDeleted": "Retain",
+        "whenScaled": "Retain",
+    }
+    assert "WARNING: persistence.enabled=false" not in default.notes
+
+
+def test_storage_class_and_size(renders: dict[str, Rendered]) -> None:
+    claim = renders["everything-on"].statefulset()["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert claim["storageClassName"] == "standard"
+    assert claim["resources"]["requests"]["storage"] == "10Gi"
+    renamed = renders["renamed"].statefulset()["spec"]
+    assert renamed["volumeClaimTemplates"][0]["spec"]["storageClassName"] == ""
+    assert renamed["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
+
+
+def test_no_persistence_uses_emptydir_and_warns_loudly(renders: dict[str, Rendered]) -> None:
+    r = renders["no-persistence"]
+    sts = r.statefulset()["spec"]
+    assert "volumeClaimTemplates" not in sts
+    volumes = {v["name"]: v for v in sts["template"]["spec"]["volumes"]}
+    assert volumes["data"] == {"name": "data", "emptyDir": {}}
+    assert "WARNING: persistence.enabled=false" in r.notes
+    assert "acknowledged writes can be LOST" in r.notes
+
+
+# ---------------------------------------------------------------- PodDisruptionBudget
+
+
+@pytest.mark.parametrize(("replicas", "max_unavailable"), [(1, 0), (3, 1), (5, 2), (7, 3), (9, 4)])
+def test_pdb_never_lets_a_majority_go(chart: Any, replicas: int, max_unavailable: int) -> None:
+    r = render(chart, {"replicaCount": replicas})
+    pdb = r.one("PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == max_unavailable
+    assert replicas - max_unavailable > replicas // 2  # what stays is a majority
+    assert _matches(
+        pdb["spec"]["selector"]["matchLabels"],
+        r.statefulset()["spec"]["template"]["metadata"]["labels"],
+    )
+
+
+def test_pdb_can_be_disabled(renders: dict[str, Rendered]) -> None:
+    assert not renders["minimal"].find("PodDisruptionBudget")
+
+
+# ---------------------------------------------------------------- security
+
+
+@pytest.mark.parametrize("key", sorted(VALUE_SETS))
+def test_every_container_is_locked_down(renders: dict[str, Rendered], key: str) -> None:
+    for where, spec in pod_specs(renders[key]):
+        psc = spec["securityContext"]
+        assert psc["runAsNonRoot"] is True, where
+        assert psc["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        assert spec["automountServiceAccountToken"] is False, where
+        tmp_volumes = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        for c in iter_containers(spec):
+            sc = c["securityContext"]
+            what = f"{where} container {c['name']}"
+            assert sc["runAsNonRoot"] is True and sc["runAsUser"] != 0, what
+            assert sc["readOnlyRootFilesystem"] is True, what
+            assert sc["allowPrivilegeEscalation"] is False, what
+            assert sc["privileged"] is False, what
+            assert sc["capabilities"] == {"drop": ["ALL"]}, what
+            tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+            assert tmp and tmp[0]["name"] in tmp_volumes, f"{what}: no writable /tmp"
+
+
+# ---------------------------------------------------------------- token Secret
+
+
+def _secret_token(r: Rendered, name: str) -> str:
+    secret = r.one("Secret", name)
+    return base64.b64decode(secret["data"]["token"]).decode()
+
+
+def _token_refs(r: Rendered, var: str) -> list[Obj]:
+    refs = []
+    for _, spec in pod_specs(r):
+        for c in iter_containers(spec):
+            for e in c.get("env", []):
+                if e["name"] == var:
+                    refs.append(e["valueFrom"]["secretKeyRef"])
+    return refs
+
+
+def test_generated_token_is_wired_into_nodes_and_clients(default: Rendered, chart: Any) -> None:
+    token = _secret_token(default, "raftkv-token")
+    assert len(token) == 48 and token.isalnum()
+    node_refs = _token_refs(default, "RAFTKV_TOKEN")
+    client_refs = _token_refs(default, "RAFTCTL_TOKEN")
+    assert node_refs == [{"name": "raftkv-token", "key": "token"}]
+    assert client_refs == [{"name": "raftkv-token", "key": "token"}] * 2  # client Pod + helm test
+    # Offline rendering has no existing Secret to look up, so each render generates a new token;
+    # against a cluster, `lookup` returns the stored one (secret.yaml) and upgrades keep it.
+    assert _secret_token(render(chart, {}), "raftkv-token") != token
+    assert (
+        "checksum/auth-token"
+        not in default.statefulset()["spec"]["template"]["metadata"]["annotations"]
+    )
+
+
+def test_secret_template_reuses_the_stored_token() -> None:
+    source = (CHART_DIR / "templates" / "secret.yaml").read_text()
+    assert 'lookup "v1" "Secret" .Release.Namespace $name' in source
+    assert 'index $existing.data "token" | b64dec' in source
+
+
+def test_supplied_token_is_used_and_rolls_pods(renders: dict[str, Rendered]) -> None:
+    r = renders["everything-on"]
+    assert _secret_token(r, "raftkv-token") == "s3cret-token-for-the-cluster"
+    annotations = r.statefulset()["spec"]["template"]["metadata"]["annotations"]
+    assert len(annotations["checksum/auth-token"]) == 64
+
+
+def test_existing_secret_is_referenced_not_created(renders: dict[str, Rendered]) -> None:
+    r = renders["existing-secret"]
+    assert not r.find("Secret")
+    assert _token_refs(r, "RAFTKV_TOKEN") == [{"name": "my-token", "key": "cluster-token"}]
+    assert {ref["name"] for ref in _token_refs(r, "RAFTCTL_TOKEN")} == {"my-token"}
+
+
+def test_auth_disabled_means_no_token_anywhere(renders: dict[str, Rendered]) -> None:
+    r = renders["minimal"]
+    assert not r.find("Secret")
+    assert not _token_refs(r, "RAFTKV_TOKEN")
+    assert "RAFTKV_TOKEN" not in r.node_env()
+
+
+# ---------------------------------------------------------------- node configuration
+
+
+def test_node_env_identity_and_dns_peers(default: Rendered) -> None:
+    env = default.node_env()
+    assert env["RAFTKV_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["RAFTKV_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["RAFTKV_SERVICE"]["value"] == "raft-service"
+    assert env["RAFTKV_REPLICAS"]["value"] == "3"
+    assert env["RAFTKV_PEER_TEMPLATE"]["value"] == (
+        "http://{name}-{i}.{service}.{namespace}.svc.cluster.local:{port}"
+    )
+    assert env["RAFTKV_PORT"]["value"] == "8000"
+    assert env["RAFTKV_HOST"]["value"] == "0.0.0.0"
+    assert "RAFTKV_PEERS" not in env
+    for optional in ("RAFTKV_ELECTION_MS", "RAFTKV_HEARTBEAT_MS", "RAFTKV_SNAPSHOT_EVERY"):
+        assert optional not in env  # null: the node's own default
+
+
+def test_peer_list_mode_renders_every_pod_dns_name(renders: dict[str, Rendered]) -> None:
+    env = renders["peer-list-5"].node_env()
+    assert "RAFTKV_REPLICAS" not in env and "RAFTKV_PEER_TEMPLATE" not in env
+    assert env["RAFTKV_PEERS"]["value"] == ",".join(
+        f"raft-{i}=http://raft-{i}.raft-service.default.svc.cluster.local:8000" for i in range(5)
+    )
+
+
+def test_node_tuning_values_reach_the_env(renders: dict[str, Rendered]) -> None:
+    env = renders["everything-on"].node_env()
+    assert env["RAFTKV_ELECTION_MS"]["value"] == "1500"
+    assert env["RAFTKV_HEARTBEAT_MS"]["value"] == "150"
+    assert env["RAFTKV_SNAPSHOT_EVERY"]["value"] == "5000"
+    assert env["TZ"]["value"] == "UTC"
+
+
+# ---------------------------------------------------------------- client Pod and helm test
+
+
+def test_client_pod_runs_verify_against_every_replica(default: Rendered) -> None:
+    (pod,) = default.plain_pods()
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "client"
+    spec = pod["spec"]
+    assert spec["restartPolicy"] == "Never"
+    (main,) = spec["containers"]
+    assert main["command"] == [
+        "raftctl",
+        "verify",
+        "--endpoints",
+        "http://raft-0.raft-service:8000,http://raft-1.raft-service:8000,"
+        "http://raft-2.raft-service:8000",
+    ]
+    (wait,) = spec["initContainers"]
+    assert wait["command"] == ["raftkv-wait-ready", "--timeout", "300", "http://raftkv:8000/readyz"]
+    assert main["image"] == wait["image"] == default.node_container()["image"]
+
+
+def test_helm_test_hook_runs_the_same_workload(default: Rendered) -> None:
+    (hook,) = default.hook_pods()
+    assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert hook["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == "before-hook-creation"
+    assert hook["spec"] == default.plain_pods()[0]["spec"]
+
+
+def test_client_pod_name_changes_only_with_its_spec(chart: Any, default: Rendered) -> None:
+    name = default.plain_pods()[0]["metadata"]["name"]
+    assert render(chart, {}).plain_pods()[0]["metadata"]["name"] == name  # random token: same name
+    tagged = render(chart, {"image": {"tag": "v2"}}).plain_pods()[0]["metadata"]["name"]
+    assert tagged != name  # an immutable Pod spec changed: Helm replaces the Pod on upgrade
+    assert name in default.notes
+
+
+def test_client_and_tests_can_be_disabled(renders: dict[str, Rendered]) -> None:
+    assert not renders["minimal"].find("Pod")
+    assert renders["everything-on"].plain_pods()[0]["spec"]["containers"][0]["command"][-2:] == [
+        "--output",
+        "json",
+    ]
+
+
+# ---------------------------------------------------------------- optional objects
+
+
+def test_service_monitor_scrapes_every_node_through_the_headless_service(
+    renders: dict[str, Rendered],
+) -> None:
+    r = renders["everything-on"]
+    sm = r.one("ServiceMonitor")
+    assert sm["metadata"]["labels"]["release"] == "prom"
+    selected = [
+        s for s in r.find("Service") if _matches(sm["spec"]["selector"]["matchLabels"], _labels(s))
+    ]
+    assert [s["metadata"]["name"] for s in selected] == ["raft-service"]
+    assert sm["spec"]["endpoints"] == [
+        {"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+    ]
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": ["default"]}
+    assert not renders["defaults"].find("ServiceMonitor")
+
+
+def test_network_policy_admits_only_peers_clients_and_extras(renders: dict[str, Rendered]) -> None:
+    r = renders["everything-on"]
+    np = r.one("NetworkPolicy")
+    pod_labels = r.statefulset()["spec"]["template"]["metadata"]["labels"]
+    assert (
+        np["spec"]["podSelector"]["matchLabels"]
+        == r.statefulset()["spec"]["selector"]["matchLabels"]
+    )
+    assert np["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = np["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    peers, clients, extra = rule["from"]
+    assert _matches(peers["podSelector"]["matchLabels"], pod_labels)
+    client_labels = _labels(r.plain_pods()[0])
+    assert _matches(clients["podSelector"]["matchLabels"], client_labels)
+    assert not _matches(clients["podSelector"]["matchLabels"], pod_labels)
+    assert extra == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mon"}}}
+    assert not renders["defaults"].find("NetworkPolicy")
+
+
+# ---------------------------------------------------------------- NOTES.txt
+
+
+def test_notes_tell_how_to_reach_the_cluster(default: Rendered) -> None:
+    notes = default.notes
+    assert "raft-0.raft-service.default.svc.cluster.local:8000" in notes
+    assert "curl http://raft-1.raft-service:8000/v1/kv/greeting" in notes
+    assert "raftctl status --target kind" in notes
+    assert "kubectl -n default port-forward pod/raft-0 8000:8000" in notes
+    assert "helm test raftkv" in notes
+
+
+def test_single_node_warns(renders: dict[str, Rendered]) -> None:
+    assert "replicaCount=1 tolerates no failure" in renders["single-node"].notes
