@@ -149,6 +149,7 @@ def build_app(node: NodeAPI) -> Flask:
     app.url_map.strict_slashes = False
     ctx = _Ctx(node)
     app.extensions[EXTENSION_KEY] = node
+    app.extensions["raftkv.ctx"] = ctx
     metrics = node.metrics
 
     # ------------------------------------------------------------------ plumbing

@@ -1,0 +1,264 @@
+"""cluster.py — a local cluster of real ``raftkv serve`` processes for integration tests.
+
+``LocalCluster(tmp_path, size=3)`` picks free ports on 127.0.0.1, gives each node a data dir under
+``tmp_path`` and short election timeouts, and starts each node as ``python -m raftkv serve`` in
+its own session (process group = gunicorn master + worker), so ``kill``/``pause``/``resume`` act on
+exactly the processes it started (by PGID). ``close()`` kills every group it started; use it in a
+fixture finalizer. Logs go to ``tmp_path/node-<i>.log``; ``logs()`` returns their tails for
+assertion messages.
+
+Polling only: ``wait_until(pred, timeout, what)`` raises ``AssertionError`` naming what did not
+happen (and the node logs) — no blind sleeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["LocalCluster", "Reply", "free_port", "wait_until"]
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(pred: Callable[[], T], timeout: float, what: str,
+               on_fail: Callable[[], str] | None = None) -> T:
+    """Poll ``pred`` until it returns a truthy value (returned) or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while True:
+        try:
+            value = pred()
+            if value:
+                return value
+        except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            extra = on_fail() if on_fail else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} "
+                                 f"(last error: {last_exc!r})\n{extra}")
+        time.sleep(0.05)
+
+
+class Reply:
+    """An HTTP answer: status, headers (case-insensitive get), raw body and parsed JSON."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"Reply({self.status}, {self.body[:300]!r})"
+
+
+class LocalCluster:
+    def __init__(
+        self,
+        root: Path,
+        size: int = 3,
+        *,
+        election_ms: int = 500,
+        heartbeat_ms: int = 50,
+        snapshot_every: int = 10_000,
+        token: str | None = None,
+        request_timeout_ms: int = 5_000,
+        threads: int = 16,
+    ) -> None:
+        self.root = Path(root)
+        self.size = size
+        self.ids = [f"raft-{i}" for i in range(size)]
+        self.ports = [free_port() for _ in range(size)]
+        self.token = token
+        self.common = [
+            "--election-ms", str(election_ms),
+            "--heartbeat-ms", str(heartbeat_ms),
+            "--snapshot-every", str(snapshot_every),
+            "--request-timeout-ms", str(request_timeout_ms),
+            "--threads", str(threads),
+        ]
+        if token:
+            self.common += ["--token", token]
+        self.peers = ",".join(
+            f"{nid}=http://127.0.0.1:{port}" for nid, port in zip(self.ids, self.ports, strict=True)
+        )
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._started_pgids: set[int] = set()
+        self._logs: dict[int, Any] = {}
+
+    # ------------------------------------------------------------------ processes
+    def url(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.ports[i]}"
+
+    def data_dir(self, i: int) -> Path:
+        return self.root / f"data-{i}"
+
+    def log_path(self, i: int) -> Path:
+        return self.root / f"node-{i}.log"
+
+    def start_node(self, i: int) -> None:
+        assert i not in self.procs or self.procs[i].poll() is not None, f"node {i} is running"
+        log = open(self.log_path(i), "ab")  # noqa: SIM115 - closed in _reap/close
+        self._logs[i] = log
+        cmd = [
+            sys.executable, "-m", "raftkv", "serve",
+            "--id", self.ids[i], "--host", "127.0.0.1", "--port", str(self.ports[i]),
+            "--data-dir", str(self.data_dir(i)), "--peers", self.peers, *self.common,
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAFTKV_")}
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True, cwd=self.root)
+        self.procs[i] = proc
+        self._started_pgids.add(proc.pid)
+
+    def start(self) -> LocalCluster:
+        for i in range(self.size):
+            self.start_node(i)
+        for i in range(self.size):
+            self.wait_serving(i)
+        return self
+
+    def wait_serving(self, i: int, timeout: float = 30) -> None:
+        def up() -> bool:
+            proc = self.procs[i]
+            if proc.poll() is not None:
+                raise AssertionError(f"node {i} exited with {proc.returncode}\n{self.logs()}")
+            return self.get(i, "/healthz", timeout=1).status == 200
+
+        wait_until(up, timeout, f"node {i} serving", self.logs)
+
+    def _signal(self, i: int, sig: int) -> None:
+        proc = self.procs[i]
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+
+    def kill(self, i: int) -> None:
+        """SIGKILL the node's master and worker (a crash)."""
+        self._signal(i, signal.SIGKILL)
+        self.procs[i].wait(10)
+
+    def pause(self, i: int) -> None:
+        self._signal(i, signal.SIGSTOP)
+
+    def resume(self, i: int) -> None:
+        self._signal(i, signal.SIGCONT)
+
+    def terminate(self, i: int, timeout: float = 30) -> int:
+        """SIGTERM to the gunicorn master only (what Kubernetes does); wait for the exit code."""
+        proc = self.procs[i]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout)
+
+    def close(self) -> None:
+        for pgid in self._started_pgids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGCONT)
+                os.killpg(pgid, signal.SIGKILL)
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+        for log in self._logs.values():
+            log.close()
+
+    def logs(self, lines: int = 25) -> str:
+        out = []
+        for i in range(self.size):
+            p = self.log_path(i)
+            if p.exists():
+                tail = p.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- node {i} ({self.ids[i]}) ---\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    def alive(self) -> list[int]:
+        return [i for i, p in self.procs.items() if p.poll() is None]
+
+    # ------------------------------------------------------------------ HTTP
+    def request(
+        self,
+        i: int,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10,
+    ) -> Reply:
+        conn = http.client.HTTPConnection("127.0.0.1", self.ports[i], timeout=timeout)
+        try:
+            data = body.encode() if isinstance(body, str) else body
+            conn.request(method, path, body=data, headers=headers or {})
+            resp = conn.getresponse()
+            raw = resp.read()
+            return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, raw)
+        finally:
+            conn.close()
+
+    def get(self, i: int, path: str, timeout: float = 10) -> Reply:
+        return self.request(i, "GET", path, timeout=timeout)
+
+    def put(self, i: int, key: str, value: str, headers: dict[str, str] | None = None,
+            query: str = "") -> Reply:
+        return self.request(i, "PUT", f"/v1/kv/{key}{query}", value, headers)
+
+    def status(self, i: int) -> dict[str, Any]:
+        r = self.get(i, "/v1/status", timeout=2)
+        assert r.status == 200, r
+        return dict(r.json)
+
+    def wait_for_leader(self, among: Iterable[int] | None = None, timeout: float = 30,
+                        min_term: int = 0) -> int:
+        """Wait until all of ``among`` (default: running nodes) agree on one leader in ``among``
+        with term >= ``min_term``; return its index."""
+        nodes = list(among) if among is not None else self.alive()
+
+        def agreed() -> int | None:
+            statuses = [self.status(i) for i in nodes]
+            leaders = {s["leader"] for s in statuses}
+            if len(leaders) != 1 or None in leaders:
+                return None
+            (leader,) = leaders
+            idx = self.ids.index(leader)
+            if idx not in nodes:
+                return None
+            st = statuses[nodes.index(idx)]
+            if st["role"] != "leader" or st["term"] < min_term:
+                return None
+            return idx + 1  # truthy even for node 0
+
+        return wait_until(agreed, timeout, f"one leader among {nodes}", self.logs) - 1
+
+    def put_ok(self, i: int, key: str, value: str, timeout: float = 20, **kw: Any) -> Reply:
+        """PUT, retrying 503/504 (no leader yet) until 200 or ``timeout``."""
+        def attempt() -> Reply | None:
+            r = self.put(i, key, value, **kw)
+            if r.status == 200:
+                return r
+            if r.status in (503, 504):
+                return None
+            raise AssertionError(f"PUT {key} on node {i}: {r}")
+
+        return wait_until(attempt, timeout, f"PUT {key} acknowledged via node {i}", self.logs)
