@@ -16,7 +16,7 @@ Invariants:
 - ``scan_segment`` reads every record and classifies damage. Only the newest segment may end in
   a *torn tail* — the final record of a write cut short by a crash: a frame header cut off at
   EOF, a record whose declared length runs past EOF, nothing but zero bytes from some offset to
-  EOF, or (like etcd) a final record with a bad checksum that contains an all-zero 512-byte
+  EOF, or (like etcd) a final record with a bad checksum that contains an unwritten (all-zero)
   sector. Anything else — a bad checksum followed by more data, a damaged older segment, a bad
   header — raises ``StorageCorrupt`` naming the file and the byte offset.
 """
@@ -53,6 +53,7 @@ _U32 = struct.Struct("<I")
 SEGMENT_HEADER_SIZE = _SEG_HEAD.size + 4
 _NAME_RE = re.compile(r"^(\d{16})\.wal$")
 _SECTOR = 512
+_MIN_ZERO_TAIL = 32
 _TYPES = {int(t): t for t in RecordType}
 
 
@@ -111,11 +112,17 @@ def _all_zero(buf: memoryview, start: int, end: int) -> bool:
 
 
 def _has_zero_sector(buf: memoryview, start: int, end: int) -> bool:
-    """True if some sector-aligned chunk of [start, end) is entirely zero bytes."""
+    """True if [start, end) shows an unwritten sector: an all-zero chunk that is a whole
+    512-byte-aligned sector, or the record's final chunk (>= 32 bytes) after the last boundary.
+
+    Small chunks elsewhere are ignored: encoded integers are full of zero bytes.
+    """
     pos = start
     while pos < end:
         nxt = min(end, (pos // _SECTOR + 1) * _SECTOR)
-        if _all_zero(buf, pos, nxt):
+        whole = nxt - pos == _SECTOR
+        final = nxt == end and nxt - pos >= _MIN_ZERO_TAIL
+        if (whole or final) and _all_zero(buf, pos, nxt):
             return True
         pos = nxt
     return False
