@@ -62,6 +62,18 @@ _MESSAGE_CLASSES = tuple(MESSAGE_TYPES.values())
 _FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot)
 
 
+def _well_formed(m: AppendEntries) -> bool:
+    """Entries continue prev_index contiguously, terms never decrease and never exceed m.term."""
+    expect, last_term = m.prev_index + 1, m.prev_term
+    if last_term > m.term:
+        return False
+    for e in m.entries:
+        if e.index != expect or e.term < last_term or e.term > m.term:
+            return False
+        expect, last_term = expect + 1, e.term
+    return True
+
+
 class RaftNode:
     """One Raft peer. Not thread-safe: the driver serialises every call."""
 
@@ -196,7 +208,10 @@ class RaftNode:
         if pr.match == self._log.last_index():
             self._send_timeout_now(target)
         else:
-            self._send_appends(target)
+            # send what we can; if everything is (maybe lost) in flight, an empty append makes the
+            # target tell us where it stands without waiting for the next heartbeat
+            if not self._send_append(target, pr, allow_empty=True):
+                self._send_appends(target)
         return target
 
     def compact(self, index: int, data: bytes) -> None:
@@ -593,9 +608,7 @@ class RaftNode:
     def _handle_append(self, m: AppendEntries) -> None:
         log = self._log
         ents = m.entries
-        if ents and (
-            ents[0].index != m.prev_index + 1 or ents[-1].index != m.prev_index + len(ents)
-        ):
+        if not _well_formed(m):
             logger.warning("node=%s ignored malformed append: %s", self.id, m.describe())
             return
         if m.prev_index < self.commit:
@@ -616,12 +629,19 @@ class RaftNode:
                             conflict = e.index
                             break
                     if conflict:
-                        _check(
-                            conflict > self.commit,
-                            "conflict at %d is at or below commit %d",
-                            conflict,
-                            self.commit,
-                        )
+                        if conflict <= self.commit:
+                            # impossible from a correct leader (Leader Completeness): refuse it
+                            # rather than lose a committed entry
+                            logger.error(
+                                "node=%s term=%d refused append rewriting committed index=%d "
+                                "commit=%d: %s",
+                                self.id,
+                                self.term,
+                                conflict,
+                                self.commit,
+                                m.describe(),
+                            )
+                            return
                         if conflict <= log.last_index():
                             log.truncate_from(conflict)
                             if self._stabled >= conflict:

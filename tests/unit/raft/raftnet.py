@@ -71,7 +71,15 @@ def make_config(node_id: str, ids: Iterable[str], **kw: object) -> Config:
 
 
 class Network:
-    def __init__(self, n: int = 3, seed: int = 1, **cfg: object) -> None:
+    def __init__(
+        self,
+        n: int = 3,
+        seed: int = 1,
+        logs: dict[str, list[int]] | None = None,
+        **cfg: object,
+    ) -> None:
+        """``logs``: optional starting log per node, as a list of entry terms (index 1, 2, ...);
+        the node's persisted term is the last of them and its disk holds them."""
         self.ids = [f"n{i}" for i in range(1, n + 1)]
         self.peers: dict[str, Peer] = {}
         self.queue: list[Message] = []
@@ -79,11 +87,22 @@ class Network:
         self.delivered: list[Message] = []
         for i, nid in enumerate(self.ids):
             c = make_config(nid, self.ids, **cfg)
-            self.peers[nid] = Peer(RaftNode(c, random.Random(seed * 1000 + i)), c)
+            terms = (logs or {}).get(nid, [])
+            disk = Disk(
+                hard_state=HardState(term=max(terms, default=0)),
+                entries=[Entry(index=j, term=t) for j, t in enumerate(terms, start=1)],
+            )
+            restored = RestoredState(hard_state=disk.hard_state, entries=list(disk.entries))
+            node = RaftNode(c, random.Random(seed * 1000 + i), restored)
+            self.peers[nid] = Peer(node, c, disk)
 
     # ---- access
     def node(self, nid: str) -> RaftNode:
         return self.peers[nid].node
+
+    def terms(self, nid: str) -> list[int]:
+        """The terms of the node's in-memory log, index 1 upward (after any snapshot)."""
+        return [e.term for e in self.node(nid).log_entries()]
 
     def leader(self) -> str | None:
         leaders = [i for i in self.ids if self.node(i).role is Role.LEADER]
