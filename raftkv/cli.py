@@ -27,12 +27,8 @@ __all__ = ["build_parser", "main"]
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         """One line on stderr, exit 2 (argparse prints the whole usage otherwise)."""
-        print(f"raftkv: error: {message} (see 'raftkv {self._sub_name()} --help')", file=sys.stderr)
+        print(f"raftkv: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         raise SystemExit(2)
-
-    def _sub_name(self) -> str:
-        parts = self.prog.split()
-        return parts[-1] if len(parts) > 1 else "--help"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -126,6 +126,8 @@ class NodeDriver:
         self._snapshot_index = 0
         self._last_snapshot_applied = 0
         self._stopped_evt = threading.Event()
+        self._handover_pending = False
+        self._handover_deadline = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -198,12 +200,14 @@ class NodeDriver:
         self.begin_shutdown()
         deadline = time.monotonic() + timeout
         if self._thread is not None and self._thread.is_alive():
-            while time.monotonic() < deadline and self._status.role == "leader":
+            while time.monotonic() < deadline and self._handover_pending:
                 if self._stopped_evt.wait(0.02):
                     break
             self._stopping = True
             self._wake.set()
             self._thread.join(max(0.1, deadline - time.monotonic()))
+            if not self._thread.is_alive():
+                self._fail_waiters(ShuttingDown(f"node {self.config.id} stopped; retry"))
         if self._transport is not None:
             self._transport.stop()
         if self._storage is not None and (self._thread is None or not self._thread.is_alive()):
@@ -357,8 +361,11 @@ class NodeDriver:
                     waiter.resolve(self._take_snapshot(node))
                 except RaftkvError as err:
                     waiter.fail(err)
-            elif kind == "shutdown":
-                self._start_transfer(node, None, None)
+            elif (
+                kind == "shutdown" and self._role is Role.LEADER and len(self.config.peers) > 1
+            ):
+                self._handover_pending = self._start_transfer(node, None, None)
+                self._handover_deadline = self._clock() + 3 * self.config.election_ms / 1000
         if reads:
             self._read_seq += 1
             rid = f"r{self._read_seq}"
@@ -466,6 +473,8 @@ class NodeDriver:
                     w.fail(err)
             self._reads.clear()
             self._ready_reads = []
+        if role is not Role.LEADER:
+            self._handover_pending = False
         if self._transfers and role is not Role.LEADER:
             for _, tw in self._transfers:
                 tw.resolve(leader)
@@ -473,26 +482,32 @@ class NodeDriver:
 
     def _start_transfer(
         self, node: RaftNode, target: str | None, waiter: Waiter[str | None] | None
-    ) -> None:
+    ) -> bool:
+        """Ask the core to hand leadership over; True if a transfer is under way."""
         if self._role is not Role.LEADER:
             if waiter is not None:
                 waiter.fail(self._not_leader(self._leader))
-            return
+            return False
         try:
-            node.transfer_leadership(target)
+            chosen = node.transfer_leadership(target)
         except CoreNotLeader as err:
             if waiter is not None:
                 waiter.fail(self._not_leader(err.leader_hint))
-            return
-        except Exception as err:  # the core refused (e.g. unknown target): report, don't die
+            return False
+        except Exception as err:  # the core refused (e.g. no follower): report, don't die
+            log.warning("event=transfer-leadership-refused error=%s", err)
             if waiter is not None:
                 waiter.fail(NoLeader(f"leadership transfer refused: {err}"))
-            return
-        log.info("event=transfer-leadership target=%s", target or "auto")
+            return False
+        log.info("event=transfer-leadership target=%s", chosen or target or "auto")
         if waiter is not None:
             self._transfers.append((self._clock() + 4 * self.config.election_ms / 1000, waiter))
+        return True
 
     def _expire_transfers(self, now: float) -> None:
+        if self._handover_pending and now >= self._handover_deadline:
+            log.warning("event=handover-timeout still-leader=%s", self._role is Role.LEADER)
+            self._handover_pending = False
         if not self._transfers:
             return
         keep = []
@@ -556,7 +571,14 @@ class NodeDriver:
             "event=fatal error=%s: %s", type(err).__name__, err,
             exc_info=err,
         )
-        failure = NodeFailed(f"node {self.config.id} failed: {type(err).__name__}: {err}")
+        self._fail_waiters(
+            NodeFailed(f"node {self.config.id} failed: {type(err).__name__}: {err}")
+        )
+        if self._on_fatal is not None:
+            self._on_fatal(err)
+
+    def _fail_waiters(self, failure: RaftkvError) -> None:
+        """Fail every waiter still pending (driver stopped or failed)."""
         for p in self._pending.values():
             p.waiter.fail(failure)
         self._pending.clear()
@@ -567,6 +589,7 @@ class NodeDriver:
             _, _, waiter = self._inbox.popleft()
             if waiter is not None:
                 waiter.fail(failure)
-        if self._on_fatal is not None:
-            self._on_fatal(err)
+        for _, tw in self._transfers:
+            tw.fail(failure)
+        self._transfers = []
 

@@ -61,6 +61,9 @@ def settings(config: NodeConfig) -> dict[str, Any]:
         "graceful_timeout": 15,
         "preload_app": False,
         "accesslog": None,
+        # gunicorn >= 24 opens a control socket at one fixed per-user path; several nodes on
+        # one machine would fight over it, and a node needs none.
+        "control_socket_disable": True,
     }
 
 
@@ -120,7 +123,8 @@ class NodeApplication(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in settings(self.node_config).items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # control_socket_disable needs gunicorn >= 25.1
+                self.cfg.set(key, value)
         self.cfg.set("post_worker_init", post_worker_init)
         self.cfg.set("worker_exit", worker_exit)
         self.cfg.set("worker_int", worker_int)

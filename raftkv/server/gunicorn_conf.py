@@ -20,6 +20,7 @@ from raftkv.server.gunicorn_app import post_worker_init, settings, worker_exit, 
 __all__ = [
     "accesslog",
     "bind",
+    "control_socket_disable",
     "graceful_timeout",
     "keepalive",
     "post_worker_init",
@@ -55,4 +56,5 @@ timeout = _S["timeout"]
 graceful_timeout = _S["graceful_timeout"]
 preload_app = _S["preload_app"]
 accesslog = _S["accesslog"]
+control_socket_disable = _S["control_socket_disable"]
 proc_name = f"raftkv-{_CONFIG.id}"

@@ -1,0 +1,84 @@
+"""``gunicorn -c raftkv/gunicorn_conf.py 'raftkv.server:create_app()'`` runs a node from env."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.cluster import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("conf", ["raftkv/gunicorn_conf.py", "raftkv/server/gunicorn_conf.py"])
+def test_gunicorn_config_file_runs_a_single_node(tmp_path: Path, conf: str) -> None:
+    import http.client
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAFTKV_")}
+    env.update(RAFTKV_ID="solo-0", RAFTKV_HOST="127.0.0.1", RAFTKV_PORT=str(port),
+               RAFTKV_DATA_DIR=str(tmp_path / "d"), RAFTKV_ELECTION_MS="200",
+               RAFTKV_HEARTBEAT_MS="20", RAFTKV_THREADS="8")
+    log = open(tmp_path / "log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / conf), "raftkv.server:create_app()"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+    def call(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            c.request(method, path, body=body)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    try:
+        wait_until(lambda: b'"role":"leader"' in call("GET", "/v1/status")[1], 30,
+                   "single node leader", lambda: (tmp_path / "log").read_text())
+        assert call("PUT", "/v1/kv/a", b"1")[0] == 200
+        assert call("GET", "/v1/kv/a") == (200, b'{"key":"a","value":"1","index":2}')
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        text = (tmp_path / "log").read_text()
+        assert "Booting worker" in text and "event=start" in text and "event=stopped" in text
+        assert text.count("Booting worker") == 1  # exactly one worker
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+
+
+def test_bad_env_is_one_line_and_nonzero(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAFTKV_")}
+    env["RAFTKV_PORT"] = "eighty"
+    out = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "raftkv/gunicorn_conf.py"),
+         "raftkv.server:create_app()"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode != 0
+    assert "raftkv: error: --port/RAFTKV_PORT: must be an integer, got 'eighty'" in out.stderr
+
+
+def test_unusable_data_dir_stops_the_node_with_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAFTKV_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "raftkv", "serve", "--id", "solo", "--host", "127.0.0.1",
+         "--port", str(free_port()), "--data-dir", str(blocker)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 3, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if "event=start-failed" in ln]
+    assert len(lines) == 1 and "Traceback" not in out.stderr
