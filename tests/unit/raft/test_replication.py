@@ -109,3 +109,23 @@ def test_restart_from_disk_keeps_log_and_term() -> None:
     assert n2.term == term and n2.last_log_index == 4
     net.tick_all(3)
     assert len(net.peers["n2"].applied) == 3
+
+
+def test_describe_gives_readable_one_line_transcripts() -> None:
+    net = Network(3)
+    net.elect("n1")
+    n1 = net.node("n1")
+    n1.propose(b"a")
+    n1.propose(b"b")
+    rd = n1.ready()
+    assert rd.describe() == "Ready(entries=[2/1..3/1] msgs=2)"
+    assert [m.describe() for m in rd.messages] == [
+        "n1->n2 AppendEntries term=1 prev=1/1 entries=[2/1..3/1] commit=1",
+        "n1->n3 AppendEntries term=1 prev=1/1 entries=[2/1..3/1] commit=1",
+    ]
+    n1.advance(rd)
+    n1.read_index("r")
+    assert [m.describe() for m in n1.ready().messages] == [
+        "n1->n2 Heartbeat term=1 commit=1 ctx=1",
+        "n1->n3 Heartbeat term=1 commit=1 ctx=1",
+    ]

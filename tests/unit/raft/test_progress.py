@@ -1,0 +1,45 @@
+"""progress.py: per-follower probe / replicate / snapshot states."""
+
+from __future__ import annotations
+
+from raftkv.raft.progress import Progress, ProgressState
+
+
+def test_probe_pauses_after_one_message() -> None:
+    pr = Progress(5)
+    assert pr.state is ProgressState.PROBE and not pr.is_paused(4)
+    pr.probe_sent = True
+    assert pr.is_paused(4)
+    assert pr.maybe_update(4)
+    assert not pr.is_paused(4) and pr.next == 5
+
+
+def test_replicate_bounds_inflight_and_frees_on_ack() -> None:
+    pr = Progress(1)
+    pr.become_replicate()
+    for last in (3, 6):
+        pr.inflight.append(last)
+    assert pr.is_paused(2)
+    pr.maybe_update(3)
+    assert list(pr.inflight) == [6] and not pr.is_paused(2)
+
+
+def test_stale_rejects_are_ignored_and_real_ones_probe() -> None:
+    pr = Progress(1)
+    pr.maybe_update(5)
+    pr.become_replicate()
+    pr.next = 10
+    assert not pr.maybe_decrease_to(4, 2)  # below match: stale
+    assert pr.maybe_decrease_to(9, 7)
+    assert (pr.state, pr.next) == (ProgressState.PROBE, 7)
+    assert not pr.maybe_decrease_to(9, 7)  # probe expects prev == next-1 == 6
+    assert pr.maybe_decrease_to(6, 1)
+    assert pr.next == 6  # never below match + 1
+
+
+def test_snapshot_state_is_paused_until_acknowledged() -> None:
+    pr = Progress(3)
+    pr.become_snapshot(20)
+    assert pr.is_paused(100)
+    pr.become_probe()
+    assert pr.state is ProgressState.PROBE and pr.next == 21
