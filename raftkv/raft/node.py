@@ -555,14 +555,7 @@ class RaftNode:
             self._become_follower(m.term, m.src)
             self._step_follower(m)
         elif isinstance(m, RequestVoteResponse):
-            if self.role is Role.PRE_CANDIDATE:
-                if not m.pre_vote:
-                    return
-                if m.granted and m.term != self.term + 1:
-                    return
-                if not m.granted and m.term != self.term:
-                    return
-            elif m.pre_vote or m.term != self.term:
+            if not self._counts_vote(m):
                 return
             self._votes.setdefault(m.src, m.granted)
             result = vote_result(self._votes, self._peers)
@@ -573,6 +566,16 @@ class RaftNode:
                     self._become_leader()
             elif result is VoteResult.LOST:
                 self._become_follower(self.term, None)
+
+    def _counts_vote(self, m: RequestVoteResponse) -> bool:
+        """Does this answer belong to our current (pre-)election? (A seam the simulation's
+        mutation test breaks on purpose: counting votes from another term must be caught.)"""
+        if self.role is Role.PRE_CANDIDATE:
+            if not m.pre_vote:
+                return False
+            # granted pre-votes carry the term we would campaign in; rejections carry ours
+            return m.term == (self.term + 1 if m.granted else self.term)
+        return not m.pre_vote and m.term == self.term
 
     # ------------------------------------------------------------------ follower
 
@@ -917,13 +920,18 @@ class RaftNode:
     def _maybe_commit(self) -> bool:
         """Raft §5.4.2 / Figure 8: commit by counting replicas only an entry of the current term."""
         q = committed_index((pr.match for pr in self._progress.values()), self._quorum)
-        if q > self.commit and self._log.term(q) == self.term:
+        if q > self.commit and self._may_commit_by_counting(q):
             self.commit = q
             if self._reads.waiting:
                 waiting, self._reads.waiting = self._reads.waiting, []
                 self._start_reads(waiting)
             return True
         return False
+
+    def _may_commit_by_counting(self, index: int) -> bool:
+        """Figure 8: only an entry of the current term is committed by counting replicas. (A seam
+        the simulation's mutation test breaks on purpose.)"""
+        return self._log.term(index) == self.term
 
     def _start_reads(self, request_ids: list[str]) -> None:
         if self._quorum == 1:
