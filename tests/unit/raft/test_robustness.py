@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hypothesis import given, settings, strategies as st
 from raftnet import Network
 
@@ -104,3 +107,19 @@ def test_random_messages_never_crash_a_node(msgs: list[Message], setup: int) -> 
     for nid in net.ids:
         net.node(nid).tick()
         net.node(nid).status()
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages())
+def test_generated_messages_round_trip_or_are_rejected_for_a_reason(m: Message) -> None:
+    from raftkv.raft import MessageDecodeError, decode_message, encode_message
+    from raftkv.raft.node import _well_formed
+
+    wire = json.loads(json.dumps(encode_message(m)))
+    if isinstance(m, AppendEntries) and not (
+        _well_formed(m) and not (m.prev_index == 0 and m.prev_term != 0)
+    ):
+        with pytest.raises(MessageDecodeError):
+            decode_message(wire)
+    else:
+        assert decode_message(wire) == m
