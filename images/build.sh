@@ -46,7 +46,7 @@ WHEEL=$(ls "$CTX"/wheels/raftkv-*.whl)
 
 # Its dependencies, as wheels for the image's interpreter (CPython 3.11, glibc 2.36), whatever the host runs.
 ARCH=$(uname -m)
-"$PYTHON" -m pip download -q --disable-pip-version-check --only-binary=:all: \
+"$PYTHON" -m pip download -qq --disable-pip-version-check --only-binary=:all: \
   --python-version 3.11 --implementation cp --abi cp311 \
   --platform "manylinux2014_$ARCH" --platform "manylinux_2_28_$ARCH" --platform "manylinux_2_34_$ARCH" \
   -d "$CTX/wheels" "$WHEEL"
