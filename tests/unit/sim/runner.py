@@ -1,0 +1,496 @@
+"""runner.py — one randomized run per seed: workload + fault schedule, then heal and check liveness.
+
+``run_seed(seed)`` derives EVERYTHING from the seed (cluster size, Raft config, fault rates, how
+much chaos), so ``RAFTKV_SIM_SEED=<n>`` alone replays a run exactly:
+
+1. chaos phase: clients propose (unique values) and issue ReadIndex reads while the fault schedule
+   crashes/restarts nodes (also in the middle of a Ready), partitions (symmetric and one-way),
+   isolates the leader, flaps and clogs links, pauses nodes, drops/duplicates/delays messages and
+   asks for leadership transfers;
+2. heal: faults stop, the network becomes reliable, every node is restarted;
+3. liveness: a leader all nodes agree on within ``LEADER_BOUND_TICKS`` ticks, then every proposal
+   the stable leader accepts is applied on every node within ``COMMIT_BOUND_TICKS`` ticks;
+4. final checks: all replicas hold the same state, every acknowledged write is in it, and the
+   whole read/write history is linearizable (the exact check of linearizability.py).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from raftkv.raft import NotLeader, RaftError
+from tests.unit.sim.cluster import SimNode, SimParams, Simulation
+from tests.unit.sim.linearizability import WriteOp
+from tests.unit.sim.network import FaultRates
+
+__all__ = [
+    "COMMIT_BOUND_TICKS",
+    "LEADER_BOUND_TICKS",
+    "FaultSchedule",
+    "RunReport",
+    "Workload",
+    "random_params",
+    "run_seed",
+    "settle",
+]
+
+# Liveness bounds, in election timeouts (election_tick ticks). After the heal a leader needs at
+# most a few randomized timeouts (each < 2 * election_tick) plus the time stale in-flight traffic
+# takes to drain; the bounds are generous on purpose (they catch livelock, not slowness).
+LEADER_BOUND_TICKS = 12  # x election_tick
+COMMIT_BOUND_TICKS = 6  # x election_tick
+
+
+def random_params(rng: random.Random) -> SimParams:
+    """Draw a cluster + fault profile. Stormy and calm runs both matter."""
+    n = rng.choice((3, 3, 5, 5, 5))
+    election_tick = rng.choice((3, 5, 10, 10, 15))
+    heartbeat_tick = rng.choice((1, 1, 2, 3))
+    heartbeat_tick = min(heartbeat_tick, election_tick - 1)
+    calm = rng.random() < 0.2
+    rates = FaultRates(
+        drop=0.0 if calm else rng.choice((0.0, 0.02, 0.05, 0.1, 0.2)),
+        duplicate=0.0 if calm else rng.choice((0.0, 0.02, 0.1, 0.3)),
+        delay_min=1,
+        delay_max=rng.choice((2, 5, 10, 20)),
+        long_delay=0.0 if calm else rng.choice((0.0, 0.01, 0.03, 0.1, 0.2)),
+        long_delay_max=rng.choice((50, 200, 400)),
+    )
+    if not calm and rng.random() < 0.3:
+        # election turmoil: slow vote traffic, so grants and rejections arrive terms late
+        kinds = ("RequestVote", "RequestVoteResponse", "TimeoutNow", "Heartbeat")
+        for name in rng.sample(kinds, 2):
+            rates.type_delay[name] = rng.choice((20, 50, 150))
+    return SimParams(
+        n=n,
+        election_tick=election_tick,
+        heartbeat_tick=heartbeat_tick,
+        pre_vote=rng.random() < 0.8,
+        check_quorum=rng.random() < 0.8,
+        max_inflight_msgs=rng.choice((1, 4, 64)),
+        max_entries_per_msg=rng.choice((1, 3, 64)),
+        max_bytes_per_msg=rng.choice((40, 1 << 20, 1 << 20)),
+        tick_ms=10,
+        clock_drift=rng.choice((0.0, 0.05, 0.2)),
+        rates=rates,
+        snapshot_every=rng.choice((0, 4, 10, 30)),
+        crash_in_ready=0.0 if calm else rng.choice((0.0, 0.002, 0.01)),
+        keys=rng.choice((1, 3, 8)),
+    )
+
+
+class Workload:
+    """Clients: a write or a ReadIndex read every ``gap`` time units on average."""
+
+    def __init__(self, sim: Simulation, gap: float, write_ratio: float) -> None:
+        self.sim = sim
+        self.gap = gap
+        self.write_ratio = write_ratio
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+        self._schedule()
+
+    def stop(self) -> None:
+        self.running = False
+
+    def _schedule(self) -> None:
+        self.sim.schedule(max(1, round(self.sim.rng.expovariate(1 / self.gap))), self._op)
+
+    def _op(self) -> None:
+        if not self.running:
+            return
+        self._schedule()
+        sim = self.sim
+        node = sim.client_target()
+        if node is None:
+            return
+        if sim.rng.random() < self.write_ratio:
+            sim.propose(node)
+        else:
+            sim.read(node)
+
+
+@dataclass(slots=True)
+class FaultMix:
+    gap_ticks: float  # mean time between fault actions
+    weights: dict[str, int] = field(default_factory=dict)
+
+
+class FaultSchedule:
+    """Seeded chaos. Each action is traced as a ``fault`` line."""
+
+    ACTIONS = (
+        "crash",
+        "crash_leader",
+        "partition",
+        "isolate_leader",
+        "one_way",
+        "flap",
+        "clog",
+        "pause",
+        "heal",
+        "swizzle",
+        "transfer",
+        "campaign_storm",
+    )
+
+    def __init__(self, sim: Simulation, mix: FaultMix) -> None:
+        self.sim = sim
+        self.mix = mix
+        self.running = False
+        self._names = [a for a in self.ACTIONS if mix.weights.get(a, 0) > 0]
+        self._w = [mix.weights[a] for a in self._names]
+
+    @classmethod
+    def random_mix(cls, rng: random.Random) -> FaultMix:
+        weights = {a: rng.choice((0, 1, 2, 4)) for a in cls.ACTIONS}
+        weights["heal"] = max(weights["heal"], 2)
+        return FaultMix(gap_ticks=rng.choice((5, 10, 20, 40)), weights=weights)
+
+    def start(self) -> None:
+        self.running = True
+        self._schedule()
+
+    def stop(self) -> None:
+        self.running = False
+
+    def _schedule(self) -> None:
+        sim = self.sim
+        mean = sim.ticks(self.mix.gap_ticks)
+        sim.schedule(max(1, round(sim.rng.expovariate(1 / mean))), self._act)
+
+    def _act(self) -> None:
+        if not self.running or not self._names:
+            return
+        self._schedule()
+        sim = self.sim
+        action = sim.rng.choices(self._names, self._w)[0]
+        getattr(self, "_" + action)()
+
+    # -- actions -----------------------------------------------------------------------------
+    def _note(self, text: str) -> None:
+        self.sim.trace("-", "fault", text)
+
+    def _crash_node(self, node: SimNode) -> None:
+        sim = self.sim
+        node.crash()
+        down_for = sim.ticks(sim.rng.uniform(1, 4 * sim.params.election_tick))
+        sim.schedule(round(down_for), sim.restart, node.id)
+        self._note(f"{node.id} down for {down_for} units")
+
+    def _crash(self) -> None:
+        up = self.sim.up_nodes()
+        if up:
+            self._crash_node(self.sim.rng.choice(up))
+
+    def _crash_leader(self) -> None:
+        leaders = self.sim.leaders()
+        if leaders:
+            self._crash_node(leaders[0])
+
+    def _heal_later(self, min_ticks: float, max_ticks: float) -> None:
+        sim = self.sim
+        sim.schedule(round(sim.ticks(sim.rng.uniform(min_ticks, max_ticks))), self._heal)
+
+    def _partition(self) -> None:
+        sim = self.sim
+        ids = list(sim.ids)
+        sim.rng.shuffle(ids)
+        cut = sim.rng.randint(1, len(ids) - 1)
+        a, b = ids[:cut], ids[cut:]
+        sim.net.partition(a, b)
+        self._note(f"partition {sorted(a)} | {sorted(b)}")
+        self._heal_later(2, 6 * sim.params.election_tick)
+
+    def _isolate_leader(self) -> None:
+        leaders = self.sim.leaders()
+        if leaders:
+            self.sim.net.isolate(leaders[0].id)
+            self._note(f"isolate leader {leaders[0].id}")
+            self._heal_later(2, 6 * self.sim.params.election_tick)
+
+    def _one_way(self) -> None:
+        sim = self.sim
+        a, b = sim.rng.sample(sim.ids, 2)
+        if sim.rng.random() < 0.5:
+            sim.net.cut_link(a, b)
+            self._note(f"one-way cut {a} -> {b}")
+        else:  # a node that can send but not receive (or the reverse)
+            inbound = sim.rng.random() < 0.5
+            for other in sim.ids:
+                if other != a:
+                    sim.net.cut_link(other, a) if inbound else sim.net.cut_link(a, other)
+            self._note(f"one-way: {a} {'deaf' if inbound else 'mute'}")
+        self._heal_later(2, 6 * sim.params.election_tick)
+
+    def _flap(self) -> None:
+        sim = self.sim
+        a, b = sim.rng.sample(sim.ids, 2)
+        period = sim.ticks(sim.rng.uniform(0.5, 2 * sim.params.election_tick))
+        flips = sim.rng.randint(2, 12)
+        self._note(f"flapping link {a} <-> {b}: {flips} flips every {period} units")
+        for i in range(flips):
+            sim.schedule(round(period * (i + 1)), self._flip, a, b, i % 2 == 0)
+
+    def _flip(self, a: str, b: str, down: bool) -> None:
+        if not self.running:
+            return
+        net = self.sim.net
+        if down:
+            net.cut_link(a, b)
+            net.cut_link(b, a)
+        else:
+            net.restore_link(a, b)
+            net.restore_link(b, a)
+
+    def _clog(self) -> None:
+        sim = self.sim
+        a, b = sim.rng.sample(sim.ids, 2)
+        extra = sim.ticks(sim.rng.uniform(1, 3 * sim.params.election_tick))
+        sim.net.clogged[(a, b)] = extra
+        self._note(f"clog {a} -> {b} by {extra} units")
+        sim.schedule(
+            round(sim.ticks(sim.rng.uniform(1, 5 * sim.params.election_tick))), self._unclog, a, b
+        )
+
+    def _unclog(self, a: str, b: str) -> None:
+        self.sim.net.clogged.pop((a, b), None)
+
+    def _pause(self) -> None:
+        sim = self.sim
+        node = sim.rng.choice(sim.ids)
+        dur = sim.ticks(sim.rng.uniform(1, 3 * sim.params.election_tick))
+        sim.nodes[node].paused_until = sim.now + dur
+        self._note(f"pause {node} for {dur} units")
+
+    def _heal(self) -> None:
+        if self.running:
+            self.sim.heal()
+
+    def _swizzle(self) -> None:
+        """FoundationDB's swizzle-clogging: cut links one by one, restore them in random order."""
+        sim = self.sim
+        links = [(a, b) for a in sim.ids for b in sim.ids if a != b]
+        chosen = sim.rng.sample(links, sim.rng.randint(1, len(links)))
+        step = sim.ticks(sim.rng.uniform(0.2, 2))
+        self._note(f"swizzle {len(chosen)} links")
+        t = 0.0
+        for link in chosen:
+            t += step
+            sim.schedule(round(t), self._cut, *link)
+        order = list(chosen)
+        sim.rng.shuffle(order)
+        t += sim.ticks(sim.rng.uniform(1, 3 * sim.params.election_tick))
+        for link in order:
+            t += step
+            sim.schedule(round(t), sim.net.restore_link, *link)
+
+    def _cut(self, a: str, b: str) -> None:
+        if self.running:
+            self.sim.net.cut_link(a, b)
+
+    def _transfer(self) -> None:
+        sim = self.sim
+        leaders = sim.leaders()
+        if not leaders or leaders[0].raft is None:
+            return
+        target = sim.rng.choice([None, *sim.ids])
+        try:
+            got = leaders[0].raft.transfer_leadership(target)
+        except (NotLeader, RaftError) as err:
+            self._note(f"transfer from {leaders[0].id} to {target}: {err}")
+            return
+        self._note(f"transfer leadership {leaders[0].id} -> {got}")
+        leaders[0].drive()
+
+    def _campaign_storm(self) -> None:
+        """Every follower's election timer fires at once (as after a long GC pause)."""
+        sim = self.sim
+        self._note("campaign storm")
+        for node in sim.up_nodes():
+            if node.raft is not None and hasattr(node.raft, "campaign"):
+                node.raft.campaign()
+                node.drive()
+
+
+@dataclass(slots=True)
+class RunReport:
+    seed: int
+    params: SimParams
+    steps: int
+    virtual_time: int
+    elections: int
+    proposed: int
+    acked: int
+    reads: int
+    snapshots_installed: int
+    crashes: int
+    leader_after_heal_ticks: float
+
+    def summary(self) -> str:
+        p = self.params
+        return (
+            f"seed={self.seed} n={p.n} steps={self.steps} t={self.virtual_time} "
+            f"elections={self.elections} proposed={self.proposed} acked={self.acked} "
+            f"reads={self.reads} snapshots={self.snapshots_installed} crashes={self.crashes} "
+            f"leader_after_heal={self.leader_after_heal_ticks:.1f} ticks"
+        )
+
+
+def settle(sim: Simulation, *, proposals: int = 3) -> float:
+    """Heal everything, then check liveness. Returns the ticks it took to get a stable leader.
+
+    Bounds: a leader that all nodes follow and that committed an entry of its term within
+    ``LEADER_BOUND_TICKS`` election timeouts, plus one round trip per entry of backlog (entries
+    some node holds above the lowest commit index: the new leader may have to replicate all of
+    them one by one, with ``max_inflight_msgs=1`` and ``max_entries_per_msg=1``); then every
+    proposal the stable leader accepts applied on all nodes within ``COMMIT_BOUND_TICKS`` more.
+    """
+    sim.heal()
+    sim.params.crash_in_ready = 0.0
+    sim.net.rates = FaultRates(delay_min=1, delay_max=min(5, sim.params.rates.delay_max))
+    sim.net.filters.clear()
+    for node in sim.nodes.values():
+        node.paused_until = 0
+        node.frozen = False
+        node.tick_boost = 1
+        if not node.up:
+            node.start()
+    sts = sim.statuses()
+    backlog = max(s.last_log_index for s in sts.values())
+    backlog -= min(s.commit_index for s in sts.values())
+    old = sim.params.rates
+    in_flight = max(old.delay_max, old.long_delay_max if old.long_delay else 0)
+    in_flight += max(old.type_delay.values(), default=0)
+    et = sim.params.election_tick
+    bound = sim.ticks(LEADER_BOUND_TICKS * et) + in_flight + backlog * 2 * (5 + 1)
+    start = sim.now
+    # Messages already in flight keep arriving (with their old delays): they are part of the test.
+    if not sim.run_until(lambda: sim.settled_leader() is not None, bound):
+        raise sim.fail(
+            "Liveness",
+            f"no stable leader {bound} time units after the network healed (backlog {backlog}; "
+            f"statuses: {status_line(sim)})",
+        )
+    took = (sim.now - start) / sim.params.tick_ms
+    ops: list[WriteOp] = []
+    deadline = sim.now + sim.ticks(LEADER_BOUND_TICKS * et)
+    while len(ops) < proposals:
+        leader = sim.stable_leader()
+        op = sim.propose(leader) if leader is not None else None
+        if op is not None:
+            ops.append(op)
+            continue
+        # e.g. a leadership transfer started before the heal: it completes or times out
+        if sim.now >= deadline or not sim.step():
+            raise sim.fail(
+                "Liveness",
+                f"no stable leader accepted proposals after the heal ({status_line(sim)})",
+            )
+
+    def all_applied() -> bool:
+        if any(op.complete is None for op in ops):
+            return False
+        target = max(op.index or 0 for op in ops)
+        return all(n.kv.index >= target for n in sim.nodes.values())
+
+    if not sim.run_until(all_applied, sim.ticks(COMMIT_BOUND_TICKS * et)):
+        missing = [op.value for op in ops if op.complete is None]
+        raise sim.fail(
+            "Liveness",
+            f"proposals accepted by the stable leader not applied everywhere within "
+            f"{COMMIT_BOUND_TICKS * et} ticks (unacknowledged: {missing}; {status_line(sim)})",
+        )
+    final_checks(sim)
+    return took
+
+
+def status_line(sim: Simulation) -> str:
+    parts = []
+    for node in sim.nodes.values():
+        if node.raft is None:
+            parts.append(f"{node.id}=down")
+            continue
+        st = node.raft.status()
+        parts.append(
+            f"{node.id}={st.role.value}/t{st.term}/leader={st.leader}/commit={st.commit_index}"
+            f"/last={st.last_log_index}"
+        )
+    return " ".join(parts)
+
+
+def final_checks(sim: Simulation) -> None:
+    """Every replica converged to the same state holding every acknowledged write."""
+    hist = sim.history
+    nodes = list(sim.nodes.values())
+    target = max(n.kv.index for n in nodes)
+    sim.run_until(
+        lambda: all(n.kv.index >= target for n in nodes),
+        sim.ticks(COMMIT_BOUND_TICKS * sim.params.election_tick),
+    )
+    digests = {(n.kv.index, n.kv.digest) for n in nodes}
+    if len({d[0] for d in digests}) != 1:
+        raise sim.fail(
+            "Liveness",
+            "replicas did not converge: applied "
+            + ", ".join(f"{n.id}={n.kv.index}" for n in nodes),
+        )
+    if len(digests) != 1:
+        raise sim.fail(
+            "State Machine Safety", "replicas applied the same index to different states"
+        )
+    final = nodes[0].kv
+    for value, (index, term) in hist.acked.items():
+        ce = hist.committed.get(index)
+        if ce is None or ce.term != term or index > final.index:
+            raise sim.fail(
+                "No acknowledged write lost", f"acknowledged write {value} at {index}/{term} lost"
+            )
+    # every key's final value is the last committed write to it
+    last: dict[str, str] = {}
+    for index in sorted(i for i in hist.committed if i <= final.index):
+        data = hist.committed[index].data
+        if data:
+            _, key, value = data.decode().split(" ")
+            last[key] = value
+    if final.index == hist.max_committed and last != final.kv:
+        raise sim.fail("State Machine Safety", f"final state {final.kv} != log replay {last}")
+    try:
+        hist.check_linearizable()
+    except AssertionError as err:
+        raise sim._wrap(err) from err
+
+
+def run_seed(seed: int, *, chaos_ticks: int | None = None) -> RunReport:
+    """One full randomized run. Raises SimFailure (with the seed) on any violation."""
+    rng = random.Random(seed)
+    params = random_params(rng)
+    sim = Simulation(seed, params, rng=rng)
+    mix = FaultSchedule.random_mix(rng)
+    if chaos_ticks is None:
+        chaos_ticks = rng.choice((100, 200, 300))
+    workload = Workload(sim, gap=sim.ticks(rng.choice((0.3, 1, 3))), write_ratio=0.6)
+    faults = FaultSchedule(sim, mix)
+    workload.start()
+    faults.start()
+    sim.run_for(sim.ticks(chaos_ticks))
+    faults.stop()
+    workload.stop()
+    took = settle(sim)
+    crashes = sum(n.stats["crashes"] for n in sim.nodes.values())
+    return RunReport(
+        seed=seed,
+        params=params,
+        steps=sim.steps,
+        virtual_time=sim.now,
+        elections=sim.history.elections,
+        proposed=sim.ops["proposed"],
+        acked=len(sim.history.acked),
+        reads=len(sim.history.reads),
+        snapshots_installed=sim.history.snapshots_installed,
+        crashes=crashes,
+        leader_after_heal_ticks=took,
+    )
