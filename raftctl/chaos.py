@@ -128,12 +128,14 @@ def run_fault(
     thread = threading.Thread(target=probe_write, name="chaos-write", daemon=True)
     thread.start()
 
-    on_progress("waiting for a new leader")
+    was_leader = victim.id == before.leader
+    on_progress("waiting for a new leader" if was_leader else "checking the leader")
     deadline = t0 + timeout
     old_term = before.term or 0
     while time.monotonic() < deadline:
         view = fetch_view(others, token=token, timeout=0.5)
-        if view.leader is not None and (view.term or 0) > old_term:
+        # A follower's fault elects nobody: then the measure is "a leader is still there".
+        if view.leader is not None and ((view.term or 0) > old_term or not was_leader):
             report.election_s = time.monotonic() - t0
             report.new_leader, report.new_term = view.leader, view.term
             break

@@ -23,7 +23,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 
 from raftctl import render
@@ -129,7 +128,10 @@ class Globals:
 
     def backend(self, *, use_endpoints: bool = True, **kw: Any) -> Backend:
         """The backend: --endpoints if given (and allowed), else the target's."""
-        if use_endpoints and self.endpoints:
+        if self.endpoints:
+            if not use_endpoints:
+                raise UsageError("this command needs a target (--target local|kind), "
+                                 "not --endpoints")
             return EndpointsBackend(self.endpoints, token=self.token)
         if self.target is Target.kind:
             return self.kind(**{k: v for k, v in kw.items() if k == "tag"})
@@ -188,12 +190,15 @@ def command(fn: Callable[..., _T]) -> Callable[..., _T | None]:
     """Give ``fn(g: Globals, ...)`` the global options and one-line error handling."""
     sig = inspect.signature(fn, eval_str=True)
     own = [p for p in sig.parameters.values() if p.name != "g"]
-    params = own + root_options()
+    ctx_param = inspect.Parameter(
+        "raftctl_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context
+    )
+    params = [*own, ctx_param, *root_options()]
 
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> _T | None:
         values = {name: kwargs.pop(name, None) for name in _GLOBALS}
-        ctx = click.get_current_context(silent=True)
+        ctx: typer.Context | None = kwargs.pop("raftctl_ctx", None)
         root = ctx.find_root().obj if ctx is not None else None
         try:
             g = build_globals(values, root if isinstance(root, dict) else None)

@@ -131,18 +131,18 @@ class KindBackend:
             raise RaftctlError(
                 f"chart not found at {self.s.chart}: run raftctl from a raftkv checkout"
             )
-        argv = self.helm(
+        args = [
             "upgrade", "--install", self.s.release, str(self.s.chart),
             "--create-namespace",
             "--set", f"image.repository={self.s.image}",
             "--set", f"image.tag={self.s.tag}",
             "--set", "image.pullPolicy=Always",
-        )  # fmt: skip
+        ]  # fmt: skip
         if replicas is not None:
-            argv += ["--set", f"replicaCount={replicas}"]
-        argv += ["--wait", "--timeout", "10m"]
+            args += ["--set", f"replicaCount={replicas}"]
+        args += ["--wait", "--timeout", "10m"]
         reporter.step(f"helm upgrade --install {self.s.release} (waiting for the pods)")
-        self._run(argv, timeout=900)
+        self._run(self.helm(*args), timeout=900)
 
     def cluster_exists(self) -> bool:
         out = self._run(["kind", "get", "clusters"])

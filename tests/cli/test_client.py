@@ -1,0 +1,164 @@
+"""raftctl.client against a fake node cluster: leader following, safe retries, error mapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from raftctl.backends.base import Replica
+from raftctl.client import KVClient, Transport, normalize_url
+from raftctl.cluster import fetch_view
+from raftctl.errors import CompareFailed, KeyNotFound, NodeError, Unavailable
+from tests.cli.fakenode import FakeCluster
+
+
+def client_for(fake: FakeCluster, **kw: object) -> KVClient:
+    return KVClient(fake.urls, ids={n: fake.url(n) for n in fake.ids}, **kw)  # type: ignore[arg-type]
+
+
+def test_normalize_url() -> None:
+    assert normalize_url("raft-0.raft-service:8000/") == "http://raft-0.raft-service:8000"
+    assert normalize_url(" http://x:1 ") == "http://x:1"
+
+
+def test_put_get_delete_list_roundtrip(fake: FakeCluster) -> None:
+    c = client_for(fake)
+    put = c.put("a/1", "one")
+    assert put.status == 200 and put.body["index"] == 2 and put.leader == "raft-0"
+    c.put("a/2", "two")
+    c.put("b/1", "x")
+    assert c.get("a/1").body["value"] == "one"
+    _, items = c.list_keys(prefix="a/")
+    assert [(i["key"], i["value"]) for i in items] == [("a/1", "one"), ("a/2", "two")]
+    c.delete("a/1")
+    with pytest.raises(KeyNotFound, match="key not found: a/1"):
+        c.get("a/1")
+    with pytest.raises(KeyNotFound):
+        c.delete("a/1")
+
+
+def test_keys_are_url_quoted(fake: FakeCluster) -> None:
+    c = client_for(fake)
+    c.put("dir/with space?&", "v")
+    assert fake.store["dir/with space?&"][0] == "v"
+    assert any("%2F" in s.path and "%3F" in s.path for s in fake.requests_to("/v1/kv/"))
+
+
+def test_compare_and_set(fake: FakeCluster) -> None:
+    c = client_for(fake)
+    c.put("k", "v1")
+    assert c.put("k", "v2", prev_value="v1").body["value"] == "v2"
+    with pytest.raises(CompareFailed) as err:
+        c.put("k", "v3", prev_value="v1")
+    assert err.value.current == "v2" and err.value.exit_code == 1
+    with pytest.raises(CompareFailed, match="current value is absent"):
+        c.put("missing", "x", prev_value="anything")
+
+
+def test_follows_the_leader_after_learning_it(fake: FakeCluster) -> None:
+    fake.elect("raft-2")
+    c = client_for(fake)
+    c.put("k", "v")  # first goes to raft-0, which answers with X-Raft-Leader: raft-2
+    before = len(fake.seen)
+    c.get("k")
+    assert [s.node for s in fake.seen[before:]] == ["raft-2"]
+
+
+def test_unreachable_node_is_skipped(fake: FakeCluster) -> None:
+    fake.take_down("raft-0")
+    c = client_for(fake, timeout=1.0)
+    assert c.put("k", "v").status == 200
+    assert {s.node for s in fake.seen} >= {"raft-0", "raft-1"}
+
+
+def test_retry_on_503_keeps_the_request_id(fake: FakeCluster) -> None:
+    fake.fail_next("raft-0", 503, 503)
+    fake.fail_next("raft-1", 503)
+    fake.fail_next("raft-2", 503)
+    c = client_for(fake)
+    c.put("k", "v")
+    ids = [s.headers.get("X-Request-Id") for s in fake.requests_to("/v1/kv/k")]
+    assert len(ids) >= 4
+    assert len(set(ids)) == 1 and ids[0] is not None and ids[0].endswith(":1")
+    assert fake.store["k"][0] == "v"
+
+
+def test_ambiguous_failure_is_retried_once_applied(fake: FakeCluster) -> None:
+    """The node applies the write but the answer is lost: the retry must not apply it twice."""
+    fake.drop_after_apply.add("raft-0")
+    c = client_for(fake, timeout=1.0)
+    index_before = fake.index
+    reply = c.put("k", "v")
+    assert reply.status == 200
+    assert fake.index == index_before + 1  # applied exactly once
+    writes = fake.requests_to("/v1/kv/k")
+    assert len(writes) == 2
+    assert writes[0].headers["X-Request-Id"] == writes[1].headers["X-Request-Id"]
+
+
+def test_each_logical_write_gets_a_new_request_id(fake: FakeCluster) -> None:
+    c = client_for(fake)
+    c.put("a", "1")
+    c.put("b", "2")
+    ids = [s.headers["X-Request-Id"] for s in fake.requests_to("/v1/kv/")]
+    assert ids[0] != ids[1] and ids[0].split(":")[0] == ids[1].split(":")[0]
+
+
+def test_no_leader_until_deadline_is_unavailable(fake: FakeCluster) -> None:
+    fake.elect(None)
+    c = client_for(fake, deadline=0.5)
+    with pytest.raises(Unavailable, match="no replica could serve"):
+        c.put("k", "v")
+
+
+def test_client_errors_are_not_retried(fake: FakeCluster) -> None:
+    c = client_for(fake)
+    fake.fail_next("raft-0", 400)
+    with pytest.raises(NodeError, match="answered 400"):
+        c.get("k")
+    assert len(fake.requests_to("/v1/kv/k")) == 1
+
+
+def test_endpoint_discovery_maps_ids_to_urls(fake: FakeCluster) -> None:
+    """With bare URLs (the client Pod's case), ids are learned from /v1/status."""
+    fake.elect("raft-1")
+    c = KVClient(fake.urls)
+    c.put("k", "v")
+    before = len(fake.seen)
+    c.get("k")
+    assert [s.node for s in fake.seen[before:]] == ["raft-1"]
+
+
+def test_transport_reports_unreachable() -> None:
+    from raftctl.client import NodeUnreachable
+
+    t = Transport(timeout=0.5)
+    with pytest.raises(NodeUnreachable):
+        t.request("http://127.0.0.1:9", "GET", "/v1/status")
+
+
+def test_view_shows_leader_lag_and_unreachable(fake: FakeCluster) -> None:
+    fake.index = 500
+    fake.lag["raft-1"] = 300
+    fake.take_down("raft-2")
+    replicas = [Replica(id=n, url=fake.url(n)) for n in fake.ids]
+    view = fetch_view(replicas, timeout=0.5)
+    rows = {r.id: r for r in view.rows}
+    assert view.leader == "raft-0" and view.term == 1
+    assert rows["raft-0"].health == "healthy" and rows["raft-0"].lag == 0
+    assert rows["raft-1"].health == "lagging" and rows["raft-1"].lag == 300
+    assert rows["raft-2"].health == "unreachable" and not rows["raft-2"].reachable
+    assert not view.healthy  # only one healthy replica of three
+    doc = view.to_json()
+    assert doc["leader"] == "raft-0" and len(doc["replicas"]) == 3
+
+
+def test_view_frozen_and_down_states_come_from_the_target(fake: FakeCluster) -> None:
+    fake.take_down("raft-1")
+    fake.take_down("raft-2")
+    replicas = [
+        Replica(id="raft-0", url=fake.url("raft-0")),
+        Replica(id="raft-1", url=fake.url("raft-1"), state="frozen"),
+        Replica(id="raft-2", url=fake.url("raft-2"), state="down"),
+    ]
+    view = fetch_view(replicas, timeout=0.5)
+    assert [r.health for r in view.rows] == ["healthy", "frozen", "down"]
