@@ -64,8 +64,17 @@ class Rendered:
             if "helm.sh/hook" in (o["metadata"].get("annotations") or {})
         ]
 
-    def plain_pods(self) -> list[Obj]:
-        return [o for o in self.find("Pod") if o not in self.hook_pods()]
+    def client_job(self) -> Obj:
+        return self.one("Job")
+
+    def client_pod(self) -> Obj:
+        """The client Job's Pod: the Job's name with the template's labels and spec."""
+        job = self.client_job()
+        template = job["spec"]["template"]
+        return {
+            "metadata": {"name": job["metadata"]["name"], **template["metadata"]},
+            "spec": template["spec"],
+        }
 
 
 def load_chart() -> Any:
@@ -102,10 +111,12 @@ def iter_containers(pod_spec: Obj) -> Iterator[Obj]:
 
 
 def pod_specs(rendered: Rendered) -> Iterator[tuple[str, Obj]]:
-    """(description, pod spec) for the StatefulSet's template and every Pod."""
+    """(description, pod spec) for the StatefulSet's and the Job's templates and every Pod."""
     sts = rendered.find("StatefulSet")
     for s in sts:
         yield f"StatefulSet/{s['metadata']['name']}", s["spec"]["template"]["spec"]
+    for job in rendered.find("Job"):
+        yield f"Job/{job['metadata']['name']}", job["spec"]["template"]["spec"]
     for p in rendered.find("Pod"):
         yield f"Pod/{p['metadata']['name']}", p["spec"]
 

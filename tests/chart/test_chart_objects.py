@@ -160,7 +160,7 @@ def test_default_names_follow_the_contract(default: Rendered) -> None:
     assert default.kinds() == sorted(
         [
             "PodDisruptionBudget/raftkv",
-            "Pod/" + default.plain_pods()[0]["metadata"]["name"],
+            "Job/" + default.client_job()["metadata"]["name"],
             "Pod/raftkv-test-verify",
             "Secret/raftkv-token",
             "Service/raft-service",
@@ -168,7 +168,7 @@ def test_default_names_follow_the_contract(default: Rendered) -> None:
             "StatefulSet/raft",
         ]
     )
-    assert default.plain_pods()[0]["metadata"]["name"].startswith("raftkv-client-")
+    assert default.client_pod()["metadata"]["name"].startswith("raftkv-client-")
     port = default.node_container()["ports"]
     assert port == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     assert default.node_container()["image"] == "localhost:5001/raftkv:0.1.0"
@@ -181,7 +181,7 @@ def test_renamed_objects_use_the_values(renders: dict[str, Rendered]) -> None:
     assert r.one("Service", "kv-peers")["spec"]["clusterIP"] == "None"
     assert r.one("Service", "kv-client")["spec"]["type"] == "NodePort"
     assert r.find("Secret", "store-token")
-    verify = r.plain_pods()[0]["spec"]["containers"][0]["command"]
+    verify = r.client_pod()["spec"]["containers"][0]["command"]
     assert "http://kv-0.kv-peers:8000,http://kv-1.kv-peers:8000,http://kv-2.kv-peers:8000" in verify
 
 
@@ -304,6 +304,8 @@ def test_data_dir_is_a_pvc_by_default(default: Rendered) -> None:
     (claim,) = sts["volumeClaimTemplates"]
     assert claim["metadata"]["name"] == "data"
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    # `raftctl down --purge` deletes the PVCs by this label
+    assert claim["metadata"]["labels"]["app.kubernetes.io/instance"] == "raftkv"
     assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
     assert "storageClassName" not in claim["spec"]  # the cluster's default class
     mounts = {m["name"]: m["mountPath"] for m in default.node_container()["volumeMounts"]}
@@ -479,7 +481,10 @@ def test_node_tuning_values_reach_the_env(renders: dict[str, Rendered]) -> None:
 
 
 def test_client_pod_runs_verify_against_every_replica(default: Rendered) -> None:
-    (pod,) = default.plain_pods()
+    job = default.client_job()
+    assert job["spec"]["backoffLimit"] == 0  # runs once, like the original client Pod
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "client"
+    pod = default.client_pod()
     assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "client"
     spec = pod["spec"]
     assert spec["restartPolicy"] == "Never"
@@ -500,20 +505,29 @@ def test_helm_test_hook_runs_the_same_workload(default: Rendered) -> None:
     (hook,) = default.hook_pods()
     assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert hook["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == "before-hook-creation"
-    assert hook["spec"] == default.plain_pods()[0]["spec"]
+    assert hook["spec"] == default.client_pod()["spec"]
 
 
 def test_client_pod_name_changes_only_with_its_spec(chart: Any, default: Rendered) -> None:
-    name = default.plain_pods()[0]["metadata"]["name"]
-    assert render(chart, {}).plain_pods()[0]["metadata"]["name"] == name  # random token: same name
-    tagged = render(chart, {"image": {"tag": "v2"}}).plain_pods()[0]["metadata"]["name"]
+    name = default.client_pod()["metadata"]["name"]
+    assert render(chart, {}).client_pod()["metadata"]["name"] == name  # random token: same name
+    tagged = render(chart, {"image": {"tag": "v2"}}).client_pod()["metadata"]["name"]
     assert tagged != name  # an immutable Pod spec changed: Helm replaces the Pod on upgrade
     assert name in default.notes
 
 
+@pytest.mark.parametrize("key", sorted(VALUE_SETS))
+def test_no_bare_pod_blocks_helm_wait(renders: dict[str, Rendered], key: str) -> None:
+    """Helm 3's `--wait` waits for every bare Pod to be Ready, which a finished one never is; so
+    the one-shot client is a Job, and the only Pod is the test hook (not part of the release)."""
+    for pod in renders[key].find("Pod"):
+        assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+
+
 def test_client_and_tests_can_be_disabled(renders: dict[str, Rendered]) -> None:
     assert not renders["minimal"].find("Pod")
-    assert renders["everything-on"].plain_pods()[0]["spec"]["containers"][0]["command"][-2:] == [
+    assert not renders["minimal"].find("Job")
+    assert renders["everything-on"].client_pod()["spec"]["containers"][0]["command"][-2:] == [
         "--output",
         "json",
     ]
@@ -552,7 +566,7 @@ def test_network_policy_admits_only_peers_clients_and_extras(renders: dict[str, 
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     peers, clients, extra = rule["from"]
     assert _matches(peers["podSelector"]["matchLabels"], pod_labels)
-    client_labels = _labels(r.plain_pods()[0])
+    client_labels = _labels(r.client_pod())
     assert _matches(clients["podSelector"]["matchLabels"], client_labels)
     assert not _matches(clients["podSelector"]["matchLabels"], pod_labels)
     assert extra == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mon"}}}

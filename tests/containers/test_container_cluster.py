@@ -142,8 +142,7 @@ class Writer:
 
 
 def _client_pod(rendered: Rendered) -> dict[str, Any]:
-    (pod,) = rendered.plain_pods()
-    spec: dict[str, Any] = pod["spec"]
+    spec: dict[str, Any] = rendered.client_pod()["spec"]
     return spec
 
 

@@ -224,8 +224,8 @@ volumes:
       sizeLimit: 64Mi
 {{- end -}}
 
-{{/* The client Pod's name: its spec's hash is part of it, because a Pod's spec is immutable and `helm upgrade`
-could not patch a changed one; a new name makes Helm delete the old Pod and create the new one instead. */}}
-{{- define "raftkv.clientPodName" -}}
+{{/* The client Job's name: the hash of its Pod spec is part of it, because a Job's template is immutable and
+`helm upgrade` could not patch a changed one; a new name makes Helm delete the old Job and create the new one. */}}
+{{- define "raftkv.clientJobName" -}}
 {{- printf "%s-client-%s" (include "raftkv.fullname" . | trunc 48 | trimSuffix "-") (include "raftkv.clientPodSpec" . | sha256sum | trunc 8) -}}
 {{- end -}}
