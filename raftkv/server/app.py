@@ -63,6 +63,7 @@ EXTENSION_KEY = "raftkv.node"
 MAX_LIST_LIMIT = 10_000
 DEFAULT_LIST_LIMIT = 1_000
 MAX_RAFT_BODY = 512 << 20
+REPLY_WAIT_S = 2.0  # how long a Raft POST waits for the replies it triggers (normally one fsync)
 _JSON = "application/json"
 
 
@@ -447,7 +448,7 @@ def build_app(node: NodeAPI) -> Flask:
         if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
             raise MalformedRaftMessage('body must be {"messages": [...]}')
         msgs = node.decode_messages(obj["messages"])
-        node.deliver(msgs)
-        return _json({"ok": True, "received": len(msgs)})
+        replies = node.deliver_and_reply(msgs, REPLY_WAIT_S)
+        return _json({"ok": True, "received": len(msgs), "messages": replies})
 
     return app

@@ -64,7 +64,7 @@ from raftkv.raft import (
     decode_message,
     encode_message,
 )
-from raftkv.raft.types import EntryKind, Snapshot, SnapshotMeta
+from raftkv.raft.types import EntryKind, HardState, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
 from raftkv.server.metrics import NodeMetrics
 from raftkv.server.transport import PeerTransport
@@ -117,6 +117,7 @@ class NodeDriver:
         self._storage: Storage | None = None
         self._transport: PeerTransport | None = None
         self._pending: dict[int, _Pending] = {}
+        self._reply_slots: dict[str, tuple[Waiter[list[Any]], list[Any]]] = {}
         self._reads: dict[str, _Read] = {}
         self._ready_reads: list[_Read] = []
         self._read_seq = 0
@@ -125,6 +126,7 @@ class NodeDriver:
         self._leader: str | None = None
         self._snapshot_index = 0
         self._last_snapshot_applied = 0
+        self._saved_hs = HardState()
         self._stopped_evt = threading.Event()
         self._handover_pending = False
         self._handover_deadline = 0.0
@@ -165,6 +167,7 @@ class NodeDriver:
             ),
         )
         self._storage = storage
+        self._saved_hs = rec.hard_state
         self._transport = PeerTransport(
             cfg.id,
             cfg.peer_urls,
@@ -172,6 +175,7 @@ class NodeDriver:
             token=cfg.token,
             timeout=max(1.0, cfg.election_ms / 1000.0),
             on_result=self._on_send_result,
+            on_reply=self._on_peer_reply,
         )
         self._refresh_status()
         log.info(
@@ -274,6 +278,31 @@ class NodeDriver:
             self._inbox.append(("msgs", msgs, None))
             self._wake.set()
 
+    def deliver_and_reply(self, msgs: Sequence[Any], timeout: float) -> list[Any]:
+        """Deliver a peer's batch and return, encoded, the messages our driver produced for that
+        peer while handling it (persisted before they are handed over, like any send).
+
+        The route answers the peer's POST with them, so acknowledgements ride back on the same
+        HTTP exchange. Messages produced later (or after ``timeout``) go through the transport.
+        """
+        if not msgs or self._failed is not None:
+            return []
+        waiter: Waiter[list[Any]] = Waiter()
+        self._inbox.append(("msgs", msgs, waiter))
+        self._wake.set()
+        if not waiter.wait(timeout) or waiter.value is None:
+            return []
+        return [encode_message(m) for m in waiter.value]
+
+    def _on_peer_reply(self, peer: str, objs: list[Any]) -> None:
+        """Sender thread: a peer answered our POST with messages for us."""
+        try:
+            msgs = self.decode_messages(objs)
+        except MalformedRaftMessage as err:
+            log.warning("event=bad-peer-reply peer=%s error=%s", peer, err)
+            return
+        self.deliver(msgs)
+
     def transfer_leadership(self, target: str | None, timeout: float) -> str | None:
         waiter: Waiter[str | None] = Waiter()
         self._submit("transfer", target, waiter)
@@ -326,6 +355,10 @@ class NodeDriver:
                 self._drain(node)
             while node.has_ready():
                 self._handle_ready(node, node.ready())
+            if self._reply_slots:
+                for waiter, msgs in self._reply_slots.values():
+                    waiter.resolve(msgs)
+                self._reply_slots.clear()
             if self.sm.applied_index - self._last_snapshot_applied >= self.config.snapshot_every:
                 self._take_snapshot(node)
             self._refresh_status()
@@ -340,6 +373,11 @@ class NodeDriver:
                 for msg in payload:
                     node.step(msg)
                 term = None
+                if waiter is not None:
+                    src = payload[0].src
+                    if src in self._reply_slots:  # at most one POST per peer is in flight
+                        self._reply_slots[src][0].resolve([])
+                    self._reply_slots[src] = (waiter, [])
             elif kind == "propose":
                 try:
                     index = node.propose(payload)
@@ -400,14 +438,33 @@ class NodeDriver:
                 )
             log.info("event=snapshot-installed index=%d term=%d",
                      snap.meta.index, snap.meta.term)
-        if rd.hard_state is not None or rd.entries:
+        hs = rd.hard_state
+        saved = self._saved_hs
+        if rd.entries or (
+            hs is not None and (hs.term != saved.term or hs.voted_for != saved.voted_for)
+        ):
+            # A change of the commit index alone is not worth an fsync: the stored commit is a
+            # hint (it may lag; the core recovers it from the leader), like etcd's MustSync.
             t0 = time.perf_counter()
-            storage.save(rd.hard_state, rd.entries)
+            storage.save(hs, rd.entries)
             self.metrics.fsync_seconds.observe(time.perf_counter() - t0)
+            if hs is not None:
+                self._saved_hs = hs
             if rd.entries:
                 self.metrics.batch_entries.observe(len(rd.entries))
         if rd.messages:
-            self._transport.send(rd.messages)
+            slots = self._reply_slots
+            if slots:
+                rest = []
+                for m in rd.messages:
+                    slot = slots.get(m.dst)
+                    if slot is not None:
+                        slot[1].append(m)
+                    else:
+                        rest.append(m)
+                self._transport.send(rest)
+            else:
+                self._transport.send(rd.messages)
         if rd.committed_entries:
             self._apply(rd)
         for rs in rd.read_states:

@@ -8,6 +8,10 @@ Contract:
   (``POST /raft/v1/messages {"messages": [...]}``, ``Authorization: Bearer <token>`` when the
   cluster has a token) on a persistent HTTP/1.1 connection. While a POST is in flight new messages
   accumulate, so batching grows with load.
+- The answer to a POST may carry the peer's own messages for us (``{"messages": [...]}``: the
+  replies its driver produced while handling our batch, see driver.py); they are handed to
+  ``on_reply(peer, objs)``. So a leader gets its followers' acknowledgements without a second
+  HTTP request in the other direction.
 - Failures (connect refused, timeout, non-2xx) drop that batch, close the connection and back off
   exponentially (``backoff_min`` .. ``backoff_max``). Every reconnect opens a new socket, and
   ``http.client`` resolves the host name again on every connect (no DNS cache in the process), so
@@ -57,8 +61,10 @@ class PeerSender:
         backoff_min: float = 0.05,
         backoff_max: float = 1.0,
         on_result: Callable[[str, bool, int], None] | None = None,
+        on_reply: Callable[[str, list[Any]], None] | None = None,
     ) -> None:
         self.peer_id = peer_id
+        self._on_reply = on_reply
         self.url = url
         parts = urlsplit(url)
         self._https = parts.scheme == "https"
@@ -212,6 +218,13 @@ class PeerSender:
             if resp.will_close:
                 self._close()
             self.sent += len(chunk)
+            if self._on_reply is not None and b'"messages":[{' in data:
+                try:
+                    replies = json.loads(data)["messages"]
+                except (ValueError, KeyError, TypeError):
+                    log.warning("peer=%s event=bad-reply body=%s", self.peer_id, data[:200])
+                else:
+                    self._on_reply(self.peer_id, replies)
             return True
         return False
 
@@ -228,10 +241,14 @@ class PeerTransport:
         token: str | None = None,
         timeout: float = 2.0,
         on_result: Callable[[str, bool, int], None] | None = None,
+        on_reply: Callable[[str, list[Any]], None] | None = None,
     ) -> None:
         self.self_id = self_id
         self.senders = {
-            pid: PeerSender(pid, url, encode, token=token, timeout=timeout, on_result=on_result)
+            pid: PeerSender(
+                pid, url, encode, token=token, timeout=timeout, on_result=on_result,
+                on_reply=on_reply,
+            )
             for pid, url in sorted(peer_urls.items())
             if pid != self_id
         }

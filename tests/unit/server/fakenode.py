@@ -68,6 +68,10 @@ class FakeNode:
     def deliver(self, msgs: Sequence[Any]) -> None:
         self.delivered.extend(msgs)
 
+    def deliver_and_reply(self, msgs: Sequence[Any], timeout: float) -> list[Any]:
+        self.delivered.extend(msgs)
+        return [{"v": 1, "reply_to": len(msgs)}]
+
     def transfer_leadership(self, target: str | None, timeout: float) -> str | None:
         self._check()
         self.transferred.append(target)

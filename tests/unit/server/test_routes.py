@@ -273,7 +273,8 @@ def test_token_protects_raft_and_admin_but_not_kv() -> None:
                headers={"Authorization": "Bearer nope"}), 401)
     ok = c.post("/raft/v1/messages", json={"messages": [{"v": 1}]},
                 headers={"Authorization": "Bearer tok"})
-    assert ok.status_code == 200 and ok.get_json() == {"ok": True, "received": 1}
+    assert ok.status_code == 200
+    assert ok.get_json() == {"ok": True, "received": 1, "messages": [{"v": 1, "reply_to": 1}]}
     assert node.delivered == [{"v": 1}]
     assert_json_error(c.post("/v1/admin/snapshot"), 401)
     r = c.post("/v1/admin/snapshot", headers={"Authorization": "Bearer tok"})
