@@ -42,7 +42,13 @@ from raftctl.backends.localstate import (
     read_json,
     write_json,
 )
-from raftctl.backends.procs import ProcId, proc_state, same_process, signal_group
+from raftctl.backends.procs import (
+    ProcId,
+    group_members,
+    proc_state,
+    same_process,
+    signal_group,
+)
 from raftctl.errors import ClusterNotRunning, RaftctlError, UnknownReplica, UsageError
 
 __all__ = ["LocalBackend", "raftkv_command"]
@@ -172,11 +178,19 @@ class LocalBackend:
         if rt.supervisor and same_process(rt.supervisor, SUPERVISOR_MARKER):
             signal_group(rt.supervisor, signal.SIGKILL, SUPERVISOR_MARKER)
             done.append(f"killed supervisor pid {rt.supervisor.pid}")
+        killed: list[ProcId] = []
         for rid, ident in sorted(rt.replicas.items()):
             signal_group(ident, signal.SIGCONT)
             if signal_group(ident, signal.SIGKILL):
+                killed.append(ident)
                 reporter.step(f"killed leftover {rid} (pid {ident.pid})")
                 done.append(f"killed leftover {rid} pid {ident.pid}")
+        # SIGKILL is asynchronous: wait until they are really gone (and their ports free).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+            same_process(i) or group_members(i.pid, i.start) for i in killed
+        ):
+            time.sleep(0.05)
         for path in (self.paths.runtime, self.paths.frozen):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -261,10 +275,7 @@ class LocalBackend:
     def replicas(self) -> list[Replica]:
         spec = self.spec()
         if spec is None:
-            raise ClusterNotRunning(
-                f"no local cluster named {self.name} (state: {self.paths.root}); "
-                "start one with `raftctl up`"
-            )
+            raise self._no_cluster()
         rt = self.runtime()
         if not self.supervisor_alive(rt):
             raise ClusterNotRunning(
@@ -283,6 +294,12 @@ class LocalBackend:
                 state = "running"
             out.append(Replica(id=r.id, url=r.url, state=state, pid=ident.pid if ident else None))
         return out
+
+    def _no_cluster(self) -> ClusterNotRunning:
+        return ClusterNotRunning(
+            f"no local cluster named {self.name} (state: {self.paths.root}); "
+            "start one with `raftctl up`"
+        )
 
     def _ident(self, replica_id: str) -> ProcId:
         spec = self.spec()
@@ -326,9 +343,7 @@ class LocalBackend:
     def log_file(self, replica_id: str) -> Path:
         spec = self.spec()
         if spec is None:
-            raise ClusterNotRunning(
-                f"no local cluster named {self.name} (state: {self.paths.root})"
-            )
+            raise self._no_cluster()
         if replica_id == "supervisor":
             return self.paths.supervisor_log
         r = spec.replica(replica_id)

@@ -89,11 +89,14 @@ def same_process(ident: ProcId | None, marker: str | None = None) -> bool:
     return marker is None or marker in cmdline(ident.pid)
 
 
-def group_members(pgid: int, not_before: int) -> list[int]:
-    """Live PIDs in process group ``pgid`` started no earlier than ``not_before``.
+def group_members(pgid: int, not_before: int, marker: str = "raftkv") -> list[int]:
+    """Live PIDs in process group ``pgid`` started no earlier than ``not_before``, whose
+    command line contains ``marker``.
 
     Linux never reuses a PID while a process group of that number exists, so members of the
     group our replica led (even after the leader itself died) are the replica's own children.
+    The start-time and marker checks guard the rare case where the whole group died and the
+    number now leads an unrelated group.
     """
     found: list[int] = []
     for entry in _PROC.iterdir():
@@ -103,7 +106,7 @@ def group_members(pgid: int, not_before: int) -> list[int]:
         if _pgid(pid) != pgid or proc_state(pid) in (None, "Z", "X"):
             continue
         start = start_time(pid)
-        if start is not None and start >= not_before:
+        if start is not None and start >= not_before and marker in cmdline(pid):
             found.append(pid)
     return found
 
@@ -119,7 +122,7 @@ def signal_group(ident: ProcId, sig: signal.Signals, marker: str | None = None) 
             return True
         except ProcessLookupError:
             return False
-    members = group_members(ident.pid, ident.start)
+    members = group_members(ident.pid, ident.start, marker or "raftkv")
     for pid in members:
         try:
             os.kill(pid, sig)
