@@ -20,20 +20,27 @@ from raftkv.storage.snapshot import read_snapshot
 __all__ = ["run_check_data"]
 
 
-def run_check_data(path: str, out: TextIO | None = None) -> int:
-    """Verify ``path``; print the report to ``out`` (stdout by default); return the exit code."""
+def run_check_data(path: str, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Verify ``path``; print the report to ``out`` (stdout), usage errors to ``err`` (stderr).
+
+    Returns the exit code.
+    """
     out = out or sys.stdout
+    err = err or sys.stderr
 
     def say(line: str) -> None:
         print(line, file=out)
 
     if not os.path.isdir(path):
-        say(f"error: {path}: not a directory")
+        print(f"raftkv: error: {path}: not a directory", file=err)
         return 2
     if not (
         os.path.isdir(os.path.join(path, WAL_DIR)) or os.path.isdir(os.path.join(path, SNAP_DIR))
     ):
-        say(f"error: {path}: not a raftkv data directory (no {WAL_DIR}/ or {SNAP_DIR}/)")
+        print(
+            f"raftkv: error: {path}: not a raftkv data directory (no {WAL_DIR}/ or {SNAP_DIR}/)",
+            file=err,
+        )
         return 2
     say(f"data-dir: {os.path.abspath(path)}")
     try:
@@ -45,8 +52,8 @@ def run_check_data(path: str, out: TextIO | None = None) -> int:
         # Open verifies only the newest snapshot; check every retained one.
         for info in scan.snapshots[:-1]:
             read_snapshot(info.path)
-    except StorageCorrupt as err:
-        say(f"CORRUPT: file={err.path} offset={err.offset}: {err.why}")
+    except StorageCorrupt as bad:
+        say(f"CORRUPT: file={bad.path} offset={bad.offset}: {bad.why}")
         say("status: CORRUPT")
         return 1
 

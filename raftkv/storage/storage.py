@@ -137,21 +137,29 @@ class Storage:
         if keep_snapshots < 1:
             raise ValueError("keep_snapshots must be >= 1")
         data_dir = os.path.abspath(data_dir)
-        _mkdir_durable(data_dir)
-        lock_fd = os.open(os.path.join(data_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _mkdir_durable(data_dir)
+            lock_fd = os.open(os.path.join(data_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise StorageError(f"cannot open data directory {data_dir}: {err}") from err
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
             os.close(lock_fd)
             raise StorageLocked(f"{data_dir} is in use by another process") from err
+        st: Storage | None = None
         try:
             _mkdir_durable(os.path.join(data_dir, WAL_DIR))
             _mkdir_durable(os.path.join(data_dir, SNAP_DIR))
             scan = scan_data_dir(data_dir)
             st = cls(data_dir, lock_fd, scan, segment_bytes, keep_snapshots)
             st._repair(scan)
-        except BaseException:
+        except BaseException as err:
+            if st is not None and st._writer is not None:
+                st._writer.close()
             os.close(lock_fd)
+            if isinstance(err, OSError):
+                raise StorageError(f"cannot open data directory {data_dir}: {err}") from err
             raise
         log.info(
             "storage opened dir=%s snapshot_index=%d first_index=%d last_index=%d term=%d "

@@ -14,7 +14,9 @@ from raftkv.storage.check import run_check_data
 
 def run(path: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = run_check_data(path)
-    return code, capsys.readouterr().out
+    cap = capsys.readouterr()
+    assert cap.err == "" or code == 2
+    return code, cap.out + cap.err
 
 
 def populated(d: str) -> None:
