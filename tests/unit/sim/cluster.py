@@ -25,7 +25,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from raftkv.raft import (
     AppendEntriesResponse,
@@ -54,6 +54,8 @@ from tests.unit.sim.linearizability import ReadOp, WriteOp
 from tests.unit.sim.network import FaultRates, SimNetwork
 
 __all__ = ["SimFailure", "SimNode", "SimParams", "Simulation"]
+
+_T = TypeVar("_T")
 
 
 class SimFailure(AssertionError):
@@ -441,6 +443,7 @@ class SimNode:
             node=self.id,
             read_index=pr.index or 0,
             served_at=self.kv.index,
+            request_id=pr.request_id,
         )
         self.sim.trace(self.id, "client", f"read {pr.key} -> {value} (index {pr.index})")
         hist.read_completed(op)
@@ -479,7 +482,7 @@ class SimNode:
         if st.role is Role.CANDIDATE:
             self.sim.history.candidates.setdefault(st.term, set()).add(self.id)
         if st.role is Role.LEADER and self._leader_term == st.term:
-            if st.commit_index > self._leader_commit:
+            if st.commit_index > self._leader_commit and self.sim.rule_checks:
                 # Raft §5.4.2 (Figure 8): a leader commits by counting replicas only an entry of
                 # its own term; its commit index therefore always lands on one.
                 at = self.view.term_at(st.commit_index)
@@ -524,6 +527,7 @@ class Simulation:
         *,
         rng: random.Random | None = None,
         replay: str | None = None,
+        record_trace: bool = False,
     ) -> None:
         self.seed = seed
         self.params = params if params is not None else SimParams()
@@ -539,7 +543,7 @@ class Simulation:
         self.touched: set[str] = set()
         self._trace: deque[tuple[int, str, str, object]] = deque(maxlen=self.params.trace_len)
         self._trace_file = os.environ.get("RAFTKV_SIM_TRACE")
-        self._trace_lines: list[str] | None = [] if self._trace_file else None
+        self.trace_lines: list[str] | None = [] if (self._trace_file or record_trace) else None
         self.nodes = {i: SimNode(self, i) for i in self.ids}
         self._value_seq = 0
         self._read_seq = 0
@@ -547,12 +551,11 @@ class Simulation:
         self.ops = {"proposed": 0, "rejected": 0, "reads": 0}
         self._failed: SimFailure | None = None
         self._holds: dict[int, Callable[[Message], bool]] = {}
-        try:
-            for node in self.nodes.values():
-                node.start()
-            self._check_step()
-        except BaseException as err:
-            raise self._wrap(err) from err
+        # Checks of HOW the core works (e.g. the Figure 8 commit rule) on top of the safety
+        # properties; mutation tests turn them off to show the properties alone catch the bug.
+        self.rule_checks = True
+        for node in self.nodes.values():
+            self.guard(node.start)
 
     # -- events ------------------------------------------------------------------------------
     def schedule(self, delay: int, fn: Callable[..., None], *args: Any) -> None:
@@ -584,12 +587,19 @@ class Simulation:
         t, _, fn, args = heapq.heappop(self._events)
         self.now = t
         self.steps += 1
-        try:
-            fn(*args)
-            self._check_step()
-        except BaseException as err:
-            raise self._wrap(err) from err
+        self.guard(fn, *args)
         return True
+
+    def guard(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run one input to the world, then check every property; failures become SimFailure."""
+        try:
+            result = fn(*args)
+            self._check_step()
+        except SimFailure:
+            raise
+        except Exception as err:
+            raise self._wrap(err) from err
+        return result
 
     def run_for(self, duration: int) -> None:
         self.run_until(lambda: False, duration)
@@ -615,18 +625,16 @@ class Simulation:
             for node_id in sorted(touched):
                 self.nodes[node_id].observe()
 
-    def fail(self, prop: str, detail: str) -> BaseException:
+    def fail(self, prop: str, detail: str) -> SimFailure:
         return self._wrap(Violation(prop, detail))
 
-    def _wrap(self, err: BaseException) -> BaseException:
+    def _wrap(self, err: Exception) -> SimFailure:
         if isinstance(err, SimFailure):
             return err
         if isinstance(err, Violation):
             prop, detail = err.prop, err.detail
-        elif isinstance(err, Exception):
-            prop, detail = "no crash in the core or harness", f"{type(err).__name__}: {err}"
         else:
-            return err
+            prop, detail = "no crash in the core or harness", f"{type(err).__name__}: {err}"
         failure = SimFailure(self.seed, prop, detail, self.trace_tail(), self.replay)
         self._failed = failure
         self._dump_trace()
@@ -636,19 +644,24 @@ class Simulation:
     def trace(self, node: str, kind: str, obj: object) -> None:
         item = (self.now, node, kind, obj)
         self._trace.append(item)
-        if self._trace_lines is not None:
-            self._trace_lines.append(_format_trace(item))
+        if self.trace_lines is not None:
+            self.trace_lines.append(_format_trace(item))
 
     def trace_tail(self, n: int = 60) -> list[str]:
         items = list(self._trace)[-n:]
         return [_format_trace(i) for i in items]
 
     def _dump_trace(self) -> None:
-        if self._trace_file and self._trace_lines is not None:
+        if self._trace_file and self.trace_lines is not None:
             with open(self._trace_file, "w", encoding="utf-8") as fh:
-                fh.write("\n".join(self._trace_lines) + "\n")
+                fh.write("\n".join(self.trace_lines) + "\n")
 
     # -- cluster-level queries ---------------------------------------------------------------
+    def term_of(self, node_id: str) -> int:
+        """The current term of ``node_id`` (-1 while it is down)."""
+        raft = self.nodes[node_id].raft
+        return raft.status().term if raft is not None else -1
+
     def up_nodes(self) -> list[SimNode]:
         return [n for n in self.nodes.values() if n.up]
 
@@ -682,6 +695,9 @@ class Simulation:
     # -- clients -----------------------------------------------------------------------------
     def propose(self, node: SimNode, key: str | None = None) -> WriteOp | None:
         """A client write sent to ``node``; returns the operation if the node took it."""
+        return self.guard(self._propose, node, key)
+
+    def _propose(self, node: SimNode, key: str | None) -> WriteOp | None:
         if not node.up or node.raft is None:
             return None
         self._value_seq += 1
@@ -705,6 +721,9 @@ class Simulation:
 
     def read(self, node: SimNode, key: str | None = None) -> str | None:
         """A client ReadIndex read sent to ``node``; returns the request id if it was taken."""
+        return self.guard(self._read, node, key)
+
+    def _read(self, node: SimNode, key: str | None) -> str | None:
         if not node.up or node.raft is None:
             return None
         self._read_seq += 1
@@ -757,17 +776,22 @@ class Simulation:
             return None
         return leader if self.leader_among([leader.id]) is leader else None
 
-    def force_timeout(self, node_id: str) -> None:
-        """Tick ``node_id`` alone until its election timer fires (it becomes a (pre-)candidate)."""
+    def campaign(self, node_id: str) -> None:
+        """Make ``node_id``'s election timer fire now (``RaftNode.campaign()``)."""
         node = self.nodes[node_id]
-        for _ in range(4 * self.params.election_tick):
-            assert node.raft is not None
-            node.raft.tick()
-            node.drive()
-            if node.raft.status().role in (Role.PRE_CANDIDATE, Role.CANDIDATE):
-                self._check_step()
-                return
-        raise self.fail("Scenario", f"{node_id} did not start an election when ticked")
+        raft = node.raft
+        assert raft is not None
+        self.guard(raft.campaign)
+        self.guard(node.drive)
+
+    def transfer(self, node_id: str, target: str | None) -> str:
+        """``transfer_leadership(target)`` on ``node_id``; returns the chosen target."""
+        node = self.nodes[node_id]
+        raft = node.raft
+        assert raft is not None
+        chosen = self.guard(raft.transfer_leadership, target)
+        self.guard(node.drive)
+        return chosen
 
     def hold(self, pred: Callable[[Message], bool]) -> list[Message]:
         """Capture (instead of delivering) every message matching ``pred`` until ``unhold``."""
@@ -793,12 +817,12 @@ class Simulation:
 
     # -- faults (used by the fault schedule and by scenarios) ----------------------------------
     def crash(self, node_id: str) -> None:
-        self.nodes[node_id].crash()
+        self.guard(self.nodes[node_id].crash)
 
     def restart(self, node_id: str) -> None:
         node = self.nodes[node_id]
         if not node.up:
-            node.start()
+            self.guard(node.start)
 
     def heal(self) -> None:
         self.net.heal()

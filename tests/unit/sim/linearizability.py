@@ -48,6 +48,7 @@ class ReadOp:
     node: str = ""
     read_index: int = 0
     served_at: int = 0  # applied index of the serving node
+    request_id: str = ""
 
 
 def check_register(key: str, writes: list[WriteOp], reads: list[ReadOp]) -> str | None:
@@ -75,10 +76,10 @@ def check_register(key: str, writes: list[WriteOp], reads: list[ReadOp]) -> str 
             hi = w.complete if w.complete is not None else INF
             if t > (hi, 0):
                 return (
-                    f"key {key!r}: write {w.value!r} (log index {w.index}, invoked {w.invoke}, "
-                    f"acked {w.complete}) must come after {prev_desc} at time {t[0]}, but it was "
-                    "already acknowledged before that — a read or an older write observed "
-                    "out of real-time order"
+                    f"key {key!r}: {prev_desc} can take effect no earlier than time {t[0]}, yet "
+                    f"write {w.value!r} (invoked {w.invoke}), which the log orders after it "
+                    f"(index {w.index}), was acknowledged at {w.complete}: a stale read (it "
+                    "missed an acknowledged write) or writes applied out of real-time order"
                 )
             prev_desc = f"write {w.value!r} (log index {w.index})"
         seg_max = t

@@ -358,7 +358,7 @@ def settle(sim: Simulation, *, proposals: int = 3) -> float:
         node.frozen = False
         node.tick_boost = 1
         if not node.up:
-            node.start()
+            sim.restart(node.id)
     sts = sim.statuses()
     backlog = max(s.last_log_index for s in sts.values())
     backlog -= min(s.commit_index for s in sts.values())
@@ -458,17 +458,19 @@ def final_checks(sim: Simulation) -> None:
             last[key] = value
     if final.index == hist.max_committed and last != final.kv:
         raise sim.fail("State Machine Safety", f"final state {final.kv} != log replay {last}")
-    try:
-        hist.check_linearizable()
-    except AssertionError as err:
-        raise sim._wrap(err) from err
+    sim.guard(hist.check_linearizable)
 
 
-def run_seed(seed: int, *, chaos_ticks: int | None = None) -> RunReport:
-    """One full randomized run. Raises SimFailure (with the seed) on any violation."""
+def run_seed(
+    seed: int, *, chaos_ticks: int | None = None, trace: list[str] | None = None
+) -> RunReport:
+    """One full randomized run. Raises SimFailure (with the seed) on any violation.
+
+    ``trace``, if given, receives every trace line of the run (determinism tests).
+    """
     rng = random.Random(seed)
     params = random_params(rng)
-    sim = Simulation(seed, params, rng=rng)
+    sim = Simulation(seed, params, rng=rng, record_trace=trace is not None)
     mix = FaultSchedule.random_mix(rng)
     if chaos_ticks is None:
         chaos_ticks = rng.choice((100, 200, 300))
@@ -479,7 +481,11 @@ def run_seed(seed: int, *, chaos_ticks: int | None = None) -> RunReport:
     sim.run_for(sim.ticks(chaos_ticks))
     faults.stop()
     workload.stop()
-    took = settle(sim)
+    try:
+        took = settle(sim)
+    finally:
+        if trace is not None and sim.trace_lines is not None:
+            trace.extend(sim.trace_lines)
     crashes = sum(n.stats["crashes"] for n in sim.nodes.values())
     return RunReport(
         seed=seed,

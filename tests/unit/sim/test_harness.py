@@ -1,0 +1,160 @@
+"""The harness's own parts: simulated disk, network, checkers, determinism and replay."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+try:
+    from raftkv.raft import RaftNode  # noqa: F401
+except ImportError as err:  # pragma: no cover - only before the core exists
+    pytest.skip(f"raftkv.raft.RaftNode is not importable yet: {err}", allow_module_level=True)
+
+from raftkv.raft import Entry, HardState, Heartbeat, Snapshot, SnapshotMeta
+from tests.unit.sim.checkers import History, Violation
+from tests.unit.sim.cluster import SimFailure, Simulation
+from tests.unit.sim.disk import SimDisk
+from tests.unit.sim.kvmodel import KVState, chain_digest
+from tests.unit.sim.network import FaultRates, SimNetwork
+from tests.unit.sim.runner import run_seed
+
+
+def ents(*pairs: tuple[int, int]) -> tuple[Entry, ...]:
+    return tuple(Entry(index=i, term=t, data=b"put k v%d" % i) for i, t in pairs)
+
+
+# -- disk ------------------------------------------------------------------------------------
+def test_disk_sync_makes_writes_durable() -> None:
+    d = SimDisk()
+    d.write_entries(ents((1, 1), (2, 1)))
+    d.write_hard_state(HardState(term=1, voted_for="a", commit=1))
+    d.sync()
+    d.crash(random.Random(0))
+    img = d.recover()
+    assert [e.index for e in img.entries] == [1, 2]
+    assert img.hard_state.voted_for == "a"
+
+
+def test_disk_crash_keeps_only_a_prefix_of_unsynced_writes() -> None:
+    kept = set()
+    for seed in range(40):
+        d = SimDisk()
+        d.write_entries(ents((1, 1)))
+        d.write_entries(ents((2, 1)))
+        d.write_entries(ents((3, 1)))
+        d.crash(random.Random(seed))
+        got = [e.index for e in d.recover().entries]
+        assert got == list(range(1, len(got) + 1))  # always a prefix
+        kept.add(len(got))
+    assert kept == {0, 1, 2, 3}
+
+
+def test_disk_append_replaces_the_suffix() -> None:
+    d = SimDisk()
+    d.write_entries(ents((1, 1), (2, 1), (3, 1)))
+    d.write_entries(ents((2, 2)))
+    d.sync()
+    assert [(e.index, e.term) for e in d.recover().entries] == [(1, 1), (2, 2)]
+
+
+def test_disk_snapshot_received_vs_taken() -> None:
+    snap = Snapshot(meta=SnapshotMeta(index=2, term=1), data=KVState().serialize())
+    d = SimDisk()
+    d.write_entries(ents((1, 1), (2, 1), (3, 1)))
+    d.save_snapshot(snap, received=False)  # compaction keeps what follows
+    assert [e.index for e in d.recover().entries] == [3]
+    d.save_snapshot(snap, received=True)  # from the leader: the log restarts after it
+    assert d.recover().entries == []
+    assert d.recover().offset == 2
+
+
+# -- network ---------------------------------------------------------------------------------
+def hb(src: str, dst: str) -> Heartbeat:
+    return Heartbeat(src=src, dst=dst, term=1)
+
+
+def test_network_cuts_are_directed() -> None:
+    net = SimNetwork(random.Random(0), ["a", "b", "c"], FaultRates())
+    net.cut_link("a", "b")
+    assert net.plan(hb("a", "b")) == []
+    assert net.plan(hb("b", "a")) != []
+    net.partition(["a"], ["b", "c"])
+    assert net.plan(hb("c", "a")) == [] and net.plan(hb("b", "c")) != []
+    net.heal()
+    assert net.plan(hb("a", "b")) != []
+
+
+def test_network_faults_follow_the_rates() -> None:
+    net = SimNetwork(random.Random(1), ["a", "b"], FaultRates(drop=1.0))
+    assert all(net.plan(hb("a", "b")) == [] for _ in range(20))
+    net = SimNetwork(random.Random(1), ["a", "b"], FaultRates(duplicate=1.0, delay_max=9))
+    plans = [net.plan(hb("a", "b")) for _ in range(20)]
+    assert all(len(p) == 2 for p in plans)
+    assert len({d for p in plans for d in p}) > 3  # delays vary: messages reorder
+
+
+# -- checkers --------------------------------------------------------------------------------
+def test_election_safety_checker() -> None:
+    h = History()
+    h.leader_seen("a", 3, 0, 0, [], now=1)
+    h.leader_seen("a", 3, 0, 0, [], now=2)
+    with pytest.raises(Violation, match="two leaders in term 3"):
+        h.leader_seen("b", 3, 0, 0, [], now=3)
+
+
+def test_log_matching_checker() -> None:
+    h = History()
+    e = ents((1, 1), (2, 2))
+    h.entry_written("a", e[0], 0)
+    h.entry_written("a", e[1], 1)
+    h.entry_written("b", e[1], 1)
+    with pytest.raises(Violation, match="Log Matching"):
+        h.entry_written("c", Entry(index=2, term=2, data=b"put k other"), 1)
+    with pytest.raises(Violation, match="logs differ"):
+        h.entry_written("c", e[1], 0)
+
+
+def test_state_machine_safety_checker() -> None:
+    h = History()
+    e1, e1b = Entry(index=1, term=1, data=b"put k a"), Entry(index=1, term=2, data=b"put k b")
+    h.applied("a", 1, e1, chain_digest(KVState().digest, e1))
+    with pytest.raises(Violation, match="State Machine Safety"):
+        h.applied("b", 2, e1b, chain_digest(KVState().digest, e1b))
+
+
+def test_leader_completeness_checker() -> None:
+    h = History()
+    e1 = Entry(index=1, term=1, data=b"put k a")
+    h.applied("a", 1, e1, chain_digest(KVState().digest, e1))
+    h.leader_seen("b", 1, 0, 0, [], now=1)  # same term as the commit: not constrained
+    with pytest.raises(Violation, match="Leader Completeness"):
+        h.leader_seen("c", 2, 0, 0, [], now=2)  # a later leader without entry 1
+
+
+# -- the whole simulation ------------------------------------------------------------------
+def test_same_seed_same_run() -> None:
+    t1: list[str] = []
+    t2: list[str] = []
+    r1 = run_seed(7, chaos_ticks=60, trace=t1)
+    r2 = run_seed(7, chaos_ticks=60, trace=t2)
+    assert r1 == r2
+    assert t1 == t2 and len(t1) > 100
+
+
+def test_different_seeds_differ() -> None:
+    t1: list[str] = []
+    t2: list[str] = []
+    run_seed(8, chaos_ticks=60, trace=t1)
+    run_seed(9, chaos_ticks=60, trace=t2)
+    assert t1 != t2
+
+
+def test_failure_names_the_seed_and_shows_the_trace() -> None:
+    sim = Simulation(42)
+    sim.run_for(sim.ticks(30))
+    err = sim.fail("Example", "something broke")
+    text = str(err)
+    assert isinstance(err, SimFailure)
+    assert text.startswith("RAFTKV_SIM_SEED=42 violated Example: something broke")
+    assert "trace tail" in text and "t=" in text

@@ -1,0 +1,182 @@
+"""Mutation check of the harness: break the core on purpose and make sure the checkers notice.
+
+Each mutation monkeypatches ``RaftNode`` (or its log) into a classic wrong Raft, then runs its
+probes — named scenarios first, then random seeds — until one fails. The test passes only if a
+probe fails with one of the properties expected for that bug, within the budget. A harness whose
+checkers are blind (or too weak) turns these tests red.
+
+Mutations touch a few core internals (``_maybe_commit``, ``_progress``, ``_read_states``...). If
+the core is refactored and a name disappears, the test fails with "core internals changed":
+update the mutation, do not delete it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pytest
+
+try:
+    from raftkv.raft import RaftNode
+except ImportError as err:  # pragma: no cover - only before the core exists
+    pytest.skip(f"raftkv.raft.RaftNode is not importable yet: {err}", allow_module_level=True)
+
+from raftkv.raft import NotLeader, ReadState, Ready, RequestVoteResponse, Role
+from raftkv.raft.log import RaftLog
+from tests.unit.sim import scenarios
+from tests.unit.sim.cluster import SimFailure
+from tests.unit.sim.runner import run_seed
+
+
+def _require(obj: object, *names: str) -> None:
+    missing = [n for n in names if not hasattr(obj, n)]
+    if missing:
+        pytest.fail(f"core internals changed (no {missing} on {obj}): update this mutation")
+
+
+def votes_from_stale_term(mp: pytest.MonkeyPatch) -> None:
+    """A candidate counts a grant that was given in an earlier term (the term check is lost)."""
+    orig = RaftNode.step
+
+    def step(self: RaftNode, m: object) -> None:
+        if (
+            isinstance(m, RequestVoteResponse)
+            and m.granted
+            and not m.pre_vote
+            and self.status().role is Role.CANDIDATE
+            and m.term < self.status().term
+        ):
+            m = dataclasses.replace(m, term=self.status().term)
+        orig(self, m)  # type: ignore[arg-type]
+
+    mp.setattr(RaftNode, "step", step)
+
+
+def commit_old_term_by_counting(mp: pytest.MonkeyPatch) -> None:
+    """The leader commits whatever a majority stores, whatever its term (Figure 8's bug)."""
+    _require(RaftNode, "_maybe_commit")
+    orig = RaftNode._maybe_commit
+
+    def maybe_commit(self: RaftNode) -> bool:
+        _require(self, "_progress", "_quorum", "commit")
+        matches = sorted((pr.match for pr in self._progress.values()), reverse=True)
+        q = matches[self._quorum - 1]
+        if q > self.commit:
+            self.commit = q
+            return True
+        return bool(orig(self))
+
+    mp.setattr(RaftNode, "_maybe_commit", maybe_commit)
+
+
+def vote_not_persisted(mp: pytest.MonkeyPatch) -> None:
+    """The hard state handed to the driver forgets ``voted_for``: a crash can forget a vote."""
+    orig = RaftNode.ready
+
+    def ready(self: RaftNode) -> Ready:
+        rd = orig(self)
+        if rd.hard_state is not None and rd.hard_state.voted_for is not None:
+            hs = dataclasses.replace(rd.hard_state, voted_for=None)
+            rd = dataclasses.replace(rd, hard_state=hs)
+        return rd
+
+    mp.setattr(RaftNode, "ready", ready)
+
+
+def no_election_restriction(mp: pytest.MonkeyPatch) -> None:
+    """Votes go to candidates whose log is behind (Raft §5.4.1 is skipped)."""
+    _require(RaftLog, "is_up_to_date")
+    mp.setattr(RaftLog, "is_up_to_date", lambda self, last_index, last_term: True)
+
+
+def read_without_confirmation(mp: pytest.MonkeyPatch) -> None:
+    """ReadIndex answers at once, without a heartbeat round proving leadership (thesis §6.4)."""
+
+    def read_index(self: RaftNode, request_id: str) -> None:
+        _require(self, "_read_states", "commit")
+        st = self.status()
+        if st.role is not Role.LEADER:
+            raise NotLeader(st.leader)
+        self._read_states.append(ReadState(request_id, self.commit))
+
+    mp.setattr(RaftNode, "read_index", read_index)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    apply: Callable[[pytest.MonkeyPatch], None]
+    expect: frozenset[str]
+    probes: tuple[Callable[[], object], ...] = ()
+    seeds: Iterable[int] = ()
+
+
+MUTATIONS = [
+    Mutation(
+        "votes_from_stale_term",
+        votes_from_stale_term,
+        frozenset({"Election Safety"}),
+        probes=(lambda: scenarios.stale_vote_grants(1),),
+    ),
+    Mutation(
+        "commit_old_term_by_counting",
+        commit_old_term_by_counting,
+        # with the rule check off: the consequence (Figure 8 (d)) must be caught
+        frozenset({"Leader Completeness", "State Machine Safety", "No acknowledged write lost"}),
+        probes=(lambda: scenarios.figure8(1, rule_checks=False),),
+    ),
+    Mutation(
+        "vote_not_persisted",
+        vote_not_persisted,
+        frozenset({"Persist before send", "Election Safety"}),
+        seeds=range(20),
+    ),
+    Mutation(
+        "no_election_restriction",
+        no_election_restriction,
+        frozenset({"Leader Completeness", "State Machine Safety", "No acknowledged write lost"}),
+        seeds=range(100),
+    ),
+    Mutation(
+        "read_without_confirmation",
+        read_without_confirmation,
+        frozenset({"Linearizable reads"}),
+        probes=(lambda: scenarios.old_leader_partitioned(1, check_quorum=False),),
+        seeds=range(100),
+    ),
+]
+
+
+def _first_failure(m: Mutation) -> tuple[str, SimFailure] | None:
+    for i, probe in enumerate(m.probes):
+        try:
+            probe()
+        except SimFailure as err:
+            return f"probe {i}", err
+    for seed in m.seeds:
+        try:
+            run_seed(seed)
+        except SimFailure as err:
+            return f"seed {seed}", err
+    return None
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
+def test_checkers_catch_broken_core(mutation: Mutation, monkeypatch: pytest.MonkeyPatch) -> None:
+    mutation.apply(monkeypatch)
+    found = _first_failure(mutation)
+    assert found is not None, f"{mutation.name}: no probe and no seed caught this broken core"
+    where, err = found
+    assert err.prop in mutation.expect, f"{mutation.name} caught at {where}, but as: {err}"
+    assert f"RAFTKV_SIM_SEED={err.seed}" in str(err)
+    assert "trace tail" in str(err)
+
+
+def test_figure8_rule_check_catches_old_term_commit_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the implementation rule check on, the same bug is reported at step (c) already."""
+    commit_old_term_by_counting(monkeypatch)
+    with pytest.raises(SimFailure) as info:
+        scenarios.figure8(1)
+    assert info.value.prop.startswith("Leader commit rule")
