@@ -3,7 +3,8 @@
 Contract: ``run_fault`` takes a view of the cluster, picks the victim (the leader unless told),
 injects the fault through the backend (``kill`` or ``stop``) and then, concurrently:
 - polls every replica's status until a leader with a higher term than before is seen
-  (→ ``election_s``, measured from the moment the fault was injected);
+  (→ ``election_s``, measured from the moment the fault was injected; never later than the
+  acknowledged write below, which proves a new leader existed);
 - retries one write (one request id, so it is applied at most once) until it is acknowledged
   (→ ``write_s``);
 - for ``kill`` only, waits until the victim answers again and has applied everything up to that
@@ -147,6 +148,10 @@ def run_fault(
     thread.join(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
     report.write_s = write_result.get("s")
     report.write_index = write_result.get("index")
+    if report.write_s is not None and report.election_s is not None and was_leader:
+        # An acknowledged write after the leader died proves a new leader existed by then;
+        # status polling may only have noticed it a little later.
+        report.election_s = min(report.election_s, report.write_s)
     if "error" in write_result:
         report.notes.append(f"write failed: {write_result['error']}")
 

@@ -169,7 +169,7 @@ def status_table(view: ClusterView, *, title: str, kubernetes: bool) -> Table:
         table.add_column("node")
         table.add_column("pod IP")
     else:
-        table.add_column("url")
+        table.add_column("url", no_wrap=True, min_width=22)
     table.add_column("role")
     for name in ("term", "commit", "applied", "lag"):
         table.add_column(name, justify="right")

@@ -12,7 +12,7 @@ import typer
 from raftctl import render
 from raftctl.backends.base import Backend
 from raftctl.cluster import ClusterView, fetch_view, wait_for_leader
-from raftctl.errors import UsageError
+from raftctl.errors import Unavailable, UsageError
 from raftctl.options import Globals, Target, command
 
 __all__ = ["register"]
@@ -72,7 +72,12 @@ def up(
                 steps.update(f"waiting for a leader ({answering}/{len(v.rows)} replicas answering,"
                              f" {time.monotonic() - start:.0f}s)")
 
-            view = wait_for_leader(lambda: _view(g, backend), timeout=timeout, on_view=show)
+            try:
+                view = wait_for_leader(lambda: _view(g, backend), timeout=timeout, on_view=show)
+            except Unavailable as err:
+                hint = ("`raftctl logs raft-0`" if g.target is Target.local
+                        else "`kubectl get pods` and `raftctl logs raft-0 --target kind`")
+                raise Unavailable(f"{err.message}; see {hint}") from err
             steps.step(f"leader {view.leader} elected in term {view.term}")
         render.status(view, output=g.output, title=_title(g),
                       kubernetes=g.target is Target.kind,

@@ -4,7 +4,10 @@ the CLI as a subprocess and through Typer's CliRunner. Tests run in file order."
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -71,6 +74,23 @@ def test_status_table_and_json(local: Local) -> None:
     assert [r["id"] for r in leaders] == [doc["leader"]]
     assert all(r["lag"] is not None and r["url"].startswith("http://127.0.0.1:")
                for r in doc["replicas"])
+
+
+def test_status_watch_streams_json_documents(local: Local) -> None:
+    env = {**os.environ, **local.env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raftctl", "status", "--watch", "--interval", "0.2", "-o", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        docs = [json.loads(proc.stdout.readline()) for _ in range(2)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert all(d["leader"] and len(d["replicas"]) == 3 for d in docs)
+    assert docs[1]["time"] > docs[0]["time"]
+    assert "Traceback" not in err and proc.returncode == 0
 
 
 def test_put_get_delete_list(local: Local) -> None:
