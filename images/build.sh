@@ -2,7 +2,8 @@
 # images/build.sh TAG — build the one raftkv image (node + client) with the local Docker engine, offline.
 #
 #   1. the base image (BASE, default local/python:3.11-bookworm) is built by images/base/mkbase.sh when it is
-#      missing (debootstrap: needs root and the Debian mirror; no registry is ever pulled from);
+#      missing (debootstrap: needs root and the Debian mirror; no registry is ever pulled from); any other
+#      slim Python 3.11 base (BASE=python:3.11-slim) is pulled by docker build where registries are reachable;
 #   2. the project's wheel is built on the host, and the wheels of its dependencies are downloaded on the host
 #      for CPython 3.11 / manylinux (pip download), into a throwaway build context;
 #   3. `docker build --network none` installs them into a venv (multi-stage: no pip, no wheels in the result),
@@ -23,15 +24,26 @@ command -v "$DOCKER" >/dev/null 2>&1 || { echo "build.sh: docker is not installe
 "$DOCKER" info >/dev/null 2>&1 || { echo "build.sh: the Docker engine is not running (start dockerd)" >&2; exit 1; }
 
 if ! "$DOCKER" image inspect "$BASE" >/dev/null 2>&1; then
-  echo "build.sh: base image $BASE is missing; building it with images/base/mkbase.sh (about a minute)"
-  DOCKER=$DOCKER "$HERE/base/mkbase.sh" "$BASE"
+  case $BASE in
+    local/*)
+      if [ "$(id -u)" != 0 ] || ! command -v debootstrap >/dev/null 2>&1; then
+        echo "build.sh: base image $BASE is missing and images/base/mkbase.sh needs root and debootstrap;" \
+             "where registry pulls work, use a public slim base: BASE=python:3.11-slim images/build.sh $TAG" >&2
+        exit 1
+      fi
+      echo "build.sh: base image $BASE is missing; building it with images/base/mkbase.sh (about a minute)"
+      DOCKER=$DOCKER "$HERE/base/mkbase.sh" "$BASE" ;;
+    *) echo "build.sh: base image $BASE is not here; docker build will pull it" ;;
+  esac
 fi
 
 CTX=$(mktemp -d /tmp/raftkv-image.XXXXXX)
 cleanup() {
   rm -rf "$CTX"
-  # The legacy builder leaves the build stage behind as a dangling image: remove ours (and only ours).
+  # The legacy builder leaves the build stage behind as a dangling image, and a rebuilt tag leaves its
+  # previous image untagged: remove those dangling images of ours (and only ours).
   "$DOCKER" image prune -f --filter "label=raftkv.image-stage=build" >/dev/null 2>&1 || true
+  "$DOCKER" image prune -f --filter "label=org.opencontainers.image.title=raftkv" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 mkdir -p "$CTX/wheels"
@@ -52,7 +64,12 @@ ARCH=$(uname -m)
   -d "$CTX/wheels" "$WHEEL"
 
 cp "$HERE/raftkv/Dockerfile" "$HERE/raftkv/wait_ready.py" "$CTX/"
-"$DOCKER" build -q --force-rm --network none --build-arg "BASE=$BASE" -t "$TAG" "$CTX" >/dev/null
+if ! "$DOCKER" build --force-rm --network none --build-arg "BASE=$BASE" -t "$TAG" "$CTX" \
+     >"$CTX/build.log" 2>&1; then
+  cat "$CTX/build.log" >&2
+  echo "build.sh: docker build failed (log above)" >&2
+  exit 1
+fi
 
 SIZE=$("$DOCKER" image inspect -f '{{.Size}}' "$TAG")
 BASE_SIZE=$("$DOCKER" image inspect -f '{{.Size}}' "$BASE")
