@@ -142,6 +142,7 @@ class LocalBackend:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.paths.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.paths.root, 0o700)  # cluster.json may hold the cluster token
         with open(self.paths.lock, "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -212,12 +213,14 @@ class LocalBackend:
             if rt.supervisor is not None or rt.replicas:
                 reporter.step("found state from a run that did not stop cleanly: cleaning it up")
                 self._clean_stale(rt, reporter)
-            wanted = replicas if replicas is not None else 3
-            if spec is None or len(spec.replicas) != wanted:
-                if spec is not None:
-                    reporter.step(f"replacing the stopped {len(spec.replicas)}-replica spec")
-                    shutil.rmtree(self.paths.data, ignore_errors=True)
-                spec = self._new_spec(wanted)
+            if spec is not None and replicas is not None and replicas != len(spec.replicas):
+                raise UsageError(
+                    f"cluster {self.name} has {len(spec.replicas)} replicas and keeps their data;"
+                    f" run `raftctl down --purge --name {self.name}` first to start over with "
+                    f"{replicas}"
+                )
+            if spec is None:
+                spec = self._new_spec(replicas if replicas is not None else 3)
             else:
                 spec = dataclasses.replace(spec, command=raftkv_command())
             busy = [r for r in spec.replicas if not _port_free(r.port)]

@@ -67,6 +67,10 @@ def test_down_keeps_data_then_purge_deletes_it(local: Local) -> None:
     assert local.cli("get", "kept").stdout == "across-down\n"
 
     pids = local.pids()
+    assert local.cli("down").exit_code == 0
+    res = local.cli("up", "--replicas", "5")  # would orphan the 3 replicas' data: refused
+    assert res.exit_code == 2 and "down --purge" in res.stderr
+    assert (local.root / local.name / "data" / "raft-2").is_dir()
     res = local.cli("down", "--purge", "-o", "json")
     assert res.exit_code == 0 and json.loads(res.stdout)["purged"] is True
     assert not (local.root / local.name).exists()
