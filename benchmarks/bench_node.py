@@ -115,7 +115,7 @@ def failover_trials(c: LocalCluster, trials: int) -> list[float]:
         follower = next(i for i in range(c.size) if i != leader)
         conn = http.client.HTTPConnection("127.0.0.1", c.ports[follower], timeout=2)
 
-        def put(n: int, conn: http.client.HTTPConnection = conn) -> bool:
+        def put(n: int, conn: http.client.HTTPConnection = conn, trial: int = trial) -> bool:
             try:
                 conn.request("PUT", f"/v1/kv/failover-{trial}-{n}", body=b"x" * 100)
                 resp = conn.getresponse()

@@ -218,13 +218,14 @@ class PeerSender:
             if resp.will_close:
                 self._close()
             self.sent += len(chunk)
-            if self._on_reply is not None and b'"messages":[{' in data:
+            if self._on_reply is not None and b'"messages"' in data:
                 try:
                     replies = json.loads(data)["messages"]
                 except (ValueError, KeyError, TypeError):
                     log.warning("peer=%s event=bad-reply body=%s", self.peer_id, data[:200])
                 else:
-                    self._on_reply(self.peer_id, replies)
+                    if isinstance(replies, list) and replies:
+                        self._on_reply(self.peer_id, replies)
             return True
         return False
 

@@ -202,3 +202,32 @@ def test_sigterm_on_leader_transfers_leadership_and_exits_cleanly(cluster: Local
     assert new in rest
     assert c.get(rest[0], "/v1/kv/k").json["value"] == "v"
     c.put_ok(rest[1], "k2", "v2")
+
+
+def test_token_cluster_and_admin_endpoints(tmp_path: Path) -> None:
+    c = LocalCluster(tmp_path, token="s3cret-token")
+    try:
+        c.start()
+        leader = c.wait_for_leader()  # Raft RPC works with the token
+        term = c.status(leader)["term"]
+        f = others(c, leader)[0]
+        auth = {"Authorization": "Bearer s3cret-token"}
+        # KV needs no token
+        assert c.put_ok(f, "k", "v").status == 200
+        # Raft RPC and admin need it
+        r = c.request(f, "POST", "/raft/v1/messages", '{"messages": []}')
+        assert r.status == 401 and "error" in r.json
+        assert c.request(f, "POST", "/v1/admin/snapshot").status == 401
+        wait_until(lambda: c.get(f, "/v1/kv/k?consistency=stale").status == 200, 10, "applied")
+        r = c.request(f, "POST", "/v1/admin/snapshot", headers=auth)
+        assert r.status == 200 and r.json["snapshot_index"] >= 2
+        # transfer-leader through a follower: forwarded (with the token) to the leader
+        target = others(c, leader)[1]
+        r = c.request(f, "POST", "/v1/admin/transfer-leader",
+                      json.dumps({"target": c.ids[target]}), headers=auth)
+        assert r.status == 200, r
+        new = c.wait_for_leader(min_term=term + 1)
+        assert new == target
+        assert c.get(leader, "/v1/kv/k").json["value"] == "v"
+    finally:
+        c.close()

@@ -1,0 +1,128 @@
+"""PeerTransport against tiny local HTTP servers: batching, token, replies, dead peers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from raftkv.server.transport import PeerTransport
+from tests.integration.cluster import free_port, wait_until
+
+
+@dataclass
+class Msg:
+    dst: str
+    n: int
+
+
+def encode(m: Msg) -> dict[str, Any]:
+    return {"dst": m.dst, "n": m.n}
+
+
+class Recorder:
+    def __init__(self, delay: float = 0.0, reply: list[Any] | None = None) -> None:
+        self.posts: list[tuple[dict[str, str], list[Any]]] = []
+        self.delay = delay
+        self.reply = reply or []
+        self.gate = threading.Event()
+        self.gate.set()
+
+
+def serve(rec: Recorder) -> tuple[ThreadingHTTPServer, int]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            rec.gate.wait(10)
+            rec.posts.append((dict(self.headers), json.loads(body)["messages"]))
+            out = json.dumps({"ok": True, "messages": rec.reply}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, port
+
+
+@pytest.fixture
+def peers() -> Iterator[tuple[Recorder, int, Recorder, int]]:
+    a, b = Recorder(reply=[{"from": "a"}]), Recorder()
+    sa, pa = serve(a)
+    sb, pb = serve(b)
+    try:
+        yield a, pa, b, pb
+    finally:
+        a.gate.set()
+        b.gate.set()
+        sa.shutdown()
+        sb.shutdown()
+
+
+def test_batches_token_and_replies(peers: tuple[Recorder, int, Recorder, int]) -> None:
+    a, pa, b, pb = peers
+    replies: list[tuple[str, list[Any]]] = []
+    t = PeerTransport("me", {"me": "http://127.0.0.1:1", "a": f"http://127.0.0.1:{pa}",
+                             "b": f"http://127.0.0.1:{pb}"}, encode, token="tok",
+                      on_reply=lambda peer, objs: replies.append((peer, objs)))
+    t.start()
+    try:
+        a.gate.clear()  # hold the first POST so later messages pile up into one batch
+        t.send([Msg("a", 0)])
+        wait_until(lambda: t.senders["a"]._queue == type(t.senders["a"]._queue)(), 5,
+                   "first message taken")
+        t.send([Msg("a", n) for n in range(1, 50)] + [Msg("b", 99)])
+        wait_until(lambda: b.posts, 5, "peer b served while a is stuck")
+        a.gate.set()
+        wait_until(lambda: sum(len(m) for _, m in a.posts) == 50, 5, "all 50 delivered to a")
+        assert len(a.posts) == 2  # one POST for the first message, ONE for the 49 queued
+        assert [m["n"] for _, ms in a.posts for m in ms] == list(range(50))
+        headers, msgs = b.posts[0]
+        assert headers["Authorization"] == "Bearer tok" and msgs == [{"dst": "b", "n": 99}]
+        wait_until(lambda: len(replies) == 2, 5, "replies handed over")
+        assert replies[0] == ("a", [{"from": "a"}])
+        assert "me" not in t.senders
+    finally:
+        t.stop()
+
+
+def test_dead_peer_does_not_block_live_one(peers: tuple[Recorder, int, Recorder, int]) -> None:
+    a, pa, _, _ = peers
+    dead = free_port()  # nothing listens there
+    t = PeerTransport("me", {"a": f"http://127.0.0.1:{pa}", "dead": f"http://127.0.0.1:{dead}"},
+                      encode, timeout=0.5)
+    t.start()
+    try:
+        start = time.monotonic()
+        for n in range(5):
+            t.send([Msg("dead", n), Msg("a", n)])
+            wait_until(lambda n=n: len(a.posts) > n, 5, f"message {n} reached the live peer")
+        assert time.monotonic() - start < 5
+        wait_until(lambda: t.senders["dead"].failures >= 1, 5, "dead peer failure counted")
+        assert t.senders["dead"].sent == 0
+    finally:
+        t.stop()
+
+
+def test_queue_is_bounded() -> None:
+    t = PeerTransport("me", {"x": f"http://127.0.0.1:{free_port()}"}, encode)
+    s = t.senders["x"]  # not started: nothing drains the queue
+    s._max_queue = 10
+    t.send([Msg("x", n) for n in range(25)])
+    assert len(s._queue) == 10 and s.dropped == 15
+    assert [m.n for m in s._queue] == list(range(15, 25))
+    t.send([Msg("nobody", 1)])  # unknown destination: logged and dropped
