@@ -473,7 +473,18 @@ class SimNode:
         if st.term < self._last_term:
             raise Violation("Durability", f"{self.id} term went back {self._last_term}->{st.term}")
         self._last_term = st.term
-        self._last_commit = max(self._last_commit, st.commit_index)
+        if st.commit_index < self._last_commit:
+            raise Violation(
+                "State Machine Safety",
+                f"{self.id} commit index went back {self._last_commit} -> {st.commit_index}",
+            )
+        self._last_commit = st.commit_index
+        if st.applied_index != self.kv.index:
+            raise Violation(
+                "Driver/core agreement",
+                f"{self.id} status says applied_index={st.applied_index}, the driver applied "
+                f"{self.kv.index}",
+            )
         if st.commit_index > st.last_log_index:
             raise Violation(
                 "Log Matching",
