@@ -14,10 +14,11 @@ one stderr line and its exit code — the same in ``raftctl`` and in Typer's ``C
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -136,6 +137,19 @@ class Globals:
         if self.target is Target.kind:
             return self.kind(**{k: v for k, v in kw.items() if k == "tag"})
         return self.local(**{k: v for k, v in kw.items() if k != "tag"})
+
+    @contextlib.contextmanager
+    def kv_session(self, *, deadline: float = 20.0) -> Iterator[KVClient]:
+        """A KV client for one command; closes it and the backend (e.g. kubectl proxy) after."""
+        backend = self.backend()
+        try:
+            client = self.kv_client(backend, deadline=deadline)
+            try:
+                yield client
+            finally:
+                client.close()
+        finally:
+            backend.close()
 
     def kv_client(self, backend: Backend, *, deadline: float = 20.0) -> KVClient:
         """A KV client over every replica, leader first when known."""

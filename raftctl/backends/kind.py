@@ -24,6 +24,7 @@ never acts on another cluster the user has configured.
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 import subprocess
@@ -271,6 +272,7 @@ class KindBackend:
         if self._proxy_port is None:
             proc = self.runner.spawn(["kubectl", "--context", self.s.context, "proxy", "--port=0"])
             self._proxy = proc
+            atexit.register(self.close)  # never leave the proxy running after raftctl exits
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and self._proxy_port is None:
                 line = proc.stdout.readline() if proc.stdout else ""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from raftctl import render
-from raftctl.client import KVClient, Reply
+from raftctl.client import Reply
 from raftctl.options import Globals, command
 
 __all__ = ["register"]
@@ -16,14 +16,6 @@ __all__ = ["register"]
 
 def _meta(reply: Reply) -> dict[str, object]:
     return {"index": reply.index, "term": reply.term, "leader": reply.leader}
-
-
-def _client(g: Globals) -> KVClient:
-    backend = g.backend()
-    try:
-        return g.kv_client(backend)
-    finally:
-        backend.close() if g.endpoints else None
 
 
 @command
@@ -35,11 +27,8 @@ def put(
         "--prev-value", help="compare-and-set: only write if the current value is this")] = None,
 ) -> None:
     """Write KEY=VALUE (acknowledged once committed by a majority)."""
-    client = _client(g)
-    try:
+    with g.kv_session() as client:
         reply = client.put(key, value, prev_value=prev_value)
-    finally:
-        client.close()
     body = dict(reply.body) if isinstance(reply.body, dict) else {}
     render.kv_reply("put", key, body, _meta(reply), output=g.output)
 
@@ -53,11 +42,8 @@ def get(
         "linearizable read")] = False,
 ) -> None:
     """Print KEY's value (exit 1 if the key does not exist)."""
-    client = _client(g)
-    try:
+    with g.kv_session() as client:
         reply = client.get(key, stale=stale)
-    finally:
-        client.close()
     body = dict(reply.body) if isinstance(reply.body, dict) else {}
     render.kv_reply("get", key, body, _meta(reply), output=g.output)
 
@@ -68,11 +54,8 @@ def delete(
     key: Annotated[str, typer.Argument(help="the key")],
 ) -> None:
     """Delete KEY (exit 1 if the key does not exist)."""
-    client = _client(g)
-    try:
+    with g.kv_session() as client:
         reply = client.delete(key)
-    finally:
-        client.close()
     body = dict(reply.body) if isinstance(reply.body, dict) else {}
     render.kv_reply("delete", key, body, _meta(reply), output=g.output)
 
@@ -84,11 +67,8 @@ def list_(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most N keys")] = None,
 ) -> None:
     """List keys and values in key order."""
-    client = _client(g)
-    try:
+    with g.kv_session() as client:
         _, items = client.list_keys(prefix=prefix, limit=limit)
-    finally:
-        client.close()
     render.kv_list(items, output=g.output, prefix=prefix)
 
 

@@ -169,6 +169,17 @@ def test_up_skips_cluster_creation_when_it_exists(kind: RecordingRunner) -> None
     assert not any("kind-with-registry.sh" in c[0] for c in kind.calls)
 
 
+def test_kv_goes_through_the_proxy_which_is_stopped_after(kind: RecordingRunner) -> None:
+    assert invoke("put", "k", "v")[0] == 0
+    code, out, _ = invoke("get", "k")
+    assert (code, out) == (0, "v\n")
+    assert kind.fake.store["k"][0] == "v"
+    assert len(kind.spawned) == 2 and all(p.terminated for p in kind.spawned)
+    code, _, err = invoke("get", "missing")
+    assert code == 1 and err.strip() == "error: key not found: missing"
+    assert all(p.terminated for p in kind.spawned)
+
+
 def test_status_shows_pod_node_and_pod_ip(kind: RecordingRunner) -> None:
     kind.fake.elect("raft-1")
     code, out, _ = invoke("status")
