@@ -21,6 +21,7 @@ the master halts with a non-zero status instead of respawning a node in a loop.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -42,6 +43,7 @@ __all__ = [
 
 log = logging.getLogger("raftkv.server.gunicorn")
 
+_PR_SET_PDEATHSIG = 1
 SWITCH_INTERVAL_S = 0.0005
 FATAL_EXIT_CODE = 3  # gunicorn's WORKER_BOOT_ERROR: the master halts instead of respawning
 
@@ -68,6 +70,19 @@ def settings(config: NodeConfig) -> dict[str, Any]:
     }
 
 
+def _die_with_master(worker: Any) -> None:
+    """SIGKILL of the master must crash the node, not leave a headless worker behind that would
+    hand over leadership as if it were shut down: the kernel kills the worker with its parent."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # no libc prctl: gunicorn's own ppid check remains
+            pass
+    if os.getppid() != getattr(worker, "ppid", os.getppid()):
+        os._exit(FATAL_EXIT_CODE)  # the master died before the line above took effect
+
+
 def _node(worker: Any) -> Any:
     from raftkv.server import node_of
 
@@ -79,6 +94,7 @@ def post_worker_init(worker: Any) -> None:
     node = _node(worker)
     if node is None:
         return
+    _die_with_master(worker)
 
     def on_fatal(err: BaseException) -> None:
         logging.shutdown()
