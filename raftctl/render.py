@@ -274,9 +274,11 @@ def kv_reply(op: str, key: str, body: Any, meta: dict[str, Any], *, output: Outp
     _console().print(f"{verb} {escape(key)}  " + " ".join(bits), soft_wrap=True)
 
 
-def kv_list(items: Sequence[dict[str, Any]], *, output: Output, prefix: str) -> None:
+def kv_list(items: Sequence[dict[str, Any]], *, output: Output, prefix: str,
+            truncated: bool = False) -> None:
     if output is Output.json:
-        emit_json({"prefix": prefix, "count": len(items), "items": list(items)})
+        emit_json({"prefix": prefix, "count": len(items), "truncated": truncated,
+                   "items": list(items)})
         return
     table = Table(title=f"{len(items)} keys" + (f" with prefix {prefix!r}" if prefix else ""),
                   title_justify="left")
@@ -287,6 +289,8 @@ def kv_list(items: Sequence[dict[str, Any]], *, output: Output, prefix: str) -> 
         table.add_row(escape(str(it.get("key"))), escape(str(it.get("value"))),
                       _dash(it.get("index")))
     _console().print(table)
+    if truncated:
+        note(f"showing the first {len(items)} keys; raise --limit to see more")
 
 
 # -- chaos ----------------------------------------------------------------------------------------

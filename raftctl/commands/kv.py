@@ -68,8 +68,9 @@ def list_(
 ) -> None:
     """List keys and values in key order."""
     with g.kv_session() as client:
-        _, items = client.list_keys(prefix=prefix, limit=limit)
-    render.kv_list(items, output=g.output, prefix=prefix)
+        reply, items = client.list_keys(prefix=prefix, limit=limit)
+    truncated = isinstance(reply.body, dict) and bool(reply.body.get("truncated"))
+    render.kv_list(items, output=g.output, prefix=prefix, truncated=truncated)
 
 
 def register(app: typer.Typer) -> None:

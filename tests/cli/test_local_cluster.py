@@ -103,6 +103,10 @@ def test_put_get_delete_list(local: Local) -> None:
     listed = local.json("list", "--prefix", "fruit/")
     assert [(i["key"], i["value"]) for i in listed["items"]] == [
         ("fruit/apple", "red"), ("fruit/banana", "yellow")]
+    limited = local.json("list", "--prefix", "fruit/", "--limit", "1")
+    assert limited["count"] == 1 and limited["truncated"] is True
+    res = local.cli("list", "--prefix", "fruit/", "--limit", "1")
+    assert "1 keys" in res.stdout and "raise --limit" in res.stderr
     assert local.cli("put", "fruit/apple", "green", "--prev-value", "red").exit_code == 0
     assert local.cli("get", "fruit/apple").stdout == "green\n"
     assert local.cli("delete", "fruit/banana").exit_code == 0
