@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from raftkv.raft.types import Entry, EntryKind, HardState, Snapshot, SnapshotMeta
 from raftkv.storage import Storage
@@ -51,3 +52,35 @@ def snapshots(data_dir: str) -> list[str]:
 
 def pairs(entries: Iterable[Entry]) -> list[tuple[int, int]]:
     return [(e.index, e.term) for e in entries]
+
+
+@dataclass
+class Model:
+    hs: HardState = field(default_factory=HardState)
+    snapshot: Snapshot | None = None
+    log: list[Entry] = field(default_factory=list)  # contiguous, right after the snapshot
+
+    @property
+    def snap_index(self) -> int:
+        return self.snapshot.meta.index if self.snapshot else 0
+
+    @property
+    def snap_term(self) -> int:
+        return self.snapshot.meta.term if self.snapshot else 0
+
+    @property
+    def last(self) -> int:
+        return self.snap_index + len(self.log)
+
+    def term_at(self, i: int) -> int | None:
+        if i == self.snap_index:
+            return self.snap_term
+        if self.snap_index < i <= self.last:
+            return self.log[i - self.snap_index - 1].term
+        return None
+
+    def apply_snapshot(self, s: Snapshot) -> None:
+        i, t = s.meta.index, s.meta.term
+        keep = self.term_at(i) == t
+        self.log = self.log[i - self.snap_index :] if keep else []
+        self.snapshot = s
