@@ -121,6 +121,9 @@ class Storage:
         self._note_entries(scan.entries)
         self._segments = [_Segment(s.seq, s.path, s.max_index) for s in scan.segments]
         self._writer: SegmentWriter | None = None
+        # False while the active segment holds only its STATE record: a record that does not
+        # fit is then written anyway (segments hold at least one record beyond STATE).
+        self._active_has_records = bool(scan.segments) and scan.segments[-1].records > 1
 
     # ------------------------------------------------------------------ open / close
 
@@ -284,24 +287,21 @@ class Storage:
         parts = _frame(rtype, payload)
         size = len(parts[0]) + len(parts[1])
         try:
-            if writer.size + size > self._segment_bytes and writer.size > self._state_end:
+            if writer.size + size > self._segment_bytes and self._active_has_records:
                 writer = self._rotate(writer)
             writer.append(parts)
+            self._active_has_records = True
         except OSError as err:
             self._failed = err
             log.error("storage write failed file=%s error=%r", writer.path, err)
             raise StorageFailed(f"write to {writer.path} failed: {err}") from err
-
-    @property
-    def _state_end(self) -> int:
-        """Size of a segment holding only its header and STATE record (as a rotation floor)."""
-        return 24 + 16 + len(encode_state(self._hs, self._snap_index, self._snap_term))
 
     def _rotate(self, old: SegmentWriter) -> SegmentWriter:
         seq = old.seq + 1
         new = create_segment(self._wal_dir, seq, self._state_record())
         old.close()
         self._writer = new
+        self._active_has_records = False
         self._segments.append(_Segment(seq, new.path, 0))
         log.info("storage segment rotated file=%s", new.path)
         return new

@@ -248,3 +248,18 @@ def test_recovered_entries_are_contiguous_after_many_operations(tmp_path: Path) 
     st = reopen(st, segment_bytes=SMALL_SEGMENT)
     assert pairs(st.recovered.entries) == pairs(ents(121, 139, term=2) + ents(140, 160, term=3))
     st.close()
+
+
+def test_a_batch_larger_than_a_segment(tmp_path: Path) -> None:
+    d = str(tmp_path)
+    st = Storage.open(d, segment_bytes=SMALL_SEGMENT)
+    st.save(hs(1), ents(1, 2))
+    st.save(None, ents(3, 40, size=500))  # ~20 KiB: rotates, then fills a segment alone
+    assert st.segment_count == 2
+    st.save(None, ents(41, 41))  # the big segment is over the limit: rotate again
+    assert st.segment_count == 3
+    st = reopen(st, segment_bytes=SMALL_SEGMENT)
+    assert st.recovered.entries == ents(1, 2) + ents(3, 40, size=500) + ents(41, 41)
+    st.save(None, ents(42, 42))  # reopened on a segment that already has records
+    assert st.segment_count == 3
+    st.close()
