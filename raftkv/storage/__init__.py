@@ -24,7 +24,7 @@ from raftkv.storage.snapshot import (
     SnapshotStreamError,
     iter_snapshot_chunks,
 )
-from raftkv.storage.storage import RecoveredState, Storage
+from raftkv.storage.storage import RecoveredState, Storage, StorageStats
 
 __all__ = [
     "RecoveredState",
@@ -36,5 +36,6 @@ __all__ = [
     "StorageError",
     "StorageFailed",
     "StorageLocked",
+    "StorageStats",
     "iter_snapshot_chunks",
 ]

@@ -56,6 +56,10 @@ def run_check_data(path: str, out: TextIO | None = None, err: TextIO | None = No
         say(f"CORRUPT: file={bad.path} offset={bad.offset}: {bad.why}")
         say("status: CORRUPT")
         return 1
+    except OSError as oops:
+        # e.g. a running node pruned a file between listing and reading it
+        print(f"raftkv: error: cannot read {path}: {oops}", file=err)
+        return 1
 
     if scan.snapshot is not None:
         meta = scan.snapshot.meta

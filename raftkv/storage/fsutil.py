@@ -8,9 +8,8 @@ implements (POSIX, Linux ext4/xfs):
 - ``sync_file(fd)`` makes a file's data and size durable (``fsync``).
 - ``sync_dir(path)`` makes a directory's entries durable (creations, renames, deletions): a
   renamed file is only durably present after its directory is fsynced.
-- ``atomic_write(path, data)``: write ``path.tmp``, fsync it, rename over ``path``, fsync the
-  directory. After it returns, ``path`` holds ``data``; after a crash at any point, ``path``
-  holds either the old contents or ``data``, never a mix (a stray ``*.tmp`` may remain).
+- Files are created ``FILE_MODE`` (0600) and directories ``DIR_MODE`` (0700), as etcd does:
+  the log holds every value ever written.
 """
 
 from __future__ import annotations
@@ -18,8 +17,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-__all__ = ["atomic_write", "sync_dir", "sync_file", "write_all"]
+__all__ = ["DIR_MODE", "FILE_MODE", "sync_dir", "sync_file", "write_all"]
 
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 _IOV_MAX = 1024  # Linux IOV_MAX; writev rejects more buffers per call
 
 
@@ -50,16 +51,3 @@ def sync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Replace ``path`` by ``data`` atomically and durably (tmp, fsync, rename, fsync dir)."""
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        write_all(fd, [data])
-        sync_file(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-    sync_dir(os.path.dirname(path) or ".")

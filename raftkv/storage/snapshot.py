@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from raftkv.raft.types import Snapshot, SnapshotMeta
 from raftkv.storage.errors import StorageCorrupt
-from raftkv.storage.fsutil import sync_dir, sync_file, write_all
+from raftkv.storage.fsutil import FILE_MODE, sync_dir, sync_file, write_all
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -131,7 +131,7 @@ def write_snapshot(snap_dir: str, snapshot: Snapshot) -> str:
     """Write ``snapshot`` atomically and durably into ``snap_dir``; return its path."""
     path = os.path.join(snap_dir, snapshot_name(snapshot.meta.index, snapshot.meta.term))
     tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
         write_all(fd, _encode_parts(snapshot))
         sync_file(fd)

@@ -36,7 +36,7 @@ from types import TracebackType
 
 from raftkv.raft.types import Entry, HardState, Snapshot, SnapshotMeta
 from raftkv.storage.errors import StorageClosed, StorageError, StorageFailed, StorageLocked
-from raftkv.storage.fsutil import sync_dir, sync_file
+from raftkv.storage.fsutil import DIR_MODE, FILE_MODE, sync_dir, sync_file
 from raftkv.storage.records import (
     RecordType,
     encode_batch,
@@ -53,7 +53,7 @@ from raftkv.storage.snapshot import (
 )
 from raftkv.storage.wal import SegmentWriter, create_segment
 
-__all__ = ["RecoveredState", "Storage"]
+__all__ = ["RecoveredState", "Storage", "StorageStats"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,19 @@ class RecoveredState:
     hard_state: HardState
     snapshot: Snapshot | None
     entries: list[Entry]  # the log after the snapshot, contiguous
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStats:
+    """Counters for metrics: cumulative since open, plus the current layout."""
+
+    saves: int  # save() calls that wrote a record
+    syncs: int  # fsyncs of WAL records (one per save / snapshot mark)
+    bytes_written: int  # WAL bytes appended
+    snapshots_saved: int
+    segments: int
+    snapshot_index: int
+    last_index: int
 
 
 @dataclass(slots=True)
@@ -84,7 +97,7 @@ def _frame(rtype: RecordType, payload: list[bytes]) -> list[bytes]:
 def _mkdir_durable(path: str) -> None:
     if not os.path.isdir(path):
         parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(path, exist_ok=True)
+        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
         sync_dir(parent)
 
 
@@ -121,6 +134,10 @@ class Storage:
         self._note_entries(scan.entries)
         self._segments = [_Segment(s.seq, s.path, s.max_index) for s in scan.segments]
         self._writer: SegmentWriter | None = None
+        self._saves = 0
+        self._syncs = 0
+        self._bytes_written = 0
+        self._snapshots_saved = 0
         # False while the active segment holds only its STATE record: a record that does not
         # fit is then written anyway (segments hold at least one record beyond STATE).
         self._active_has_records = bool(scan.segments) and scan.segments[-1].records > 1
@@ -142,7 +159,7 @@ class Storage:
         data_dir = os.path.abspath(data_dir)
         try:
             _mkdir_durable(data_dir)
-            lock_fd = os.open(os.path.join(data_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+            lock_fd = os.open(os.path.join(data_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as err:
             raise StorageError(f"cannot open data directory {data_dir}: {err}") from err
         try:
@@ -269,6 +286,18 @@ class Storage:
     def segment_count(self) -> int:
         return len(self._segments)
 
+    def stats(self) -> StorageStats:
+        """Counters for /metrics (cheap: no I/O)."""
+        return StorageStats(
+            saves=self._saves,
+            syncs=self._syncs,
+            bytes_written=self._bytes_written,
+            snapshots_saved=self._snapshots_saved,
+            segments=len(self._segments),
+            snapshot_index=self._snap_index,
+            last_index=self._last_index,
+        )
+
     # ------------------------------------------------------------------ writes
 
     def _check_usable(self) -> SegmentWriter:
@@ -291,6 +320,8 @@ class Storage:
                 writer = self._rotate(writer)
             writer.append(parts)
             self._active_has_records = True
+            self._syncs += 1
+            self._bytes_written += size
         except OSError as err:
             self._failed = err
             log.error("storage write failed file=%s error=%r", writer.path, err)
@@ -339,6 +370,7 @@ class Storage:
             if ents:
                 self._validate(ents)
             self._append(RecordType.BATCH, encode_batch(hard_state, ents))
+            self._saves += 1
             if hard_state is not None:
                 self._hs = hard_state
             if ents:
@@ -386,6 +418,7 @@ class Storage:
                 self._failed = err
                 raise StorageFailed(f"writing snapshot {meta.index} failed: {err}") from err
             self._append(RecordType.SNAP, [encode_snap(meta.index, meta.term)])
+            self._snapshots_saved += 1
             keep = self.term_at(meta.index) == meta.term
             self._snap_index, self._snap_term = meta.index, meta.term
             self._snap_members = meta.members

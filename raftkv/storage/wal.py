@@ -30,7 +30,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from raftkv.storage.errors import StorageCorrupt
-from raftkv.storage.fsutil import sync_dir, sync_file, write_all
+from raftkv.storage.fsutil import FILE_MODE, sync_dir, sync_file, write_all
 from raftkv.storage.records import FRAME_SIZE, MAX_PAYLOAD, RecordType, parse_frame_header
 
 __all__ = [
@@ -196,7 +196,7 @@ def create_segment(wal_dir: str, seq: int, first_record: list[bytes]) -> Segment
     """Create segment ``seq`` atomically with ``first_record`` in it; return its writer."""
     path = os.path.join(wal_dir, segment_name(seq))
     tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
         size = write_all(fd, [encode_segment_header(seq), *first_record])
         sync_file(fd)

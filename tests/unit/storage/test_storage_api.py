@@ -263,3 +263,25 @@ def test_a_batch_larger_than_a_segment(tmp_path: Path) -> None:
     st.save(None, ents(42, 42))  # reopened on a segment that already has records
     assert st.segment_count == 3
     st.close()
+
+
+def test_stats_count_saves_and_syncs(tmp_path: Path) -> None:
+    with Storage.open(str(tmp_path)) as st:
+        st.save(hs(1), ents(1, 64))
+        st.save(None, [])  # nothing to write: not counted
+        st.save(None, ents(65, 65))
+        st.save_snapshot(snap(10, 1))
+        s = st.stats()
+        assert (s.saves, s.syncs, s.snapshots_saved) == (2, 3, 1)
+        assert s.bytes_written > 64 * 8
+        assert (s.segments, s.snapshot_index, s.last_index) == (1, 10, 65)
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    d = str(tmp_path / "d")
+    with Storage.open(d) as st:
+        st.save(None, ents(1, 2))
+        st.save_snapshot(snap(1, 1))
+    assert os.stat(d).st_mode & 0o777 == 0o700
+    for p in [*segments(d), *snapshots(d)]:
+        assert os.stat(p).st_mode & 0o777 == 0o600

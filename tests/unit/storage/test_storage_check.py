@@ -15,7 +15,7 @@ from raftkv.storage.check import run_check_data
 def run(path: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = run_check_data(path)
     cap = capsys.readouterr()
-    assert cap.err == "" or code == 2
+    assert cap.err == "" or code != 0
     return code, cap.out + cap.err
 
 
@@ -100,3 +100,18 @@ def test_not_a_data_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 2 and "not a directory" in out
     code, out = run(str(tmp_path), capsys)
     assert code == 2 and "not a raftkv data directory" in out
+
+
+def test_unreadable_file_is_an_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = str(tmp_path)
+    populated(d)
+    import raftkv.storage.check as check
+
+    def vanished(path: str) -> None:
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    monkeypatch.setattr(check, "scan_data_dir", vanished)
+    code, out = run(d, capsys)
+    assert code == 1 and "cannot read" in out
