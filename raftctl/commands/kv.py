@@ -3,6 +3,7 @@
 Each talks to any replica through ``KVClient`` (leader first, safe retries with a request id).
 """
 
+import sys
 from typing import Annotated
 
 import typer
@@ -22,11 +23,17 @@ def _meta(reply: Reply) -> dict[str, object]:
 def put(
     g: Globals,
     key: Annotated[str, typer.Argument(help="the key (1-512 bytes of printable UTF-8)")],
-    value: Annotated[str, typer.Argument(help="the value")],
+    value: Annotated[str, typer.Argument(help="the value; `-` reads it from stdin")],
     prev_value: Annotated[str | None, typer.Option(
         "--prev-value", help="compare-and-set: only write if the current value is this")] = None,
 ) -> None:
-    """Write KEY=VALUE (acknowledged once committed by a majority)."""
+    """Write KEY=VALUE (acknowledged once committed by a majority).
+
+    **Examples**: `raftctl put greeting hello` · `raftctl put cfg - < cfg.json` ·
+    `raftctl put leader-lock me --prev-value ""`
+    """
+    if value == "-":
+        value = sys.stdin.read()
     with g.kv_session() as client:
         reply = client.put(key, value, prev_value=prev_value)
     body = dict(reply.body) if isinstance(reply.body, dict) else {}

@@ -261,6 +261,10 @@ def test_logs_uses_kubectl_logs(kind: RecordingRunner) -> None:
     result = cli.invoke(app, ["logs", "raft-1", "--tail", "20", "--target", "kind"])
     assert result.exit_code == 0
     assert kind.calls == [["kubectl", *CTX, "logs", "raft-1", "--tail=20"]]
+    kind.calls.clear()
+    result = cli.invoke(app, ["logs", "raft-2", "-f", "--target", "kind"])
+    assert result.exit_code == 0
+    assert kind.calls == [["kubectl", *CTX, "logs", "raft-2", "--follow"]]
 
 
 @pytest.mark.parametrize("tool", ["docker", "kind", "kubectl", "helm"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -132,3 +133,33 @@ def test_supervisor_restarts_a_replica_that_dies(local: Local) -> None:
                20, "raft-1 restarted by the supervisor")
     wait_until(lambda: local.sh("status").returncode == 0, 30, "cluster healthy again")
     assert local.backend.runtime().restarts["raft-1"] == 1
+
+
+def test_base_port_and_a_busy_port(local: Local) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = local.sh("up", "--base-port", str(port))
+        assert res.returncode == 1
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"error: port {port} already in use by another program")
+    res = local.sh("down", "--purge")
+    assert res.returncode == 0
+    with socket.socket() as probe:  # find three free consecutive ports for --base-port
+        probe.bind(("127.0.0.1", 0))
+        base = probe.getsockname()[1]
+    if base > 65000:
+        base = 42000
+    res = local.sh("up", "--base-port", str(base), "--timeout", "90")
+    if res.returncode != 0 and "already in use" in res.stderr:
+        pytest.skip(f"ports {base}..{base + 2} were taken meanwhile")
+    assert res.returncode == 0, res.stderr
+    urls = [r["url"] for r in local.json("status")["replicas"]]
+    assert urls == [f"http://127.0.0.1:{base + i}" for i in range(3)]
+    proc = subprocess.run([sys.executable, "-m", "raftctl", "put", "piped", "-"],
+                          input="from stdin", text=True, capture_output=True,
+                          env={**os.environ, **local.env}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert local.cli("get", "piped").stdout == "from stdin\n"
