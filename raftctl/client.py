@@ -78,6 +78,9 @@ def _int_header(value: str | None) -> int | None:
         return None
 
 
+_STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
 @dataclass
 class Transport:
     """One keep-alive connection per node; not thread-safe (use one per thread)."""
@@ -114,6 +117,7 @@ class Transport:
         timeout: float | None = None,
     ) -> Reply:
         """Send one request to the node at ``base``; raises ``NodeUnreachable``."""
+        reused = base in self._conns
         conn, prefix = self._conn(base)
         conn.timeout = timeout or self.timeout
         if conn.sock is not None:
@@ -132,6 +136,10 @@ class Transport:
         except (TimeoutError, OSError, http.client.HTTPException) as err:
             conn.close()
             self._conns.pop(base, None)
+            if reused and isinstance(err, _STALE_CONNECTION):
+                # The node closed an idle keep-alive connection: try once on a fresh one.
+                return self.request(base, method, path, body=body, headers=headers,
+                                    timeout=timeout)
             why = type(err).__name__ if not str(err) else str(err)
             raise NodeUnreachable(base, why) from err
         elapsed = time.monotonic() - start

@@ -39,6 +39,7 @@ class FakeCluster:
     down: set[str] = field(default_factory=set)
     fail: dict[str, list[int]] = field(default_factory=dict)
     drop_after_apply: set[str] = field(default_factory=set)
+    silent_close: set[str] = field(default_factory=set)  # close keep-alive conns unannounced
     applied_ids: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     lag: dict[str, int] = field(default_factory=dict)
@@ -202,6 +203,9 @@ def _handler_for(cluster: FakeCluster, node: str) -> type[BaseHTTPRequestHandler
             body = self._body()
             answer = cluster.handle(node, self.command, self.path, body, dict(self.headers))
             _respond(self, answer)
+            if node in cluster.silent_close:
+                self.wfile.flush()
+                self.close_connection = True
 
     return Handler
 

@@ -162,3 +162,12 @@ def test_view_frozen_and_down_states_come_from_the_target(fake: FakeCluster) -> 
     ]
     view = fetch_view(replicas, timeout=0.5)
     assert [r.health for r in view.rows] == ["healthy", "frozen", "down"]
+
+
+def test_idle_connection_closed_by_the_node_is_retried_on_a_fresh_one(fake: FakeCluster) -> None:
+    fake.silent_close.add("raft-0")
+    c = client_for(fake)
+    c.put("k", "v")
+    for _ in range(3):
+        assert c.get("k").body["value"] == "v"
+    assert [s.node for s in fake.seen] == ["raft-0"] * 4  # never failed over to another node
