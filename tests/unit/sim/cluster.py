@@ -149,7 +149,6 @@ class SimNode:
         self.reads: dict[str, _PendingRead] = {}
         self.waiting_reads: list[_PendingRead] = []
         self.frozen = False  # scenario control: no ticks
-        self.tick_boost = 1  # scenario control: ticks per tick event
         self._leader_term = -1  # the term we last observed this node lead
         self._last_term = 0
         self._last_commit = 0
@@ -209,15 +208,15 @@ class SimNode:
         if self.frozen or self.paused_until > self.sim.now:
             return
         assert self.raft is not None
-        for _ in range(self.tick_boost):
-            self.raft.tick()
+        self.raft.tick()
         self.drive()
 
     def deliver(self, msg: Message) -> None:
         if not self.up:
             return
         if self.paused_until > self.sim.now:
-            self.sim.schedule(self.paused_until - self.sim.now + 1, self.deliver, msg)
+            # a paused process reads its socket when it wakes up (if the link still works)
+            self.sim.schedule(self.paused_until - self.sim.now + 1, self.sim._deliver, msg)
             return
         assert self.raft is not None
         self.sim.trace(self.id, "recv", msg)

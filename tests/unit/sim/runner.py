@@ -358,7 +358,6 @@ def settle(sim: Simulation, *, proposals: int = 3) -> float:
     for node in sim.nodes.values():
         node.paused_until = 0
         node.frozen = False
-        node.tick_boost = 1
         if not node.up:
             sim.restart(node.id)
     sts = sim.statuses()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -140,6 +144,35 @@ def test_same_seed_same_run() -> None:
     r2 = run_seed(7, chaos_ticks=60, trace=t2)
     assert r1 == r2
     assert t1 == t2 and len(t1) > 100
+
+
+_TRACE_DIGEST = """
+import hashlib, logging
+logging.disable(logging.CRITICAL)
+from tests.unit.sim.runner import run_seed
+t = []
+run_seed(11, chaos_ticks=60, trace=t)
+print(hashlib.sha256("\\n".join(t).encode()).hexdigest())
+"""
+
+
+def test_replay_is_exact_across_processes() -> None:
+    """A seed found by the soak must replay in another process: no hash-order dependence."""
+    root = Path(__file__).resolve().parents[3]
+    digests = set()
+    for hashseed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hashseed, "PYTHONPATH": str(root)}
+        out = subprocess.run(
+            [sys.executable, "-c", _TRACE_DIGEST],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1, digests
 
 
 def test_different_seeds_differ() -> None:
