@@ -863,13 +863,18 @@ class RaftNode:
         if pr is None:
             return
         pr.recent_active = True
+        last = self._log.last_index()
         if m.reject:
+            if m.index > last:
+                # an honest follower only rejects a prev_index we sent (<= our last index)
+                logger.warning("node=%s ignored reject beyond our log: %s", self.id, m.describe())
+                return
             if m.hint_term == 0:
                 nxt = m.hint_index
             else:
                 li = self._log.last_index_of_term(m.hint_term)
                 nxt = li + 1 if li is not None else m.hint_index
-            if pr.maybe_decrease_to(m.index, max(nxt, 1)):
+            if pr.maybe_decrease_to(m.index, min(max(nxt, 1), last + 1)):
                 logger.debug(
                     "node=%s term=%d peer=%s rejected prev=%d, probing from %d",
                     self.id,
@@ -880,7 +885,7 @@ class RaftNode:
                 )
                 self._send_append(m.src, pr, allow_empty=True)
             return
-        if m.index > self._log.last_index():
+        if m.index > last:
             logger.warning("node=%s ignored ack beyond our log: %s", self.id, m.describe())
             return
         updated = pr.maybe_update(m.index)

@@ -123,3 +123,29 @@ def test_generated_messages_round_trip_or_are_rejected_for_a_reason(m: Message) 
             decode_message(wire)
     else:
         assert decode_message(wire) == m
+
+
+@pytest.mark.parametrize(("index", "hint_index", "hint_term"), [(3, 3, 0), (1, 9, 0), (1, 9, 7)])
+def test_forged_reject_beyond_the_leaders_log_is_ignored(
+    index: int, hint_index: int, hint_term: int
+) -> None:
+    # regression (core-bugs.md #1): a reject naming a prev index past the leader's log used to
+    # move next beyond the log end and trip an invariant
+    net = Network(3)
+    net.elect("n1")
+    n1 = net.node("n1")
+    n1.step(
+        AppendEntriesResponse(
+            src="n2",
+            dst="n1",
+            term=n1.term,
+            index=index,
+            reject=True,
+            hint_index=hint_index,
+            hint_term=hint_term,
+        )
+    )
+    net.stabilize()
+    n1.propose(b"still fine")
+    net.tick_all(2)
+    assert net.node("n2").last_log_index == n1.last_log_index == 2
