@@ -62,16 +62,41 @@ bench.register(app)
 image.register(app)
 
 
+def _click_error(err: Exception) -> int | None:
+    """One line for the parser's errors (Typer vendors click, so match by class name)."""
+    names = {cls.__name__ for cls in type(err).__mro__}
+    if "NoArgsIsHelpError" in names:
+        err.show()  # type: ignore[attr-defined]  # the help text, as `raftctl` alone shows
+        return 0
+    if "ClickException" in names:
+        message = err.format_message()  # type: ignore[attr-defined]
+        ctx = getattr(err, "ctx", None)
+        if ctx is not None and "UsageError" in names:
+            message += f" (see `{ctx.command_path} --help`)"
+        render.error(message)
+        return int(getattr(err, "exit_code", 2))
+    if "Abort" in names:
+        render.error("aborted")
+        return 1
+    return None
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: exit 0, 1 (runtime error) or 2 (usage error), one line."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except RaftctlError as err:  # raised outside a command (e.g. option parsing helpers)
         render.error(err.message)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         render.error("interrupted")
         sys.exit(130)
+    except Exception as err:
+        mapped = _click_error(err)
+        if mapped is None:
+            raise
+        sys.exit(mapped)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -135,3 +135,20 @@ def test_usage_errors_exit_2(fake: FakeCluster) -> None:
     assert runner.invoke(app, ["get"]).exit_code == 2
     assert runner.invoke(app, ["status", "--output", "yaml"]).exit_code == 2
     assert runner.invoke(app, ["bench", "--read-ratio", "2"]).exit_code == 2
+
+
+def test_usage_errors_are_one_line_from_the_real_cli() -> None:
+    import subprocess
+    import sys
+
+    for args, text in ((["get"], "Missing argument"),
+                       (["status", "--output", "yaml"], "'yaml' is not one of"),
+                       (["nosuch"], "No such command 'nosuch'")):
+        res = subprocess.run([sys.executable, "-m", "raftctl", *args], capture_output=True,
+                             text=True, check=False, timeout=60)
+        assert res.returncode == 2, args
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], lines
+    res = subprocess.run([sys.executable, "-m", "raftctl", "--version"], capture_output=True,
+                         text=True, check=False, timeout=60)
+    assert res.returncode == 0 and res.stdout.startswith("raftctl ")
