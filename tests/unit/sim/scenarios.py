@@ -24,6 +24,7 @@ __all__ = [
     "figure8",
     "flapping_link",
     "old_leader_partitioned",
+    "read_on_new_leader",
     "rejoin_does_not_disrupt",
     "single_node",
     "snapshot_catch_up",
@@ -410,6 +411,56 @@ def transfer_to_lagging(seed: int, *, snapshot_every: int = 0) -> Outcome:
         "refused_during_transfer": refused,
         "new_term": sim.term_of(target.id),
         "took_ticks": (sim.now - start) / sim.params.tick_ms,
+    }
+    settle(sim)
+    return Outcome(sim, facts)
+
+
+def read_on_new_leader(seed: int) -> Outcome:
+    """A new leader may not know the latest commit index yet: it must not serve a ReadIndex read
+    before it committed an entry of its own term (thesis §6.4), or the read can miss a write
+    the previous leader already acknowledged.
+
+    Leader L acknowledges write w at index i; N stores w but never hears that i is committed;
+    L hands leadership to N (TimeoutNow); a read of w's key on N, issued the moment N leads,
+    must return w.
+    """
+    et = 10
+    sim = boot(seed, "read_on_new_leader", n=3)
+    old = _leader(sim)
+    new = sim.nodes[sorted(set(sim.ids) - {old.id})[0]]
+    i = old.view.last_index() + 1
+
+    def hides_commit(m: object) -> bool:
+        commit = getattr(m, "commit", None)
+        return (
+            getattr(m, "src", None) == old.id
+            and getattr(m, "dst", None) == new.id
+            and (commit is not None and commit >= i)
+        )
+
+    sim.net.add_filter(hides_commit)
+    op = sim.propose(old, key="k0")
+    assert op is not None
+    sim.wait_for(lambda: op.complete is not None, "w acknowledged by the old leader", 5 * et)
+    new_commit = new.raft.status().commit_index if new.raft else -1
+    sim.transfer(old.id, new.id)
+
+    def new_leads() -> bool:
+        return new.raft is not None and new.raft.status().role is Role.LEADER
+
+    sim.wait_for(new_leads, "N leading after the transfer", 5 * et)
+    commit_at_election = new.raft.status().commit_index if new.raft else -1
+    rid = sim.read(new, key="k0")
+    sim.run_for(sim.ticks(3 * et))
+    served = [r for r in sim.history.reads if r.request_id == rid]
+    sim.net.filters.clear()
+    facts = {
+        "i": i,
+        "w": op.value,
+        "new_commit_before": new_commit,
+        "commit_at_election": commit_at_election,
+        "read": served[0].value if served else None,
     }
     settle(sim)
     return Outcome(sim, facts)

@@ -104,6 +104,20 @@ def read_without_confirmation(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(RaftNode, "read_index", read_index)
 
 
+def read_before_own_term_commit(mp: pytest.MonkeyPatch) -> None:
+    """A new leader serves ReadIndex before it committed an entry of its own term, when its
+    commit index may still lag what the previous leader committed (thesis §6.4 step 1)."""
+    _require(RaftNode, "_start_reads")
+
+    def read_index(self: RaftNode, request_id: str) -> None:
+        st = self.status()
+        if st.role is not Role.LEADER:
+            raise NotLeader(st.leader)
+        self._start_reads([request_id])
+
+    mp.setattr(RaftNode, "read_index", read_index)
+
+
 @dataclass(frozen=True)
 class Mutation:
     name: str
@@ -144,6 +158,13 @@ MUTATIONS = [
         read_without_confirmation,
         frozenset({"Linearizable reads"}),
         probes=(lambda: scenarios.old_leader_partitioned(1, check_quorum=False),),
+        seeds=range(100),
+    ),
+    Mutation(
+        "read_before_own_term_commit",
+        read_before_own_term_commit,
+        frozenset({"Linearizable reads"}),
+        probes=(lambda: scenarios.read_on_new_leader(1),),
         seeds=range(100),
     ),
 ]

@@ -104,6 +104,13 @@ def test_leadership_transfer_to_a_lagging_follower(seed: int, snapshot_every: in
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_new_leader_reads_only_after_committing_in_its_term(seed: int) -> None:
+    f = scenarios.read_on_new_leader(seed).facts
+    assert f["new_commit_before"] < f["i"] and f["commit_at_election"] < f["i"], f  # trap set
+    assert f["read"] == f["w"], f
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_single_node_cluster(seed: int) -> None:
     out = scenarios.single_node(seed)
     f = out.facts
