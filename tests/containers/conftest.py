@@ -38,10 +38,11 @@ def container_tier_unavailable() -> str | None:
         ).returncode
         == 0
     )
-    if not has_base and (os.geteuid() != 0 or shutil.which("debootstrap") is None):
+    can_debootstrap = os.geteuid() == 0 and shutil.which("debootstrap") is not None
+    if not has_base and BASE_IMAGE.startswith("local/") and not can_debootstrap:
         return (
-            f"base image {BASE_IMAGE} is missing and cannot be built here "
-            "(images/base/mkbase.sh needs root and debootstrap)"
+            f"base image {BASE_IMAGE} is missing and cannot be built here (images/base/mkbase.sh "
+            "needs root and debootstrap; or set BASE=python:3.11-slim where pulls work)"
         )
     return None
 
