@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from raftctl.backends.localstate import ClusterPaths, ReplicaSpec, Runtime, Spec, write_json
-from raftctl.backends.procs import ProcId
+from raftctl.backends.procs import ProcId, signal_group
 
 __all__ = ["Supervisor", "main"]
 
@@ -159,10 +159,11 @@ class Supervisor:
         return changed
 
     def _kill_group(self, child: _Child, sig: signal.Signals) -> None:
-        if child.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.proc.pid, sig)
+        """Signal the child's process group, checked by (pid, start time): a reaped child's
+        number may already belong to someone else, its surviving group members may not."""
+        if child.ident is not None:
+            with contextlib.suppress(PermissionError):
+                signal_group(child.ident, sig)
 
     def _stop_all(self) -> None:
         live = [c for c in self.children.values() if c.proc is not None and c.proc.poll() is None]

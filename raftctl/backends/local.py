@@ -222,7 +222,8 @@ class LocalBackend:
             if spec is None:
                 spec = self._new_spec(replicas if replicas is not None else 3)
             else:
-                spec = dataclasses.replace(spec, command=raftkv_command())
+                spec = dataclasses.replace(spec, command=raftkv_command(),
+                                           token=self.token or spec.token)
             busy = [r for r in spec.replicas if not _port_free(r.port)]
             if busy:
                 ports = ", ".join(str(r.port) for r in busy)
