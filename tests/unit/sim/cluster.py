@@ -282,7 +282,8 @@ class SimNode:
         for i, m in enumerate(rd.messages):
             if crash_at == 3 and i == half:
                 raise _Crash
-            self._check_send(m)
+            if sim.rule_checks:
+                self._check_send(m)
             sim.send(m)
         # 4. committed entries
         half = len(rd.committed_entries) // 2
@@ -561,8 +562,9 @@ class Simulation:
         self.ops = {"proposed": 0, "rejected": 0, "reads": 0}
         self._failed: SimFailure | None = None
         self._holds: dict[int, Callable[[Message], bool]] = {}
-        # Checks of HOW the core works (e.g. the Figure 8 commit rule) on top of the safety
-        # properties; mutation tests turn them off to show the properties alone catch the bug.
+        # Checks of HOW the core and driver work (the Figure 8 commit rule, persist before send)
+        # on top of the safety properties; mutation tests turn them off to show that the
+        # properties alone catch the bug too.
         self.rule_checks = True
         for node in self.nodes.values():
             self.guard(node.start)

@@ -31,6 +31,7 @@ __all__ = [
     "split_votes",
     "stale_vote_grants",
     "transfer_to_lagging",
+    "vote_forgotten_on_crash",
 ]
 
 _CALM = FaultRates(delay_min=1, delay_max=3)
@@ -212,6 +213,40 @@ def stale_vote_grants(seed: int, *, rule_checks: bool = True) -> Outcome:
         node.frozen = False
     settle(sim)
     return Outcome(sim, {"term_a": term_a, "term_c": term_c})
+
+
+def vote_forgotten_on_crash(seed: int, *, rule_checks: bool = True) -> Outcome:
+    """A vote must survive a crash: B votes for A in term 1, crashes and restarts; when C asks
+    for B's vote in the same term 1, B must refuse (it already voted), so C cannot lead term 1.
+    """
+    sim = Simulation(
+        seed,
+        SimParams(n=3, pre_vote=False, check_quorum=False, rates=_CALM),
+        replay=f"pytest tests/unit/sim/test_scenarios.py -k vote_forgotten (seed {seed})",
+    )
+    sim.rule_checks = rule_checks
+    a, b, c = sim.ids
+    for node in sim.nodes.values():
+        node.frozen = True
+    sim.net.cut_link(a, c)  # C never hears of A's term 1
+
+    def a_leads() -> bool:
+        node = sim.nodes[a]
+        return node.raft is not None and node.raft.status().role is Role.LEADER
+
+    sim.campaign(a)  # term 1: B's grant makes A leader
+    sim.wait_for(a_leads, "A leading term 1", 5)
+    sim.net.cut_link(a, b)  # from now on B hears only C (what A has in flight is lost)
+    sim.crash(b)
+    sim.restart(b)
+    sim.campaign(c)  # C, still in term 0, campaigns in term 1
+    sim.run_for(20)
+    c_led = 1 in sim.history.leaders and sim.history.leaders[1].node == c
+    sim.heal()
+    for node in sim.nodes.values():
+        node.frozen = False
+    settle(sim)
+    return Outcome(sim, {"term_c": sim.history.leaders[1].node, "c_led_term_1": c_led})
 
 
 def old_leader_partitioned(seed: int, *, check_quorum: bool = True) -> Outcome:

@@ -144,8 +144,9 @@ MUTATIONS = [
     Mutation(
         "vote_not_persisted",
         vote_not_persisted,
-        frozenset({"Persist before send", "Election Safety"}),
-        seeds=range(20),
+        # with the persist-before-send check off: the double vote after a crash must be caught
+        frozenset({"Election Safety"}),
+        probes=(lambda: scenarios.vote_forgotten_on_crash(1, rule_checks=False),),
     ),
     Mutation(
         "no_election_restriction",
@@ -193,6 +194,14 @@ def test_checkers_catch_broken_core(mutation: Mutation, monkeypatch: pytest.Monk
     assert err.prop in mutation.expect, f"{mutation.name} caught at {where}, but as: {err}"
     assert f"RAFTKV_SIM_SEED={err.seed}" in str(err)
     assert "trace tail" in str(err)
+
+
+def test_persist_check_catches_a_forgotten_vote_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the persist-before-send check on, the same bug fails the first election of any run."""
+    vote_not_persisted(monkeypatch)
+    with pytest.raises(SimFailure) as info:
+        run_seed(0)
+    assert info.value.prop == "Persist before send"
 
 
 def test_figure8_rule_check_catches_old_term_commit_early(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,6 +38,12 @@ def test_stale_vote_grant_is_not_counted_in_a_later_term() -> None:
     assert out.sim.history.leaders[2].node == "raft-2"
 
 
+def test_vote_survives_a_crash() -> None:
+    out = scenarios.vote_forgotten_on_crash(1)
+    assert not out.facts["c_led_term_1"]
+    assert out.sim.history.leaders[1].node == "raft-0"
+
+
 @pytest.mark.parametrize("check_quorum", [True, False], ids=["check_quorum", "no_check_quorum"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_old_leader_behind_partition_never_commits(seed: int, check_quorum: bool) -> None:
