@@ -5,7 +5,8 @@ The loop (etcd's raftexample ``serveChannels``, docs/contracts.md §1):
     wait until the next tick or new work (an Event set by request threads and the RPC route)
     tick the core for every tick period elapsed on the monotonic clock
     drain the inbox: peer messages -> step; ALL queued client proposals -> propose;
-        ALL queued linearizable reads -> ONE read_index; admin requests
+        admin requests; then ALL linearizable reads queued since the last round -> ONE read_index
+        (a new round starts as soon as the previous one is confirmed)
     while the core has a Ready:
         snapshot -> storage.save_snapshot + restore the KV machine
         hard state + entries -> ONE storage.save (one fsync for the whole batch: group commit)
@@ -84,6 +85,7 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Read:
+    created: float
     index: int = -1  # -1 until the core released the ReadState
     waiters: list[Waiter[int]] = field(default_factory=list)
 
@@ -118,7 +120,9 @@ class NodeDriver:
         self._transport: PeerTransport | None = None
         self._pending: dict[int, _Pending] = {}
         self._reply_slots: dict[str, tuple[Waiter[list[Any]], list[Any]]] = {}
-        self._reads: dict[str, _Read] = {}
+        self._reads: dict[str, _Read] = {}  # rounds started, ReadState not yet released
+        self._read_queue: deque[Waiter[int]] = deque()  # reads waiting for the next round
+        self._reads_inflight = False
         self._ready_reads: list[_Read] = []
         self._read_seq = 0
         self._transfers: list[tuple[float, Waiter[str | None]]] = []
@@ -248,8 +252,14 @@ class NodeDriver:
         return waiter.value
 
     def read_barrier(self, timeout: float) -> int:
+        if self._failed is not None:
+            raise NodeFailed(f"node {self.config.id} failed: {self._failed}")
         waiter: Waiter[int] = Waiter()
-        self._submit("read", None, waiter)
+        self._read_queue.append(waiter)
+        # While a confirmation round is in flight the driver starts the next one (for every
+        # read queued meanwhile) as soon as it completes: no need to wake it per read.
+        if not self._reads_inflight:
+            self._wake.set()
         if not waiter.wait(timeout):
             self.metrics.reads.labels("timeout").inc()
             raise CommitTimeout(f"linearizable read not confirmed within {timeout:g}s; retry")
@@ -351,10 +361,21 @@ class NodeDriver:
                     node.tick()
                 next_tick = (next_tick + behind * tick) if behind <= 2 else now + tick
                 self._expire_transfers(now)
+                if self._reads:
+                    self._expire_reads(now)
             if inbox:
                 self._drain(node)
             while node.has_ready():
                 self._handle_ready(node, node.ready())
+            # reads: clear the in-flight flag BEFORE looking at the queue (read_barrier appends
+            # before it looks at the flag), so a queued read is never left without a wake-up
+            self._reads_inflight = bool(self._reads)
+            while self._read_queue and not self._reads:
+                self._start_read_round(node)
+                self._reads_inflight = bool(self._reads)
+                while node.has_ready():
+                    self._handle_ready(node, node.ready())
+                self._reads_inflight = bool(self._reads)
             if self._reply_slots:
                 for waiter, msgs in self._reply_slots.values():
                     waiter.resolve(msgs)
@@ -366,7 +387,6 @@ class NodeDriver:
     def _drain(self, node: RaftNode) -> None:
         inbox = self._inbox
         term: int | None = None
-        reads: list[Waiter[int]] = []
         while inbox:
             kind, payload, waiter = inbox.popleft()
             if kind == "msgs":
@@ -390,8 +410,6 @@ class NodeDriver:
                 if term is None:
                     term = node.status().term
                 self._pending[index] = _Pending(term, waiter)
-            elif kind == "read":
-                reads.append(waiter)
             elif kind == "transfer":
                 self._start_transfer(node, payload, waiter)
             elif kind == "snapshot":
@@ -404,17 +422,25 @@ class NodeDriver:
             ):
                 self._handover_pending = self._start_transfer(node, None, None)
                 self._handover_deadline = self._clock() + 3 * self.config.election_ms / 1000
-        if reads:
-            self._read_seq += 1
-            rid = f"r{self._read_seq}"
-            try:
-                node.read_index(rid)
-            except CoreNotLeader as err:
-                e = self._not_leader(err.leader_hint)
-                for w in reads:
-                    w.fail(e)
-            else:
-                self._reads[rid] = _Read(waiters=reads)
+
+    def _start_read_round(self, node: RaftNode) -> None:
+        """ONE ReadIndex round for every linearizable read queued since the last one."""
+        queue = self._read_queue
+        reads: list[Waiter[int]] = []
+        while queue:
+            reads.append(queue.popleft())
+        if not reads:
+            return
+        self._read_seq += 1
+        rid = f"r{self._read_seq}"
+        try:
+            node.read_index(rid)
+        except CoreNotLeader as err:
+            e = self._not_leader(err.leader_hint)
+            for w in reads:
+                w.fail(e)
+        else:
+            self._reads[rid] = _Read(created=self._clock(), waiters=reads)
 
     def _not_leader(self, hint: str | None) -> RaftkvError:
         if hint is None or hint == self.config.id:
@@ -530,6 +556,8 @@ class NodeDriver:
                     w.fail(err)
             self._reads.clear()
             self._ready_reads = []
+            while self._read_queue:
+                self._read_queue.popleft().fail(err)
         if role is not Role.LEADER:
             self._handover_pending = False
         if self._transfers and role is not Role.LEADER:
@@ -560,6 +588,14 @@ class NodeDriver:
         if waiter is not None:
             self._transfers.append((self._clock() + 4 * self.config.election_ms / 1000, waiter))
         return True
+
+    def _expire_reads(self, now: float) -> None:
+        """Forget read rounds nobody can be waiting for any more (the request timed out)."""
+        horizon = now - 2 * self.config.request_timeout
+        stale = [rid for rid, r in self._reads.items() if r.created < horizon]
+        for rid in stale:
+            for w in self._reads.pop(rid).waiters:
+                w.fail(CommitTimeout("linearizable read was never confirmed; retry"))
 
     def _expire_transfers(self, now: float) -> None:
         if self._handover_pending and now >= self._handover_deadline:
@@ -642,6 +678,8 @@ class NodeDriver:
         for read in list(self._reads.values()) + self._ready_reads:
             for w in read.waiters:
                 w.fail(failure)
+        while self._read_queue:
+            self._read_queue.popleft().fail(failure)
         while self._inbox:
             _, _, waiter = self._inbox.popleft()
             if waiter is not None:
