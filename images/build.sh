@@ -38,21 +38,27 @@ if ! "$DOCKER" image inspect "$BASE" >/dev/null 2>&1; then
 fi
 
 CTX=$(mktemp -d /tmp/raftkv-image.XXXXXX)
+BUILD_ID=$(basename "$CTX")
 cleanup() {
   rm -rf "$CTX"
   # The legacy builder leaves the build stage behind as a dangling image, and a rebuilt tag leaves its
   # previous image untagged: remove those dangling images of ours (and only ours).
-  "$DOCKER" image prune -f --filter "label=raftkv.image-stage=build" >/dev/null 2>&1 || true
+  "$DOCKER" image prune -f --filter "label=raftkv.build-id=$BUILD_ID" >/dev/null 2>&1 || true
   "$DOCKER" image prune -f --filter "label=org.opencontainers.image.title=raftkv" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 mkdir -p "$CTX/wheels"
 
-# The project's wheel, built from this checkout (no isolation when setuptools+wheel are here: offline, fast).
+# The project's wheel, built from a copy of this checkout's sources (the in-tree build/ and egg-info of
+# the checkout stay untouched; no isolation when setuptools+wheel are here: offline and fast).
+mkdir -p "$CTX/src"
+(cd "$ROOT" && tar -cf - --exclude=__pycache__ setup.cfg pyproject.toml README.md raftkv raftctl) \
+  | tar -xf - -C "$CTX/src"
 if "$PYTHON" -c 'import setuptools, wheel' >/dev/null 2>&1; then
-  "$PYTHON" -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w "$CTX/wheels" "$ROOT"
+  "$PYTHON" -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation \
+    -w "$CTX/wheels" "$CTX/src"
 else
-  "$PYTHON" -m pip wheel -q --disable-pip-version-check --no-deps -w "$CTX/wheels" "$ROOT"
+  "$PYTHON" -m pip wheel -q --disable-pip-version-check --no-deps -w "$CTX/wheels" "$CTX/src"
 fi
 WHEEL=$(ls "$CTX"/wheels/raftkv-*.whl)
 
@@ -63,8 +69,10 @@ ARCH=$(uname -m)
   --platform "manylinux2014_$ARCH" --platform "manylinux_2_28_$ARCH" --platform "manylinux_2_34_$ARCH" \
   -d "$CTX/wheels" "$WHEEL"
 
+rm -rf "$CTX/src"
 cp "$HERE/raftkv/Dockerfile" "$HERE/raftkv/wait_ready.py" "$CTX/"
-if ! "$DOCKER" build --force-rm --network none --build-arg "BASE=$BASE" -t "$TAG" "$CTX" \
+if ! "$DOCKER" build --force-rm --network none --build-arg "BASE=$BASE" \
+     --build-arg "BUILD_ID=$BUILD_ID" -t "$TAG" "$CTX" \
      >"$CTX/build.log" 2>&1; then
   cat "$CTX/build.log" >&2
   echo "build.sh: docker build failed (log above)" >&2
