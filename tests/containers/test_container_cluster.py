@@ -239,6 +239,9 @@ def test_three_containers_survive_kill_and_stop_without_losing_acked_writes(
         took = cluster.stop(stopped, timeout=30)
         assert cluster.exit_code(stopped) == 0, cluster.logs(stopped)
         assert took < 25, f"docker stop took {took:.1f}s: SIGTERM did not reach gunicorn"
+        stop_log = cluster.logs(stopped, tail=400)
+        assert "event=sigterm" in stop_log, f"SIGTERM never reached the node:\n{stop_log}"
+        assert "event=transfer-leadership" in stop_log, f"no leadership handover:\n{stop_log}"
         survivors = [n for n in nodes if n is not stopped]
         new_leader, _ = _wait_leader(
             cluster, survivors, "a new leader after docker stop", not_before_term=term
