@@ -6,6 +6,8 @@ delete (then the key must be gone) and a prefix listing; every operation becomes
 (op, key, index, term, leader, ok, detail) handed to ``emit`` as soon as it is done.
 Values the cluster acknowledged are remembered in ``acked``; ``check_acked`` reads every one of
 them back (linearizable reads) — the "no acknowledged write lost" check run after each fault.
+When a request finds no replica to serve it before the client's deadline (``Unavailable``), the
+check fails and ``WorkloadAborted`` stops the run instead of waiting that long for every step.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from raftctl.client import KVClient, Reply
-from raftctl.errors import CompareFailed, KeyNotFound, NodeError, RaftctlError
+from raftctl.errors import CompareFailed, KeyNotFound, NodeError, RaftctlError, Unavailable
 
-__all__ = ["Check", "Workload"]
+__all__ = ["Check", "Workload", "WorkloadAborted"]
+
+
+class WorkloadAborted(Exception):
+    """The cluster stopped answering (``Unavailable``); the remaining steps are skipped."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,11 @@ class Workload:
         return self._record(Check(op, key, True, detail))
 
     def _fail(self, op: str, key: str, err: Exception) -> Check:
-        return self._record(Check(op, key, False, str(err)))
+        check = self._record(Check(op, key, False, str(err)))
+        if isinstance(err, Unavailable):
+            # Nobody answered before the deadline: every further step would wait as long.
+            raise WorkloadAborted(str(err)) from err
+        return check
 
     def put(self, key: str, value: str, *, prev: str | None = None) -> bool:
         op = "CAS" if prev is not None else "PUT"

@@ -7,6 +7,7 @@ Exit code 0 only if every check passed.
 """
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -15,7 +16,7 @@ from raftctl import chaos as faults, render
 from raftctl.backends.base import Backend
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.options import Globals, command
-from raftctl.workload import Check, Workload
+from raftctl.workload import Check, Workload, WorkloadAborted
 
 __all__ = ["register"]
 
@@ -58,29 +59,9 @@ def _verify(g: Globals, backend: Backend, with_chaos: bool, writes: int, prefix:
     work = Workload(client, prefix, emit)
     reports: list[faults.FaultReport] = []
     try:
-        event(f"workload 1 under {prefix}/")
-        work.run_phase("phase-1", writes)
-        if with_chaos:
-            for fault, phase in (("kill", "phase-2"), ("stop", "phase-3")):
-                event(f"fault: {'kill the leader' if fault == 'kill' else 'stop the leader node'}")
-                try:
-                    report = faults.run_fault(backend, fault=fault, token=g.token, timeout=timeout)
-                except RaftctlError as err:
-                    work.checks.append(Check("FAULT", fault, False, str(err)))
-                    emit(work.checks[-1])
-                    break
-                reports.append(report)
-                event(f"{report.action}: new leader {report.new_leader} after "
-                      f"{_s(report.election_s)}, next write after {_s(report.write_s)}")
-                event("every acknowledged value still readable?")
-                work.check_acked()
-                event(f"workload {phase[-1]}")
-                work.run_phase(phase, writes)
-            event("restore")
-            restored = faults.restore(backend, token=g.token, timeout=timeout)
-            event(f"restored {', '.join(restored.restored) or 'nothing'}")
-            event("final read-back of every acknowledged value")
-            work.check_acked()
+        _run(g, backend, work, with_chaos, writes, prefix, timeout, reports, emit, event)
+    except WorkloadAborted as err:
+        event(f"aborted: {err}")
     finally:
         client.close()
     failed = len(work.failed)
@@ -88,6 +69,37 @@ def _verify(g: Globals, backend: Backend, with_chaos: bool, writes: int, prefix:
                           checks=work.checks, faults=reports)
     if failed:
         raise typer.Exit(1)
+
+
+def _run(g: Globals, backend: Backend, work: Workload, with_chaos: bool, writes: int,
+         prefix: str, timeout: float, reports: list[faults.FaultReport],
+         emit: Callable[[Check], None], event: Callable[[str], None]) -> None:
+    event(f"workload 1 under {prefix}/")
+    work.run_phase("phase-1", writes)
+    if not with_chaos:
+        return
+    try:
+        for fault, phase in (("kill", "phase-2"), ("stop", "phase-3")):
+            event(f"fault: {'kill the leader' if fault == 'kill' else 'stop the leader node'}")
+            try:
+                report = faults.run_fault(backend, fault=fault, token=g.token, timeout=timeout)
+            except RaftctlError as err:
+                work.checks.append(Check("FAULT", fault, False, str(err)))
+                emit(work.checks[-1])
+                break
+            reports.append(report)
+            event(f"{report.action}: new leader {report.new_leader} after "
+                  f"{_s(report.election_s)}, next write after {_s(report.write_s)}")
+            event("every acknowledged value still readable?")
+            work.check_acked()
+            event(f"workload {phase[-1]}")
+            work.run_phase(phase, writes)
+    finally:
+        event("restore")  # whatever happened, never leave a node stopped
+        restored = faults.restore(backend, token=g.token, timeout=timeout)
+        event(f"restored {', '.join(restored.restored) or 'nothing'}")
+    event("final read-back of every acknowledged value")
+    work.check_acked()
 
 
 def _s(value: float | None) -> str:

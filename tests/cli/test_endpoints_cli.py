@@ -152,3 +152,16 @@ def test_usage_errors_are_one_line_from_the_real_cli() -> None:
     res = subprocess.run([sys.executable, "-m", "raftctl", "--version"], capture_output=True,
                          text=True, check=False, timeout=60)
     assert res.returncode == 0 and res.stdout.startswith("raftctl ")
+
+
+def test_verify_stops_at_the_first_unanswered_request(fake: FakeCluster) -> None:
+    for node in fake.ids:
+        fake.take_down(node)
+    code, out, _ = run(fake, "verify", "--timeout", "1")
+    lines = out.strip().splitlines()
+    assert code == 1
+    ops = [ln for ln in lines if ln.startswith("[")]
+    assert len(ops) == 1 and ops[0].startswith("[  1] PUT")
+    assert "no replica could serve" in ops[0] and "FAIL" in ops[0]
+    assert any(ln.startswith("==> aborted: no replica could serve") for ln in lines)
+    assert lines[-1] == "FAIL: 1 of 1 checks failed"
