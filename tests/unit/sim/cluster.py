@@ -22,7 +22,7 @@ import heapq
 import itertools
 import os
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -192,6 +192,8 @@ class SimNode:
         if not self.up:
             return
         lost = self.disk.crash(self.sim.rng)
+        self.sim.counters[why] += 1
+        self.sim.counters["unsynced writes lost"] += lost
         self.up = False
         self.raft = None
         self.stats["crashes"] += 1
@@ -233,7 +235,10 @@ class SimNode:
             sim.trace(self.id, "ready", rd)
             crash_at = -1
             if sim.params.crash_in_ready and sim.rng.random() < sim.params.crash_in_ready:
-                crash_at = sim.rng.randrange(6)
+                # 0 before the snapshot/writes, 1 between the writes and their sync (a torn
+                # tail), 2 after the sync, 3 halfway through sending, 4 halfway through
+                # applying, 5 after everything but advance()
+                crash_at = sim.rng.choice((0, 1, 1, 1, 2, 3, 4, 5))
             try:
                 self._handle(rd, raft.status(), crash_at)
             except _Crash:
@@ -262,6 +267,7 @@ class SimNode:
             self.kv = KVState.deserialize(snap.data)
             hist.snapshot_restored(self.id, snap.meta.index, snap.meta.term, self.kv.digest)
             self.stats["snapshots_received"] += 1
+            sim.counters["snapshot installed"] += 1
             for idx in [i for i in self.proposals if i <= snap.meta.index]:
                 del self.proposals[idx]
         if crash_at == 0:
@@ -419,9 +425,11 @@ class SimNode:
                         f"but {e.index}/{e.term} holds {e.data!r}",
                     )
                 self.sim.history.write_acked(p.op, e.index, e.term)
+                self.sim.counters["write acked"] += 1
                 self.sim.trace(self.id, "client", f"ack {p.op.key}={p.op.value} @{e.index}")
             else:
                 self.sim.trace(self.id, "client", f"lost {p.op.key}={p.op.value} @{e.index}")
+                self.sim.counters["proposal overwritten"] += 1
 
     def _serve_ready_reads(self) -> None:
         still = []
@@ -446,6 +454,7 @@ class SimNode:
             request_id=pr.request_id,
         )
         self.sim.trace(self.id, "client", f"read {pr.key} -> {value} (index {pr.index})")
+        self.sim.counters["read served"] += 1
         hist.read_completed(op)
 
     def _maybe_compact(self) -> None:
@@ -461,6 +470,7 @@ class SimNode:
         self.view.install_snapshot(snap, keep_suffix=True)
         raft.compact(self.kv.index, data)
         self.stats["compactions"] += 1
+        self.sim.counters["compaction"] += 1
         self.sim.trace(self.id, "compact", f"snapshot at {meta.index}/{meta.term}")
 
     # -- observation -------------------------------------------------------------------------
@@ -517,6 +527,7 @@ class SimNode:
             )
             self._leader_term = st.term
             self.sim.trace(self.id, "leader", f"term {st.term} last={view.last_index()}")
+            self.sim.counters["leader elected"] += 1
         return st
 
 
@@ -560,6 +571,7 @@ class Simulation:
         self._read_seq = 0
         self.keys = tuple(f"k{i}" for i in range(self.params.keys))
         self.ops = {"proposed": 0, "rejected": 0, "reads": 0}
+        self.counters: Counter[str] = Counter()  # what happened in the run (coverage)
         self._failed: SimFailure | None = None
         self._holds: dict[int, Callable[[Message], bool]] = {}
         # Checks of HOW the core and driver work (the Figure 8 commit rule, persist before send)
@@ -590,6 +602,7 @@ class Simulation:
             return
         node = self.nodes.get(msg.dst)
         if node is not None:
+            self.counters["recv " + type(msg).__name__] += 1
             node.deliver(msg)
 
     def step(self) -> bool:

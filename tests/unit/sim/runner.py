@@ -75,7 +75,7 @@ def random_params(rng: random.Random) -> SimParams:
         clock_drift=rng.choice((0.0, 0.05, 0.2)),
         rates=rates,
         snapshot_every=rng.choice((0, 4, 10, 30)),
-        crash_in_ready=0.0 if calm else rng.choice((0.0, 0.002, 0.01)),
+        crash_in_ready=0.0 if calm else rng.choice((0.0, 0.002, 0.01, 0.03)),
         keys=rng.choice((1, 3, 8)),
     )
 
@@ -168,6 +168,7 @@ class FaultSchedule:
         self._schedule()
         sim = self.sim
         action = sim.rng.choices(self._names, self._w)[0]
+        sim.counters["fault " + action] += 1
         getattr(self, "_" + action)()
 
     # -- actions -----------------------------------------------------------------------------
@@ -329,6 +330,7 @@ class RunReport:
     snapshots_installed: int
     crashes: int
     leader_after_heal_ticks: float
+    counters: dict[str, int]
 
     def summary(self) -> str:
         p = self.params
@@ -529,4 +531,9 @@ def run_seed(
         snapshots_installed=sim.history.snapshots_installed,
         crashes=crashes,
         leader_after_heal_ticks=took,
+        counters={
+            **sim.counters,
+            "messages dropped": sim.net.dropped,
+            "messages duplicated": sim.net.duplicated,
+        },
     )
