@@ -290,6 +290,14 @@ def test_startup_budget_and_grace_period(default: Rendered) -> None:
     assert spec["terminationGracePeriodSeconds"] >= 20
 
 
+@pytest.mark.parametrize("key", sorted(VALUE_SETS))
+def test_no_service_link_env_in_the_node_namespace(renders: dict[str, Rendered], key: str) -> None:
+    """With service links, a Service named `raftkv` would inject RAFTKV_PORT=tcp://<ip>:8000,
+    RAFTKV_SERVICE_HOST... into every pod: the node's own RAFTKV_* namespace."""
+    for where, spec in pod_specs(renders[key]):
+        assert spec["enableServiceLinks"] is False, where
+
+
 def test_resources_are_set(default: Rendered) -> None:
     res = default.node_container()["resources"]
     assert res["requests"]["cpu"] and res["requests"]["memory"] and res["limits"]["memory"]
