@@ -328,6 +328,17 @@ def test_data_dir_is_a_pvc_by_default(default: Rendered) -> None:
     assert "WARNING: persistence.enabled=false" not in default.notes
 
 
+def test_immutable_statefulset_fields_do_not_change_with_the_chart_version(chart: Any) -> None:
+    """Kubernetes forbids updating a StatefulSet's selector, serviceName, podManagementPolicy and
+    volumeClaimTemplates: none of them may carry the chart or image version, or every
+    `helm upgrade` to a new version would be refused."""
+    old = render(chart, {"image": {"tag": "1.0.0"}}).statefulset()["spec"]
+    new = render(chart, {"image": {"tag": "2.0.0"}}).statefulset()["spec"]
+    for field in ("selector", "serviceName", "podManagementPolicy", "volumeClaimTemplates"):
+        assert old[field] == new[field], field
+    assert old["template"] != new["template"]  # the pod template is what rolls
+
+
 def test_storage_class_and_size(renders: dict[str, Rendered]) -> None:
     claim = renders["everything-on"].statefulset()["spec"]["volumeClaimTemplates"][0]["spec"]
     assert claim["storageClassName"] == "standard"
