@@ -152,7 +152,7 @@ class Globals:
             backend.close()
 
     def kv_client(self, backend: Backend, *, deadline: float = 20.0) -> KVClient:
-        """A KV client over every replica, leader first when known."""
+        """A KV client over every replica (it learns the leader from the first answer)."""
         replicas = backend.replicas()
         return KVClient(
             [r.url for r in replicas],
