@@ -143,6 +143,73 @@ class _Ctx:
             self.slots.release()
 
 
+_KNOWN_ROUTES = frozenset({
+    "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
+    "/v1/admin/snapshot", "/raft/v1/messages",
+})
+
+
+def _route_label(path: str) -> str:
+    if path.startswith("/v1/kv/"):
+        return "/v1/kv/<key>"
+    return path if path in _KNOWN_ROUTES else "unmatched"
+
+
+class _Edge:
+    """WSGI layer around Flask for what every request needs, at raw-WSGI cost (this is on the
+    hot path of every request; werkzeug's header objects and Flask hooks cost several times more):
+    the cluster-token check, the X-Raft-* headers of KV responses, the latency histogram."""
+
+    def __init__(self, inner: Any, ctx: _Ctx) -> None:
+        self.inner = inner
+        self.ctx = ctx
+        self.node = ctx.node
+        self.histogram = ctx.node.metrics.request_seconds
+        self.children: dict[tuple[str, str, str], Any] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        t0 = time.perf_counter()
+        path: str = environ.get("PATH_INFO", "")
+        method: str = environ.get("REQUEST_METHOD", "")
+        ctx = self.ctx
+        status_code = ["500"]
+        if ctx.token is not None and path.startswith(("/raft/", "/v1/admin/")):
+            auth: str = environ.get("HTTP_AUTHORIZATION", "")
+            if not auth.startswith("Bearer ") or not hmac.compare_digest(
+                auth[7:].strip().encode(), ctx.token
+            ):
+                err = Unauthorized("missing or wrong cluster token (Authorization: Bearer ...)")
+                body = json.dumps(err.payload()).encode()
+                start_response("401 UNAUTHORIZED", [
+                    ("Content-Type", _JSON), ("Content-Length", str(len(body))),
+                    *err.headers().items(),
+                ])
+                self._observe(method, path, "401", t0)
+                return [body]
+        kv = path.startswith("/v1/kv")
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status_code[0] = status[:3]
+            if kv and not any(k == "X-Raft-Term" for k, _ in headers):
+                st = self.node.status()
+                headers.append(("X-Raft-Leader", st.leader or ""))
+                headers.append(("X-Raft-Term", str(st.term)))
+                headers.append(("X-Raft-Index", str(st.last_applied)))
+                headers.append(("X-Raftkv-Served-By", ctx.id))
+            return start_response(status, headers, exc_info)
+
+        result = self.inner(environ, start)
+        self._observe(method, path, status_code[0], t0)
+        return result
+
+    def _observe(self, method: str, path: str, status: str, t0: float) -> None:
+        key = (method, _route_label(path), status)
+        child = self.children.get(key)
+        if child is None:
+            child = self.children[key] = self.histogram.labels(*key)
+        child.observe(time.perf_counter() - t0)
+
+
 def build_app(node: NodeAPI) -> Flask:
     """The Flask app serving ``node`` (see module docstring)."""
     app = Flask("raftkv")
@@ -154,33 +221,8 @@ def build_app(node: NodeAPI) -> Flask:
     metrics = node.metrics
 
     # ------------------------------------------------------------------ plumbing
-    @app.before_request
-    def _before() -> None:
-        request.environ["raftkv.t0"] = time.perf_counter()
-        path = request.path
-        if ctx.token is not None and (path.startswith(("/raft/", "/v1/admin/"))):
-            auth = request.headers.get("Authorization", "")
-            if not auth.startswith("Bearer ") or not hmac.compare_digest(
-                auth[7:].strip().encode(), ctx.token
-            ):
-                raise Unauthorized("missing or wrong cluster token (Authorization: Bearer ...)")
-
-    @app.after_request
-    def _after(resp: Response) -> Response:
-        path = request.path
-        if path.startswith("/v1/kv") and "X-Raft-Term" not in resp.headers:
-            st = node.status()
-            resp.headers["X-Raft-Leader"] = st.leader or ""
-            resp.headers["X-Raft-Term"] = str(st.term)
-            resp.headers["X-Raft-Index"] = str(st.last_applied)
-            resp.headers["X-Raftkv-Served-By"] = ctx.id
-        t0 = request.environ.get("raftkv.t0")
-        if t0 is not None:
-            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            metrics.request_seconds.labels(request.method, rule, str(resp.status_code)).observe(
-                time.perf_counter() - t0
-            )
-        return resp
+    app.wsgi_app = _Edge(app.wsgi_app, ctx)  # type: ignore[method-assign]
+    proposals_ok = metrics.proposals.labels("ok")
 
     @app.errorhandler(Exception)
     def _error(err: Exception) -> Response:
@@ -264,7 +306,7 @@ def build_app(node: NodeAPI) -> Flask:
             except NotLeader as err:
                 return forward_or_raise(err.leader)
         if res.outcome is Outcome.OK:
-            metrics.proposals.labels("ok").inc()
+            proposals_ok.inc()
         return result_response(res)
 
     def barrier() -> Response | None:

@@ -528,6 +528,8 @@ class NodeDriver:
                 p = pending.pop(e.index, None) if pending else None
                 if p is not None:
                     done.append((p.waiter, result if p.term == e.term else None))
+        if done:
+            self._refresh_status()  # a client answered below sees its index in X-Raft-Index
         for waiter, res in done:
             if res is None:
                 self.metrics.proposals.labels("lost").inc()
