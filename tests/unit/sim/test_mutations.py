@@ -5,7 +5,8 @@ probes — named scenarios first, then random seeds — until one fails. The tes
 probe fails with one of the properties expected for that bug, within the budget. A harness whose
 checkers are blind (or too weak) turns these tests red.
 
-Mutations touch a few core internals (``_maybe_commit``, ``_progress``, ``_read_states``...). If
+Mutations go through the core's seams where it offers one (``_may_commit_by_counting``) and
+otherwise wrap public methods or touch a few internals (``_start_reads``, ``_read_states``). If
 the core is refactored and a name disappears, the test fails with "core internals changed":
 update the mutation, do not delete it.
 """
@@ -54,21 +55,18 @@ def votes_from_stale_term(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(RaftNode, "step", step)
 
 
+def counts_any_vote_answer(mp: pytest.MonkeyPatch) -> None:
+    """The core's vote filter seam accepts every answer: pre-vote grants count as votes, and
+    answers from another election count too."""
+    _require(RaftNode, "_counts_vote")
+    mp.setattr(RaftNode, "_counts_vote", lambda self, m: True)
+
+
 def commit_old_term_by_counting(mp: pytest.MonkeyPatch) -> None:
-    """The leader commits whatever a majority stores, whatever its term (Figure 8's bug)."""
-    _require(RaftNode, "_maybe_commit")
-    orig = RaftNode._maybe_commit
-
-    def maybe_commit(self: RaftNode) -> bool:
-        _require(self, "_progress", "_quorum", "commit")
-        matches = sorted((pr.match for pr in self._progress.values()), reverse=True)
-        q = matches[self._quorum - 1]
-        if q > self.commit:
-            self.commit = q
-            return True
-        return bool(orig(self))
-
-    mp.setattr(RaftNode, "_maybe_commit", maybe_commit)
+    """The leader commits whatever a majority stores, whatever its term (Figure 8's bug), through
+    the core's seam for exactly this rule."""
+    _require(RaftNode, "_may_commit_by_counting")
+    mp.setattr(RaftNode, "_may_commit_by_counting", lambda self, index: True)
 
 
 def vote_not_persisted(mp: pytest.MonkeyPatch) -> None:
@@ -133,6 +131,13 @@ MUTATIONS = [
         votes_from_stale_term,
         frozenset({"Election Safety"}),
         probes=(lambda: scenarios.stale_vote_grants(1),),
+    ),
+    Mutation(
+        "counts_any_vote_answer",
+        counts_any_vote_answer,
+        frozenset({"Election Safety"}),
+        probes=(lambda: scenarios.stale_vote_grants(1),),
+        seeds=range(100),
     ),
     Mutation(
         "commit_old_term_by_counting",
