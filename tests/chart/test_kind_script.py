@@ -200,6 +200,16 @@ def test_stopped_registry_is_started_not_recreated(world: World) -> None:
     assert not [a for a in docker if a[0] == "run"]
 
 
+def test_registry_detached_from_kind_network_is_reattached(world: World) -> None:
+    assert world.run().returncode == 0
+    state = json.loads(world.state.read_text())
+    state["on_kind"] = False
+    world.state.write_text(json.dumps(state))
+    assert world.run().returncode == 0
+    assert ["network", "connect", "kind", "kind-registry"] in world.argvs("docker")
+    assert not [a for a in world.argvs("kind") if a[0] == "create"]
+
+
 def test_custom_name_and_workers(world: World) -> None:
     result = world.run("--name", "raftkv", "--workers", "3")
     assert result.returncode == 0, result.stderr
