@@ -30,7 +30,9 @@ def _probe(url: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="raftkv-wait-ready", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="raftkv-wait-ready", description="wait until an HTTP endpoint answers 2xx"
+    )
     parser.add_argument("urls", nargs="+", metavar="URL")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     parser.add_argument("--all", action="store_true", help="wait for every URL, not just one")
