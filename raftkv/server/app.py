@@ -373,7 +373,7 @@ def build_app(node: NodeAPI) -> Flask:
 
     @app.route("/v1/kv/", methods=["GET", "PUT", "DELETE"])
     def kv_empty_key() -> Response:
-        if request.method == "GET" and not request.args:
+        if request.method == "GET":
             return kv_list()
         raise InvalidKey("key must not be empty: use /v1/kv/<key>")
 

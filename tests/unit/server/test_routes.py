@@ -95,6 +95,7 @@ def test_list_prefix(client: FlaskClient) -> None:
     assert body["items"][0] == {"key": "a/1", "value": "a/1", "index": 3}
     assert len(client.get("/v1/kv").get_json()["items"]) == 4
     assert client.get("/v1/kv/").get_json()["count"] == 4
+    assert client.get("/v1/kv/?prefix=a/").get_json()["count"] == 3
     assert "X-Raft-Index" in r.headers
 
 
