@@ -527,11 +527,13 @@ def test_helm_test_hook_runs_the_same_workload(default: Rendered) -> None:
     assert hook["spec"] == default.client_pod()["spec"]
 
 
-def test_client_pod_name_changes_only_with_its_spec(chart: Any, default: Rendered) -> None:
+def test_client_job_name_changes_only_with_its_template(chart: Any, default: Rendered) -> None:
     name = default.client_pod()["metadata"]["name"]
     assert render(chart, {}).client_pod()["metadata"]["name"] == name  # random token: same name
     tagged = render(chart, {"image": {"tag": "v2"}}).client_pod()["metadata"]["name"]
-    assert tagged != name  # an immutable Pod spec changed: Helm replaces the Pod on upgrade
+    assert tagged != name  # an immutable Job template changed: Helm replaces the Job on upgrade
+    relabelled = render(chart, {"commonLabels": {"team": "x"}}).client_pod()["metadata"]["name"]
+    assert relabelled != name  # labels are in the template too (a new chart version changes them)
     assert name in default.notes
 
 

@@ -224,8 +224,16 @@ volumes:
       sizeLimit: 64Mi
 {{- end -}}
 
-{{/* The client Job's name: the hash of its Pod spec is part of it, because a Job's template is immutable and
-`helm upgrade` could not patch a changed one; a new name makes Helm delete the old Job and create the new one. */}}
+{{/* The client Pod's labels (in the Job's template and on the helm test Pod). */}}
+{{- define "raftkv.clientPodLabels" -}}
+{{ include "raftkv.clientSelectorLabels" . }}
+{{ include "raftkv.metaLabels" . }}
+{{- end -}}
+
+{{/* The client Job's name: the hash of its Pod template (labels and spec) is part of it, because a Job's
+template is immutable and `helm upgrade` could not patch a changed one; a new name makes Helm delete the old
+Job and create the new one. */}}
 {{- define "raftkv.clientJobName" -}}
-{{- printf "%s-client-%s" (include "raftkv.fullname" . | trunc 48 | trimSuffix "-") (include "raftkv.clientPodSpec" . | sha256sum | trunc 8) -}}
+{{- $template := printf "%s\n%s" (include "raftkv.clientPodLabels" .) (include "raftkv.clientPodSpec" .) -}}
+{{- printf "%s-client-%s" (include "raftkv.fullname" . | trunc 48 | trimSuffix "-") ($template | sha256sum | trunc 8) -}}
 {{- end -}}
