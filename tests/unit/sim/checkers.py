@@ -26,7 +26,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from raftkv.raft.types import Entry, EntryKind
-from tests.unit.sim.kvmodel import chain_digest
+from tests.unit.sim.kvmodel import chain_digest, decode_put
 from tests.unit.sim.linearizability import ReadOp, WriteOp, check_history
 
 __all__ = ["CommittedEntry", "History", "LeaderRecord", "Violation"]
@@ -140,8 +140,8 @@ class History:
 
     def _is_acked(self, data: bytes) -> bool:
         try:
-            value = data.decode().split(" ")[2]
-        except (IndexError, UnicodeDecodeError):
+            value = decode_put(data)[1]
+        except ValueError:
             return False
         return value in self.acked
 
@@ -177,7 +177,7 @@ class History:
             )
             self.max_committed = max(self.max_committed, entry.index)
             if entry.kind is EntryKind.NORMAL and entry.data:
-                self.write_committed(entry.data.decode().split(" ")[2], entry.index)
+                self.write_committed(decode_put(entry.data)[1], entry.index)
             if prev is not None and chain_digest(prev.digest, entry) != digest_after:
                 raise Violation(
                     "State Machine Safety",
@@ -236,6 +236,10 @@ class History:
             self.value_index[value] = index
 
     def write_acked(self, op: WriteOp, index: int, term: int) -> None:
+        """The client learned its write committed: entry ``index``/``term`` (one of its
+        attempts) was applied. The write took effect at ``op.index`` (its first application)."""
+        if op.complete is not None:
+            return  # a second attempt of an already acknowledged write
         op.complete = self.tick_clock()
         self.acked[op.value] = (index, term)
         ce = self.committed.get(index)
@@ -245,9 +249,14 @@ class History:
                 f"write {op.value!r} acknowledged at {index}/{term} but committed there is "
                 f"{'nothing' if ce is None else f'term {ce.term}'}",
             )
+        if op.index is None:
+            raise Violation(
+                "No acknowledged write lost",
+                f"write {op.value!r} acknowledged at {index}/{term} but never took effect",
+            )
         tl = self._timeline(op.key)
         tl.ack_times.append(op.complete)
-        tl.ack_max_index.append(max(index, tl.ack_max_index[-1] if tl.ack_max_index else 0))
+        tl.ack_max_index.append(max(op.index, tl.ack_max_index[-1] if tl.ack_max_index else 0))
 
     def read_completed(self, op: ReadOp) -> None:
         """Incremental linearizability: a read can't be older than what completed before it."""

@@ -49,7 +49,7 @@ from raftkv.raft import (
 )
 from tests.unit.sim.checkers import History, Violation
 from tests.unit.sim.disk import DiskImage, SimDisk
-from tests.unit.sim.kvmodel import KVState, encode_put
+from tests.unit.sim.kvmodel import KVState, ShadowMismatch, encode_put
 from tests.unit.sim.linearizability import ReadOp, WriteOp
 from tests.unit.sim.network import FaultRates, SimNetwork
 
@@ -98,6 +98,8 @@ class SimParams:
     crash_in_ready: float = 0.0  # probability that a Ready is cut short by a crash
     codec: bool = True  # round-trip every message through encode/decode_message
     keys: int = 4  # client key space
+    clients: int = 4  # client sessions (client_id) writes are spread over
+    retry: float = 0.0  # probability a client retries a write whose outcome it never learned
     trace_len: int = 400
 
     def config(self, node_id: str, ids: tuple[str, ...]) -> Config:
@@ -161,7 +163,7 @@ class SimNode:
         img = self.disk.recover()
         self.view = img.copy()
         if img.snapshot is not None:
-            self.kv = KVState.deserialize(img.snapshot.data)
+            self.kv = _restore_kv(img.snapshot.data)
             if self.kv.index != img.snapshot.meta.index:
                 raise Violation(
                     "Driver",
@@ -197,7 +199,9 @@ class SimNode:
         self.up = False
         self.raft = None
         self.stats["crashes"] += 1
-        self.proposals.clear()  # outcome unknown to the client: never acknowledged
+        for p in self.proposals.values():  # outcome unknown to the client
+            self.sim.outcome_unknown(p.op)
+        self.proposals.clear()
         self.reads.clear()
         self.waiting_reads.clear()
         self.sim.trace(self.id, why, f"lost {lost} unsynced write(s)")
@@ -264,12 +268,12 @@ class SimNode:
                 )
             self.disk.save_snapshot(snap, received=True)
             self.view.install_snapshot(snap, keep_suffix=False)
-            self.kv = KVState.deserialize(snap.data)
+            self.kv = _restore_kv(snap.data)
             hist.snapshot_restored(self.id, snap.meta.index, snap.meta.term, self.kv.digest)
             self.stats["snapshots_received"] += 1
             sim.counters["snapshot installed"] += 1
             for idx in [i for i in self.proposals if i <= snap.meta.index]:
-                del self.proposals[idx]
+                self.sim.outcome_unknown(self.proposals.pop(idx).op)
         if crash_at == 0:
             raise _Crash
         # 2. hard state + entries, then ONE sync
@@ -318,6 +322,8 @@ class SimNode:
                     f"lost leadership: {len(self.proposals)} proposal(s) and "
                     f"{len(self.reads)} read(s) fail",
                 )
+            for p in self.proposals.values():
+                sim.outcome_unknown(p.op)
             self.proposals.clear()
             self.reads.clear()
         if crash_at == 5:
@@ -412,7 +418,10 @@ class SimNode:
                 f"{self.id} applies {e.index}/{e.term} but its log holds "
                 f"{self.view.term_at(e.index)} there",
             )
-        kv.apply(e)
+        try:
+            kv.apply(e)
+        except ShadowMismatch as err:
+            raise Violation("KV state machine agrees with the model", f"{self.id}: {err}") from err
         self.stats["applied"] += 1
         self.sim.history.applied(self.id, term, e, kv.digest)
         p = self.proposals.pop(e.index, None)
@@ -429,6 +438,7 @@ class SimNode:
                 self.sim.trace(self.id, "client", f"ack {p.op.key}={p.op.value} @{e.index}")
             else:
                 self.sim.trace(self.id, "client", f"lost {p.op.key}={p.op.value} @{e.index}")
+                self.sim.outcome_unknown(p.op)
                 self.sim.counters["proposal overwritten"] += 1
 
     def _serve_ready_reads(self) -> None:
@@ -531,6 +541,13 @@ class SimNode:
         return st
 
 
+def _restore_kv(data: bytes) -> KVState:
+    try:
+        return KVState.deserialize(data)
+    except ShadowMismatch as err:
+        raise Violation("KV state machine agrees with the model", str(err)) from err
+
+
 def _describe_image(img: DiskImage) -> str:
     hs = img.hard_state
     return (
@@ -568,6 +585,9 @@ class Simulation:
         self.trace_lines: list[str] | None = [] if (self._trace_file or record_trace) else None
         self.nodes = {i: SimNode(self, i) for i in self.ids}
         self._value_seq = 0
+        self._client_seq: dict[str, int] = {}
+        self._write_data: dict[str, bytes] = {}
+        self._attempts: dict[str, int] = {}
         self._read_seq = 0
         self.keys = tuple(f"k{i}" for i in range(self.params.keys))
         self.ops = {"proposed": 0, "rejected": 0, "reads": 0}
@@ -728,21 +748,47 @@ class Simulation:
         self._value_seq += 1
         key = key if key is not None else self.rng.choice(self.keys)
         value = f"w{self._value_seq}"
-        data = encode_put(key, value)
+        client = f"c{self.rng.randrange(self.params.clients)}"
+        self._client_seq[client] = seq = self._client_seq.get(client, 0) + 1
+        data = encode_put(key, value, client, seq)
         op = WriteOp(key=key, value=value, invoke=self.history.tick_clock())
+        self.history.write_invoked(op)  # before submitting: a 1-node cluster applies at once
+        self._write_data[op.value] = data
+        if not self._submit(node, op, data):
+            del self.history.writes[op.value], self._write_data[op.value]
+            return None
+        return op
+
+    def _submit(self, node: SimNode, op: WriteOp, data: bytes) -> bool:
+        assert node.raft is not None
         try:
             index = node.raft.propose(data)
         except (NotLeader, ProposalDropped) as err:
             self.ops["rejected"] += 1
-            self.trace(node.id, "client", f"propose {key}={value} refused: {err}")
-            return None
+            self.trace(node.id, "client", f"propose {op.key}={op.value} refused: {err}")
+            return False
         term = node.raft.status().term
         self.ops["proposed"] += 1
-        self.history.write_invoked(op)
         node.proposals[index] = _Proposal(op, index, term, data)
-        self.trace(node.id, "client", f"propose {key}={value} -> {index}/{term}")
+        self.trace(node.id, "client", f"propose {op.key}={op.value} -> {index}/{term}")
         node.drive()
-        return op
+        return True
+
+    def outcome_unknown(self, op: WriteOp) -> None:
+        """The client never learned what became of ``op``: sometimes it retries, with the same
+        session (client id, seq), which the state machine deduplicates (exactly-once)."""
+        if op.complete is None and self.rng.random() < self.params.retry:
+            self.schedule(self.rng.randint(1, self.ticks(3)), self._retry, op)
+
+    def _retry(self, op: WriteOp) -> None:
+        attempts = self._attempts[op.value] = self._attempts.get(op.value, 1) + 1
+        node = self.client_target()
+        if not self.params.retry or op.complete is not None or attempts > 4:
+            return
+        if node is None or node.raft is None:
+            return
+        self.counters["write retried"] += 1
+        self._submit(node, op, self._write_data[op.value])
 
     def read(self, node: SimNode, key: str | None = None) -> str | None:
         """A client ReadIndex read sent to ``node``; returns the request id if it was taken."""

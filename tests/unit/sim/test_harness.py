@@ -20,13 +20,17 @@ from raftkv.raft import Entry, HardState, Heartbeat, Snapshot, SnapshotMeta
 from tests.unit.sim.checkers import History, Violation
 from tests.unit.sim.cluster import SimFailure, Simulation
 from tests.unit.sim.disk import SimDisk
-from tests.unit.sim.kvmodel import KVState, chain_digest
+from tests.unit.sim.kvmodel import KVState, chain_digest, encode_put
 from tests.unit.sim.network import FaultRates, SimNetwork
 from tests.unit.sim.runner import FaultSchedule, run_seed
 
 
 def ents(*pairs: tuple[int, int]) -> tuple[Entry, ...]:
-    return tuple(Entry(index=i, term=t, data=b"put k v%d" % i) for i, t in pairs)
+    return tuple(Entry(index=i, term=t, data=put("k", f"v{i}")) for i, t in pairs)
+
+
+def put(key: str, value: str, client: str = "c0", seq: int | None = None) -> bytes:
+    return encode_put(key, value, client, seq if seq is not None else sum(map(ord, value)))
 
 
 # -- disk ------------------------------------------------------------------------------------
@@ -79,6 +83,19 @@ def hb(src: str, dst: str) -> Heartbeat:
     return Heartbeat(src=src, dst=dst, term=1)
 
 
+def test_kv_model_applies_a_retried_write_once_like_the_real_state_machine() -> None:
+    kv = KVState()
+    a1 = Entry(index=1, term=1, data=put("k", "a", seq=1))
+    b = Entry(index=2, term=1, data=put("k", "b", client="c1", seq=1))
+    a2 = Entry(index=3, term=2, data=put("k", "a", seq=1))  # the retry of a
+    assert kv.apply(a1) is None and kv.apply(b) is None
+    assert kv.apply(a2) == 1  # a duplicate of the write applied at index 1
+    assert kv.kv == {"k": "b"} and kv.shadow.get("k") == ("b", 2)
+    again = KVState.deserialize(kv.serialize())
+    assert again.kv == kv.kv and again.digest == kv.digest
+    assert again.shadow.snapshot() == kv.shadow.snapshot()
+
+
 def test_network_cuts_are_directed() -> None:
     net = SimNetwork(random.Random(0), ["a", "b", "c"], FaultRates())
     net.cut_link("a", "b")
@@ -115,14 +132,15 @@ def test_log_matching_checker() -> None:
     h.entry_written("a", e[1], 1)
     h.entry_written("b", e[1], 1)
     with pytest.raises(Violation, match="Log Matching"):
-        h.entry_written("c", Entry(index=2, term=2, data=b"put k other"), 1)
+        h.entry_written("c", Entry(index=2, term=2, data=put("k", "other")), 1)
     with pytest.raises(Violation, match="logs differ"):
         h.entry_written("c", e[1], 0)
 
 
 def test_state_machine_safety_checker() -> None:
     h = History()
-    e1, e1b = Entry(index=1, term=1, data=b"put k a"), Entry(index=1, term=2, data=b"put k b")
+    e1 = Entry(index=1, term=1, data=put("k", "a", seq=1))
+    e1b = Entry(index=1, term=2, data=put("k", "b", seq=2))
     h.applied("a", 1, e1, chain_digest(KVState().digest, e1))
     with pytest.raises(Violation, match="State Machine Safety"):
         h.applied("b", 2, e1b, chain_digest(KVState().digest, e1b))
@@ -130,7 +148,7 @@ def test_state_machine_safety_checker() -> None:
 
 def test_leader_completeness_checker() -> None:
     h = History()
-    e1 = Entry(index=1, term=1, data=b"put k a")
+    e1 = Entry(index=1, term=1, data=put("k", "a", seq=1))
     h.applied("a", 1, e1, chain_digest(KVState().digest, e1))
     h.leader_seen("b", 1, 0, 0, [], now=1)  # same term as the commit: not constrained
     with pytest.raises(Violation, match="Leader Completeness"):
@@ -196,6 +214,7 @@ def test_random_runs_exercise_every_fault_and_feature() -> None:
         "read served",
         "messages dropped",
         "messages duplicated",
+        "write retried",
     ]
     missing = [w for w in wanted if total[w] == 0]
     assert not missing, f"never happened in 25 runs: {missing} (counters: {dict(total)})"
