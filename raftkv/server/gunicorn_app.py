@@ -22,6 +22,7 @@ the master halts with a non-zero status instead of respawning a node in a loop.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -45,6 +46,7 @@ log = logging.getLogger("raftkv.server.gunicorn")
 
 _PR_SET_PDEATHSIG = 1
 SWITCH_INTERVAL_S = 0.0005
+GC_THRESHOLDS = (50_000, 20, 100)
 FATAL_EXIT_CODE = 3  # gunicorn's WORKER_BOOT_ERROR: the master halts instead of respawning
 
 
@@ -101,16 +103,21 @@ def post_worker_init(worker: Any) -> None:
         os._exit(FATAL_EXIT_CODE)
 
     node._on_fatal = on_fatal
-    # The driver thread must get the GIL back quickly after each fsync/network wait; with the
-    # default 5 ms switch interval every hand-over can cost a full interval while request threads
-    # run (a convoy that showed up as ~25 ms commit latency under load in py-spy profiles).
+    # The driver thread should get the GIL back soon after each fsync/network wait instead of
+    # after a whole default 5 ms switch interval of request threads. (Measured: throughput within
+    # noise either way, p99 latency somewhat lower at 0.5 ms; RAFTKV_SWITCH_INTERVAL_S overrides.)
     sys.setswitchinterval(float(os.environ.get("RAFTKV_SWITCH_INTERVAL_S", SWITCH_INTERVAL_S)))
+    # A node holds many long-lived objects (the KV data, the in-memory Raft log): with CPython's
+    # default thresholds the cyclic GC re-scans them so often that it cost ~30% of a PUT in a
+    # profile with 50k keys. Collect young objects less often; freeze what start-up created.
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         node.start()
     except Exception as err:
         log.critical("event=start-failed error=%s: %s", type(err).__name__, err)
         sys.stderr.flush()
         raise SystemExit(FATAL_EXIT_CODE) from None
+    gc.freeze()  # the app, the recovered log and KV data: never garbage, never re-scanned
 
     previous = signal.getsignal(signal.SIGTERM)
 
