@@ -29,6 +29,7 @@ __all__ = [
     "single_node",
     "snapshot_catch_up",
     "split_votes",
+    "stale_candidates_with_fast_clocks",
     "stale_vote_grants",
     "transfer_to_lagging",
     "vote_forgotten_on_crash",
@@ -247,6 +248,39 @@ def vote_forgotten_on_crash(seed: int, *, rule_checks: bool = True) -> Outcome:
         node.frozen = False
     settle(sim)
     return Outcome(sim, {"term_c": sim.history.leaders[1].node, "c_led_term_1": c_led})
+
+
+def stale_candidates_with_fast_clocks(seed: int, *, pre_vote: bool) -> Outcome:
+    """Two nodes with stale logs and fast clocks campaign again and again (each time in a higher
+    term, when pre-vote is off). They can never win. The up-to-date nodes must still time out and
+    win: a vote request they *reject* must not reset their election timer (Raft Figure 2:
+    "if election timeout elapses without receiving AppendEntries from the current leader or
+    granting vote to candidate: convert to candidate").
+    """
+    et = 10
+    sim = boot(seed, "fast_clocks", n=5, pre_vote=pre_vote, check_quorum=True)
+    old = _leader(sim)
+    stale = sorted(set(sim.ids) - {old.id})[:2]
+    for s in stale:
+        sim.net.isolate(s)
+    _propose_and_ack(sim, old, 5)
+    sim.crash(old.id)
+    sim.heal()
+    for s in stale:
+        sim.nodes[s].tick_period = 2  # a clock running five times too fast
+    start = sim.now
+    up_to_date = sorted(set(sim.ids) - {old.id, *stale})
+
+    def elected() -> bool:
+        return sim.leader_among(up_to_date) is not None
+
+    sim.wait_for(elected, "an up-to-date node elected despite the stale campaigners", 30 * et)
+    took = (sim.now - start) / sim.params.tick_ms
+    for s in stale:
+        sim.nodes[s].tick_period = sim.params.tick_ms
+    sim.restart(old.id)
+    settle(sim)
+    return Outcome(sim, {"took_ticks": took})
 
 
 def old_leader_partitioned(seed: int, *, check_quorum: bool = True) -> Outcome:
