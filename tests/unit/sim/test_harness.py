@@ -236,3 +236,27 @@ def test_failure_names_the_seed_and_shows_the_trace() -> None:
     assert isinstance(err, SimFailure)
     assert text.startswith("RAFTKV_SIM_SEED=42 violated Example: something broke")
     assert "trace tail" in text and "t=" in text
+
+
+def test_soak_runs_seeds_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.unit.sim import soak
+
+    assert soak.main(["--start", "5", "--count", "2", "--every", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "seeds from 5" in out and "soak: 2 seeds in" in out and "0 failed" in out
+
+
+def test_soak_prints_the_failing_seed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.unit.sim import soak
+
+    def broken(seed: int) -> None:
+        raise SimFailure(seed, "Example", "broken on purpose", ["t=1 ..."], "replay")
+
+    monkeypatch.setattr(soak, "run_seed", broken)
+    assert soak.main(["--start", "7", "--count", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "RAFTKV_SIM_SEED=7 violated Example" in out
+    assert "RAFTKV_SIM_SEED=7 pytest tests/unit/sim -k replay" in out
+    assert "1 failed [7]" in out  # stops at the first failure without --keep-going
