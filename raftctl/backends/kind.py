@@ -9,7 +9,9 @@ helm always get the kind cluster's context (``kind-<cluster>``) and the namespac
 never acts on another cluster the user has configured.
 
 - ``build``: ``images/build.sh localhost:5001/raftkv:TAG``; ``push``: ``docker push``;
-  ``install``: ``helm upgrade --install`` with the image, replica count and ``--wait``;
+  ``install``: ``helm upgrade --install`` with the image, replica count and ``--wait``, and
+  ``client.kind=Job`` (Helm 3's ``--wait`` would wait until its timeout for the chart's default
+  bare client Pod to become Ready, which a finished Pod never is);
   ``up``: create the kind cluster with ``./kind-with-registry.sh`` if it does not exist, then
   build, push, install, rollout status.
 - Replicas are read with ``kubectl get pods -o json`` (pod, Kubernetes node, pod IP); raftctl
@@ -138,6 +140,7 @@ class KindBackend:
             "--set", f"image.repository={self.s.image}",
             "--set", f"image.tag={self.s.tag}",
             "--set", "image.pullPolicy=Always",
+            "--set", "client.kind=Job",  # a bare Pod would never satisfy --wait (Helm 3)
         ]  # fmt: skip
         if replicas is not None:
             args += ["--set", f"replicaCount={replicas}"]

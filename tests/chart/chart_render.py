@@ -64,11 +64,21 @@ class Rendered:
             if "helm.sh/hook" in (o["metadata"].get("annotations") or {})
         ]
 
+    def bare_client_pods(self) -> list[Obj]:
+        """Pods that are part of the release (not helm hooks): the client Pod of client.kind=Pod."""
+        return [p for p in self.find("Pod") if p not in self.hook_pods()]
+
     def client_job(self) -> Obj:
+        """The client Job (client.kind=Job)."""
         return self.one("Job")
 
     def client_pod(self) -> Obj:
-        """The client Job's Pod: the Job's name with the template's labels and spec."""
+        """The client's Pod for either client.kind: the bare Pod (``Pod``, the default), or the
+        Job's Pod (``Job``: the Job's name with the template's labels and spec)."""
+        bare = self.bare_client_pods()
+        if bare:
+            assert len(bare) == 1 and not self.find("Job"), self.kinds()
+            return bare[0]
         job = self.client_job()
         template = job["spec"]["template"]
         return {

@@ -2,18 +2,27 @@
 Kubernetes (kubernetes-validate, strict) and lint is clean, and the properties the issue asks
 for hold on the rendered objects — Parallel StatefulSet with pod-DNS peers, headless Service
 publishing not-ready addresses, PVCs, hard/soft anti-affinity, probes, PDB keeping a majority,
-token Secret wiring, restrictive securityContext, the client Pod and helm test running `raftctl
-verify`, ServiceMonitor and NetworkPolicy."""
+token Secret wiring, restrictive securityContext, the client (a bare Pod by default, or a Job with
+client.kind=Job) and helm test running `raftctl verify`, ServiceMonitor and NetworkPolicy."""
 
 from __future__ import annotations
 
 import base64
 import copy
+import re
 from typing import Any
 
 import kubernetes_validate
 import pytest
-from chart_render import CHART_DIR, Obj, Rendered, iter_containers, pod_specs, render
+from chart_render import (
+    CHART_DIR,
+    Obj,
+    Rendered,
+    iter_containers,
+    load_values_yaml,
+    pod_specs,
+    render,
+)
 
 KUBE_VERSIONS = ("1.25", kubernetes_validate.latest_version())
 
@@ -81,6 +90,7 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
         "default",
     ),
     "single-node": ({"replicaCount": 1}, "raftkv", "default"),
+    "client-job": ({"client": {"kind": "Job"}}, "raftkv", "default"),
 }
 
 
@@ -160,7 +170,7 @@ def test_default_names_follow_the_contract(default: Rendered) -> None:
     assert default.kinds() == sorted(
         [
             "PodDisruptionBudget/raftkv",
-            "Job/" + default.client_job()["metadata"]["name"],
+            "Pod/" + default.client_pod()["metadata"]["name"],
             "Pod/raftkv-test-verify",
             "Secret/raftkv-token",
             "Service/raft-service",
@@ -499,11 +509,41 @@ def test_node_tuning_values_reach_the_env(renders: dict[str, Rendered]) -> None:
 # ---------------------------------------------------------------- client Pod and helm test
 
 
-def test_client_pod_runs_verify_against_every_replica(default: Rendered) -> None:
-    job = default.client_job()
+def test_client_is_a_bare_pod_by_default(default: Rendered) -> None:
+    assert load_values_yaml()["client"]["kind"] == "Pod"
+    assert not default.find("Job")
+    (pod,) = default.bare_client_pods()
+    assert (pod["apiVersion"], pod["kind"]) == ("v1", "Pod")
+    assert re.fullmatch(r"raftkv-client-[0-9a-f]{8}", pod["metadata"]["name"])
+    assert pod["metadata"]["namespace"] == "default"
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "client"
+    assert "helm.sh/hook" not in (pod["metadata"].get("annotations") or {})  # part of the release
+    assert pod["spec"]["restartPolicy"] == "Never"  # runs once, like the original client Pod
+    name = pod["metadata"]["name"]
+    assert f"kubectl -n default logs pod/{name}" in default.notes
+    assert "with --wait, set client.kind=Job" in default.notes
+
+
+def test_client_job_owns_the_same_pod(default: Rendered, renders: dict[str, Rendered]) -> None:
+    r = renders["client-job"]
+    assert not r.bare_client_pods()
+    job = r.client_job()
+    assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
     assert job["spec"]["backoffLimit"] == 0  # runs once, like the original client Pod
     assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "client"
-    pod = default.client_pod()
+    pod = r.client_pod()
+    assert pod["metadata"]["labels"] == default.client_pod()["metadata"]["labels"]
+    assert pod["spec"] == default.client_pod()["spec"]
+    assert f"kubectl -n default logs job/{job['metadata']['name']}" in r.notes
+    assert "client.kind=Job" not in r.notes
+
+
+@pytest.mark.parametrize("key", ["defaults", "client-job"])
+def test_client_pod_runs_verify_against_every_replica(
+    renders: dict[str, Rendered], key: str
+) -> None:
+    r = renders[key]
+    pod = r.client_pod()
     assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "client"
     spec = pod["spec"]
     assert spec["restartPolicy"] == "Never"
@@ -517,37 +557,83 @@ def test_client_pod_runs_verify_against_every_replica(default: Rendered) -> None
     ]
     (wait,) = spec["initContainers"]
     assert wait["command"] == ["raftkv-wait-ready", "--timeout", "300", "http://raftkv:8000/readyz"]
-    assert main["image"] == wait["image"] == default.node_container()["image"]
+    assert main["image"] == wait["image"] == r.node_container()["image"]
+    token = {"name": "raftkv-token", "key": "token"}
+    assert [e["valueFrom"]["secretKeyRef"] for e in main["env"] if "valueFrom" in e] == [token]
+    assert {e["name"] for e in main["env"]} == {"HOME", "RAFTCTL_TOKEN"}
 
 
-def test_helm_test_hook_runs_the_same_workload(default: Rendered) -> None:
-    (hook,) = default.hook_pods()
+@pytest.mark.parametrize("kind", ["Pod", "Job"])
+def test_client_verifies_every_replica_of_a_bigger_cluster(chart: Any, kind: str) -> None:
+    r = render(chart, {"replicaCount": 5, "client": {"kind": kind}})
+    (main,) = r.client_pod()["spec"]["containers"]
+    assert main["command"][-1] == ",".join(f"http://raft-{i}.raft-service:8000" for i in range(5))
+
+
+@pytest.mark.parametrize("key", ["defaults", "client-job"])
+def test_helm_test_hook_runs_the_same_workload(renders: dict[str, Rendered], key: str) -> None:
+    r = renders[key]
+    (hook,) = r.hook_pods()
     assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert hook["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == "before-hook-creation"
-    assert hook["spec"] == default.client_pod()["spec"]
+    assert hook["spec"] == r.client_pod()["spec"]
 
 
-def test_client_job_name_changes_only_with_its_template(chart: Any, default: Rendered) -> None:
+def test_client_job_name_changes_only_with_its_template(
+    chart: Any, renders: dict[str, Rendered]
+) -> None:
+    job = {"kind": "Job"}
+    name = renders["client-job"].client_pod()["metadata"]["name"]
+    assert render(chart, {"client": job}).client_pod()["metadata"]["name"] == name  # random token
+    tagged = render(chart, {"client": job, "image": {"tag": "v2"}}).client_pod()["metadata"]["name"]
+    assert tagged != name  # an immutable Job template changed: Helm replaces the Job on upgrade
+    relabelled = render(chart, {"client": job, "commonLabels": {"team": "x"}}).client_pod()
+    assert relabelled["metadata"]["name"] != name  # labels are in the Job's template too
+    assert name in renders["client-job"].notes
+
+
+def test_client_pod_name_changes_only_with_its_spec(chart: Any, default: Rendered) -> None:
     name = default.client_pod()["metadata"]["name"]
     assert render(chart, {}).client_pod()["metadata"]["name"] == name  # random token: same name
     tagged = render(chart, {"image": {"tag": "v2"}}).client_pod()["metadata"]["name"]
-    assert tagged != name  # an immutable Job template changed: Helm replaces the Job on upgrade
-    relabelled = render(chart, {"commonLabels": {"team": "x"}}).client_pod()["metadata"]["name"]
-    assert relabelled != name  # labels are in the template too (a new chart version changes them)
-    assert name in default.notes
+    assert tagged != name  # an immutable Pod spec changed: Helm replaces the Pod on upgrade
+    more = render(chart, {"client": {"extraArgs": ["--writes", "9"]}}).client_pod()
+    assert more["metadata"]["name"] != name
+    relabelled = render(chart, {"commonLabels": {"team": "x"}}).client_pod()
+    assert relabelled["metadata"]["name"] == name  # a Pod's labels are mutable: patched in place
+    assert relabelled["metadata"]["labels"]["team"] == "x"
+    assert name != render(chart, {"client": {"kind": "Job"}}).client_pod()["metadata"]["name"]
+
+
+@pytest.mark.parametrize("kind", ["Pod", "Job"])
+def test_client_name_fits_a_label_value(chart: Any, kind: str) -> None:
+    """A Job's name becomes its pods' job-name label (63 characters at most); the Pod's too."""
+    r = render(chart, {"fullnameOverride": "f" * 63, "client": {"kind": kind}})
+    name = r.client_pod()["metadata"]["name"]
+    assert re.fullmatch(r"f{47}-client-[0-9a-f]{8}", name) and len(name) == 63
 
 
 @pytest.mark.parametrize("key", sorted(VALUE_SETS))
-def test_no_bare_pod_blocks_helm_wait(renders: dict[str, Rendered], key: str) -> None:
-    """Helm 3's `--wait` waits for every bare Pod to be Ready, which a finished one never is; so
-    the one-shot client is a Job, and the only Pod is the test hook (not part of the release)."""
-    for pod in renders[key].find("Pod"):
+def test_only_the_client_pod_is_a_bare_pod(renders: dict[str, Rendered], key: str) -> None:
+    """Helm 3's `--wait` waits for every bare Pod to be Ready, which a finished one never is: the
+    only bare Pod is the client of client.kind=Pod; with client.kind=Job (what raftctl's kind
+    target installs with `--wait`) there is none, and the helm test Pod is a hook (not part of
+    the release)."""
+    values, _, _ = VALUE_SETS[key]
+    client = {"enabled": True, "kind": "Pod", **values.get("client", {})}
+    kind = client["kind"] if client["enabled"] else None
+    assert len(renders[key].bare_client_pods()) == (1 if kind == "Pod" else 0)
+    assert len(renders[key].find("Job")) == (1 if kind == "Job" else 0)
+    for pod in renders[key].hook_pods():
         assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
 
 
-def test_client_and_tests_can_be_disabled(renders: dict[str, Rendered]) -> None:
+def test_client_and_tests_can_be_disabled(chart: Any, renders: dict[str, Rendered]) -> None:
     assert not renders["minimal"].find("Pod")
     assert not renders["minimal"].find("Job")
+    off = render(chart, {"client": {"enabled": False, "kind": "Job"}, "tests": {"enabled": False}})
+    assert not off.find("Pod") and not off.find("Job")
+    assert "The client" not in off.notes
     assert renders["everything-on"].client_pod()["spec"]["containers"][0]["command"][-2:] == [
         "--output",
         "json",

@@ -49,6 +49,9 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
         "at '/metrics/serviceMonitor/interval'",
     ),
     ({"client": {"waitTimeoutSeconds": 0}}, "at '/client/waitTimeoutSeconds'"),
+    ({"client": {"kind": "Deployment"}}, "at '/client/kind': value must be one of 'Pod', 'Job'"),
+    ({"client": {"kind": "pod"}}, "at '/client/kind': value must be one of 'Pod', 'Job'"),
+    ({"client": {"kind": None}}, "missing property 'kind'"),
 ]
 
 
@@ -92,6 +95,7 @@ def _copy_without_schema(tmp_path: Path) -> Path:
             {"auth": {"token": "abcdefghijklmnopq", "existingSecret": "x"}},
             "auth.token and auth.existingSecret are mutually exclusive",
         ),
+        ({"client": {"kind": "CronJob"}}, "client.kind must be Pod or Job, got CronJob"),
     ],
 )
 def test_template_guard_without_schema(

@@ -135,7 +135,8 @@ def test_build_push_install_commands(kind: RecordingRunner) -> None:
         ["helm", "upgrade", "--install", "raftkv", str(ROOT / "helm" / "raftkv"),
          "--create-namespace",
          "--set", "image.repository=localhost:5001/raftkv", "--set", "image.tag=t1",
-         "--set", "image.pullPolicy=Always", "--set", "replicaCount=5",
+         "--set", "image.pullPolicy=Always", "--set", "client.kind=Job",
+         "--set", "replicaCount=5",
          "--wait", "--timeout", "10m", *HELM_CTX],
     ]
 
@@ -154,7 +155,8 @@ def test_up_creates_the_cluster_then_builds_pushes_installs_and_waits(
         ["helm", "upgrade", "--install", "raftkv", str(ROOT / "helm" / "raftkv"),
          "--create-namespace",
          "--set", "image.repository=localhost:5001/raftkv", "--set", "image.tag=v2",
-         "--set", "image.pullPolicy=Always", "--wait", "--timeout", "10m", *HELM_CTX],
+         "--set", "image.pullPolicy=Always", "--set", "client.kind=Job",
+         "--wait", "--timeout", "10m", *HELM_CTX],
         ["kubectl", *CTX, "rollout", "status", "statefulset/raft", "--timeout=300s"],
     ]
     assert ["kubectl", *CTX, "get", "pods", "-l", SELECTOR, "-o", "json"] in kind.calls

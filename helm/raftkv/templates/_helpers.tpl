@@ -3,7 +3,8 @@ _helpers.tpl — names, labels and the derived values every template shares.
 
 Names (docs/contracts.md §6): StatefulSet `raftkv.statefulsetName` (default `raft`), headless Service
 `raftkv.headlessServiceName` (default `raft-service`), client Service `raftkv.serviceName` (default the
-fullname, `raftkv` for release `raftkv`), token Secret `<release>-token`. Pod `<statefulset>-<i>` is Raft node
+fullname, `raftkv` for release `raftkv`), token Secret `<release>-token`, client Pod or Job
+`<fullname>-client-<hash>` (`raftkv.clientName`). Pod `<statefulset>-<i>` is Raft node
 `<statefulset>-<i>`, reachable at `<statefulset>-<i>.<headless>.<namespace>.svc.<clusterDomain>:8000`.
 */}}
 
@@ -158,12 +159,16 @@ app.kubernetes.io/component: client
 {{- if and .Values.auth.enabled .Values.auth.existingSecret .Values.auth.token -}}
 {{- fail "auth.token and auth.existingSecret are mutually exclusive: set one of them" -}}
 {{- end -}}
+{{- if not (has .Values.client.kind (list "Pod" "Job")) -}}
+{{- fail (printf "client.kind must be Pod or Job, got %v" .Values.client.kind) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
-The client workload's pod spec, shared by the client Pod and the `helm test` Pod: an init container waits until
-the client Service answers /readyz (some node is Ready: it knows a leader and has applied its commit index), then
-`raftctl verify` runs the assignment's workload against every replica's pod DNS name and exits 0 or 1.
+The client workload's pod spec, shared by the client Pod (bare with client.kind=Pod, the Job's template with
+client.kind=Job) and the `helm test` Pod: an init container waits until the client Service answers /readyz (some
+node is Ready: it knows a leader and has applied its commit index), then `raftctl verify` runs the assignment's
+workload against every replica's pod DNS name and exits 0 or 1.
 */}}
 {{- define "raftkv.clientPodSpec" -}}
 restartPolicy: Never
@@ -224,10 +229,16 @@ volumes:
       sizeLimit: 64Mi
 {{- end -}}
 
-{{/* The client Pod's labels (in the Job's template and on the helm test Pod). */}}
+{{/* The client Pod's labels (on the bare client Pod, in the Job's template and on the helm test Pod). */}}
 {{- define "raftkv.clientPodLabels" -}}
 {{ include "raftkv.clientSelectorLabels" . }}
 {{ include "raftkv.metaLabels" . }}
+{{- end -}}
+
+{{/* "<fullname>-client-<8 hex digits of sha256 of .hashed>", at most 63 characters (a Job's name becomes the
+value of its pods' job-name label): pass (dict "root" $ "hashed" text). */}}
+{{- define "raftkv.clientHashedName" -}}
+{{- printf "%s-client-%s" (include "raftkv.fullname" .root | trunc 47 | trimSuffix "-") (.hashed | sha256sum | trunc 8) -}}
 {{- end -}}
 
 {{/* The client Job's name: the hash of its Pod template (labels and spec) is part of it, because a Job's
@@ -235,5 +246,21 @@ template is immutable and `helm upgrade` could not patch a changed one; a new na
 Job and create the new one. */}}
 {{- define "raftkv.clientJobName" -}}
 {{- $template := printf "%s\n%s" (include "raftkv.clientPodLabels" .) (include "raftkv.clientPodSpec" .) -}}
-{{- printf "%s-client-%s" (include "raftkv.fullname" . | trunc 48 | trimSuffix "-") ($template | sha256sum | trunc 8) -}}
+{{- include "raftkv.clientHashedName" (dict "root" . "hashed" $template) -}}
+{{- end -}}
+
+{{/* The bare client Pod's name: the hash of its spec is part of it, because a Pod's spec is immutable (its
+labels are not, so they stay out of the hash and are patched in place); a changed spec gets a new name, and
+Helm deletes the old Pod and creates the new one on `helm upgrade`. */}}
+{{- define "raftkv.clientPodName" -}}
+{{- include "raftkv.clientHashedName" (dict "root" . "hashed" (include "raftkv.clientPodSpec" .)) -}}
+{{- end -}}
+
+{{/* The name of the client object of kind client.kind (Pod or Job). */}}
+{{- define "raftkv.clientName" -}}
+{{- if eq .Values.client.kind "Job" -}}
+{{- include "raftkv.clientJobName" . -}}
+{{- else -}}
+{{- include "raftkv.clientPodName" . -}}
+{{- end -}}
 {{- end -}}
