@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Request, Response, request
@@ -63,6 +64,7 @@ EXTENSION_KEY = "raftkv.node"
 MAX_LIST_LIMIT = 10_000
 DEFAULT_LIST_LIMIT = 1_000
 MAX_RAFT_BODY = 512 << 20
+RAFT_PATH = "/raft/v1/messages"
 REPLY_WAIT_S = 2.0  # how long a Raft POST waits for the replies it triggers (normally one fsync)
 _JSON = "application/json"
 
@@ -149,6 +151,24 @@ _KNOWN_ROUTES = frozenset({
 })
 
 
+def handle_raft_post(node: NodeAPI, length: int | None, stream: Any) -> dict[str, Any]:
+    """``POST /raft/v1/messages``: deliver a peer's batch, answer with our replies to it."""
+    if length is not None and length > MAX_RAFT_BODY:
+        raise PayloadTooLarge(f"Raft message batch of {length} bytes is too large")
+    body = stream.read(length) if length is not None else stream.read(MAX_RAFT_BODY + 1)
+    if len(body) > MAX_RAFT_BODY:
+        raise PayloadTooLarge("Raft message batch is too large")
+    try:
+        obj = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MalformedRaftMessage(f"body is not JSON: {err}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
+        raise MalformedRaftMessage('body must be {"messages": [...]}')
+    msgs = node.decode_messages(obj["messages"])
+    replies = node.deliver_and_reply(msgs, REPLY_WAIT_S)
+    return {"ok": True, "received": len(msgs), "messages": replies}
+
+
 def _route_label(path: str) -> str:
     if path.startswith("/v1/kv/"):
         return "/v1/kv/<key>"
@@ -186,6 +206,8 @@ class _Edge:
                 ])
                 self._observe(method, path, "401", t0)
                 return [body]
+        if method == "POST" and path == RAFT_PATH:
+            return self._raft(environ, start_response, t0)
         kv = path.startswith("/v1/kv")
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -201,6 +223,28 @@ class _Edge:
         result = self.inner(environ, start)
         self._observe(method, path, status_code[0], t0)
         return result
+
+    def _raft(self, environ: dict[str, Any], start_response: Any, t0: float) -> Any:
+        headers: dict[str, str] = {}
+        try:
+            raw_length = environ.get("CONTENT_LENGTH") or None
+            length = int(raw_length) if raw_length is not None else None
+            obj = handle_raft_post(self.node, length, environ["wsgi.input"])
+            code = 200
+        except ValueError:  # a bad Content-Length header
+            code, obj = 400, {"error": "bad Content-Length", "code": "bad_request"}
+        except RaftkvError as err:
+            code, obj, headers = err.status, err.payload(), err.headers()
+        except Exception as err:  # never a traceback to a peer
+            log.exception("event=raft-rpc-error")
+            code = 500
+            obj = {"error": f"internal error: {type(err).__name__}", "code": "internal"}
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        start_response(f"{code} {HTTPStatus(code).phrase}", [
+            ("Content-Type", _JSON), ("Content-Length", str(len(body))), *headers.items(),
+        ])
+        self._observe("POST", RAFT_PATH, str(code), t0)
+        return [body]
 
     def _observe(self, method: str, path: str, status: str, t0: float) -> None:
         key = (method, _route_label(path), status)
@@ -478,19 +522,10 @@ def build_app(node: NodeAPI) -> Flask:
         return _json({"id": ctx.id, "snapshot_index": index})
 
     # ------------------------------------------------------------------ Raft RPC
+    # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists
+    # for the URL map (405 on other methods) and serves them too if _Edge is not in front.
     @app.route("/raft/v1/messages", methods=["POST"])
     def raft_messages() -> Response:
-        length = request.content_length
-        if length is not None and length > MAX_RAFT_BODY:
-            raise PayloadTooLarge(f"Raft message batch of {length} bytes is too large")
-        try:
-            obj = json.loads(request.get_data(cache=False))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise MalformedRaftMessage(f"body is not JSON: {err}") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
-            raise MalformedRaftMessage('body must be {"messages": [...]}')
-        msgs = node.decode_messages(obj["messages"])
-        replies = node.deliver_and_reply(msgs, REPLY_WAIT_S)
-        return _json({"ok": True, "received": len(msgs), "messages": replies})
+        return _json(handle_raft_post(node, request.content_length, request.stream))
 
     return app
