@@ -300,3 +300,36 @@ def test_unexpected_exception_is_json_500(app: Flask, node: FakeNode) -> None:
     r = app.test_client().put("/v1/kv/k", data="v")
     body = assert_json_error(r, 500, "internal")
     assert "kaput" not in body["error"] and "Traceback" not in r.get_data(as_text=True)
+
+
+def _raw_post(app: Flask, body: bytes, length: str | None) -> tuple[str, dict[str, str], bytes]:
+    import io
+
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/raft/v1/messages", "QUERY_STRING": "",
+        "SERVER_NAME": "x", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(),
+    }
+    if length is not None:
+        environ["CONTENT_LENGTH"] = length
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc: Any = None) -> None:
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    out = b"".join(app.wsgi_app(environ, start_response))
+    return seen["status"], seen["headers"], out
+
+
+def test_raft_rpc_fast_path_without_content_length_and_with_a_bad_one(
+    app: Flask, node: FakeNode
+) -> None:
+    import json as _json
+
+    status, headers, body = _raw_post(app, b'{"messages": [{"v": 1}]}', None)  # chunked upload
+    assert status == "200 OK" and headers["Content-Type"] == "application/json"
+    assert _json.loads(body)["received"] == 1 and node.delivered == [{"v": 1}]
+    status, _, body = _raw_post(app, b"{}", "zwei")
+    assert status.startswith("400") and "error" in _json.loads(body)
+    status, _, body = _raw_post(app, b"x" * 10, str((512 << 20) + 1))
+    assert status.startswith("413") and _json.loads(body)["code"] == "payload_too_large"
