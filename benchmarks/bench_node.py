@@ -246,7 +246,7 @@ def main() -> int:
     print("\ntargets (issue 4):")
     for text, value, bound, at_least in checks:
         ok = value >= bound if at_least else value <= bound
-        print(f"  {'MET ' if ok else 'MISS'} {text}: measured {value:.2f}")
+        print(f"  {'MET ' if ok else 'MISS'} {text}: measured {value:.3f}")
     print(f"loadavg at start {results['loadavg_start']}, at end {results['loadavg_end']} "
           "(other load on this machine lowers every figure; compare the ratios)")
     if args.out:
