@@ -92,6 +92,7 @@ class PeerSender:
         self.sent = 0
         self.failures = 0
         self.connected = False
+        self._last_rejection = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -206,17 +207,20 @@ class PeerSender:
                 return False
             self.connected = True
             if resp.status // 100 != 2:
-                log.warning(
-                    "peer=%s event=send-rejected status=%d body=%s",
-                    self.peer_id,
-                    resp.status,
-                    data[:200].decode("utf-8", "replace"),
-                )
+                if resp.status != self._last_rejection:  # once per kind, not per heartbeat
+                    log.warning(
+                        "peer=%s event=send-rejected status=%d body=%s",
+                        self.peer_id,
+                        resp.status,
+                        data[:200].decode("utf-8", "replace"),
+                    )
+                self._last_rejection = resp.status
                 if resp.getheader("Connection", "").lower() == "close":
                     self._close()
                 return False
             if resp.will_close:
                 self._close()
+            self._last_rejection = 0
             self.sent += len(chunk)
             if self._on_reply is not None and b'"messages"' in data:
                 try:
