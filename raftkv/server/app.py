@@ -1,10 +1,12 @@
 """app.py — the Flask app: KV API, Raft RPC, admin, status/health/metrics on one port.
 
 Contract (issue 4, docs/contracts.md §3):
-- Every response is JSON except ``/metrics``; every error has an ``error`` field. ONE errorhandler
-  turns the ``raftkv.errors`` tree and werkzeug's HTTP errors (404, 405, 413, ...) into JSON with
-  the right status; anything else is logged and answered 500 JSON (never an HTML page or a
-  traceback).
+- Every response is JSON except ``/metrics``; every error has an ``error`` field. ONE mapping,
+  ``error_parts``, turns the ``raftkv.errors`` tree and werkzeug's HTTP errors (404, 405, 413, ...)
+  into status + JSON; anything else is logged and answered 500 JSON (never an HTML page or a
+  traceback). Flask's single errorhandler and the WSGI fast paths both use it.
+- ``_Edge`` (a WSGI layer in front of Flask) does what every request needs at raw-WSGI cost: the
+  token check, the X-Raft-* headers, the latency histogram, and the whole Raft RPC (peers only).
 - KV responses carry ``X-Raft-Leader``, ``X-Raft-Term``, ``X-Raft-Index`` and
   ``X-Raftkv-Served-By``.
 - A follower forwards writes and linearizable reads to the leader (forward.py); a forwarded
@@ -151,6 +153,33 @@ _KNOWN_ROUTES = frozenset({
 })
 
 
+def error_parts(
+    err: BaseException, method: str, path: str
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """THE mapping of an exception to (HTTP status, JSON body with ``error``, headers), used by
+    Flask's one errorhandler and by the WSGI fast paths alike: the ``raftkv.errors`` tree carries
+    its own status/payload/headers; werkzeug's HTTP errors (404, 405, 413, ...) become JSON;
+    anything else is logged and answered 500 without internals."""
+    if isinstance(err, RaftkvError):
+        return err.status, err.payload(), err.headers()
+    if isinstance(err, HTTPException):
+        headers: dict[str, str] = {}
+        if isinstance(err, NotFound):
+            message = f"no such route: {method} {path}"
+        elif isinstance(err, MethodNotAllowed):
+            allowed = sorted(set(err.valid_methods or ()) - {"HEAD", "OPTIONS"})
+            message = f"method {method} not allowed on {path}"
+            if allowed:
+                message += f"; allowed: {', '.join(allowed)}"
+                headers["Allow"] = ", ".join(allowed)
+        else:
+            message = err.description or err.name
+        code = err.name.lower().replace(" ", "_")
+        return err.code or 500, {"error": message, "code": code}, headers
+    log.error("event=unhandled-error method=%s path=%s", method, path, exc_info=err)
+    return 500, {"error": f"internal error: {type(err).__name__}", "code": "internal"}, {}
+
+
 def handle_raft_post(node: NodeAPI, length: int | None, stream: Any) -> dict[str, Any]:
     """``POST /raft/v1/messages``: deliver a peer's batch, answer with our replies to it."""
     if length is not None and length > MAX_RAFT_BODY:
@@ -199,13 +228,8 @@ class _Edge:
                 auth[7:].strip().encode(), ctx.token
             ):
                 err = Unauthorized("missing or wrong cluster token (Authorization: Bearer ...)")
-                body = json.dumps(err.payload()).encode()
-                start_response("401 UNAUTHORIZED", [
-                    ("Content-Type", _JSON), ("Content-Length", str(len(body))),
-                    *err.headers().items(),
-                ])
-                self._observe(method, path, "401", t0)
-                return [body]
+                return self._answer(start_response, *error_parts(err, method, path),
+                                    method, path, t0)
         if method == "POST" and path == RAFT_PATH:
             return self._raft(environ, start_response, t0)
         kv = path.startswith("/v1/kv")
@@ -225,25 +249,25 @@ class _Edge:
         return result
 
     def _raft(self, environ: dict[str, Any], start_response: Any, t0: float) -> Any:
-        headers: dict[str, str] = {}
         try:
             raw_length = environ.get("CONTENT_LENGTH") or None
-            length = int(raw_length) if raw_length is not None else None
+            try:
+                length = int(raw_length) if raw_length is not None else None
+            except ValueError:
+                raise BadRequest(f"bad Content-Length {raw_length!r}") from None
             obj = handle_raft_post(self.node, length, environ["wsgi.input"])
-            code = 200
-        except ValueError:  # a bad Content-Length header
-            code, obj = 400, {"error": "bad Content-Length", "code": "bad_request"}
-        except RaftkvError as err:
-            code, obj, headers = err.status, err.payload(), err.headers()
-        except Exception as err:  # never a traceback to a peer
-            log.exception("event=raft-rpc-error")
-            code = 500
-            obj = {"error": f"internal error: {type(err).__name__}", "code": "internal"}
-        body = json.dumps(obj, separators=(",", ":")).encode()
+        except Exception as err:  # mapped like any error: never a traceback to a peer
+            return self._answer(start_response, *error_parts(err, "POST", RAFT_PATH),
+                                "POST", RAFT_PATH, t0)
+        return self._answer(start_response, 200, obj, {}, "POST", RAFT_PATH, t0)
+
+    def _answer(self, start_response: Any, code: int, obj: dict[str, Any],
+                headers: dict[str, str], method: str, path: str, t0: float) -> list[bytes]:
+        body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
         start_response(f"{code} {HTTPStatus(code).phrase}", [
             ("Content-Type", _JSON), ("Content-Length", str(len(body))), *headers.items(),
         ])
-        self._observe("POST", RAFT_PATH, str(code), t0)
+        self._observe(method, path, str(code), t0)
         return [body]
 
     def _observe(self, method: str, path: str, status: str, t0: float) -> None:
@@ -270,25 +294,8 @@ def build_app(node: NodeAPI) -> Flask:
 
     @app.errorhandler(Exception)
     def _error(err: Exception) -> Response:
-        if isinstance(err, RaftkvError):
-            return _json(err.payload(), err.status, err.headers())
-        if isinstance(err, HTTPException):
-            status = err.code or 500
-            headers: dict[str, str] = {}
-            if isinstance(err, NotFound):
-                message = f"no such route: {request.method} {request.path}"
-            elif isinstance(err, MethodNotAllowed):
-                allowed = sorted(set(err.valid_methods or ()) - {"HEAD", "OPTIONS"})
-                message = f"method {request.method} not allowed on {request.path}"
-                if allowed:
-                    message += f"; allowed: {', '.join(allowed)}"
-                    headers["Allow"] = ", ".join(allowed)
-            else:
-                message = err.description or err.name
-            code = err.name.lower().replace(" ", "_")
-            return _json({"error": message, "code": code}, status, headers)
-        log.exception("node=%s event=unhandled-error path=%s", ctx.id, request.path)
-        return _json({"error": f"internal error: {type(err).__name__}", "code": "internal"}, 500)
+        status, body, headers = error_parts(err, request.method, request.path)
+        return _json(body, status, headers)
 
     # ------------------------------------------------------------------ helpers
     def forward_or_raise(leader: str | None) -> Response:
