@@ -272,7 +272,14 @@ class RaftNode:
                 pass  # granted pre-votes carry the future term
             else:
                 leader = m.src if isinstance(m, _FROM_LEADER) else None
+                elapsed = self._election_elapsed
                 self._become_follower(m.term, leader)
+                if isinstance(m, RequestVote):
+                    # Raft Figure 2: only a GRANTED vote restarts the election timer. A stale
+                    # candidate that can never win must not keep the up-to-date nodes from
+                    # campaigning (a livelock without pre-vote); _handle_vote_request resets the
+                    # timer when it grants.
+                    self._election_elapsed = elapsed
         elif m.term < self.term:
             if isinstance(m, AppendEntries | Heartbeat) and (
                 self._cfg.check_quorum or self._cfg.pre_vote

@@ -13,10 +13,13 @@ from raftnet import Network, make_config
 from raftkv.raft import (
     AppendEntries,
     AppendEntriesResponse,
+    Entry,
+    HardState,
     Heartbeat,
     RaftNode,
     RequestVote,
     RequestVoteResponse,
+    RestoredState,
     Role,
 )
 
@@ -157,3 +160,35 @@ def test_5_2_leader_sends_heartbeats_every_heartbeat_tick() -> None:
     n1.tick()
     hbs = [m for m in n1.ready().messages if isinstance(m, Heartbeat)]
     assert sorted(m.dst for m in hbs) == ["n2", "n3"]
+
+
+def test_5_2_rejected_vote_requests_do_not_restart_the_election_timer() -> None:
+    # Figure 2, Followers: "If election timeout elapses without receiving AppendEntries RPC from
+    # current leader or granting vote to candidate: convert to candidate". Regression
+    # (core-bugs.md #2): stale candidates with higher terms used to livelock the election.
+    entries = [Entry(index=1, term=1), Entry(index=2, term=1)]
+    node = RaftNode(
+        make_config("a", ["a", "b", "c"], pre_vote=False),
+        random.Random(1),
+        RestoredState(hard_state=HardState(term=1), entries=entries),
+    )
+    term = 1
+    for t in range(1, 40):
+        if node.role is not Role.FOLLOWER:
+            break
+        if t % 3 == 0:  # a stale candidate (shorter log) campaigns every 3 ticks
+            term = node.term + 1
+            node.step(RequestVote(src="b", dst="a", term=term, last_log_index=1, last_log_term=1))
+        node.tick()
+    assert node.role is Role.CANDIDATE, "the up-to-date node never campaigned"
+    assert t <= 20  # within its randomized timeout [10, 20)
+
+
+def test_5_2_granted_vote_restarts_the_election_timer() -> None:
+    node = _node()
+    for _ in range(9):
+        node.tick()
+    node.step(RequestVote(src="b", dst="a", term=1, last_log_index=0, last_log_term=0))
+    for _ in range(9):
+        node.tick()
+    assert node.role is Role.FOLLOWER
