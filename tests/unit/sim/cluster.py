@@ -434,6 +434,7 @@ class SimNode:
                         f"but {e.index}/{e.term} holds {e.data!r}",
                     )
                 self.sim.history.write_acked(p.op, e.index, e.term)
+                self.sim.write_done(p.op)
                 self.sim.counters["write acked"] += 1
                 self.sim.trace(self.id, "client", f"ack {p.op.key}={p.op.value} @{e.index}")
             else:
@@ -586,6 +587,7 @@ class Simulation:
         self.nodes = {i: SimNode(self, i) for i in self.ids}
         self._value_seq = 0
         self._client_seq: dict[str, int] = {}
+        self._client_op: dict[str, WriteOp] = {}  # each client's one outstanding write
         self._write_data: dict[str, bytes] = {}
         self._attempts: dict[str, int] = {}
         self._read_seq = 0
@@ -748,7 +750,13 @@ class Simulation:
         self._value_seq += 1
         key = key if key is not None else self.rng.choice(self.keys)
         value = f"w{self._value_seq}"
-        client = f"c{self.rng.randrange(self.params.clients)}"
+        # Clients are sequential, like real ones: one outstanding write each. A client picked
+        # while busy gives up on its previous write (no more retries of it), so a session's
+        # sequence numbers are applied in order and never fall out of the dedup window.
+        clients = [f"c{i}" for i in range(self.params.clients)]
+        idle = [c for c in clients if c not in self._client_op]
+        client = self.rng.choice(idle or clients)
+        self._client_op.pop(client, None)
         self._client_seq[client] = seq = self._client_seq.get(client, 0) + 1
         data = encode_put(key, value, client, seq)
         op = WriteOp(key=key, value=value, invoke=self.history.tick_clock())
@@ -757,7 +765,15 @@ class Simulation:
         if not self._submit(node, op, data):
             del self.history.writes[op.value], self._write_data[op.value]
             return None
+        if op.complete is None:
+            self._client_op[client] = op
         return op
+
+    def write_done(self, op: WriteOp) -> None:
+        """``op`` was acknowledged: its client may send the next write."""
+        for client, current in list(self._client_op.items()):
+            if current is op:
+                del self._client_op[client]
 
     def _submit(self, node: SimNode, op: WriteOp, data: bytes) -> bool:
         assert node.raft is not None
@@ -785,6 +801,8 @@ class Simulation:
         node = self.client_target()
         if not self.params.retry or op.complete is not None or attempts > 4:
             return
+        if op not in self._client_op.values():
+            return  # the client gave up on it
         if node is None or node.raft is None:
             return
         self.counters["write retried"] += 1
