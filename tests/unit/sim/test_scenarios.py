@@ -81,9 +81,9 @@ def test_split_vote_then_a_leader(seed: int, pre_vote: bool) -> None:
     assert f["leader_term"] > f["split_terms"][0], f
 
 
-# pre_vote=False is core-bugs #2 (a rejected vote request resets the election timer): added back
-# once the core is fixed.
-@pytest.mark.parametrize("pre_vote", [True], ids=["pre_vote"])
+# pre_vote=False is the regression test of core-bugs #2 (a rejected vote request used to reset
+# the election timer: the stale campaigners livelocked the election).
+@pytest.mark.parametrize("pre_vote", [False, True], ids=["vote", "pre_vote"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_stale_candidates_do_not_livelock_the_election(seed: int, pre_vote: bool) -> None:
     f = scenarios.stale_candidates_with_fast_clocks(seed, pre_vote=pre_vote).facts
