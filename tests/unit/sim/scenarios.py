@@ -223,7 +223,7 @@ def vote_forgotten_on_crash(seed: int, *, rule_checks: bool = True) -> Outcome:
     sim = Simulation(
         seed,
         SimParams(n=3, pre_vote=False, check_quorum=False, rates=_CALM),
-        replay=f"pytest tests/unit/sim/test_scenarios.py -k vote_forgotten (seed {seed})",
+        replay=f"pytest tests/unit/sim/test_scenarios.py -k vote_survives (seed {seed})",
     )
     sim.rule_checks = rule_checks
     a, b, c = sim.ids
@@ -258,7 +258,7 @@ def stale_candidates_with_fast_clocks(seed: int, *, pre_vote: bool) -> Outcome:
     granting vote to candidate: convert to candidate").
     """
     et = 10
-    sim = boot(seed, "fast_clocks", n=5, pre_vote=pre_vote, check_quorum=True)
+    sim = boot(seed, "stale_candidates", n=5, pre_vote=pre_vote, check_quorum=True)
     old = _leader(sim)
     stale = sorted(set(sim.ids) - {old.id})[:2]
     for s in stale:
@@ -335,7 +335,7 @@ def old_leader_partitioned(seed: int, *, check_quorum: bool = True) -> Outcome:
 def snapshot_catch_up(seed: int, *, crash: bool = True) -> Outcome:
     """A follower down (or cut off) for long catches up through InstallSnapshot: the leader has
     compacted past everything it holds."""
-    sim = boot(seed, "snapshot_catch_up", n=3, snapshot_every=5)
+    sim = boot(seed, "catches_up_through_a_snapshot", n=3, snapshot_every=5)
     leader = _leader(sim)
     lagger = sim.nodes[sorted(set(sim.ids) - {leader.id})[0]]
     lag_last = lagger.view.last_index()
@@ -366,7 +366,7 @@ def split_votes(seed: int, *, pre_vote: bool) -> Outcome:
     """The leader dies and every follower's timer fires at the same moment: each votes for
     itself, nobody gets a majority; randomized timeouts must still produce a leader soon."""
     et = 10
-    sim = boot(seed, "split_votes", n=5, pre_vote=pre_vote)
+    sim = boot(seed, "split_vote", n=5, pre_vote=pre_vote)
     old = _leader(sim)
     term0 = sim.term_of(old.id)
     sim.crash(old.id)
@@ -495,7 +495,7 @@ def read_on_new_leader(seed: int) -> Outcome:
     must return w.
     """
     et = 10
-    sim = boot(seed, "read_on_new_leader", n=3)
+    sim = boot(seed, "new_leader_reads", n=3)
     old = _leader(sim)
     new = sim.nodes[sorted(set(sim.ids) - {old.id})[0]]
     i = old.view.last_index() + 1
