@@ -7,10 +7,11 @@ settings), all in one run on this machine.
     python3 benchmarks/bench_node.py --duration 5 --conns 1,16,64 --trials 3 --out result.json
 
 What it does (everything on 127.0.0.1, every process it starts is stopped by PID at the end):
-1. ceiling: ``gunicorn -w 1 -k gthread --threads T 'benchmarks.dict_app:create_app()'``;
-   PUT then GET with wrk (benchmarks/kv_load.lua) at each connection count.
-2. raftkv: 3 ``raftkv serve`` nodes (fsync on, default timings, T threads); the same PUT load
-   against the leader, then linearizable GETs (ReadIndex) of keys written beforehand.
+1. ceiling: ``gunicorn -w 1 -k gthread --threads T 'benchmarks.dict_app:create_app()'``, and
+   raftkv: 3 ``raftkv serve`` nodes (fsync on, default timings, T threads), both running.
+2. For each connection count, PUT with wrk (benchmarks/kv_load.lua) on the ceiling and then on
+   raftkv's leader, back to back (``--reps`` times, median kept); then the same for GETs of keys
+   written beforehand (linearizable on raftkv: ReadIndex), and stale GETs at the top count.
 3. failover: one client writes sequentially through a follower; the leader's process group is
    SIGKILLed between two writes; the window is the time from the kill to the next acknowledged
    write. The killed node is restarted and allowed to catch up between trials.
@@ -161,6 +162,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per load point")
     ap.add_argument("--conns", default="1,16,64", help="connection counts")
     ap.add_argument("--trials", type=int, default=5, help="failover trials (0 = skip)")
+    ap.add_argument("--reps", type=int, default=1, help="runs per point (median kept)")
     ap.add_argument("--threads", type=int, default=96, help="gunicorn threads (both servers)")
     ap.add_argument("--out", help="also write the results as JSON here")
     args = ap.parse_args()
@@ -177,33 +179,48 @@ def main() -> int:
     ceiling_proc = None
     cluster = None
     try:
-        # 1. ceiling -------------------------------------------------------------------------
+        # Both servers run side by side and each point is measured on the ceiling and on raftkv
+        # back to back (--reps times, median kept), so a change of the machine's load during
+        # the run hits both sides of a ratio alike.
         ceiling_proc, cport = start_ceiling(args.threads, tmp / "dict.log")
         curl = f"http://127.0.0.1:{cport}"
         prefill("127.0.0.1", cport)
-        ceil_put = {c: run_wrk(curl, "put", c, args.duration) for c in conns}
-        ceil_get = {c: run_wrk(curl, "get", c, args.duration) for c in conns}
-        os.killpg(ceiling_proc.pid, signal.SIGTERM)
-        ceiling_proc.wait(30)
-        ceiling_proc = None
-        print("ceiling measured", flush=True)
-
-        # 2. raftkv --------------------------------------------------------------------------
         cluster = LocalCluster(tmp / "cluster", election_ms=600, heartbeat_ms=100,
                                threads=args.threads, snapshot_every=10_000)
         (tmp / "cluster").mkdir()
         cluster.start()
         leader = cluster.wait_for_leader(timeout=60)
         lurl = cluster.url(leader)
-        kv_put = {c: run_wrk(lurl, "put", c, args.duration) for c in conns}
-        prefill("127.0.0.1", cluster.ports[leader])
-        leader2 = cluster.wait_for_leader(timeout=60)
-        kv_get = {c: run_wrk(cluster.url(leader2), "get", c, args.duration) for c in conns}
-        kv_stale = {c: run_wrk(cluster.url(leader2), "get", c, args.duration,
-                               "?consistency=stale") for c in conns[-1:]}
-        print("raftkv measured", flush=True)
 
-        # 3. failover ------------------------------------------------------------------------
+        def pair(mode: str, c: int, query: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+            ceil_runs, kv_runs = [], []
+            for _ in range(args.reps):
+                ceil_runs.append(run_wrk(curl, mode, c, args.duration))
+                kv_runs.append(run_wrk(lurl, mode, c, args.duration, query))
+            med = len(kv_runs) // 2
+            return (sorted(ceil_runs, key=lambda r: r["rps"])[med],
+                    sorted(kv_runs, key=lambda r: r["rps"])[med])
+
+        ceil_put, kv_put = {}, {}
+        for c in conns:
+            ceil_put[c], kv_put[c] = pair("put", c)
+            print(f"  PUT c={c}: ceiling {ceil_put[c]['rps']:.0f}/s, "
+                  f"raftkv {kv_put[c]['rps']:.0f}/s", flush=True)
+        prefill("127.0.0.1", cluster.ports[leader])
+        leader = cluster.wait_for_leader(timeout=60)  # (normally unchanged)
+        lurl = cluster.url(leader)
+        ceil_get, kv_get = {}, {}
+        for c in conns:
+            ceil_get[c], kv_get[c] = pair("get", c)
+            print(f"  GET c={c}: ceiling {ceil_get[c]['rps']:.0f}/s, "
+                  f"raftkv {kv_get[c]['rps']:.0f}/s", flush=True)
+        kv_stale = {c: run_wrk(lurl, "get", c, args.duration, "?consistency=stale")
+                    for c in conns[-1:]}
+        os.killpg(ceiling_proc.pid, signal.SIGTERM)
+        ceiling_proc.wait(30)
+        ceiling_proc = None
+
+        # failover ---------------------------------------------------------------------------
         windows = failover_trials(cluster, args.trials) if args.trials > 0 else []
     finally:
         if ceiling_proc is not None and ceiling_proc.poll() is None:
