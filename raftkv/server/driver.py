@@ -120,6 +120,8 @@ class NodeDriver:
         self._transport: PeerTransport | None = None
         self._pending: dict[int, _Pending] = {}
         self._reply_slots: dict[str, tuple[Waiter[list[Any]], list[Any]]] = {}
+        self._wake_writes: list[tuple[Waiter[Result], Result | None]] = []
+        self._wake_reads: list[_Read] = []
         self._reads: dict[str, _Read] = {}  # rounds started, ReadState not yet released
         self._read_queue: deque[Waiter[int]] = deque()  # reads waiting for the next round
         self._reads_inflight = False
@@ -380,9 +382,11 @@ class NodeDriver:
                 for waiter, msgs in self._reply_slots.values():
                     waiter.resolve(msgs)
                 self._reply_slots.clear()
+            self._refresh_status()  # before waking: a client sees its index in X-Raft-Index
+            self._wake_waiters()
             if self.sm.applied_index - self._last_snapshot_applied >= self.config.snapshot_every:
                 self._take_snapshot(node)
-            self._refresh_status()
+                self._refresh_status()
 
     def _drain(self, node: RaftNode) -> None:
         inbox = self._inbox
@@ -506,8 +510,7 @@ class NodeDriver:
             still = []
             for read in self._ready_reads:
                 if read.index <= applied:
-                    for w in read.waiters:
-                        w.resolve(read.index)
+                    self._wake_reads.append(read)
                 else:
                     still.append(read)
             self._ready_reads = still
@@ -528,14 +531,22 @@ class NodeDriver:
                 p = pending.pop(e.index, None) if pending else None
                 if p is not None:
                     done.append((p.waiter, result if p.term == e.term else None))
-        if done:
-            self._refresh_status()  # a client answered below sees its index in X-Raft-Index
+        self._wake_writes.extend(done)
+
+    def _wake_waiters(self) -> None:
+        """Release the requests answered during this pass — at its very end, so the threads that
+        wake do not compete for the GIL with the rest of the driver's pass."""
+        done, self._wake_writes = self._wake_writes, []
         for waiter, res in done:
             if res is None:
                 self.metrics.proposals.labels("lost").inc()
                 waiter.fail(ProposalLost("leadership changed before the write committed; retry"))
             else:
                 waiter.resolve(res)
+        reads, self._wake_reads = self._wake_reads, []
+        for read in reads:
+            for w in read.waiters:
+                w.resolve(read.index)
 
     def _on_soft_state(self, role: Role, leader: str | None) -> None:
         if role is Role.CANDIDATE and self._role is not Role.CANDIDATE:
@@ -673,7 +684,9 @@ class NodeDriver:
             self._on_fatal(err)
 
     def _fail_waiters(self, failure: RaftkvError) -> None:
-        """Fail every waiter still pending (driver stopped or failed)."""
+        """Fail every waiter still pending (driver stopped or failed); those already answered
+        during the last pass (their entries applied, their reads confirmed) get their answer."""
+        self._wake_waiters()
         for p in self._pending.values():
             p.waiter.fail(failure)
         self._pending.clear()
