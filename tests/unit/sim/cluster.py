@@ -281,6 +281,7 @@ class SimNode:
             self._write_entries(rd.entries, leading, st)
         if rd.hard_state is not None:
             self._write_hard_state(rd.hard_state)
+        self.disk.write(rd.hard_state, rd.entries)
         if crash_at == 1:
             raise _Crash
         if rd.entries or rd.hard_state is not None:
@@ -360,7 +361,6 @@ class SimNode:
         view.append(entries)
         for e in entries:
             self.sim.history.entry_written(self.id, e, view.term_at(e.index - 1))
-        self.disk.write_entries(entries)
 
     def _write_hard_state(self, hs: HardState) -> None:
         old = self.view.hard_state
@@ -376,7 +376,6 @@ class SimNode:
                 "Durability", f"{self.id} persisted commit {hs.commit} after {old.commit}"
             )
         self.view.hard_state = hs
-        self.disk.write_hard_state(hs)
 
     def _check_send(self, m: Message) -> None:
         """Persist before send: what a message promises must already be durable."""

@@ -1,8 +1,9 @@
 """disk.py — a simulated disk for one node: durable state plus writes not yet synced.
 
 Model (what a WAL + snapshot store on a real disk guarantees, and no more):
-- ``write_hard_state`` / ``write_entries`` are buffered; ``sync()`` makes every buffered write
-  durable, in order.
+- ``write(hard_state, entries)`` buffers ONE batch (hard state and entries together, as the real
+  storage writes one CRC-checked record per Ready); ``sync()`` makes every buffered batch durable,
+  in order. A batch is atomic: a crash never keeps its entries without its hard state.
 - ``crash(rng)`` keeps a random *prefix* of the unsynced writes (a torn tail: the disk may have
   written some of them before power was lost) and forgets the rest.
 - ``save_snapshot`` is atomic and durable (write tmp, fsync, rename, fsync dir). A snapshot the
@@ -98,12 +99,10 @@ class SimDisk:
     def has_unsynced(self) -> bool:
         return bool(self._pending)
 
-    def write_hard_state(self, hs: HardState) -> None:
-        self._pending.append(("hs", hs))
-
-    def write_entries(self, entries: tuple[Entry, ...]) -> None:
-        if entries:
-            self._pending.append(("entries", entries))
+    def write(self, hs: HardState | None, entries: tuple[Entry, ...] = ()) -> None:
+        """Buffer one atomic batch (either part may be empty)."""
+        if hs is not None or entries:
+            self._pending.append(("batch", (hs, entries)))
 
     def sync(self) -> None:
         for kind, value in self._pending:
@@ -133,9 +132,9 @@ class SimDisk:
 
     @staticmethod
     def _apply(image: DiskImage, kind: str, value: object) -> None:
-        if kind == "hs":
-            assert isinstance(value, HardState)
-            image.hard_state = value
-        else:
-            assert isinstance(value, tuple)
-            image.append(value)
+        assert kind == "batch" and isinstance(value, tuple)
+        hs, entries = value
+        if entries:
+            image.append(entries)
+        if hs is not None:
+            image.hard_state = hs

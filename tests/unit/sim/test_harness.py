@@ -36,8 +36,7 @@ def put(key: str, value: str, client: str = "c0", seq: int | None = None) -> byt
 # -- disk ------------------------------------------------------------------------------------
 def test_disk_sync_makes_writes_durable() -> None:
     d = SimDisk()
-    d.write_entries(ents((1, 1), (2, 1)))
-    d.write_hard_state(HardState(term=1, voted_for="a", commit=1))
+    d.write(HardState(term=1, voted_for="a", commit=1), ents((1, 1), (2, 1)))
     d.sync()
     d.crash(random.Random(0))
     img = d.recover()
@@ -49,9 +48,9 @@ def test_disk_crash_keeps_only_a_prefix_of_unsynced_writes() -> None:
     kept = set()
     for seed in range(40):
         d = SimDisk()
-        d.write_entries(ents((1, 1)))
-        d.write_entries(ents((2, 1)))
-        d.write_entries(ents((3, 1)))
+        d.write(None, ents((1, 1)))
+        d.write(None, ents((2, 1)))
+        d.write(None, ents((3, 1)))
         d.crash(random.Random(seed))
         got = [e.index for e in d.recover().entries]
         assert got == list(range(1, len(got) + 1))  # always a prefix
@@ -59,10 +58,19 @@ def test_disk_crash_keeps_only_a_prefix_of_unsynced_writes() -> None:
     assert kept == {0, 1, 2, 3}
 
 
+def test_disk_batch_is_atomic() -> None:
+    for seed in range(20):
+        d = SimDisk()
+        d.write(HardState(term=2, voted_for="a"), ents((1, 2)))
+        d.crash(random.Random(seed))
+        img = d.recover()
+        assert (img.hard_state.term, len(img.entries)) in {(0, 0), (2, 1)}
+
+
 def test_disk_append_replaces_the_suffix() -> None:
     d = SimDisk()
-    d.write_entries(ents((1, 1), (2, 1), (3, 1)))
-    d.write_entries(ents((2, 2)))
+    d.write(None, ents((1, 1), (2, 1), (3, 1)))
+    d.write(None, ents((2, 2)))
     d.sync()
     assert [(e.index, e.term) for e in d.recover().entries] == [(1, 1), (2, 2)]
 
@@ -70,7 +78,7 @@ def test_disk_append_replaces_the_suffix() -> None:
 def test_disk_snapshot_received_vs_taken() -> None:
     snap = Snapshot(meta=SnapshotMeta(index=2, term=1), data=KVState().serialize())
     d = SimDisk()
-    d.write_entries(ents((1, 1), (2, 1), (3, 1)))
+    d.write(None, ents((1, 1), (2, 1), (3, 1)))
     d.save_snapshot(snap, received=False)  # compaction keeps what follows
     assert [e.index for e in d.recover().entries] == [3]
     d.save_snapshot(snap, received=True)  # from the leader: the log restarts after it
