@@ -136,6 +136,7 @@ class NodeDriver:
         self._stopped_evt = threading.Event()
         self._handover_pending = False
         self._handover_deadline = 0.0
+        self._shutdown_seen = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -210,6 +211,9 @@ class NodeDriver:
         self.begin_shutdown()
         deadline = time.monotonic() + timeout
         if self._thread is not None and self._thread.is_alive():
+            # first let the driver take in the shutdown (it decides whether to hand over), then
+            # keep it running (transport included) until the handover is done or abandoned
+            self._shutdown_seen.wait(max(0.0, deadline - time.monotonic()))
             while time.monotonic() < deadline and self._handover_pending:
                 if self._stopped_evt.wait(0.02):
                     break
@@ -421,11 +425,13 @@ class NodeDriver:
                     waiter.resolve(self._take_snapshot(node))
                 except RaftkvError as err:
                     waiter.fail(err)
-            elif (
-                kind == "shutdown" and self._role is Role.LEADER and len(self.config.peers) > 1
-            ):
-                self._handover_pending = self._start_transfer(node, None, None)
-                self._handover_deadline = self._clock() + 3 * self.config.election_ms / 1000
+            elif kind == "shutdown":
+                if self._role is Role.LEADER and len(self.config.peers) > 1:
+                    self._handover_pending = self._start_transfer(node, None, None)
+                    self._handover_deadline = (
+                        self._clock() + 3 * self.config.election_ms / 1000
+                    )
+                self._shutdown_seen.set()  # stop() may now rely on _handover_pending
 
     def _start_read_round(self, node: RaftNode) -> None:
         """ONE ReadIndex round for every linearizable read queued since the last one."""

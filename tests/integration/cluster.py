@@ -26,9 +26,21 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["LocalCluster", "Reply", "free_port", "wait_until"]
+__all__ = ["REPO_ROOT", "LocalCluster", "Reply", "free_port", "subprocess_env", "wait_until"]
 
 T = TypeVar("T")
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment for a node process: no RAFTKV_* leaking in from the caller, and this
+    checkout first on the import path, so the node runs the code under test even when another
+    checkout is the one ``pip install -e`` registered."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAFTKV_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
 
 
 def free_port() -> int:
@@ -128,7 +140,7 @@ class LocalCluster:
             "--id", self.ids[i], "--host", "127.0.0.1", "--port", str(self.ports[i]),
             "--data-dir", str(self.data_dir(i)), "--peers", self.peers, *self.common,
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAFTKV_")}
+        env = subprocess_env()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True, cwd=self.root)
         self.procs[i] = proc

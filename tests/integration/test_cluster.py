@@ -4,6 +4,7 @@ restart, snapshot catch-up, exactly-once retries, bad input, graceful SIGTERM.""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -201,10 +202,12 @@ def test_sigterm_on_leader_transfers_leadership_and_exits_cleanly(cluster: Local
     code = c.terminate(leader, timeout=30)
     assert code == 0, c.logs()
     log = c.log_path(leader).read_text()
-    assert "event=transfer-leadership" in log and "event=stopped" in log
+    m = re.search(r"event=transfer-leadership target=(\S+)", log)
+    assert m is not None and "event=stopped role=follower" in log, log[-2000:]
     rest = others(c, leader)
     new = c.wait_for_leader(among=rest, min_term=term + 1)
-    assert new in rest
+    # handed over, not elected after a timeout: the target leads, in the very next term
+    assert c.ids[new] == m.group(1) and c.status(new)["term"] == term + 1
     assert c.get(rest[0], "/v1/kv/k").json["value"] == "v"
     c.put_ok(rest[1], "k2", "v2")
 

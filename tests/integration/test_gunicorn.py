@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import free_port, wait_until
+from tests.integration.cluster import free_port, subprocess_env, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def test_gunicorn_config_file_runs_a_single_node(tmp_path: Path, conf: str) -> N
     import http.client
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAFTKV_")}
+    env = subprocess_env()
     env.update(RAFTKV_ID="solo-0", RAFTKV_HOST="127.0.0.1", RAFTKV_PORT=str(port),
                RAFTKV_DATA_DIR=str(tmp_path / "d"), RAFTKV_ELECTION_MS="200",
                RAFTKV_HEARTBEAT_MS="20", RAFTKV_THREADS="8")
@@ -59,7 +59,7 @@ def test_gunicorn_config_file_runs_a_single_node(tmp_path: Path, conf: str) -> N
 
 
 def test_bad_env_is_one_line_and_nonzero(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAFTKV_")}
+    env = subprocess_env()
     env["RAFTKV_PORT"] = "eighty"
     out = subprocess.run(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "raftkv/gunicorn_conf.py"),
@@ -73,7 +73,7 @@ def test_bad_env_is_one_line_and_nonzero(tmp_path: Path) -> None:
 def test_unusable_data_dir_stops_the_node_with_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAFTKV_")}
+    env = subprocess_env()
     out = subprocess.run(
         [sys.executable, "-m", "raftkv", "serve", "--id", "solo", "--host", "127.0.0.1",
          "--port", str(free_port()), "--data-dir", str(blocker)],
