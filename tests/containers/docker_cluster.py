@@ -31,6 +31,26 @@ from typing import Any
 DOCKER = "docker"
 
 
+# `docker run` flags every container shares, nodes and client alike: a short DNS timeout (Docker's
+# embedded DNS on an --internal network), and the chart's securityContext (uid 10001, read-only root
+# with a tmpfs /tmp, all capabilities dropped, no privilege escalation).
+_POD_RUN_FLAGS: tuple[str, ...] = (
+    "--dns-opt",
+    "timeout:1",
+    "--dns-opt",
+    "attempts:1",
+    "--user",
+    "10001:10001",
+    "--read-only",
+    "--tmpfs",
+    "/tmp:rw,size=64m",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+)
+
+
 class DockerError(RuntimeError):
     pass
 
@@ -189,20 +209,7 @@ class DockerCluster:
             self.network,
             "--ip",
             node.ip,
-            "--dns-opt",
-            "timeout:1",
-            "--dns-opt",
-            "attempts:1",
-            # the chart's securityContext
-            "--user",
-            "10001:10001",
-            "--read-only",
-            "--tmpfs",
-            "/tmp:rw,size=64m",
-            "--cap-drop",
-            "ALL",
-            "--security-opt",
-            "no-new-privileges",
+            *_POD_RUN_FLAGS,
             "-v",
             f"{node.volume}:/data",
             "--stop-timeout",
@@ -235,19 +242,7 @@ class DockerCluster:
             "raftkv-test=1",
             "--network",
             self.network,
-            "--dns-opt",
-            "timeout:1",
-            "--dns-opt",
-            "attempts:1",
-            "--user",
-            "10001:10001",
-            "--read-only",
-            "--tmpfs",
-            "/tmp:rw,size=64m",
-            "--cap-drop",
-            "ALL",
-            "--security-opt",
-            "no-new-privileges",
+            *_POD_RUN_FLAGS,
             "--entrypoint",
             command[0],
         ]
