@@ -95,8 +95,8 @@ _GLOBALS: dict[str, tuple[Any, str, Any]] = {
     "kind_cluster": (
         Annotated[str | None, typer.Option(
             "--kind-cluster", help="kind cluster name [env: RAFTCTL_KIND_CLUSTER] "
-            "[default: kind]", rich_help_panel=KIND_PANEL, show_default=False)],
-        "RAFTCTL_KIND_CLUSTER", "kind"),
+            "[default: raftkv]", rich_help_panel=KIND_PANEL, show_default=False)],
+        "RAFTCTL_KIND_CLUSTER", "raftkv"),
 }
 
 
@@ -111,7 +111,7 @@ class Globals:
     output: Output = Output.table
     state_dir: Path | None = None
     namespace: str = "default"
-    kind_cluster: str = "kind"
+    kind_cluster: str = "raftkv"
 
     @property
     def json(self) -> bool:
@@ -122,9 +122,9 @@ class Globals:
             raise UsageError("this needs --target local")
         return LocalBackend(self.name, state_root=self.state_dir, token=self.token, **kw)
 
-    def kind(self, tag: str = "dev") -> KindBackend:
+    def kind(self, tag: str = "dev", base: str | None = None) -> KindBackend:
         settings = KindSettings(release=self.name, namespace=self.namespace,
-                                cluster=self.kind_cluster, tag=tag)
+                                cluster=self.kind_cluster, tag=tag, base=base)
         return KindBackend(settings, runner_factory())
 
     def backend(self, *, use_endpoints: bool = True, **kw: Any) -> Backend:
@@ -134,9 +134,10 @@ class Globals:
                 raise UsageError("this command needs a target (--target local|kind), "
                                  "not --endpoints")
             return EndpointsBackend(self.endpoints, token=self.token)
+        kind_only = ("tag", "base")
         if self.target is Target.kind:
-            return self.kind(**{k: v for k, v in kw.items() if k == "tag"})
-        return self.local(**{k: v for k, v in kw.items() if k != "tag"})
+            return self.kind(**{k: v for k, v in kw.items() if k in kind_only})
+        return self.local(**{k: v for k, v in kw.items() if k not in kind_only})
 
     @contextlib.contextmanager
     def kv_session(self, *, deadline: float = 20.0) -> Iterator[KVClient]:

@@ -8,7 +8,8 @@ Every external command goes through ``shell.Runner`` (tests record the exact arg
 helm always get the kind cluster's context (``kind-<cluster>``) and the namespace, so raftctl
 never acts on another cluster the user has configured.
 
-- ``build``: ``images/build.sh localhost:5001/raftkv:TAG``; ``push``: ``docker push``;
+- ``build``: ``images/build.sh --python <raftctl's python> [--base BASE] IMAGE:TAG``;
+  ``push``: ``docker push``;
   ``install``: ``helm upgrade --install`` with the image, replica count and ``--wait``, and
   ``client.kind=Job`` (Helm 3's ``--wait`` would wait until its timeout for the chart's default
   bare client Pod to become Ready, which a finished Pod never is);
@@ -30,6 +31,7 @@ import atexit
 import json
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -60,12 +62,14 @@ class KindSettings:
         *,
         release: str = "raftkv",
         namespace: str = "default",
-        cluster: str = "kind",
+        cluster: str = "raftkv",
         registry: str = "localhost:5001",
         tag: str = "dev",
+        base: str | None = None,
         root: Path | None = None,
     ) -> None:
         self.release = release
+        self.base = base  # images/build.sh --base; None: build.sh's default (the public slim image)
         self.namespace = namespace
         self.cluster = cluster
         self.registry = registry
@@ -118,7 +122,12 @@ class KindBackend:
             raise RaftctlError(f"{script} not found: run raftctl from a raftkv checkout")
         ref = f"{self.s.image}:{self.s.tag}"
         reporter.step(f"building image {ref} (images/build.sh)")
-        self._run([str(script), ref], cwd=str(self.s.root), timeout=1800)
+        # build.sh downloads wheels with pip: raftctl's own interpreter has it (the venv's python3
+        # on a PEP 668 system has none).
+        argv = [str(script), "--python", sys.executable]
+        if self.s.base:
+            argv += ["--base", self.s.base]
+        self._run([*argv, ref], cwd=str(self.s.root), timeout=1800)
         return ref
 
     def push(self, reporter: Reporter) -> str:

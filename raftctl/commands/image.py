@@ -15,10 +15,15 @@ __all__ = ["register"]
 Tag = Annotated[str, typer.Option(help="image tag")]
 
 
+Base = Annotated[str | None, typer.Option(
+    help="base image (images/build.sh --base) [default: python:3.11.14-slim-bookworm; offline: "
+    "local/python:3.11-bookworm, built with debootstrap as root]", show_default=False)]
+
+
 @command
-def build(g: Globals, tag: Tag = "dev") -> None:
+def build(g: Globals, tag: Tag = "dev", base: Base = None) -> None:
     """Build the raftkv image as localhost:5001/raftkv:TAG (images/build.sh)."""
-    backend = g.kind(tag)
+    backend = g.kind(tag, base)
     with render.Steps("raftctl build") as steps:
         ref = backend.build(steps)
     render.line(f"built {ref}")

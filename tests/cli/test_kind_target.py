@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -18,10 +19,12 @@ from raftctl.shell import Completed
 from tests.cli.fakenode import ApiServerProxy, FakeCluster
 
 ROOT = repo_root()
-CTX = ["--context", "kind-kind", "--namespace", "default"]
-HELM_CTX = ["--kube-context", "kind-kind", "--namespace", "default"]
+CTX = ["--context", "kind-raftkv", "--namespace", "default"]
+HELM_CTX = ["--kube-context", "kind-raftkv", "--namespace", "default"]
 NODES = {"raft-0": "kind-worker", "raft-1": "kind-worker2", "raft-2": "kind-worker3"}
 SELECTOR = "app.kubernetes.io/instance=raftkv,app.kubernetes.io/component=node"
+# build.sh gets raftctl's interpreter: it has pip, the system python3 of a PEP 668 machine has none.
+BUILD = [str(ROOT / "images" / "build.sh"), "--python", sys.executable]
 
 
 @dataclass
@@ -50,7 +53,7 @@ class RecordingRunner:
     fake: FakeCluster
     proxy_port: int
     missing: set[str] = field(default_factory=set)
-    clusters: list[str] = field(default_factory=lambda: ["kind"])
+    clusters: list[str] = field(default_factory=lambda: ["raftkv"])
     stopped: list[str] = field(default_factory=list)
     calls: list[list[str]] = field(default_factory=list)
     spawned: list[FakeProc] = field(default_factory=list)
@@ -130,7 +133,7 @@ def test_build_push_install_commands(kind: RecordingRunner) -> None:
     assert invoke("push", "--tag", "t1")[0] == 0
     assert invoke("install", "--tag", "t1", "--replicas", "5")[0] == 0
     assert kind.calls == [
-        [str(ROOT / "images" / "build.sh"), "localhost:5001/raftkv:t1"],
+        [*BUILD, "localhost:5001/raftkv:t1"],
         ["docker", "push", "localhost:5001/raftkv:t1"],
         ["helm", "upgrade", "--install", "raftkv", str(ROOT / "helm" / "raftkv"),
          "--create-namespace",
@@ -141,6 +144,23 @@ def test_build_push_install_commands(kind: RecordingRunner) -> None:
     ]
 
 
+def test_build_and_up_pass_the_base_image_through(kind: RecordingRunner) -> None:
+    assert invoke("build", "--tag", "t1", "--base", "local/python:3.11-bookworm")[0] == 0
+    offline = "local/python:3.11-bookworm"
+    assert kind.calls == [[*BUILD, "--base", offline, "localhost:5001/raftkv:t1"]]
+    kind.calls.clear()
+    code, _, err = invoke("up", "--base", "python:3.11-slim")
+    assert code == 0, err
+    assert [*BUILD, "--base", "python:3.11-slim", "localhost:5001/raftkv:dev"] in kind.calls
+
+
+def test_default_kind_cluster_is_raftkv_never_kinds_own_default(kind: RecordingRunner) -> None:
+    kind.clusters = ["kind"]  # a cluster made by plain `kind create cluster`: not ours
+    assert invoke("up")[0] == 0
+    assert [str(ROOT / "kind-with-registry.sh"), "--name", "raftkv"] in kind.calls
+    assert all("kind-kind" not in c for c in kind.calls)
+
+
 def test_up_creates_the_cluster_then_builds_pushes_installs_and_waits(
     kind: RecordingRunner,
 ) -> None:
@@ -149,8 +169,8 @@ def test_up_creates_the_cluster_then_builds_pushes_installs_and_waits(
     assert code == 0, err
     assert kind.calls[:6] == [
         ["kind", "get", "clusters"],
-        [str(ROOT / "kind-with-registry.sh"), "--name", "kind"],
-        [str(ROOT / "images" / "build.sh"), "localhost:5001/raftkv:v2"],
+        [str(ROOT / "kind-with-registry.sh"), "--name", "raftkv"],
+        [*BUILD, "localhost:5001/raftkv:v2"],
         ["docker", "push", "localhost:5001/raftkv:v2"],
         ["helm", "upgrade", "--install", "raftkv", str(ROOT / "helm" / "raftkv"),
          "--create-namespace",
@@ -160,7 +180,7 @@ def test_up_creates_the_cluster_then_builds_pushes_installs_and_waits(
         ["kubectl", *CTX, "rollout", "status", "statefulset/raft", "--timeout=300s"],
     ]
     assert ["kubectl", *CTX, "get", "pods", "-l", SELECTOR, "-o", "json"] in kind.calls
-    assert kind.spawn_argv[0] == ["kubectl", "--context", "kind-kind", "proxy", "--port=0"]
+    assert kind.spawn_argv[0] == ["kubectl", "--context", "kind-raftkv", "proxy", "--port=0"]
     assert all(p.terminated for p in kind.spawned)  # the proxy never outlives the command
     assert "leader raft-0" in out and "kind-worker2" in out
     assert "raftctl put greeting hello --target kind" in out
@@ -221,7 +241,7 @@ def test_stop_node_stops_the_kind_node_hosting_the_leader_then_restore(
     assert "docker stop kind-worker3" in out
     code, out, err = invoke("chaos", "restore")
     assert code == 0, err
-    assert ["docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster=kind",
+    assert ["docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster=raftkv",
             "--filter", "status=exited", "--format", "{{.Names}}"] in kind.calls
     assert ["docker", "start", "kind-worker3"] in kind.calls
     assert "kind-worker3" in out
