@@ -7,7 +7,7 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     RaftkvError (500 internal)
     ├── ConfigError                    bad flag / env var (CLI exit 2, never HTTP)
     ├── BadRequest (400 bad_request)
-    │   ├── InvalidKey                 key not 1-512 bytes of printable UTF-8
+    │   ├── InvalidKey                 key empty, > 512 bytes, not UTF-8, bad %-escape
     │   ├── InvalidValue               body not UTF-8
     │   ├── InvalidQuery               unknown / malformed query parameter
     │   ├── InvalidRequestId           X-Request-Id not ``<client-id>:<seq>``
@@ -24,6 +24,8 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     │   ├── Overloaded                 too many requests waiting on this node
     │   └── ProposalLost               leadership changed before the entry committed (retry)
     ├── CommitTimeout (504)            the entry did not commit in time (outcome unknown)
+    ├── OutcomeUnknown (504)           a write was sent on but its answer was lost: it may or
+    │                                  may not be applied (retry with the same X-Request-Id)
     └── NodeFailed (500)               storage failed: the node stops serving
 """
 
@@ -44,6 +46,7 @@ __all__ = [
     "NoLeader",
     "NodeFailed",
     "NotLeader",
+    "OutcomeUnknown",
     "Overloaded",
     "PayloadTooLarge",
     "PreconditionFailed",
@@ -191,6 +194,15 @@ class ProposalLost(Unavailable):
 class CommitTimeout(RaftkvError):
     status = 504
     code = "commit_timeout"
+
+
+class OutcomeUnknown(RaftkvError):
+    """A write may or may not have been applied (e.g. a follower relayed it to the leader and
+    the connection failed after the request went out). Never a "failed": a retry with the same
+    ``X-Request-Id`` is applied at most once."""
+
+    status = 504
+    code = "outcome_unknown"
 
 
 class NodeFailed(RaftkvError):
