@@ -1,5 +1,9 @@
 """errors.py — the node's exception tree; the HTTP layer maps it to JSON in ONE errorhandler.
 
+Two kinds of write failure, never mixed up: a DEFINITE failure (any 4xx, or a 503 — the write
+was not applied, safe to retry) and an UNKNOWN outcome (504: the write may still be applied;
+retry with the same ``X-Request-Id`` to learn its fate).
+
 Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``, a short machine
 ``code`` and the extra JSON fields to send next to ``error`` (its message). The CLI maps
 ``ConfigError`` to one stderr line and exit code 2.
@@ -15,6 +19,8 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     ├── Unauthorized (401)             cluster token missing or wrong
     ├── KeyNotFound (404)
     ├── RequestIdConflict (409)        X-Request-Id older than the deduplication window
+    │   ├── SessionExpired             the client's session was evicted: cannot deduplicate
+    │   └── RequestIdReused            the X-Request-Id was used for a different request
     ├── PreconditionFailed (412)       compare-and-set: current value differs / key absent
     ├── PayloadTooLarge (413)          value > 1 MiB
     ├── Unavailable (503, Retry-After)
@@ -24,6 +30,8 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     │   ├── Overloaded                 too many requests waiting on this node
     │   └── ProposalLost               leadership changed before the entry committed (retry)
     ├── CommitTimeout (504)            the entry did not commit in time (outcome unknown)
+    ├── OutcomeUnknown (504)           the write may or may not be applied (shutdown, failure,
+    │                                  snapshot install, lost connection after sending)
     └── NodeFailed (500)               storage failed: the node stops serving
 """
 
@@ -44,12 +52,15 @@ __all__ = [
     "NoLeader",
     "NodeFailed",
     "NotLeader",
+    "OutcomeUnknown",
     "Overloaded",
     "PayloadTooLarge",
     "PreconditionFailed",
     "ProposalLost",
     "RaftkvError",
     "RequestIdConflict",
+    "RequestIdReused",
+    "SessionExpired",
     "ShuttingDown",
     "Unauthorized",
     "Unavailable",
@@ -128,6 +139,20 @@ class RequestIdConflict(RaftkvError):
     code = "request_id_conflict"
 
 
+class SessionExpired(RequestIdConflict):
+    """The client's exactly-once session was evicted (Raft thesis §6.3): a request of it whose
+    seq is not newer than the last one applied cannot be deduplicated, so it is refused."""
+
+    code = "session_expired"
+
+
+class RequestIdReused(RequestIdConflict):
+    """The X-Request-Id is recorded for a different request (other op, key, value or
+    condition): this request was not applied. Client ids must be unique per incarnation."""
+
+    code = "request_id_reused"
+
+
 class PreconditionFailed(RaftkvError):
     """Compare-and-set failed: carries the current value (None when the key is absent)."""
 
@@ -191,6 +216,15 @@ class ProposalLost(Unavailable):
 class CommitTimeout(RaftkvError):
     status = 504
     code = "commit_timeout"
+
+
+class OutcomeUnknown(RaftkvError):
+    """The write may or may not have been applied (it was proposed, or sent to the leader, and
+    then the node stopped, failed, installed a snapshot, or the connection broke). Retrying with
+    the same ``X-Request-Id`` is safe and tells which."""
+
+    status = 504
+    code = "outcome_unknown"
 
 
 class NodeFailed(RaftkvError):

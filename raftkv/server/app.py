@@ -51,10 +51,12 @@ from raftkv.errors import (
     PreconditionFailed,
     RaftkvError,
     RequestIdConflict,
+    RequestIdReused,
+    SessionExpired,
     ShuttingDown,
     Unauthorized,
 )
-from raftkv.kv import Command, Op, Outcome, Result
+from raftkv.kv import Command, Op, Outcome, Result, fingerprint
 from raftkv.server.api import NodeAPI
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 
@@ -339,13 +341,22 @@ def build_app(node: NodeAPI) -> Flask:
             raise RequestIdConflict(
                 "X-Request-Id is older than this client's deduplication window"
             )
+        if res.outcome is Outcome.SESSION_EXPIRED:
+            raise SessionExpired(
+                "this client's exactly-once session expired (evicted); the request may have "
+                "been applied before and was refused; continue with a new seq or client id"
+            )
+        if res.outcome is Outcome.REQUEST_ID_REUSED:
+            raise RequestIdReused(
+                "X-Request-Id was already used for a different request; this one was not applied"
+            )
         raise RaftkvError(f"command could not be applied ({res.outcome.value})")
 
     def write(cmd: Command) -> Response:
         if node.draining:
             raise ShuttingDown(f"node {ctx.id} is shutting down; retry on another node")
         if cmd.client_id is not None and cmd.seq is not None:
-            recorded = node.sm.lookup_session(cmd.client_id, cmd.seq)
+            recorded = node.sm.lookup_session(cmd.client_id, cmd.seq, fingerprint(cmd))
             if recorded is not None:
                 return result_response(recorded)
         relayed = leader_check()
