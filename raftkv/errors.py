@@ -21,6 +21,7 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     ├── RequestIdConflict (409)        X-Request-Id older than the deduplication window
     │   ├── SessionExpired             the client's session was evicted: cannot deduplicate
     │   └── RequestIdReused            the X-Request-Id was used for a different request
+    ├── Compacted (410)                watch/long poll from an index older than the change window
     ├── PreconditionFailed (412)       compare-and-set: current value differs / key absent
     ├── PayloadTooLarge (413)          value > 1 MiB
     ├── Unavailable (503, Retry-After)
@@ -28,6 +29,7 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     │   ├── NotLeader                  this node is not the leader and may not forward
     │   ├── ShuttingDown               SIGTERM received: no new writes
     │   ├── Overloaded                 too many requests waiting on this node
+    │   ├── TooManyWatchers            every watch slot of this node is taken
     │   └── ProposalLost               leadership changed before the entry committed (retry)
     ├── CommitTimeout (504)            the entry did not commit in time (outcome unknown)
     ├── OutcomeUnknown (504)           the write may or may not be applied (shutdown, failure,
@@ -42,6 +44,7 @@ from typing import Any
 __all__ = [
     "BadRequest",
     "CommitTimeout",
+    "Compacted",
     "ConfigError",
     "InvalidKey",
     "InvalidQuery",
@@ -62,6 +65,7 @@ __all__ = [
     "RequestIdReused",
     "SessionExpired",
     "ShuttingDown",
+    "TooManyWatchers",
     "Unauthorized",
     "Unavailable",
 ]
@@ -153,6 +157,22 @@ class RequestIdReused(RequestIdConflict):
     code = "request_id_reused"
 
 
+class Compacted(RaftkvError):
+    """A watch asked for changes after an index this node no longer holds. ``oldest_index``: the
+    node holds every change at that index or later (resume with ``from_index >= oldest_index - 1``
+    after reloading the state)."""
+
+    status = 410
+    code = "compacted"
+
+    def __init__(self, message: str, oldest_index: int) -> None:
+        super().__init__(message)
+        self.oldest_index = oldest_index
+
+    def payload(self) -> dict[str, Any]:
+        return {**super().payload(), "oldest_index": self.oldest_index}
+
+
 class PreconditionFailed(RaftkvError):
     """Compare-and-set failed: carries the current value (None when the key is absent)."""
 
@@ -207,6 +227,10 @@ class ShuttingDown(Unavailable):
 
 class Overloaded(Unavailable):
     code = "overloaded"
+
+
+class TooManyWatchers(Unavailable):
+    code = "too_many_watchers"
 
 
 class ProposalLost(Unavailable):

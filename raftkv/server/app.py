@@ -57,6 +57,7 @@ from raftkv.errors import (
     Unauthorized,
 )
 from raftkv.kv import Command, Op, Outcome, Result, fingerprint
+from raftkv.server import watch as watch_routes
 from raftkv.server.api import NodeAPI
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 
@@ -151,7 +152,7 @@ class _Ctx:
 
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
-    "/v1/admin/snapshot", "/raft/v1/messages",
+    "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch",
 })
 
 
@@ -399,6 +400,7 @@ def build_app(node: NodeAPI) -> Flask:
     # ------------------------------------------------------------------ KV API
     q_put = frozenset({"prev_value"})
     q_get = frozenset({"consistency"})
+    q_poll = frozenset({"wait_index", "timeout"})
     q_list = frozenset({"prefix", "limit", "consistency"})
 
     @app.route("/v1/kv/<path:key>", methods=["PUT"])
@@ -423,6 +425,9 @@ def build_app(node: NodeAPI) -> Flask:
     @app.route("/v1/kv/<path:key>", methods=["GET"])
     def kv_get(key: str) -> Response:
         validate_key(key)
+        if "wait_index" in request.args:  # long poll (watch.py)
+            _check_query(request, q_poll)
+            return watch_routes.long_poll(node, key, request)
         _check_query(request, q_get)
         if _consistency(request):
             relayed = barrier()
@@ -538,6 +543,8 @@ def build_app(node: NodeAPI) -> Flask:
         with ctx.slot():
             index = node.snapshot_now(ctx.cfg.request_timeout)
         return _json({"id": ctx.id, "snapshot_index": index})
+
+    watch_routes.register(app, node, ctx.slots)
 
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists

@@ -59,7 +59,7 @@ from raftkv.errors import (
     RequestIdReused,
     ShuttingDown,
 )
-from raftkv.kv import Command, KVStateMachine, Result, encode_command, fingerprint
+from raftkv.kv import Command, KVStateMachine, Outcome, Result, encode_command, fingerprint
 from raftkv.raft import (
     Config as RaftConfig,
     MessageDecodeError,
@@ -74,6 +74,7 @@ from raftkv.raft import (
 )
 from raftkv.raft.types import EntryKind, HardState, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
+from raftkv.server.changefeed import Change, ChangeFeed
 from raftkv.server.metrics import NodeMetrics
 from raftkv.server.transport import PeerTransport
 from raftkv.server.waiters import Waiter
@@ -111,6 +112,7 @@ class NodeDriver:
     ) -> None:
         self.config = config
         self.sm = KVStateMachine()
+        self.feed = ChangeFeed(config.watch_window)  # watches read it; fed by _apply
         self._status = NodeStatus(id=config.id, members=config.peer_ids)
         self.metrics = NodeMetrics(config.id, self.status)
         self._on_fatal = on_fatal
@@ -167,6 +169,7 @@ class NodeDriver:
             self.sm.reset_applied(snap.meta.index, snap.meta.term)
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
+        self.feed.reset(self.sm.applied_index)
         raft_cfg = RaftConfig(
             id=cfg.id,
             peers=cfg.peer_ids,
@@ -212,6 +215,7 @@ class NodeDriver:
         if self._draining:
             return
         self._draining = True
+        self.feed.close()
         self._inbox.append(("shutdown", None, None))
         self._wake.set()
 
@@ -478,6 +482,7 @@ class NodeDriver:
             sm.reset_applied(snap.meta.index, snap.meta.term)
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
+            self.feed.reset(snap.meta.index)
             for index in [i for i in self._pending if i <= snap.meta.index]:
                 p = self._pending.pop(index)
                 self._wake_writes.append((p.waiter, self._covered_by_snapshot(p.cmd, index)))
@@ -534,6 +539,7 @@ class NodeDriver:
         sm = self.sm
         pending = self._pending
         done: list[tuple[Waiter[Result], Result | RaftkvError | None]] = []
+        changes: list[Change] = []
         with sm.lock:
             for e in rd.committed_entries:
                 if e.index <= sm.applied_index:
@@ -543,9 +549,12 @@ class NodeDriver:
                     result = None
                 else:
                     result = sm.apply(e.index, e.term, e.data)
+                    if result.outcome is Outcome.OK and result.index == e.index:
+                        changes.append(Change(e.index, result.key, result.value))
                 p = pending.pop(e.index, None) if pending else None
                 if p is not None:
                     done.append((p.waiter, result if p.term == e.term else None))
+        self.feed.publish(changes, sm.applied_index)
         self._wake_writes.extend(done)
 
     def _wake_waiters(self) -> None:
@@ -715,6 +724,7 @@ class NodeDriver:
 
     def _fatal(self, err: BaseException) -> None:
         self._failed = err
+        self.feed.close()
         log.critical(
             "event=fatal error=%s: %s", type(err).__name__, err,
             exc_info=err,
