@@ -68,6 +68,21 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
         "how long a request waits for commit/read",
     ),
     "log_level": ("--log-level", "RAFTKV_LOG_LEVEL", "debug|info|warning|error"),
+    "watch_window": (
+        "--watch-window",
+        "RAFTKV_WATCH_WINDOW",
+        "recent changes kept for watchers to resume from (docs/watch.md)",
+    ),
+    "max_watchers": (
+        "--max-watchers",
+        "RAFTKV_MAX_WATCHERS",
+        "concurrent watches + long polls (each holds a thread; default threads/4, max 16)",
+    ),
+    "watch_progress_ms": (
+        "--watch-progress-ms",
+        "RAFTKV_WATCH_PROGRESS_MS",
+        "interval of progress lines on an idle watch",
+    ),
 }
 
 
@@ -96,6 +111,9 @@ class NodeConfig:
     request_timeout_ms: int = 5_000
     log_level: str = "info"
     max_value_bytes: int = MAX_VALUE_BYTES
+    watch_window: int = 10_000
+    max_watchers: int = 16
+    watch_progress_ms: int = 5_000
     peer_urls: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -284,6 +302,13 @@ def load_config(
             f"{_where('peers')}: this node's id {node_id!r} is not among the members "
             f"({', '.join(p.id for p in peers)})"
         )
+    watch_window = _int("watch_window", get("watch_window") or "10000", 1, 10_000_000)
+    max_watchers = _int(
+        "max_watchers", get("max_watchers") or str(min(16, threads // 4)), 0, threads // 4
+    )
+    watch_progress_ms = _int(
+        "watch_progress_ms", get("watch_progress_ms") or "5000", 10, 3_600_000
+    )
     data_dir = (get("data_dir") or f"raftkv-data/{node_id}").strip()
     if not data_dir:
         raise ConfigError(f"{_where('data_dir')}: must not be empty")
@@ -300,4 +325,7 @@ def load_config(
         threads=threads,
         request_timeout_ms=request_timeout_ms,
         log_level=log_level,
+        watch_window=watch_window,
+        max_watchers=max_watchers,
+        watch_progress_ms=watch_progress_ms,
     )

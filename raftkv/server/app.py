@@ -52,11 +52,14 @@ from raftkv.errors import (
     PreconditionFailed,
     RaftkvError,
     RequestIdConflict,
+    RequestIdReused,
+    SessionExpired,
     ShuttingDown,
     Unauthorized,
 )
 from raftkv.keycodec import validate_key
-from raftkv.kv import Command, Op, Outcome, Result
+from raftkv.kv import Command, Op, Outcome, Result, fingerprint
+from raftkv.server import watch as watch_routes
 from raftkv.server.api import NodeAPI
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.keypath import forward_target, query_value, request_key
@@ -146,7 +149,7 @@ class _Ctx:
 
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
-    "/v1/admin/snapshot", "/raft/v1/messages",
+    "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch",
 })
 
 
@@ -336,13 +339,22 @@ def build_app(node: NodeAPI) -> Flask:
             raise RequestIdConflict(
                 "X-Request-Id is older than this client's deduplication window"
             )
+        if res.outcome is Outcome.SESSION_EXPIRED:
+            raise SessionExpired(
+                "this client's exactly-once session expired (evicted); the request may have "
+                "been applied before and was refused; continue with a new seq or client id"
+            )
+        if res.outcome is Outcome.REQUEST_ID_REUSED:
+            raise RequestIdReused(
+                "X-Request-Id was already used for a different request; this one was not applied"
+            )
         raise RaftkvError(f"command could not be applied ({res.outcome.value})")
 
     def write(cmd: Command) -> Response:
         if node.draining:
             raise ShuttingDown(f"node {ctx.id} is shutting down; retry on another node")
         if cmd.client_id is not None and cmd.seq is not None:
-            recorded = node.sm.lookup_session(cmd.client_id, cmd.seq)
+            recorded = node.sm.lookup_session(cmd.client_id, cmd.seq, fingerprint(cmd))
             if recorded is not None:
                 return result_response(recorded)
         relayed = leader_check()
@@ -385,6 +397,7 @@ def build_app(node: NodeAPI) -> Flask:
     # ------------------------------------------------------------------ KV API
     q_put = frozenset({"prev_value"})
     q_get = frozenset({"consistency"})
+    q_poll = frozenset({"wait_index", "timeout"})
     q_list = frozenset({"prefix", "limit", "consistency"})
 
     def prev_value() -> str | None:
@@ -412,6 +425,9 @@ def build_app(node: NodeAPI) -> Flask:
     @app.route("/v1/kv/<key:_route_key>", methods=["GET"])
     def kv_get(_route_key: str) -> Response:
         key = request_key(request.environ)
+        if "wait_index" in request.args:  # long poll (watch.py)
+            _check_query(request, q_poll)
+            return watch_routes.long_poll(node, key, request)
         _check_query(request, q_get)
         if _consistency(request):
             relayed = barrier()
@@ -530,6 +546,8 @@ def build_app(node: NodeAPI) -> Flask:
         with ctx.slot():
             index = node.snapshot_now(ctx.cfg.request_timeout)
         return _json({"id": ctx.id, "snapshot_index": index})
+
+    watch_routes.register(app, node, ctx.slots)
 
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists
