@@ -76,13 +76,14 @@ class Operation:
     result: str | None = None  # GET: the value read; rejected CAS: the current value (None=absent)
     applied: bool = True  # DELETE: False = the key was absent (404); CAS: False = rejected (412)
     detail: str = ""  # what the client got (for reports)
+    gave_up: float | None = None  # unknown outcome: when the client stopped waiting (reports)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "client": self.client, "kind": self.kind.value, "key": self.key,
             "invoke": self.invoke, "complete": self.complete, "status": self.status.value,
             "value": self.value, "prev": self.prev, "result": self.result,
-            "applied": self.applied, "detail": self.detail,
+            "applied": self.applied, "detail": self.detail, "gave_up": self.gave_up,
         }  # fmt: skip
 
 

@@ -57,6 +57,7 @@ from raftkv.errors import (
 from raftkv.kv import Command, Op, Outcome, Result
 from raftkv.server.api import NodeAPI
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
+from raftkv.server.routes_hash import HASH_PATH, hash_blueprint
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
 
@@ -149,7 +150,7 @@ class _Ctx:
 
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
-    "/v1/admin/snapshot", "/raft/v1/messages",
+    "/v1/admin/snapshot", "/raft/v1/messages", HASH_PATH,
 })
 
 
@@ -527,6 +528,8 @@ def build_app(node: NodeAPI) -> Flask:
         with ctx.slot():
             index = node.snapshot_now(ctx.cfg.request_timeout)
         return _json({"id": ctx.id, "snapshot_index": index})
+
+    app.register_blueprint(hash_blueprint(node))
 
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists
