@@ -40,6 +40,8 @@ __all__ = [
     "bench_live",
     "bench_result",
     "chaos_report",
+    "context_list",
+    "context_show",
     "curl_examples",
     "emit_json",
     "error",
@@ -342,6 +344,47 @@ def restore_report(report: RestoreReport, *, output: Output) -> None:
     for rid in report.restored:
         table.add_row(rid, _secs(report.caught_up_s.get(rid)))
     console.print(table)
+
+
+# -- contexts -------------------------------------------------------------------------------------
+def context_list(rows: Sequence[dict[str, Any]], *, path: str, exists: bool,
+                 output: Output) -> None:
+    if output is Output.json:
+        emit_json({"config": path, "contexts": list(rows)})
+        return
+    if not rows:
+        where = path if exists else f"{path} (no such file)"
+        _console().print(f"no contexts defined in {escape(where)}")
+        return
+    table = Table(title=f"contexts ({escape(path)})", title_justify="left")
+    for col in ("current", "context", "target", "name", "namespace", "endpoints", "token"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row("*" if r["current"] else "", escape(r["context"]), _dash(r["target"]),
+                      escape(_dash(r["name"])), escape(_dash(r["namespace"])),
+                      escape(",".join(r["endpoints"] or [])) or "—", _dash(r["token"]))
+    _console().print(table)
+
+
+def context_show(name: str | None, fields: dict[str, Any], *, current: str | None, path: str,
+                 output: Output) -> None:
+    if output is Output.json:
+        emit_json({"context": name, "current": name is not None and name == current,
+                   "config": path, "fields": fields})
+        return
+    if name is None:
+        _console().print(f"no context selected (none given, no current-context in "
+                         f"{escape(path)}): flags, RAFTCTL_* variables and defaults apply")
+        return
+    mark = " (current)" if name == current else ""
+    table = Table(show_header=False, title=f"context {escape(name)}{mark} ({escape(path)})",
+                  title_justify="left")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in fields.items():
+        shown = ",".join(value) if isinstance(value, list) else value
+        table.add_row(key, escape(_dash(shown)))
+    _console().print(table)
 
 
 # -- verify ---------------------------------------------------------------------------------------
