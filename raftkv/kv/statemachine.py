@@ -20,6 +20,8 @@ Contract:
 - ``snapshot()`` encodes data + sessions (fingerprints, watermarks) + evicted list + applied
   index/term (format v2; ``restore`` also reads v1, whose results have no fingerprint and are
   answered to any request with their id); ``restore(blob)`` replaces the whole state with it.
+- ``content_hash()`` returns (applied index, key count, SHA-256 over the sorted key/values) — the
+  replica-agreement check (``GET /v1/admin/hash``); it holds ``lock`` only to copy the items.
 - Thread-safety: the driver thread is the only writer; request threads read through ``get`` /
   ``list_prefix`` / ``lookup_session``. ``lock`` guards every access; the driver takes it once per
   batch of entries (``with sm.lock: ...``) and the apply methods do not take it themselves.
@@ -27,6 +29,7 @@ Contract:
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 import threading
@@ -98,6 +101,23 @@ class KVStateMachine:
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def content_hash(self) -> tuple[int, int, str]:
+        """(applied index, number of keys, hex SHA-256 of the sorted key/value pairs).
+
+        The lock is held only while the items are copied (a C-level copy, no Python per key), so
+        the driver is not blocked while they are sorted and hashed. Each key and value is
+        length-prefixed, so no two different contents hash the same input.
+        """
+        with self.lock:
+            applied = self.applied_index
+            items = list(self._data.items())
+        items.sort()
+        h = hashlib.sha256()
+        for key, (value, _index) in items:
+            k, v = key.encode("utf-8"), value.encode("utf-8")
+            h.update(b"%d:%s%d:%s" % (len(k), k, len(v), v))
+        return applied, len(items), h.hexdigest()
 
     def lookup_session(self, client_id: str, seq: int, fp: str | None = None) -> Result | None:
         """The recorded result of (client_id, seq) if already applied, else None. Raises

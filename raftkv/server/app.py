@@ -63,6 +63,7 @@ from raftkv.server import watch as watch_routes
 from raftkv.server.api import NodeAPI
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.keypath import forward_target, query_value, request_key
+from raftkv.server.routes_hash import HASH_PATH, hash_blueprint
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
 
@@ -149,7 +150,7 @@ class _Ctx:
 
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
-    "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch",
+    "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch", HASH_PATH,
 })
 
 
@@ -548,6 +549,7 @@ def build_app(node: NodeAPI) -> Flask:
         return _json({"id": ctx.id, "snapshot_index": index})
 
     watch_routes.register(app, node, ctx.slots)
+    app.register_blueprint(hash_blueprint(node))
 
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists

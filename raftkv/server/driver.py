@@ -186,6 +186,7 @@ class NodeDriver:
             ),
         )
         self._storage = storage
+        self.metrics.watch_storage(lambda: self._storage.stats() if self._storage else None)
         self._saved_hs = rec.hard_state
         self._transport = PeerTransport(
             cfg.id,
@@ -694,6 +695,8 @@ class NodeDriver:
         self._snapshot_index = index
         self._last_snapshot_applied = index
         self.metrics.snapshots.inc()
+        self.metrics.snapshot_bytes.set(len(data))
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
         log.info(
             "event=snapshot index=%d term=%d bytes=%d keys=%d seconds=%.3f",
             index, term, len(data), len(sm), time.perf_counter() - t0,

@@ -553,6 +553,7 @@ def test_client_pod_runs_verify_against_every_replica(
     assert main["command"] == [
         "raftctl",
         "verify",
+        "--sequential",
         "--endpoints",
         "http://raft-0.raft-service:8000,http://raft-1.raft-service:8000,"
         "http://raft-2.raft-service:8000",
