@@ -474,7 +474,10 @@ class SimNode:
         if self.kv.index - self.view.offset < self.snapshot_every:
             return
         data = self.kv.serialize()
-        meta = SnapshotMeta(index=self.kv.index, term=self.kv.term, members=self.sim.ids)
+        conf = raft.membership_at(self.kv.index)
+        meta = SnapshotMeta(
+            index=self.kv.index, term=self.kv.term, members=conf.voters, membership=conf
+        )
         snap = Snapshot(meta=meta, data=data)
         self.disk.save_snapshot(snap, received=False)
         self.view.install_snapshot(snap, keep_suffix=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from raftkv.raft import NotLeader, RaftError
+from raftkv.raft import EntryKind, NotLeader, RaftError
 from tests.unit.sim.cluster import SimNode, SimParams, Simulation
 from tests.unit.sim.kvmodel import decode_put
 from tests.unit.sim.linearizability import WriteOp
@@ -488,9 +488,9 @@ def final_checks(sim: Simulation) -> None:
     last: dict[str, str] = {}
     sessions: set[tuple[str, int]] = set()
     for index in sorted(i for i in hist.committed if i <= final.index):
-        data = hist.committed[index].data
-        if data:
-            key, value, client, seq = decode_put(data)
+        ce = hist.committed[index]
+        if ce.kind is EntryKind.NORMAL and ce.data:
+            key, value, client, seq = decode_put(ce.data)
             if (client, seq) not in sessions:
                 sessions.add((client, seq))
                 last[key] = value
