@@ -551,9 +551,9 @@ class RaftNode:
             logger.info("node=%s term=%d became follower leader=%s", self.id, term, leader)
 
     def _campaign(self, transfer: bool) -> None:
-        electorate = self._electorate()
-        if self.id not in electorate:
+        if not self._may_campaign():
             return  # learners, joining and removed nodes never campaign
+        electorate = self._electorate()
         if self._cfg.pre_vote and not transfer:
             # thesis §9.6: ask first whether we could win, without bumping anyone's term
             self._reset_leader_state()
@@ -618,7 +618,8 @@ class RaftNode:
         self._heartbeat_elapsed = 0
         self._election_elapsed = 0
         last = self._log.last_index()
-        self._progress = {p: Progress(last + 1) for p in self._conf.members}
+        # ourselves too: we may lead while our own removal is not committed (thesis §4.2.2)
+        self._progress = {p: Progress(last + 1) for p in (*self._conf.members, self.id)}
         me = self._progress[self.id]
         me.match = last
         me.become_replicate()
@@ -1103,7 +1104,14 @@ class RaftNode:
         stale = [p for p in self._progress if p != self.id and p not in self._member_set]
         if stale:
             for p in stale:
-                del self._progress[p]
+                # a last heartbeat tells a removed node its removal is committed (it then stops
+                # campaigning for good); nothing is sent to it afterwards
+                pr = self._progress.pop(p)
+                self._send(
+                    Heartbeat(
+                        src=self.id, dst=p, term=self.term, commit=min(pr.match, self.commit)
+                    )
+                )
             self._targets = tuple(sorted(p for p in self._progress if p != self.id))
         if self.id in self._voter_set:
             return
@@ -1201,6 +1209,17 @@ class RaftNode:
         if isinstance(m, TimeoutNow) and m.src == self.leader:
             return True  # a leader that removed itself hands over to us
         return m.src in self._member_set or m.src in self._progress
+
+    def _may_campaign(self) -> bool:
+        """Voters campaign. So does a voter whose removal is appended but not committed (thesis
+        §4.2.2: it "might still be needed until the Cnew entry is committed"; it does not count
+        its own vote). Learners, joining nodes and nodes whose removal committed never do."""
+        if self.id in self._electorate():
+            return True
+        if self._conf.index <= self.commit:
+            return False
+        pos = self._confs.index(self._conf)
+        return pos > 0 and self.id in self._confs[pos - 1].voters
 
     def _electorate(self) -> tuple[NodeId, ...]:
         """Who votes: the voters of the configuration in effect. (A seam the simulation's mutation
