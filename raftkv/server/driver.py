@@ -545,7 +545,7 @@ class NodeDriver:
             for e in rd.committed_entries:
                 if e.index <= sm.applied_index:
                     continue  # already in the restored snapshot
-                if e.kind is EntryKind.NOOP:
+                if e.kind is not EntryKind.NORMAL:  # NOOP, CONFIG: nothing for the KV machine
                     sm.apply_noop(e.index, e.term)
                     result = None
                 else:
@@ -686,8 +686,10 @@ class NodeDriver:
                 self._last_snapshot_applied = index
                 return self._snapshot_index
             data = sm.snapshot()
+        conf = node.membership_at(index)
         snap = Snapshot(
-            meta=SnapshotMeta(index=index, term=term, members=self.config.peer_ids), data=data
+            meta=SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf),
+            data=data,
         )
         t0 = time.perf_counter()
         storage.save_snapshot(snap)
