@@ -68,6 +68,11 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
         "how long a request waits for commit/read",
     ),
     "log_level": ("--log-level", "RAFTKV_LOG_LEVEL", "debug|info|warning|error"),
+    "lock_timeout": (
+        "--lock-timeout",
+        "RAFTKV_LOCK_TIMEOUT",
+        "seconds to wait for the data dir's lock held by another process (default 30; 0: no wait)",
+    ),
 }
 
 
@@ -95,6 +100,7 @@ class NodeConfig:
     threads: int = 96
     request_timeout_ms: int = 5_000
     log_level: str = "info"
+    lock_timeout_s: int = 30  # the Kubernetes default grace period; the chart passes its own
     max_value_bytes: int = MAX_VALUE_BYTES
     peer_urls: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
@@ -284,6 +290,7 @@ def load_config(
             f"{_where('peers')}: this node's id {node_id!r} is not among the members "
             f"({', '.join(p.id for p in peers)})"
         )
+    lock_timeout_s = _int("lock_timeout", get("lock_timeout") or "30", 0, 3600)
     data_dir = (get("data_dir") or f"raftkv-data/{node_id}").strip()
     if not data_dir:
         raise ConfigError(f"{_where('data_dir')}: must not be empty")
@@ -300,4 +307,5 @@ def load_config(
         threads=threads,
         request_timeout_ms=request_timeout_ms,
         log_level=log_level,
+        lock_timeout_s=lock_timeout_s,
     )
