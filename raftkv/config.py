@@ -83,6 +83,11 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
         "RAFTKV_WATCH_PROGRESS_MS",
         "interval of progress lines on an idle watch",
     ),
+    "lock_timeout": (
+        "--lock-timeout",
+        "RAFTKV_LOCK_TIMEOUT",
+        "seconds to wait for the data dir's lock held by another process (default 30; 0: no wait)",
+    ),
 }
 
 
@@ -110,6 +115,7 @@ class NodeConfig:
     threads: int = 96
     request_timeout_ms: int = 5_000
     log_level: str = "info"
+    lock_timeout_s: int = 30  # the Kubernetes default grace period; the chart passes its own
     max_value_bytes: int = MAX_VALUE_BYTES
     watch_window: int = 10_000
     max_watchers: int = 16
@@ -309,6 +315,7 @@ def load_config(
     watch_progress_ms = _int(
         "watch_progress_ms", get("watch_progress_ms") or "5000", 10, 3_600_000
     )
+    lock_timeout_s = _int("lock_timeout", get("lock_timeout") or "30", 0, 3600)
     data_dir = (get("data_dir") or f"raftkv-data/{node_id}").strip()
     if not data_dir:
         raise ConfigError(f"{_where('data_dir')}: must not be empty")
@@ -328,4 +335,5 @@ def load_config(
         watch_window=watch_window,
         max_watchers=max_watchers,
         watch_progress_ms=watch_progress_ms,
+        lock_timeout_s=lock_timeout_s,
     )

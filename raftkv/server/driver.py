@@ -161,7 +161,7 @@ class NodeDriver:
     def start(self) -> None:
         """Open storage, recover, start the transport and the driver thread."""
         cfg = self.config
-        storage = Storage.open(cfg.data_dir)
+        storage = Storage.open(cfg.data_dir, lock_timeout=cfg.lock_timeout_s)
         rec = storage.recovered
         snap: Snapshot | None = rec.snapshot
         if snap is not None:

@@ -166,6 +166,11 @@ app.kubernetes.io/component: client
 {{- if not (has .Values.client.kind (list "Pod" "Job")) -}}
 {{- fail (printf "client.kind must be Pod or Job, got %v" .Values.client.kind) -}}
 {{- end -}}
+{{- $grace := int .Values.statefulset.terminationGracePeriodSeconds -}}
+{{- $sleep := int (default 0 .Values.statefulset.preStopSleepSeconds) -}}
+{{- if gt (add $sleep 20) $grace -}}
+{{- fail (printf "statefulset.preStopSleepSeconds (%d) must leave 20 s of statefulset.terminationGracePeriodSeconds (%d) for the leadership handover after SIGTERM: lower it to %d or raise the grace period to %d" $sleep $grace (max 0 (sub $grace 20)) (add $sleep 20)) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
