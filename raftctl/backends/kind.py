@@ -55,6 +55,8 @@ STATEFULSET = "raft"
 CONTAINER = "raftkv"
 DEFAULT_REPLICAS = 3  # the chart's replicaCount
 DOWN_POLL_S = 1.0
+POD_POLL_S = 1.0
+NODE_PORT = 8000
 _DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 
@@ -433,6 +435,50 @@ class KindBackend:
                 continue
             names.append(name)
         return names
+
+    # -- running raftctl inside the cluster -------------------------------------------------
+    def in_cluster_endpoints(self) -> tuple[str, list[str]]:
+        """(the node image, every replica's pod DNS URL), read from the StatefulSet."""
+        sts = json.loads(self._run(self.kubectl("get", "statefulset", STATEFULSET, "-o", "json")))
+        spec = sts.get("spec", {})
+        containers = spec.get("template", {}).get("spec", {}).get("containers", [])
+        image = next((c.get("image") for c in containers if c.get("name") == CONTAINER), None)
+        if not image:
+            raise RaftctlError(f"statefulset/{STATEFULSET} has no {CONTAINER} container")
+        service = spec.get("serviceName") or "raft-service"
+        count = int(spec.get("replicas") or DEFAULT_REPLICAS)
+        return image, [f"http://{STATEFULSET}-{i}.{service}:{NODE_PORT}" for i in range(count)]
+
+    def run_pod(self, name: str, image: str, command: Sequence[str], *,
+                timeout: float, reporter: Reporter) -> str:
+        """Run ``command`` once in a Pod of ``image``; its log once it succeeded (deleted after)."""
+        require(self.runner, ["kubectl"], "run a pod")
+        self._run(self.kubectl(
+            "run", name, f"--image={image}", "--restart=Never", "--image-pull-policy=IfNotPresent",
+            f"--labels=app.kubernetes.io/instance={self.s.release},"
+            "app.kubernetes.io/component=bench",
+            "--command", "--", *command))  # fmt: skip
+        try:
+            reporter.step(f"pod {name} running `{' '.join(command[:2])}` in the cluster")
+            deadline = time.monotonic() + timeout
+            phase = ""
+            while time.monotonic() < deadline:
+                phase = self._run(self.kubectl("get", "pod", name, "-o",
+                                               "jsonpath={.status.phase}")).strip()
+                if phase in ("Succeeded", "Failed"):
+                    break
+                time.sleep(POD_POLL_S)
+            else:
+                raise RaftctlError(f"pod {name} did not finish within {timeout:.0f}s "
+                                   f"(phase {phase or 'unknown'})")
+            log = self._run(self.kubectl("logs", name))
+            if phase == "Failed":
+                last = log.strip().splitlines()[-1] if log.strip() else "no output"
+                raise RaftctlError(f"pod {name} failed: {last}")
+            return log
+        finally:
+            self.runner.run(self.kubectl("delete", "pod", name, "--wait=false",
+                                         "--ignore-not-found"), check=False)
 
     def logs(self, replica_id: str, *, tail: int | None, follow: bool) -> Iterator[str]:
         require(self.runner, ["kubectl"], "read pod logs")

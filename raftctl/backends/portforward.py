@@ -82,7 +82,8 @@ class _Forward:
 
     @property
     def settled(self) -> bool:
-        return self.ready.is_set() or not self.alive or self.eof.is_set()
+        # an exited kubectl closes its pipe: wait for EOF so its last words are read
+        return self.ready.is_set() or self.eof.is_set()
 
     def stop(self) -> None:
         if self.alive:

@@ -120,6 +120,8 @@ class RecordingRunner:
     spawned: list[FakeProc] = field(default_factory=list)
     spawn_argv: list[list[str]] = field(default_factory=list)
     signal_at: dict[str, float] = field(default_factory=dict)
+    pod_phases: list[str] = field(default_factory=list)
+    pod_log: str = ""
 
     def __post_init__(self) -> None:
         self.hosts = {"raftkv-control-plane": "running", **{n: "running" for n in self.workers}}
@@ -225,6 +227,16 @@ class RecordingRunner:
         elif args[:2] in (["docker", "unpause"], ["docker", "start"]):
             self.hosts[args[2]] = "running"
             self.fake.bring_up(self._pod_on(args[2]))
+        elif args[5:8] == ["get", "statefulset", "raft"]:
+            out = json.dumps({"spec": {"serviceName": "raft-service", "replicas": 3, "template": {
+                "spec": {"containers": [{"name": "raftkv",
+                                         "image": f"localhost:5001/raftkv@{DIGEST}"}]}}}})
+        elif args[5:6] == ["run"]:
+            self.pod_phases = ["Pending", "Running", "Succeeded"]
+        elif args[5:7] == ["get", "pod"]:
+            out = self.pod_phases.pop(0) if len(self.pod_phases) > 1 else self.pod_phases[0]
+        elif args[5:6] == ["logs"] and args[6].startswith("raftkv-bench-"):
+            out = self.pod_log
         elif args[:2] == ["docker", "push"]:
             out = f"The push refers to repository [{args[2]}]\ndev: digest: {DIGEST} size: 2412\n"
         elif args[:3] == ["docker", "image", "inspect"]:
@@ -693,6 +705,65 @@ def test_bench_says_it_measures_through_port_forward(kind: RecordingRunner) -> N
     code, _, err = invoke("bench", "--duration", "0.5", "--clients", "2", "-o", "json")
     assert code == 0, err
     assert "measures from this machine through `kubectl port-forward`" in " ".join(err.split())
+
+
+BENCH_DOC = {"clients": 4, "duration_s": 2.0, "read_ratio": 0.5, "value_size": 64, "ops": 300,
+             "ops_per_s": 150.0, "writes": 100, "writes_per_s": 50.0, "reads": 200,
+             "reads_per_s": 100.0, "errors": 0, "last_error": None,
+             "write_latency_ms": {"p50": 2.1, "p90": 3.0, "p99": 4.0, "max": 5.0},
+             "read_latency_ms": {"p50": 1.1, "p90": 2.0, "p99": 3.0, "max": 4.0}}
+
+
+def test_bench_in_cluster_runs_a_pod_of_the_node_image(
+    kind: RecordingRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kind_module, "POD_POLL_S", 0.01)
+    kind.pod_log = ("  1.0/2s  ops=150  150 ops/s  writes=50 reads=100 errors=0\n"
+                    + json.dumps(BENCH_DOC, indent=2) + "\n")
+    code, out, err = invoke("bench", "--in-cluster", "-c", "4", "-d", "2", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out) == BENCH_DOC
+    run = next(c for c in kind.calls if c[5:6] == ["run"])
+    name = run[6]
+    assert name.startswith("raftkv-bench-")
+    endpoints = ("http://raft-0.raft-service:8000,http://raft-1.raft-service:8000,"
+                 "http://raft-2.raft-service:8000")
+    assert run == ["kubectl", *CTX, "run", name, f"--image=localhost:5001/raftkv@{DIGEST}",
+                   "--restart=Never", "--image-pull-policy=IfNotPresent",
+                   "--labels=app.kubernetes.io/instance=raftkv,app.kubernetes.io/component=bench",
+                   "--command", "--", "raftctl", "bench", "--endpoints", endpoints,
+                   "--clients", "4", "--duration", "2", "--read-ratio", "0.5",
+                   "--value-size", "64", "--output", "json"]
+    assert kind.calls[-3:] == [
+        ["kubectl", *CTX, "get", "pod", name, "-o", "jsonpath={.status.phase}"],
+        ["kubectl", *CTX, "logs", name],
+        ["kubectl", *CTX, "delete", "pod", name, "--wait=false", "--ignore-not-found"],
+    ]
+    assert "measured inside the cluster by pod " + name in " ".join(err.split())
+    assert not kind.spawned  # no port-forward: the load never leaves the cluster
+
+
+def test_bench_in_cluster_failure_is_one_line_and_the_pod_is_deleted(
+    kind: RecordingRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kind_module, "POD_POLL_S", 0.01)
+
+    def failing(argv: Sequence[str], **kw: Any) -> Completed:
+        done = RecordingRunner.run(kind, argv, **kw)
+        if list(argv[5:6]) == ["run"]:
+            kind.pod_phases = ["Failed"]
+            kind.pod_log = "error: no replica answers at http://raft-0.raft-service:8000\n"
+        return done
+
+    kind.run = failing  # type: ignore[method-assign]
+    code, _, err = invoke("bench", "--in-cluster")
+    assert code == 1
+    assert [ln for ln in err.splitlines() if ln.startswith("error:")] == [
+        f"error: pod {kind.calls[-1][7]} failed: error: no replica answers at "
+        "http://raft-0.raft-service:8000"]
+    assert kind.calls[-1][5:7] == ["delete", "pod"]
+    result = cli.invoke(app, ["bench", "--in-cluster"])
+    assert result.exit_code == 2 and "--in-cluster needs --target kind" in result.stderr
 
 
 def test_logs_uses_kubectl_logs(kind: RecordingRunner) -> None:
