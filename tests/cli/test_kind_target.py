@@ -522,6 +522,21 @@ def test_requests_go_to_the_leader_first_and_dead_pods_last(
     assert [r.id for r in request_order(unknown, timeout=0.2)] == ["a", "b", "c"]
 
 
+def test_a_dead_leader_that_kubernetes_still_shows_ready_is_tried_last(
+    backend: KindBackend, kind: RecordingRunner
+) -> None:
+    """The node hangs (not paused by raftctl, still Ready): the survivors still name it as
+    leader, but only a replica that answers as leader goes first; the silent one goes last."""
+    replicas = backend.replicas()
+    kind.fake.take_down("raft-0")  # the leader stops answering; followers still name it
+    start = time.monotonic()
+    ordered = request_order(replicas, timeout=0.5)
+    assert time.monotonic() - start < 2.0
+    assert [r.id for r in ordered][-1] == "raft-0"
+    kind.fake.elect("raft-2")
+    assert request_order(replicas, timeout=0.5)[0].id == "raft-2"
+
+
 def test_a_put_after_stop_node_does_not_wait_for_the_frozen_pod(kind: RecordingRunner) -> None:
     kind.fake.leader = "raft-1"
     kind.hosts["raftkv-worker"] = "paused"
