@@ -50,7 +50,8 @@ class Target(StrEnum):
     kind = "kind"
 
 
-_KIND_ONLY = ("tag", "anti_affinity", "wait_s")  # backend() options only the kind target takes
+# backend() options only the kind target takes
+_KIND_ONLY = ("tag", "base", "anti_affinity", "wait_s")
 
 # Tests replace this to record the external commands the kind target runs.
 runner_factory: Callable[[], Runner] = SubprocessRunner

@@ -10,6 +10,7 @@ Every external command goes through ``shell.Runner`` (tests record the exact arg
 helm always get the kind cluster's context (``kind-<cluster>``) and the namespace, so raftctl
 never acts on another cluster the user has configured.
 
+- ``build``: ``images/build.sh --python <raftctl's python> [--base BASE] IMAGE:TAG``.
 - ``up``: ``./kind-with-registry.sh --name <cluster>`` every time (it creates the cluster and the
   registry, or repairs their wiring, idempotently), the worker check, build, push, install,
   rollout status.
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -76,6 +78,7 @@ class KindSettings:
         cluster: str = "raftkv",
         registry: str = "localhost:5001",
         tag: str = "dev",
+        base: str | None = None,
         anti_affinity: str = "hard",
         wait_s: float = 120.0,
         root: Path | None = None,
@@ -85,6 +88,7 @@ class KindSettings:
         self.cluster = cluster
         self.registry = registry
         self.tag = tag
+        self.base = base  # images/build.sh --base; None: build.sh's default (the public slim image)
         self.anti_affinity = anti_affinity
         self.wait_s = wait_s
         self.root = root or repo_root()
@@ -168,7 +172,12 @@ class KindBackend:
         if not script.exists():
             raise RaftctlError(f"{script} not found: run raftctl from a raftkv checkout")
         reporter.step(f"building image {self.s.ref} (images/build.sh)")
-        self._run([str(script), self.s.ref], cwd=str(self.s.root), timeout=1800)
+        # build.sh downloads wheels with pip: raftctl's own interpreter has it (the venv's python3
+        # on a PEP 668 system has none).
+        argv = [str(script), "--python", sys.executable]
+        if self.s.base:
+            argv += ["--base", self.s.base]
+        self._run([*argv, self.s.ref], cwd=str(self.s.root), timeout=1800)
         return self.s.ref
 
     def push(self, reporter: Reporter) -> str | None:

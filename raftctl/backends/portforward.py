@@ -138,6 +138,8 @@ class PortForwards:
             if fwd.ready.is_set():
                 self.errors.pop(fwd.pod, None)
                 continue
+            if not fwd.alive:
+                fwd.eof.wait(0.5)  # a dead kubectl's last words may still be in the pipe
             why = fwd.said[-1] if fwd.said else (
                 "kubectl exited" if not fwd.alive else f"no answer within {READY_S:.0f}s")
             self.errors[fwd.pod] = why

@@ -50,6 +50,9 @@ def up(
     election_ms: Annotated[int, typer.Option(help="local: election timeout (ms)")] = 500,
     heartbeat_ms: Annotated[int, typer.Option(help="local: heartbeat interval (ms)")] = 100,
     tag: Annotated[str, typer.Option(help="kind: image tag to build, push and deploy")] = "dev",
+    base: Annotated[str | None, typer.Option(
+        help="kind: base image of the build (see raftctl build --base)",
+        show_default=False)] = None,
     anti_affinity: AntiAffinityOpt = AntiAffinity.hard,
     timeout: Annotated[float, typer.Option(help="seconds to wait for a leader")] = 60.0,
 ) -> None:
@@ -62,7 +65,7 @@ def up(
     if replicas is not None and replicas % 2 == 0:
         render.note(f"note: {replicas} replicas tolerate no more failures than {replicas - 1}")
     backend = g.backend(use_endpoints=False, base_port=base_port, election_ms=election_ms,
-                        heartbeat_ms=heartbeat_ms, tag=tag,
+                        heartbeat_ms=heartbeat_ms, tag=tag, base=base,
                         anti_affinity=anti_affinity.value)
     try:
         with render.Steps(f"raftctl up ({g.target.value})") as steps:

@@ -14,6 +14,9 @@ from raftctl.options import Globals, command
 __all__ = ["AntiAffinityOpt", "register"]
 
 Tag = Annotated[str, typer.Option(help="image tag")]
+Base = Annotated[str | None, typer.Option(
+    help="base image (images/build.sh --base) [default: python:3.11.14-slim-bookworm; offline: "
+    "local/python:3.11-bookworm, built with debootstrap as root]", show_default=False)]
 
 
 class AntiAffinity(StrEnum):
@@ -29,9 +32,9 @@ AntiAffinityOpt = Annotated[AntiAffinity, typer.Option(
 
 
 @command
-def build(g: Globals, tag: Tag = "dev") -> None:
+def build(g: Globals, tag: Tag = "dev", base: Base = None) -> None:
     """Build the raftkv image as localhost:5001/raftkv:TAG (images/build.sh)."""
-    backend = g.kind(tag)
+    backend = g.kind(tag, base=base)
     with render.Steps("raftctl build") as steps:
         ref = backend.build(steps)
     render.line(f"built {ref}")

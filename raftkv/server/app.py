@@ -1,6 +1,6 @@
 """app.py — the Flask app: KV API, Raft RPC, admin, status/health/metrics on one port.
 
-Contract (issue 4, docs/contracts.md §3):
+Contract (README's API table, docs/contracts.md §3):
 - Every response is JSON except ``/metrics``; every error has an ``error`` field. ONE mapping,
   ``error_parts``, turns the ``raftkv.errors`` tree and werkzeug's HTTP errors (404, 405, 413, ...)
   into status + JSON; anything else is logged and answered 500 JSON (never an HTML page or a

@@ -1,6 +1,6 @@
 """fakenode.py — an in-process stand-in for a raftkv cluster's HTTP API, for raftctl unit tests.
 
-It speaks the node's API as docs/contracts.md §3 and issue 4 define it (``/v1/status``,
+It speaks the node's API as the README's API table defines it (``/v1/status``,
 ``/v1/kv/<key>`` with ``prev_value``, ``/v1/kv?prefix=``, ``X-Raft-*`` headers, 503 without a
 leader, ``X-Request-Id`` de-duplication) over real sockets, one server per fake node, sharing one
 store. Tests steer it: ``elect``, ``take_down`` (the node closes connections unanswered),

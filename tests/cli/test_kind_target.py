@@ -8,6 +8,7 @@ import io
 import json
 import socket
 import socketserver
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,8 @@ HELM_CTX = ["--kube-context", "kind-raftkv", "--namespace", "default"]
 NODES = {"raft-0": "raftkv-worker", "raft-1": "raftkv-worker2", "raft-2": "raftkv-worker3"}
 SELECTOR = "app.kubernetes.io/instance=raftkv,app.kubernetes.io/component=node"
 DIGEST = "sha256:" + "d" * 64
+# build.sh gets raftctl's interpreter: it has pip, the system python3 of a PEP 668 machine has none.
+BUILD = [str(ROOT / "images" / "build.sh"), "--python", sys.executable]
 GET_PODS = ["kubectl", *CTX, "get", "pods", "-l", SELECTOR, "-o", "json"]
 GET_NODES = ["kubectl", *CTX, "get", "nodes", "-o", "json"]
 DOCKER_PS = ["docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster=raftkv",
@@ -276,6 +279,16 @@ def helm_install(tag: str, *extra: str, digest: str = DIGEST, anti: str = "hard"
 
 
 # ------------------------------------------------------------------ image, chart, worker check
+def test_build_and_up_pass_the_base_image_through(kind: RecordingRunner) -> None:
+    offline = "local/python:3.11-bookworm"
+    assert invoke("build", "--tag", "t1", "--base", offline)[0] == 0
+    assert kind.calls == [[*BUILD, "--base", offline, "localhost:5001/raftkv:t1"]]
+    kind.calls.clear()
+    code, _, err = invoke("up", "--base", "python:3.11-slim")
+    assert code == 0, err
+    assert [*BUILD, "--base", "python:3.11-slim", "localhost:5001/raftkv:dev"] in kind.calls
+
+
 def test_build_push_install_commands_deploy_by_digest(kind: RecordingRunner) -> None:
     assert invoke("build", "--tag", "t1")[0] == 0
     code, out, _ = invoke("push", "--tag", "t1")
@@ -283,7 +296,7 @@ def test_build_push_install_commands_deploy_by_digest(kind: RecordingRunner) -> 
     code, out, _ = invoke("install", "--tag", "t1", "--replicas", "3")
     assert code == 0 and f"localhost:5001/raftkv@{DIGEST}" in out
     assert kind.calls == [
-        [str(ROOT / "images" / "build.sh"), "localhost:5001/raftkv:t1"],
+        [*BUILD, "localhost:5001/raftkv:t1"],
         ["docker", "push", "localhost:5001/raftkv:t1"],
         GET_NODES,  # the worker check
         ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}",
@@ -314,7 +327,7 @@ def test_up_runs_the_cluster_script_then_builds_pushes_installs_by_digest(
     assert kind.calls[:6] == [
         [str(ROOT / "kind-with-registry.sh"), "--name", "raftkv"],  # creates or repairs, always
         GET_NODES,  # the worker check, before the long build
-        [str(ROOT / "images" / "build.sh"), "localhost:5001/raftkv:v2"],
+        [*BUILD, "localhost:5001/raftkv:v2"],
         ["docker", "push", "localhost:5001/raftkv:v2"],
         GET_NODES,
         helm_install("v2"),  # the digest the push printed: a rebuilt tag rolls out
