@@ -58,6 +58,8 @@ CONTAINER = "raftkv"
 DEFAULT_REPLICAS = 3  # the chart's replicaCount
 DOWN_POLL_S = 1.0
 POD_POLL_S = 1.0
+NODE_POLL_S = 2.0
+NODE_WAIT_S = 120.0  # a new kind cluster's workers turn Ready some seconds after it is created
 NODE_PORT = 8000
 _DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
@@ -117,19 +119,34 @@ def _ready(conditions: Any) -> bool | None:
     return None
 
 
+# Taints the node lifecycle controller puts on a node that is not (yet) Ready: they go away by
+# themselves once it is, so they do not make a node unusable for good.
+_LIFECYCLE_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+
+
+def _placeable(node: dict[str, Any], *, when_ready: bool) -> bool:
+    spec = node.get("spec", {})
+    if spec.get("unschedulable"):
+        return False
+    for taint in spec.get("taints") or []:
+        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if when_ready and taint.get("key") in _LIFECYCLE_TAINTS:
+            continue
+        return False
+    return when_ready or _ready(node.get("status", {}).get("conditions")) is True
+
+
 def schedulable_nodes(nodes: Sequence[dict[str, Any]]) -> list[str]:
     """Names of the nodes a raftkv pod can land on: Ready, not cordoned, no hard taint."""
-    out = []
-    for node in nodes:
-        spec = node.get("spec", {})
-        if spec.get("unschedulable"):
-            continue
-        if any(t.get("effect") in ("NoSchedule", "NoExecute") for t in spec.get("taints") or []):
-            continue
-        if _ready(node.get("status", {}).get("conditions")) is not True:
-            continue
-        out.append(node["metadata"]["name"])
-    return sorted(out)
+    return sorted(n["metadata"]["name"] for n in nodes if _placeable(n, when_ready=False))
+
+
+def starting_nodes(nodes: Sequence[dict[str, Any]]) -> list[str]:
+    """Nodes that are not Ready yet but would be schedulable once they are (a new worker)."""
+    ready = set(schedulable_nodes(nodes))
+    return sorted(n["metadata"]["name"] for n in nodes
+                  if _placeable(n, when_ready=True) and n["metadata"]["name"] not in ready)
 
 
 class KindBackend:
@@ -207,19 +224,34 @@ class KindBackend:
     def nodes(self) -> list[dict[str, Any]]:
         return self._json(self.kubectl("get", "nodes", "-o", "json"))
 
-    def check_workers(self, replicas: int | None) -> None:
-        """Fail before installing when the hard anti-affinity cannot place every replica."""
+    def check_workers(self, replicas: int | None, reporter: Reporter | None = None) -> None:
+        """Fail before installing when the hard anti-affinity cannot place every replica.
+
+        Workers that are only not Ready yet (a cluster just created) are waited for, up to
+        ``NODE_WAIT_S``.
+        """
         want = replicas or DEFAULT_REPLICAS
         if self.s.anti_affinity != "hard" or want <= 1:
             return
-        usable = schedulable_nodes(self.nodes())
-        if len(usable) >= want:
-            return
+        deadline = time.monotonic() + NODE_WAIT_S
+        while True:
+            nodes = self.nodes()
+            usable, starting = schedulable_nodes(nodes), starting_nodes(nodes)
+            if len(usable) >= want:
+                return
+            if len(usable) + len(starting) < want or time.monotonic() >= deadline:
+                break
+            if reporter is not None:
+                reporter.step(f"waiting for worker node(s) {', '.join(starting)} to be Ready")
+                reporter = None  # say it once
+            time.sleep(NODE_POLL_S)
+        waited = (f" ({len(starting)} more not Ready after {NODE_WAIT_S:g}s: "
+                  f"{', '.join(starting)})" if starting else "")
         raise RaftctlError(
-            f"kind cluster {self.s.cluster!r} has {len(usable)} schedulable worker node(s) for "
-            f"{want} replicas, and the chart's hard anti-affinity puts each replica on its own "
-            f"node: use a cluster with at least {want} workers (`--kind-cluster NAME`; "
-            f"./kind-with-registry.sh --name NAME makes 4), or `--anti-affinity soft`"
+            f"kind cluster {self.s.cluster!r} has {len(usable)} schedulable worker node(s)"
+            f"{waited} for {want} replicas, and the chart's hard anti-affinity puts each replica "
+            f"on its own node: use a cluster with at least {want} workers (`--kind-cluster "
+            f"NAME`; ./kind-with-registry.sh --name NAME makes 4), or `--anti-affinity soft`"
         )
 
     def install(
@@ -231,7 +263,7 @@ class KindBackend:
             raise RaftctlError(
                 f"chart not found at {self.s.chart}: run raftctl from a raftkv checkout"
             )
-        self.check_workers(replicas)
+        self.check_workers(replicas, reporter)
         digest = digest or self.pushed_digest()
         args = [
             "upgrade", "--install", self.s.release, str(self.s.chart),
@@ -262,7 +294,7 @@ class KindBackend:
         reporter.step(f"kind cluster {self.s.cluster} with a registry on :5001 "
                       "(./kind-with-registry.sh: creates or repairs)")
         self._run([str(script), "--name", self.s.cluster], cwd=str(self.s.root), timeout=900)
-        self.check_workers(replicas)  # before a long build
+        self.check_workers(replicas, reporter)  # before a long build
         self.build(reporter)
         digest = self.push(reporter)
         self.install(replicas, reporter, digest=digest)

@@ -22,7 +22,13 @@ from typer.testing import CliRunner
 from raftctl import options
 from raftctl.backends import kind as kind_module, portforward
 from raftctl.backends.base import Replica
-from raftctl.backends.kind import KindBackend, KindSettings, repo_root, schedulable_nodes
+from raftctl.backends.kind import (
+    KindBackend,
+    KindSettings,
+    repo_root,
+    schedulable_nodes,
+    starting_nodes,
+)
 from raftctl.client import KVClient
 from raftctl.errors import KeyNotFound, RaftctlError
 from raftctl.main import app
@@ -115,6 +121,8 @@ class RecordingRunner:
     workers: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         n: {} for n in ("raftkv-worker", "raftkv-worker2", "raftkv-worker3", "raftkv-worker4")})
     node_ready: dict[str, bool] = field(default_factory=dict)
+    ready_after: dict[str, int] = field(default_factory=dict)  # node: `get nodes` calls until Ready
+    node_polls: int = 0
     hosts: dict[str, str] = field(default_factory=dict)  # docker state of each kind node
     forward_fails: set[str] = field(default_factory=set)
     release_pods_left: list[int] = field(default_factory=list)  # pods listed per poll after down
@@ -175,9 +183,19 @@ class RecordingRunner:
         return json.dumps({"items": list(reversed(items))})
 
     def _nodes(self) -> str:
+        self.node_polls += 1
+        for name, polls in list(self.ready_after.items()):
+            if self.node_polls > polls:
+                self.node_ready[name] = True
+                del self.ready_after[name]
+
         def node(name: str, extra: dict[str, Any]) -> dict[str, Any]:
             ready = self.node_ready.get(name, True)
-            return {"metadata": {"name": name}, "spec": dict(extra),
+            spec = dict(extra)
+            if not ready:  # what the node lifecycle controller adds
+                spec["taints"] = [*spec.get("taints", []), {
+                    "key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
+            return {"metadata": {"name": name}, "spec": spec,
                     "status": {"conditions": [{"type": "Ready",
                                                "status": "True" if ready else "Unknown"}]}}
 
@@ -252,6 +270,8 @@ def kind(fake: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recordi
     rec = RecordingRunner(fake)
     monkeypatch.setattr(options, "runner_factory", lambda: rec)
     monkeypatch.setattr(kind_module, "DOWN_POLL_S", 0.01)
+    monkeypatch.setattr(kind_module, "NODE_POLL_S", 0.01)
+    monkeypatch.setattr(kind_module, "NODE_WAIT_S", 0.3)
     monkeypatch.delenv("RAFTCTL_ENDPOINTS", raising=False)
     try:
         yield rec
@@ -383,9 +403,24 @@ def test_cordoned_tainted_and_unready_nodes_do_not_count(kind: RecordingRunner) 
     kind.node_ready = {"raftkv-worker5": False}
     nodes = json.loads(kind._nodes())["items"]
     assert schedulable_nodes(nodes) == ["raftkv-worker", "raftkv-worker4"]
+    assert starting_nodes(nodes) == ["raftkv-worker5"]  # NotReady: may still come
     code, _, err = invoke("install", "--replicas", "3")
-    assert code == 1 and "has 2 schedulable worker node(s) for 3 replicas" in err
+    assert code == 1
+    assert ("error: kind cluster 'raftkv' has 2 schedulable worker node(s) (1 more not Ready "
+            "after 0.3s: raftkv-worker5) for 3 replicas") in err
     assert invoke("install", "--replicas", "1")[0] == 0  # one replica needs one node
+
+
+def test_the_worker_check_waits_for_new_workers_to_be_ready(kind: RecordingRunner) -> None:
+    """Right after `kind create cluster` the workers are NotReady (and tainted not-ready)."""
+    kind.node_ready = {"raftkv-worker2": False, "raftkv-worker3": False, "raftkv-worker4": False}
+    kind.ready_after = {"raftkv-worker2": 3, "raftkv-worker3": 4}
+    code, _, err = invoke("install")
+    assert code == 0, err
+    assert "waiting for worker node(s) raftkv-worker2, raftkv-worker3, raftkv-worker4 to be Ready" \
+        in err
+    assert kind.calls.count(GET_NODES) == 5  # Ready after the 4th and 5th look
+    assert kind.calls[-1][0] == "helm"
 
 
 def test_soft_anti_affinity_skips_the_check_and_is_passed_to_the_chart(
