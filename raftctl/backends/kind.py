@@ -24,7 +24,8 @@ never acts on another cluster the user has configured.
   and ``docker ps`` (a paused kind node: the replica is ``frozen``). raftctl reaches each pod
   through its own ``kubectl port-forward`` (``portforward.PortForwards``), never through the API
   server's proxy, whose path cleaning and reject rules would change or refuse keys. Pods on a
-  NotReady or frozen node get no forward: they fail at once instead of hanging.
+  NotReady or frozen node, or whose container is not running, get no forward and the URL
+  ``NO_ROUTE``: they fail at once instead of hanging.
 - ``kill``: SIGKILL to the node container's process through the kind node's container runtime
   (``crictl inspect`` for its pid, ``kill -9``): a crash; the kubelet restarts the container in the
   same pod. ``delete_pod``: ``kubectl delete pod`` (graceful, or ``--force --grace-period=0``).
@@ -37,6 +38,7 @@ never acts on another cluster the user has configured.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -61,6 +63,9 @@ POD_POLL_S = 1.0
 NODE_POLL_S = 2.0
 NODE_WAIT_S = 120.0  # a new kind cluster's workers turn Ready some seconds after it is created
 NODE_PORT = 8000
+# The URL of a replica that gets no port-forward (not running, node frozen or NotReady): port 0
+# refuses at once, and no other program can be listening there.
+NO_ROUTE = "http://127.0.0.1:0"
 _DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 
@@ -396,16 +401,19 @@ class KindBackend:
                 state = "running" if _running(_container(pod)) else "restarting"
             else:
                 state = str(status.get("phase", "pending")).lower()
-            out.append(Replica(
+            replica = Replica(
                 id=name,
-                url=self.forwards.url(name),
+                url=NO_ROUTE,
                 state=state,
                 pod=name,
                 node=node,
                 pod_ip=status.get("podIP"),
                 pod_ready=_ready(status.get("conditions")) is True,
                 node_ready=node_ready.get(node or ""),
-            ))  # fmt: skip
+            )  # fmt: skip
+            if _reachable(replica):
+                replica = dataclasses.replace(replica, url=self.forwards.url(name))
+            out.append(replica)
         self.forwards.ensure(r.id for r in out if _reachable(r))
         return out
 

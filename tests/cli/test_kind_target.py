@@ -542,8 +542,12 @@ def test_pods_that_cannot_answer_get_no_forward_and_fail_at_once(
     assert [a[6] for a in kind.spawn_argv] == ["pod/raft-0"]
     assert replicas["raft-1"].state == "frozen"
     assert replicas["raft-2"].node_ready is False
-    with socket.socket() as s:  # nothing listens on their ports: refused, no hanging
-        assert s.connect_ex(("127.0.0.1", int(replicas["raft-1"].url.rsplit(":", 1)[1]))) != 0
+    assert replicas["raft-1"].url == replicas["raft-2"].url == kind_module.NO_ROUTE
+    with socket.socket() as s:  # refused at once, no hanging, and nobody else can be there
+        assert s.connect_ex(("127.0.0.1", int(kind_module.NO_ROUTE.rsplit(":", 1)[1]))) != 0
+    kind.hosts["raftkv-worker2"] = "running"  # unpaused: it gets its forward and a real port
+    assert {r.id: r.url for r in backend.replicas()}["raft-1"] != kind_module.NO_ROUTE
+    assert [a[6] for a in kind.spawn_argv] == ["pod/raft-0", "pod/raft-1"]
 
 
 def test_a_forward_that_fails_is_named_in_one_line(kind: RecordingRunner) -> None:
