@@ -4,6 +4,7 @@ asked for, in front of fake nodes, so the HTTP part (keys, routing, chaos timing
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import socket
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -893,3 +895,42 @@ def test_real_port_forward_process_lifecycle(tmp_path: Any) -> None:
     finally:
         fw.close()
     assert proc.poll() is not None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_helpers_die_with_raftctl_even_when_it_is_sigkilled() -> None:
+    """atexit stops the port-forwards on a normal exit or Ctrl-C; if raftctl is killed outright,
+    the kernel sends them SIGTERM (PR_SET_PDEATHSIG), so no kubectl is left holding a port."""
+    import os
+    import signal
+    import subprocess
+
+    code = ("import sys, time\n"
+            "from raftctl.shell import SubprocessRunner\n"
+            "p = SubprocessRunner().spawn(['sleep', '60'])\n"
+            "print(p.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = 0
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        os.kill(child, 0)  # running
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child}").exists():
+            stat = Path(f"/proc/{child}/stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":  # dead, waiting for init to reap it
+                break
+            assert time.monotonic() < deadline, "the helper outlived raftctl"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+        # only if it is still our `sleep 60` (the pid may be reused once it is gone)
+        with contextlib.suppress(OSError):
+            if child and Path(f"/proc/{child}/cmdline").read_bytes() == b"sleep\x0060\x00":
+                os.kill(child, signal.SIGKILL)
