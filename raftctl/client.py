@@ -109,8 +109,8 @@ def retry_policy() -> Retry:
 
 
 def _root_cause(err: BaseException) -> str:
-    """The innermost socket-level reason of a ``requests`` error ("[Errno 111] Connection
-    refused", "timed out"), not urllib3's wrapper text."""
+    """The innermost reason of a ``requests`` error ("[Errno 111] Connection refused", "timed
+    out", "Remote end closed connection without response"), not urllib3's wrapper text."""
     seen: set[int] = set()
     best: BaseException = err
     todo: list[BaseException] = [err]
@@ -119,13 +119,12 @@ def _root_cause(err: BaseException) -> str:
         if id(cur) in seen:
             continue
         seen.add(id(cur))
-        if isinstance(cur, OSError) and type(cur).__module__ == "builtins":
+        if not type(cur).__module__.startswith(("requests", "urllib3")) and str(cur):
             best = cur
         nxt = [getattr(cur, "reason", None), cur.__cause__, cur.__context__,
                *(a for a in cur.args if isinstance(a, BaseException))]
         todo.extend(n for n in nxt if isinstance(n, BaseException))
-    text = str(best)
-    return text if text else type(best).__name__
+    return str(best) or type(best).__name__
 
 
 def _never_connected(err: BaseException) -> bool:

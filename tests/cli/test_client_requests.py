@@ -117,3 +117,20 @@ def test_no_leader_503_is_not_an_unknown_outcome(fake: FakeCluster) -> None:
     with pytest.raises(Unavailable) as err:
         client_for(fake, deadline=0.3).put("k", "v")
     assert "outcome unknown" not in str(err.value)
+
+
+def test_control_characters_in_keys_never_reach_the_terminal(fake: FakeCluster) -> None:
+    from typer.testing import CliRunner
+
+    from raftctl.main import app
+
+    evil = "k\x1b[2J\x07"  # clear-screen and bell: a valid key now that keys are arbitrary
+    client_for(fake).put(evil, "v")
+    runner = CliRunner()
+    urls = ",".join(fake.urls)
+    for cmd, *args in (["list"], ["put", evil, "w"], ["delete", evil], ["get", evil]):
+        res = runner.invoke(app, [cmd, "--endpoints", urls, "--", *args])
+        shown = res.stdout + res.stderr
+        assert "\x1b" not in shown and "\x07" not in shown, cmd
+        assert "k\\x1b[2J\\x07" in shown, (cmd, shown)
+    assert res.exit_code == 1 and "key not found" in res.stderr  # the get after the delete
