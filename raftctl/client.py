@@ -244,8 +244,12 @@ class KVClient:
 
     # -- the KV API -------------------------------------------------------------------------
     def put(self, key: str, value: str, *, prev_value: str | None = None) -> Reply:
-        query = "?prev_value=" + encode_query_value(prev_value) if prev_value is not None else ""
-        reply = self.call("PUT", _key_path(key) + query, body=value.encode(), write=True)
+        query = _query("prev_value", prev_value) if prev_value is not None else ""
+        try:
+            body = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise NodeError("value must be valid UTF-8", status=400) from None
+        reply = self.call("PUT", _key_path(key) + query, body=body, write=True)
         if reply.status == 412:
             raise _with(CompareFailed(key, _current_value(reply.body)), reply)
         return _ok(reply)
@@ -266,7 +270,7 @@ class KVClient:
     def list_keys(
         self, prefix: str = "", limit: int | None = None
     ) -> tuple[Reply, list[dict[str, Any]]]:
-        query = "?prefix=" + encode_query_value(prefix)
+        query = _query("prefix", prefix)
         if limit is not None:
             query += f"&limit={int(limit)}"
         reply = _ok(self.call("GET", "/v1/kv" + query))
@@ -348,6 +352,14 @@ def _key_path(key: str) -> str:
         return key_path(key)
     except InvalidKey as err:
         raise NodeError(str(err), status=400) from None
+
+
+def _query(name: str, text: str) -> str:
+    """``?name=<text in the codec's wire form>``; text that is not UTF-8 → ``NodeError``."""
+    try:
+        return f"?{name}=" + encode_query_value(text)
+    except InvalidKey:
+        raise NodeError(f"{name} must be valid UTF-8", status=400) from None
 
 
 _E = TypeVar("_E", bound=NodeError)

@@ -134,3 +134,14 @@ def test_control_characters_in_keys_never_reach_the_terminal(fake: FakeCluster) 
         assert "\x1b" not in shown and "\x07" not in shown, cmd
         assert "k\\x1b[2J\\x07" in shown, (cmd, shown)
     assert res.exit_code == 1 and "key not found" in res.stderr  # the get after the delete
+
+
+def test_text_that_is_not_utf8_is_a_one_line_error(fake: FakeCluster) -> None:
+    c = client_for(fake)
+    with pytest.raises(NodeError, match="prefix must be valid UTF-8"):
+        c.list_keys(prefix="\udcff")  # what argv holds for an undecodable byte
+    with pytest.raises(NodeError, match="prev_value must be valid UTF-8"):
+        c.put("k", "v", prev_value="\udcff")
+    with pytest.raises(NodeError, match="value must be valid UTF-8"):
+        c.put("k", "\udcff")
+    assert fake.seen == []
