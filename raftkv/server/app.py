@@ -442,7 +442,7 @@ def build_app(node: NodeAPI) -> Flask:
     @app.route("/v1/kv/", methods=["GET", "PUT", "DELETE"])
     def kv_empty_key() -> Response:
         if request.environ.get("PATH_INFO") != "/v1/kv/":  # key "/" (/v1/kv//) lands here
-            handler = {"GET": kv_get, "PUT": kv_put, "DELETE": kv_delete}[request.method]
+            handler = {"PUT": kv_put, "DELETE": kv_delete}.get(request.method, kv_get)
             return handler("/")
         if request.method == "GET":
             return kv_list()
