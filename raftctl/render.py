@@ -161,6 +161,10 @@ def _dash(value: object) -> str:
     return "—" if value is None else str(value)
 
 
+def _yes(value: bool | None) -> str:
+    return "?" if value is None else ("yes" if value else "no")
+
+
 def status_table(view: ClusterView, *, title: str, kubernetes: bool) -> Table:
     table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("replica")
@@ -168,6 +172,7 @@ def status_table(view: ClusterView, *, title: str, kubernetes: bool) -> Table:
         table.add_column("pod")
         table.add_column("node")
         table.add_column("pod IP")
+        table.add_column("ready\npod/node")
     else:
         table.add_column("url", no_wrap=True, min_width=22)
     table.add_column("role")
@@ -184,7 +189,9 @@ def _status_cells(row: ReplicaStatus, kubernetes: bool) -> list[str | Text]:
     r = row.replica
     cells: list[str | Text] = [r.id]
     if kubernetes:
-        cells += [_dash(r.pod), _dash(r.node), _dash(r.pod_ip)]
+        cells += [_dash(r.pod), _dash(r.node), _dash(r.pod_ip),
+                  Text(f"{_yes(r.pod_ready)}/{_yes(r.node_ready)}",
+                       style="" if r.pod_ready and r.node_ready else "yellow")]
     else:
         cells.append(r.url)
     role = row.role or "—"
@@ -311,10 +318,11 @@ def chaos_report(report: FaultReport, *, output: Output) -> None:
     table.add_row("term change", f"{_dash(report.old_term)} → {_dash(report.new_term)}")
     table.add_row("new leader elected after", _secs(report.election_s))
     table.add_row("next acknowledged write after", _secs(report.write_s))
-    label = "killed replica back and caught up after" if report.fault == "kill-leader" else \
-        "stopped replica back"
-    table.add_row(label, _secs(report.recovered_s) if report.fault == "kill-leader"
-                  else "frozen until `raftctl chaos restore`")
+    if report.fault == "stop-node":
+        table.add_row("stopped replica back", "frozen until `raftctl chaos restore`")
+    else:
+        what = "killed replica" if report.fault == "kill-leader" else "deleted pod"
+        table.add_row(f"{what} back and caught up after", _secs(report.recovered_s))
     console = _console()
     console.print(table)
     for extra in report.notes:
@@ -336,6 +344,9 @@ def restore_report(report: RestoreReport, *, output: Output) -> None:
     for rid in report.restored:
         table.add_row(rid, _secs(report.caught_up_s.get(rid)))
     console.print(table)
+    for rid, why in report.pending.items():
+        console.print(f"[yellow]still pending after {report.timeout_s or 0:.0f} s:[/] "
+                      f"{escape(rid)} ({escape(why)})", soft_wrap=True)
 
 
 # -- verify ---------------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from raftctl.errors import NodeError, Unavailable
+from raftkv.keycodec import encode_query_value
 
 __all__ = ["WatchCompacted", "WatchStream"]
 
@@ -110,14 +111,14 @@ class WatchStream:
                     else http.client.HTTPConnection)
         conn = self._conn = conn_cls(parts.hostname or "127.0.0.1", parts.port,
                                      timeout=self.read_timeout)
-        query: dict[str, str] = {"prefix": self.prefix}
+        query = "prefix=" + encode_query_value(self.prefix)  # the one key codec (raftkv.keycodec)
         if self.cursor is not None:
-            query["from_index"] = str(self.cursor)
+            query += f"&from_index={self.cursor}"
         headers = {"Accept": "application/x-ndjson"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
-            conn.request("GET", parts.path.rstrip("/") + "/v1/watch?" + urlencode(query),
+            conn.request("GET", parts.path.rstrip("/") + "/v1/watch?" + query,
                          headers=headers)
             resp = conn.getresponse()
             if resp.status != 200:

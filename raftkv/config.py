@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from raftkv.errors import ConfigError
+from raftkv.keycodec import MAX_KEY_BYTES as MAX_KEY_BYTES  # decided by the key codec
 
 __all__ = [
     "DEFAULT_PEER_TEMPLATE",
@@ -33,7 +34,6 @@ __all__ = [
 
 DEFAULT_PEER_TEMPLATE = "http://{name}-{i}.{service}.{namespace}.svc.cluster.local:{port}"
 MAX_VALUE_BYTES = 1 << 20
-MAX_KEY_BYTES = 512
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _ORDINAL_RE = re.compile(r"^(?P<name>.+)-(?P<i>\d+)$")

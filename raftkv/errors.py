@@ -11,7 +11,7 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     RaftkvError (500 internal)
     ├── ConfigError                    bad flag / env var (CLI exit 2, never HTTP)
     ├── BadRequest (400 bad_request)
-    │   ├── InvalidKey                 key not 1-512 bytes of printable UTF-8
+    │   ├── InvalidKey                 key empty, > 512 bytes, not UTF-8, bad %-escape
     │   ├── InvalidValue               body not UTF-8
     │   ├── InvalidQuery               unknown / malformed query parameter
     │   ├── InvalidRequestId           X-Request-Id not ``<client-id>:<seq>``

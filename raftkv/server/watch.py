@@ -35,6 +35,7 @@ from flask import Blueprint, Flask, Request, Response, current_app, request
 
 from raftkv.errors import (
     Compacted,
+    InvalidKey,
     InvalidQuery,
     Overloaded,
     ShuttingDown,
@@ -42,6 +43,7 @@ from raftkv.errors import (
 )
 from raftkv.server.api import NodeAPI
 from raftkv.server.changefeed import ChangeFeed, FeedClosed
+from raftkv.server.keypath import query_value
 
 __all__ = ["MAX_POLL_TIMEOUT_S", "WatchSlots", "long_poll", "parse_duration", "register"]
 
@@ -145,7 +147,8 @@ def watch() -> Response:
     for name in request.args:
         if name not in ("prefix", "from_index"):
             raise InvalidQuery(f"unknown query parameter {name!r} (allowed: from_index, prefix)")
-    prefix = request.args.get("prefix", "")
+    # the same key codec as every other key-carrying parameter (keypath.query_value)
+    prefix = query_value(request.environ, "prefix", error=InvalidKey) or ""
     feed = node.feed
     cursor = parse_index(request, "from_index", feed.index)
     if feed.closed or node.draining:

@@ -59,7 +59,11 @@ token
 {{- end -}}
 
 {{- define "raftkv.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Release identity: the part of every label set that selectors use. */}}

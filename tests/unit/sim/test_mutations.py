@@ -19,12 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-try:
-    from raftkv.raft import RaftNode
-except ImportError as err:  # pragma: no cover - only before the core exists
-    pytest.skip(f"raftkv.raft.RaftNode is not importable yet: {err}", allow_module_level=True)
-
-from raftkv.raft import NotLeader, ReadState, Ready, RequestVoteResponse, Role
+from raftkv.raft import NotLeader, RaftNode, ReadState, Ready, RequestVoteResponse, Role
 from raftkv.raft.log import RaftLog
 from tests.unit.sim import scenarios
 from tests.unit.sim.cluster import SimFailure
