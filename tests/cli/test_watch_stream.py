@@ -11,8 +11,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from typer.testing import CliRunner
 
 from raftctl.errors import Unavailable
+from raftctl.main import app
 from raftctl.watch import WatchCompacted, WatchStream
 
 
@@ -31,8 +33,12 @@ class Node:
                 pass
 
             def do_GET(self) -> None:
-                node.queries.append(parse_qs(urlsplit(self.path).query))
-                status, lines = node.script.pop(0) if node.script else (503, [{"error": "x"}])
+                if not self.path.startswith("/v1/watch"):
+                    status, lines = 404, [{"error": "no such route"}]
+                else:
+                    node.queries.append(parse_qs(urlsplit(self.path).query))
+                    status, lines = (node.script.pop(0) if node.script
+                                     else (503, [{"error": "x"}]))
                 body = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
@@ -107,3 +113,23 @@ def test_no_replica_until_the_deadline_is_unavailable(nodes: list[Node]) -> None
     nodes.append(a)
     with pytest.raises(Unavailable, match="no replica could serve the watch"):
         list(WatchStream([a.url, "http://127.0.0.1:1"], deadline=0.5))
+
+
+def test_raftctl_watch_prints_changes_and_resumes(nodes: list[Node]) -> None:
+    a = Node([(200, [{"progress": True, "index": 1}, change(2, "cfg/a")])])
+    b = Node([(200, [{"index": 3, "op": "delete", "key": "cfg/a", "value": None}])])
+    nodes += [a, b]
+    result = CliRunner().invoke(app, ["watch", "cfg/", "--from-index", "1", "--max-changes", "2",
+                                      "--endpoints", f"{a.url},{b.url}"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["2 put cfg/a 2", "3 delete cfg/a"]
+    assert "resuming" in result.stderr and "after index 2" in result.stderr
+    assert b.queries[0]["from_index"] == ["2"]
+
+
+def test_raftctl_watch_compacted_is_one_line_exit_1(nodes: list[Node]) -> None:
+    a = Node([(410, [{"error": "gone", "code": "compacted", "oldest_index": 50}])])
+    nodes.append(a)
+    result = CliRunner().invoke(app, ["watch", "", "--from-index", "3", "--endpoints", a.url])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "no longer held" in result.stderr and len(result.stderr.strip().splitlines()) == 1
