@@ -11,7 +11,8 @@ Contract:
   after an ambiguous failure (timeout, dropped connection) is applied at most once by the node.
 - Node errors map to the ``raftctl.errors`` tree: 404 on a key → ``KeyNotFound``, 412 →
   ``CompareFailed``, no answer before the deadline → ``Unavailable``, other 4xx → ``NodeError``;
-  a write answered 504 (outcome unknown) and not settled by a retry before the deadline →
+  a write answered 504 (outcome unknown), or sent without an answer (timeout, reset), and not
+  settled by a retry before the deadline →
   ``OutcomeUnknown`` (exit 3: "unknown outcome", never "failed").
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import socket
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -268,13 +270,15 @@ class KVClient:
         stop = time.monotonic() + self.deadline
         delay = 0.05
         last = "no attempt made"
-        unknown: str | None = None  # a 504 on a write: it may be applied
+        unknown: str | None = None  # a 504 / lost answer on a write: it may be applied
         while True:
             for url in self._candidates():
                 try:
                     reply = self.transport.request(url, method, path, body=body, headers=headers)
                 except NodeUnreachable as err:
                     last = f"{err.url} unreachable ({err.why})"
+                    if write and _maybe_sent(err):
+                        unknown = f"{err.url}: no answer ({err.why})"
                     if self._leader_url == url:
                         self._leader_url = None
                     self._rr = (self._rr + 1) % len(self.urls)
@@ -302,6 +306,11 @@ class KVClient:
                                   f"{self.deadline:.0f}s: {last}")
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def _maybe_sent(err: NodeUnreachable) -> bool:
+    """False only when the request surely never reached the node (refused, unknown host)."""
+    return not isinstance(err.__cause__, (ConnectionRefusedError, socket.gaierror))
 
 
 def _key_path(key: str) -> str:
