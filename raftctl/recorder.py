@@ -14,6 +14,7 @@ records it as a ``linearizability.Operation`` with its invocation and completion
   lost or dropped by a shutting-down node may still commit), a timeout or a connection lost after
   the request was sent.
 
+Writes carry a unique ``X-Request-Id`` (so even a retry below this layer is applied at most once).
 GETs are linearizable reads (ReadIndex on the leader; followers forward). Each client talks to
 the leader it learned from ``X-Raft-Leader`` and moves to another replica when one does not answer.
 The HTTP layer is ``raftctl.client.Transport`` (one per thread). Every answer's leader and term
@@ -144,10 +145,14 @@ class Recorder:
                 path += "?" + urlencode({"prev_value": prev or ""})
         elif kind is Kind.DELETE:
             method = "DELETE"
+        headers = None
+        if method != "GET":  # a unique request id: a transport-level retry is applied once
+            headers = {"X-Request-Id": f"verify-{self.run_id}-c{client}:{self._next_id()}"}
         invoke = time.monotonic()
         reply: Reply | None = None
         try:
-            reply = transport.request(url, method, path, body=body, timeout=self.op_timeout)
+            reply = transport.request(url, method, path, body=body, headers=headers,
+                                      timeout=self.op_timeout)
             outcome = classify(kind, reply)
         except NodeUnreachable as err:
             outcome = classify(kind, None, err)
