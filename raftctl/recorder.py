@@ -9,7 +9,8 @@ records it as a ``linearizability.Operation`` with its invocation and completion
 - ok: 200; 404 on GET (absent) or DELETE (nothing to delete); 412 on CAS (rejected, with the
   current value the node reported);
 - failed (certainly no effect): 503 ``no_leader`` / ``not_leader`` / ``overloaded`` (refused before
-  a proposal was made), 4xx, a refused connection (nothing was sent);
+  a proposal was made; except "leader X unreachable", a follower that lost the connection while
+  relaying the request — unknown), 4xx, a refused connection (nothing was sent);
 - unknown outcome: HTTP 504 (``outcome_unknown`` / commit timeout), other 5xx (a proposal that was
   lost or dropped by a shutting-down node may still commit), a timeout or a connection lost after
   the request was sent.
@@ -91,7 +92,10 @@ def classify(kind: Kind, reply: Reply | None, unreachable: NodeUnreachable | Non
     if status == 412 and kind is Kind.CAS:
         return _Outcome(Status.OK, result=_value(reply), applied=False, detail="412 rejected")
     text = f"{status} {code or reply.error}"
-    if status == 503 and code in DEFINITE_503:
+    # A follower that lost the connection to the leader while relaying answers 503 no_leader
+    # "leader X unreachable": the leader may have applied the write, so that one is unknown.
+    relayed_and_lost = "unreachable" in reply.error
+    if status == 503 and code in DEFINITE_503 and not relayed_and_lost:
         return _Outcome(Status.FAILED, detail=text)
     if 400 <= status < 500:
         return _Outcome(Status.FAILED, detail=text)

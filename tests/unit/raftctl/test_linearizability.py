@@ -210,3 +210,4 @@ def test_agrees_with_brute_force(seed: int) -> None:
     assert got.linearizable is expected, (seed, [describe(o) for o in ops])
     if not expected:
         assert got.first_violation is not None and got.first_violation.explanation
+
