@@ -21,6 +21,10 @@ the Raft log. Contract:
   place, what the key held at that point and who wrote it, and the operations around it.
 - The search is exponential in the worst case; ``max_steps`` bounds it and a key that exceeds it is
   reported as *inconclusive* (never as linearizable).
+
+The simulator keeps its own white-box checker (tests/unit/sim/linearizability.py): it knows the Raft
+log's write order, which makes its check stronger and linear-time; this one is for clusters whose
+log the client cannot see (docs/verify.md).
 """
 
 from __future__ import annotations
