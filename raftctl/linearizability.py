@@ -364,7 +364,9 @@ def _anomaly(c: Operation, hist: list[Operation], origin: float,
     acked = sorted((w for w in writes if _changes(w) and w.complete is not None
                     and w.complete < c.invoke), key=lambda w: w.complete or 0.0, reverse=True)
     for w in acked:
-        if all(d.complete is not None and d.complete < w.invoke for d in deleters):
+        # a delete can explain the absence only if it may take effect after w and before c
+        if not any(d.invoke < c_end and (d.complete is None or d.complete > w.invoke)
+                   for d in deleters):
             return (f"a lost write: {verb} that the key was absent, but {describe(w, origin)} "
                     "was acknowledged before this operation began and no delete could have "
                     "removed it since")

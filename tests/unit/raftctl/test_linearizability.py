@@ -220,3 +220,12 @@ def test_initial_values() -> None:
     assert check(ops, initial={"k": "old"}).linearizable
     v = check(ops).first_violation  # from an absent key, 'old' came from nowhere
     assert v is not None and "a value no operation ever wrote" in v.explanation
+
+
+def test_lost_write_fact_ignores_deletes_that_came_later() -> None:
+    ops = [put("a", 0, 1), get(None, 2, 3), op(Kind.DELETE, 10, 11)]
+    v = check(ops).first_violation
+    assert v is not None and "a lost write" in v.explanation
+    # ... but a delete that may have taken effect in between explains the absence
+    ops = [put("a", 0, 1), op(Kind.DELETE, 0.5, None, status=Status.UNKNOWN), get(None, 2, 3)]
+    assert check(ops).linearizable
