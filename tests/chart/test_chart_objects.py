@@ -77,7 +77,9 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
             "auth": {"token": "s3cret-token-for-the-cluster"},
             "persistence": {"storageClass": "standard", "size": "10Gi"},
             "statefulset": {"priorityClassName": "high", "podAnnotations": {"a": "b"}},
-            "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+            "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+                        "grafanaDashboard": {"enabled": True},
+                        "prometheusRule": {"enabled": True}},
             "networkPolicy": {
                 "enabled": True,
                 "extraIngress": [
