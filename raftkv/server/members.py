@@ -3,7 +3,7 @@
 Routes (registered on the app by ``register_members``):
 
 - ``GET /v1/members`` -> ``{"members": [{"id", "url", "role", "match_index", "reachable"}],
-  "config_index"}``. Answered by the leader (a follower forwards; without a leader it answers
+  "config_index", "removed"}`` (``removed``: ids that can never join again). Answered by the leader (a follower forwards; without a leader it answers
   from its own configuration with ``match_index``/``reachable`` null).
 - ``POST /v1/admin/members`` ``{"id", "url"}``: add a learner.
 - ``POST /v1/admin/members/<id>/promote[?force=true]``: make a caught-up learner a voter.
@@ -119,7 +119,7 @@ def members_json(
                 "reachable": reachable(nid) if reachable is not None else None,
             }
         )
-    return {"members": members, "config_index": conf.index}
+    return {"members": members, "config_index": conf.index, "removed": list(conf.removed)}
 
 
 def _flag(req: Request, name: str) -> bool:
