@@ -3,8 +3,9 @@
 Routes (registered on the app by ``register_members``):
 
 - ``GET /v1/members`` -> ``{"members": [{"id", "url", "role", "match_index", "reachable"}],
-  "config_index", "removed"}`` (``removed``: ids that can never join again). Answered by the leader (a follower forwards; without a leader it answers
-  from its own configuration with ``match_index``/``reachable`` null).
+  "config_index", "removed"}`` (``removed``: ids that can never join again). Answered by the
+  leader (a follower forwards; without a leader it answers from its own configuration with
+  ``match_index``/``reachable`` null).
 - ``POST /v1/admin/members`` ``{"id", "url"}``: add a learner.
 - ``POST /v1/admin/members/<id>/promote[?force=true]``: make a caught-up learner a voter.
 - ``DELETE /v1/admin/members/<id>``: remove a voter or a learner.
