@@ -4,7 +4,8 @@ Contract (docs/contracts.md §3): every option has a flag and an env var, the fl
 validated here, once, at start, and every problem is a ``ConfigError`` whose one-line message names
 the option (``--port/RAFTKV_PORT: must be an integer in 1..65535, got 'x'``).
 
-Peers come either from ``--peers id=url,...`` (self included) or from ``--replicas N`` and
+Peers come either from ``--peers id=url,...`` (self included; a node whose id is not listed joins
+an existing cluster, see docs/membership.md) or from ``--replicas N`` and
 ``--peer-template`` (placeholders ``{name} {i} {id} {service} {namespace} {port}``; ``{name}`` is
 the node id without its ``-N`` suffix, so the StatefulSet pod ``raft-1`` derives
 ``raft-0..raft-{N-1}``). With neither, the node is a one-member cluster reachable at its own
@@ -217,12 +218,8 @@ def _template_peers(
             f"{_where('replicas')}: the node id must end in -<ordinal> (like raft-0) to derive "
             f"peers, got {node_id!r}"
         )
-    name, ordinal = m.group("name"), int(m.group("i"))
-    if ordinal >= replicas:
-        raise ConfigError(
-            f"{_where('replicas')}: node {node_id!r} has ordinal {ordinal} but only "
-            f"{replicas} replicas are configured"
-        )
+    # an ordinal >= replicas (``kubectl scale`` up) is a node joining an existing cluster
+    name = m.group("name")
     peers = []
     for i in range(replicas):
         member = f"{name}-{i}"
@@ -303,11 +300,9 @@ def load_config(
             raise ConfigError(f"{_where('peer_template')}: needs --replicas")
         own_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         peers = (Peer(node_id, _check_url(_where("peers"), node_id, f"{own_host}:{port}")),)
-    if node_id not in {p.id for p in peers}:
-        raise ConfigError(
-            f"{_where('peers')}: this node's id {node_id!r} is not among the members "
-            f"({', '.join(p.id for p in peers)})"
-        )
+    # An id not among the peers is a *joining* node (docs/membership.md): it never campaigns and
+    # waits until the cluster adds it (POST /v1/admin/members). The peers bootstrap only an empty
+    # cluster; once the log holds a configuration, the log decides membership.
     watch_window = _int("watch_window", get("watch_window") or "10000", 1, 10_000_000)
     max_watchers = _int(
         "max_watchers", get("max_watchers") or str(min(16, threads // 4)), 0, threads // 4

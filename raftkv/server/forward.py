@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -65,14 +65,25 @@ class Forwarder:
         self.self_id = self_id
         self._targets: dict[str, tuple[bool, str, int]] = {}
         for pid, url in peer_urls.items():
-            parts = urlsplit(url)
-            https = parts.scheme == "https"
-            self._targets[pid] = (https, parts.hostname or "", parts.port or (443 if https else 80))
+            self._set(pid, url)
         self.timeout = timeout
         self._local = threading.local()
+        # where to find a member that is not among the flags' peers (added through the log)
+        self.resolver: Callable[[str], str | None] | None = None
+
+    def _set(self, pid: str, url: str) -> None:
+        parts = urlsplit(url)
+        https = parts.scheme == "https"
+        self._targets[pid] = (https, parts.hostname or "", parts.port or (443 if https else 80))
 
     def can_forward_to(self, leader: str | None) -> bool:
-        return leader is not None and leader != self.self_id and leader in self._targets
+        if leader is None or leader == self.self_id:
+            return False
+        if leader not in self._targets and self.resolver is not None:
+            url = self.resolver(leader)
+            if url:
+                self._set(leader, url)
+        return leader in self._targets
 
     def _pool(self) -> dict[str, _Pooled]:
         pool: dict[str, _Pooled] | None = getattr(self._local, "pool", None)
