@@ -219,9 +219,14 @@ class RecordingRunner:
         self.signal_at[pod] = time.monotonic()
         self.fake.take_down(pod)
         if self.fake.leader == pod:
-            self.fake.elect(next(p for p in NODES if p not in self.fake.down))
+            self.fake.elect(next((p for p in NODES if p not in self.fake.down), None))
         if back:  # the kubelet restarts the container / the StatefulSet re-creates the pod
-            threading.Timer(self.restart_after, self.fake.bring_up, args=(pod,)).start()
+            threading.Timer(self.restart_after, self._back, args=(pod,)).start()
+
+    def _back(self, pod: str) -> None:
+        self.fake.bring_up(pod)
+        if self.fake.leader is None:  # every replica was down: the first one back leads
+            self.fake.elect(pod)
 
     def run(self, argv: Sequence[str], *, check: bool = True, stream: bool = False,
             timeout: float | None = None, cwd: str | None = None) -> Completed:
