@@ -56,7 +56,8 @@ def test_no_file_is_an_empty_config(clean_env: Path) -> None:
     assert code == 0 and "no contexts defined" in out and "(no such file)" in out
 
 
-def test_context_values_sit_between_env_and_defaults(clean_env: Path) -> None:
+def test_context_values_sit_between_env_and_defaults(clean_env: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     write(clean_env, {"current-context": "prod", "contexts": {
         "prod": {"target": "kind", "name": "kv", "namespace": "store", "token": "t0ken-123456",
                  "endpoints": ["http://a:1", "http://b:2"]},
@@ -68,12 +69,12 @@ def test_context_values_sit_between_env_and_defaults(clean_env: Path) -> None:
     assert g.endpoints == ("http://a:1", "http://b:2")
     # --context (or RAFTCTL_CONTEXT) selects another one
     assert build_globals({"context": "lab"}).name == "lab"
-    os.environ["RAFTCTL_CONTEXT"] = "lab"
+    monkeypatch.setenv("RAFTCTL_CONTEXT", "lab")
     assert build_globals({}).name == "lab"
     assert build_globals({}, {"context": "prod"}).name == "kv"  # flag before the command wins
-    del os.environ["RAFTCTL_CONTEXT"]
+    monkeypatch.delenv("RAFTCTL_CONTEXT")
     # env vars override the context, flags override both
-    os.environ["RAFTCTL_NAMESPACE"] = "from-env"
+    monkeypatch.setenv("RAFTCTL_NAMESPACE", "from-env")
     assert build_globals({}).namespace == "from-env"
     assert build_globals({"namespace": "from-flag"}).namespace == "from-flag"
     assert build_globals({"target": Target.local}).target is Target.local
