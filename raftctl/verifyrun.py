@@ -132,6 +132,32 @@ class RunResult:
         keys = {op.key for op in self.operations}
         return keys <= answered
 
+    def read_back(self) -> list[dict[str, Any]]:
+        """Per key: the last acknowledged write (by completion time) and the value read back at
+        the end. They may differ legitimately (writes that overlapped in time may take effect in
+        either order; a write of unknown outcome may come later): the linearizability check
+        decides, this is for the reader."""
+        out = []
+        for key in sorted({op.key for op in self.final_reads}):
+            acked = [op for op in self.operations if op.key == key and op.status is Status.OK
+                     and op.complete is not None and (op.kind is Kind.PUT or (
+                         op.kind in (Kind.CAS, Kind.DELETE) and op.applied))]
+            last = max(acked, key=lambda op: op.complete or 0.0, default=None)
+            reads = [op for op in self.final_reads if op.key == key and op.status is Status.OK]
+            later_unknown = last is not None and any(
+                op.key == key and op.status is Status.UNKNOWN and op.kind is not Kind.GET
+                and op.invoke > (last.invoke) for op in self.operations)
+            out.append({
+                "key": key,
+                "last_acknowledged": None if last is None else (
+                    None if last.kind is Kind.DELETE else last.value),
+                "last_acknowledged_op": None if last is None else describe(last, self.origin),
+                "read_back": reads[-1].result if reads else None,
+                "answered": bool(reads),
+                "unknown_writes_after_it": later_unknown,
+            })
+        return out
+
     @property
     def passed(self) -> bool:
         return (self.check.linearizable and self.final_reads_complete
@@ -151,6 +177,7 @@ class RunResult:
             "violation": None if v is None else v.to_json(o),
             "keys": [k.to_json(o) for k in self.check.keys],
             "durability": {"ok": self.durability_ok, "restart": self.settings.restart,
+                           "keys": self.read_back(),
                            "final_reads": [describe(op, o) for op in self.final_reads]},
             "agreement": [{"when": when, **a.to_json()} for when, a in self.agreements],
             "notes": self.notes,

@@ -37,6 +37,7 @@ def test_verify_chaos_passes_on_a_healthy_cluster(local: Local, tmp_path: Path) 
     kinds = [f["kind"] for f in doc["faults"] if f["error"] is None]
     assert "kill-leader" in kinds and "stop-node" in kinds and kinds[-1] == "restart-all"
     assert doc["durability"]["ok"] is True and doc["durability"]["restart"] is True
+    assert doc["durability"]["keys"] and all(k["answered"] for k in doc["durability"]["keys"])
     assert [a["ok"] for a in doc["agreement"]] == [True, True]
     hashes = {r["hash"] for r in doc["agreement"][1]["replicas"]}
     assert len(hashes) == 1 and len(doc["agreement"][1]["replicas"]) == 3
