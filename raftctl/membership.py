@@ -94,8 +94,10 @@ class Members:
     def list(self) -> Config:
         return Config.parse(self._call("GET", "/v1/members"))
 
-    def add(self, node_id: str, url: str) -> Config:
-        return Config.parse(self._call("POST", "/v1/admin/members", {"id": node_id, "url": url}))
+    def add(self, node_id: str, url: str, *, reuse_removed_id: bool = False) -> Config:
+        query = "?force=true" if reuse_removed_id else ""
+        body = {"id": node_id, "url": url}
+        return Config.parse(self._call("POST", f"/v1/admin/members{query}", body))
 
     def promote(self, node_id: str, *, force: bool = False) -> Config:
         query = "?force=true" if force else ""

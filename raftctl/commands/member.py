@@ -76,11 +76,14 @@ def member_add(
     g: Globals,
     member_id: Annotated[str, typer.Argument(help="the new member's id (never used before)")],
     url: Annotated[str, typer.Argument(help="its base URL, http://host:port")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="allow an id removed before (only if its old data is gone for good, "
+        "e.g. a StatefulSet ordinal whose PVC was deleted)")] = False,
 ) -> None:
     """Add a learner (it replicates but does not vote until promoted)."""
     m, backend = _members(g)
     try:
-        _show(m.add(member_id, url), g, f"{member_id} added as a learner")
+        _show(m.add(member_id, url, reuse_removed_id=force), g, f"{member_id} added as a learner")
     finally:
         m.client.close()
         backend.close()  # type: ignore[attr-defined]
