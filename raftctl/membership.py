@@ -5,7 +5,7 @@
 (any replica; the nodes forward admin requests to the leader). A 4xx answer becomes a
 ``MemberError`` carrying the node's one-line reason.
 
-``scale_up_one`` / ``scale_down_one`` are the steps of ``raftctl scale``: one server at a time,
+``scale_up_one`` / ``scale_down`` are the steps of ``raftctl scale``: one server at a time,
 each through the log. Up: start a replica with a new id and an empty disk (it joins, never
 campaigns), add it as a learner, wait until it has caught up, promote it. Down: remove a voter
 through the log (the leader last, after handing leadership to a voter that stays), then stop the
@@ -30,7 +30,7 @@ __all__ = [
     "Members",
     "ReplicaPool",
     "next_replica_id",
-    "scale_down_one",
+    "scale_down",
     "scale_up_one",
 ]
 
@@ -94,8 +94,10 @@ class Members:
     def list(self) -> Config:
         return Config.parse(self._call("GET", "/v1/members"))
 
-    def add(self, node_id: str, url: str) -> Config:
-        return Config.parse(self._call("POST", "/v1/admin/members", {"id": node_id, "url": url}))
+    def add(self, node_id: str, url: str, *, reuse_removed_id: bool = False) -> Config:
+        query = "?force=true" if reuse_removed_id else ""
+        body = {"id": node_id, "url": url}
+        return Config.parse(self._call("POST", f"/v1/admin/members{query}", body))
 
     def promote(self, node_id: str, *, force: bool = False) -> Config:
         query = "?force=true" if force else ""
@@ -120,14 +122,18 @@ class Members:
 
 
 class ReplicaPool(Protocol):
-    """What a target does for scale: start a replica with a new id, stop one for good."""
+    """What a target does for scale: start replicas with new ids, stop them for good."""
 
-    def start_replica(self, replica_id: str) -> str:
-        """Start a replica (empty data) and return its URL."""
+    def next_id(self, conf: Config) -> str:
+        """The id the next replica gets."""
         ...
 
-    def stop_replica(self, replica_id: str, *, keep_data: bool) -> str:
-        """Stop a replica for good (delete its data unless ``keep_data``); what was done."""
+    def start_replica(self, replica_id: str) -> tuple[str, str]:
+        """Start a replica with empty data; (its URL for the cluster, its URL for raftctl)."""
+        ...
+
+    def stop_replicas(self, replica_ids: list[str], *, keep_data: bool) -> list[str]:
+        """Stop replicas for good (delete their data unless ``keep_data``); what was done."""
         ...
 
 
@@ -171,18 +177,21 @@ def _retry_409(fn: Callable[[], Config], timeout: float, what: str) -> Config:
 
 
 def scale_up_one(
-    members: Members, pool: ReplicaPool, new_id: str, token: str | None, timeout: float,
+    members: Members, pool: ReplicaPool, conf: Config, token: str | None, timeout: float,
     progress: Callable[[str], None],
 ) -> Config:
-    """Start ``new_id`` as a learner, wait until it caught up, promote it."""
+    """Start a new replica, add it as a learner, wait until it caught up, promote it."""
+    new_id = pool.next_id(conf)
     progress(f"{new_id}: starting a new replica (empty data, joining)")
-    url = pool.start_replica(new_id)
+    member_url, url = pool.start_replica(new_id)
     probe = Transport(timeout=2.0, token=token)
     try:
         _wait(lambda: probe.request(url, "GET", "/healthz").status == 200, timeout,
               f"{new_id} to serve at {url}")
         progress(f"{new_id}: adding as a learner")
-        _retry_409(lambda: members.add(new_id, url), timeout, f"adding {new_id}")
+        reuse = new_id in conf.removed  # the pool vouched that its old data is gone
+        _retry_409(lambda: members.add(new_id, member_url, reuse_removed_id=reuse), timeout,
+                   f"adding {new_id}")
         progress(f"{new_id}: catching up")
         _wait(lambda: probe.request(url, "GET", "/readyz").status == 200, timeout,
               f"{new_id} to catch up")
@@ -192,18 +201,31 @@ def scale_up_one(
     return _retry_409(lambda: members.promote(new_id), timeout, f"promoting {new_id}")
 
 
-def scale_down_one(
-    members: Members, pool: ReplicaPool, victim: str, conf: Config, timeout: float,
+def scale_down(
+    members: Members, pool: ReplicaPool, conf: Config, voters: int, timeout: float,
     keep_data: bool, progress: Callable[[str], None],
 ) -> Config:
-    """Remove voter ``victim`` through the log (after a transfer if it leads), then stop it."""
-    if members.leader() == victim:
-        stay = [v for v in conf.voters if v != victim]
-        progress(f"{victim} leads: handing leadership to {stay[0]}")
-        members.transfer(stay[0])
-        _wait(lambda: members.leader() not in (None, victim), timeout,
-              f"a new leader other than {victim}")
-    progress(f"{victim}: removing from the voters")
-    new = _retry_409(lambda: members.remove(victim), timeout, f"removing {victim}")
-    progress(f"{victim}: {pool.stop_replica(victim, keep_data=keep_data)}")
-    return new
+    """Remove the highest ordinals through the log, one at a time, the leader last (after a
+    transfer to a voter that stays); then stop those replicas."""
+
+    def ordinal(nid: str) -> int:
+        m = _ORDINAL.match(nid)
+        return int(m.group("i")) if m else -1
+
+    victims = sorted(conf.voters, key=ordinal, reverse=True)[: len(conf.voters) - voters]
+    leader = members.leader()
+    victims.sort(key=lambda v: v == leader)
+    for victim in victims:
+        if members.leader() == victim:
+            stay = [v for v in conf.voters if v not in victims]
+            progress(f"{victim} leads: handing leadership to {stay[0]}")
+            members.transfer(stay[0])
+            _wait(lambda victim=victim: members.leader() not in (None, victim),  # type: ignore[misc]
+                  timeout, f"a new leader other than {victim}")
+        progress(f"{victim}: removing from the voters")
+        conf = _retry_409(lambda victim=victim: members.remove(victim),  # type: ignore[misc]
+                          timeout, f"removing {victim}")
+        progress(f"voters now: {', '.join(conf.voters)}")
+    for line in pool.stop_replicas(victims, keep_data=keep_data):
+        progress(line)
+    return conf

@@ -17,6 +17,7 @@ import time
 from raftctl.backends.local import LocalBackend, _free_ports
 from raftctl.backends.localstate import ReplicaSpec, Spec, write_json
 from raftctl.errors import ClusterNotRunning, RaftctlError
+from raftctl.membership import Config, next_replica_id
 
 __all__ = ["LocalPool"]
 
@@ -36,7 +37,10 @@ class LocalPool:
     def ids(self) -> list[str]:
         return [r.id for r in self._spec().replicas]
 
-    def start_replica(self, replica_id: str) -> str:
+    def next_id(self, conf: Config) -> str:
+        return next_replica_id(conf, self.ids())
+
+    def start_replica(self, replica_id: str) -> tuple[str, str]:
         b = self.backend
         with b._locked():
             spec = self._spec()
@@ -57,7 +61,10 @@ class LocalPool:
             write_json(b.paths.spec, spec.to_json())
         self._wait(lambda: replica_id in b.runtime().replicas, f"the supervisor to start "
                    f"{replica_id}")
-        return new.url
+        return new.url, new.url
+
+    def stop_replicas(self, replica_ids: list[str], *, keep_data: bool) -> list[str]:
+        return [f"{rid}: {self.stop_replica(rid, keep_data=keep_data)}" for rid in replica_ids]
 
     def stop_replica(self, replica_id: str, *, keep_data: bool) -> str:
         b = self.backend

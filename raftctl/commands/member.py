@@ -4,11 +4,11 @@
 forward to the leader). `scale` changes the number of voters one server at a time through the log:
 up = start a replica with a new id (joining), add it as a learner, wait until it caught up,
 promote it; down = remove voters (highest ordinals, the leader last after a transfer), then
-stop them and delete their data unless --keep-data. Local target (the kind target: see
-docs/membership.md).
+stop them and delete their data unless --keep-data (kind: scale the StatefulSet, delete the freed
+PVCs unless --keep-pvcs).
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,8 +17,8 @@ from raftctl.errors import UsageError
 from raftctl.membership import (
     Config,
     Members,
-    next_replica_id,
-    scale_down_one,
+    ReplicaPool,
+    scale_down,
     scale_up_one,
 )
 from raftctl.options import Globals, Target, command
@@ -76,11 +76,14 @@ def member_add(
     g: Globals,
     member_id: Annotated[str, typer.Argument(help="the new member's id (never used before)")],
     url: Annotated[str, typer.Argument(help="its base URL, http://host:port")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="allow an id removed before (only if its old data is gone for good, "
+        "e.g. a StatefulSet ordinal whose PVC was deleted)")] = False,
 ) -> None:
     """Add a learner (it replicates but does not vote until promoted)."""
     m, backend = _members(g)
     try:
-        _show(m.add(member_id, url), g, f"{member_id} added as a learner")
+        _show(m.add(member_id, url, reuse_removed_id=force), g, f"{member_id} added as a learner")
     finally:
         m.client.close()
         backend.close()  # type: ignore[attr-defined]
@@ -123,25 +126,35 @@ def scale(
     g: Globals,
     voters: Annotated[int, typer.Argument(help="the number of voters wanted (>= 1)")],
     keep_data: Annotated[bool, typer.Option(
-        "--keep-data", help="scale down: keep the removed replicas' data")] = False,
+        "--keep-data", help="local: keep the removed replicas' data")] = False,
+    keep_pvcs: Annotated[bool, typer.Option(
+        "--keep-pvcs", help="kind: keep the removed replicas' PersistentVolumeClaims")] = False,
     timeout: Annotated[float, typer.Option(help="seconds allowed for each step")] = 60.0,
 ) -> None:
     """Grow or shrink the voter set one server at a time, through the log.
 
-    **Examples**: `raftctl scale 5` · `raftctl scale 3 --keep-data`
+    **Examples**: `raftctl scale 5` · `raftctl scale 3 --keep-data` ·
+    `raftctl scale 5 --target kind`
     """
     if voters < 1:
         raise UsageError("a cluster needs at least 1 voter")
-    if g.endpoints or g.target is not Target.local:
-        raise UsageError("scale works on --target local; on Kubernetes see docs/membership.md "
-                         "(raftctl member add/promote/remove with kubectl scale)")
-    from raftctl.backends.localscale import LocalPool
-
+    if g.endpoints:
+        raise UsageError("scale needs a target (--target local|kind), not --endpoints")
     if voters % 2 == 0:
         render.note(f"note: {voters} voters tolerate no more failures than {voters - 1}, and "
                     "need a larger majority")
-    backend = g.local()
-    pool = LocalPool(backend)
+    backend: Any
+    pool: ReplicaPool
+    if g.target is Target.kind:
+        from raftctl.backends.kindscale import KindPool
+
+        backend = g.kind()
+        pool = KindPool(backend)
+    else:
+        from raftctl.backends.localscale import LocalPool
+
+        backend = g.local()
+        pool = LocalPool(backend)
     client = g.kv_client(backend)
     token = _token(g)
     client.transport.token = token
@@ -151,27 +164,16 @@ def scale(
             conf = m.list()
             steps.step(f"voters now: {', '.join(conf.voters)}")
             while len(conf.voters) < voters:
-                new_id = next_replica_id(conf, pool.ids())
-                conf = scale_up_one(m, pool, new_id, token, timeout, steps.step)
+                conf = scale_up_one(m, pool, conf, token, timeout, steps.step)
                 client.urls = [r.url for r in backend.replicas()]
                 steps.step(f"voters now: {', '.join(conf.voters)}")
             if len(conf.voters) > voters:
-                # like a StatefulSet: the highest ordinals go; the leader last (after a transfer)
-                def ordinal(nid: str) -> int:
-                    digits = nid.rsplit("-", 1)[-1]
-                    return int(digits) if digits.isdigit() else -1
-
-                excess = len(conf.voters) - voters
-                victims = sorted(conf.voters, key=ordinal, reverse=True)[:excess]
-                leader = m.leader()
-                victims.sort(key=lambda v: v == leader)
-                for victim in victims:
-                    conf = scale_down_one(m, pool, victim, conf, timeout, keep_data, steps.step)
-                    client.urls = [r.url for r in backend.replicas()]
-                    steps.step(f"voters now: {', '.join(conf.voters)}")
+                conf = scale_down(m, pool, conf, voters, timeout, keep_data or keep_pvcs,
+                                  steps.step)
         _show(conf, g, f"{len(conf.voters)} voters")
     finally:
         client.close()
+        backend.close()
 
 
 def register(root: typer.Typer) -> None:

@@ -4,8 +4,10 @@ A change is one of:
 
 - ``add_learner(id, url)``: a new member that receives entries and snapshots but does not vote;
 - ``promote(id)``: a learner becomes a voter (the node checks it is caught up first, thesis §4.2.1);
-- ``remove(id)``: a voter or learner leaves; its id is remembered in ``Membership.removed`` and can
-  never be added again (a replacement takes a new id, so a stale disk can never pose as it);
+- ``remove(id)``: a voter or learner leaves; its id is remembered in ``Membership.removed`` and is
+  not added again (a replacement takes a new id, so a stale disk can never pose as it) unless the
+  change says ``reuse_removed_id`` (the operator asserts the old disk is gone for good, e.g. a
+  StatefulSet ordinal scaled down with its PVC deleted, then up again);
 - ``bootstrap``: the first leader of a cluster writes the configuration it was started with (from
   flags) into the log, so from then on the log, not the flags, defines membership.
 
@@ -54,6 +56,8 @@ class ConfChange:
     op: ChangeOp
     node_id: NodeId = ""
     url: str = ""
+    # add_learner only: allow an id removed before (validation at the leader; not logged)
+    reuse_removed_id: bool = False
 
     def describe(self) -> str:
         if self.op is ChangeOp.BOOTSTRAP:
@@ -70,14 +74,15 @@ def apply_change(conf: Membership, change: ConfChange) -> Membership:
         raise ConfigError(f"membership change: bad node id {nid!r}")
     urls = dict(conf.urls)
     if change.op is ChangeOp.ADD_LEARNER:
-        if nid in conf.removed:
+        if nid in conf.removed and not change.reuse_removed_id:
             raise ConfigError(f"{nid} was removed from this cluster; a new member needs a new id")
         if nid in conf.voters or nid in conf.learners:
             raise ConfigError(f"{nid} is already a member")
         if not change.url or len(change.url) > _MAX_URL:
             raise ConfigError(f"membership change: {nid} needs a URL")
         urls[nid] = change.url
-        return _build(conf.voters, (*conf.learners, nid), urls, conf.removed, conf.index)
+        removed = tuple(x for x in conf.removed if x != nid)
+        return _build(conf.voters, (*conf.learners, nid), urls, removed, conf.index)
     if change.op is ChangeOp.PROMOTE:
         if nid in conf.voters:
             raise ConfigError(f"{nid} is already a voter")

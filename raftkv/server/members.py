@@ -6,7 +6,8 @@ Routes (registered on the app by ``register_members``):
   "config_index", "removed"}`` (``removed``: ids that can never join again). Answered by the
   leader (a follower forwards; without a leader it answers from its own configuration with
   ``match_index``/``reachable`` null).
-- ``POST /v1/admin/members`` ``{"id", "url"}``: add a learner.
+- ``POST /v1/admin/members[?force=true]`` ``{"id", "url"}``: add a learner (``force``: the id
+  may be one removed before, when its old data is gone for good).
 - ``POST /v1/admin/members/<id>/promote[?force=true]``: make a caught-up learner a voter.
 - ``DELETE /v1/admin/members/<id>``: remove a voter or a learner.
 
@@ -73,9 +74,10 @@ def check_change(
     if change.op is ChangeOp.ADD_LEARNER:
         if nid in conf.members:
             raise MembershipConflict(f"{nid} is already a member ({conf.role_of(nid)})")
-        if nid in conf.removed:
+        if nid in conf.removed and not change.reuse_removed_id:
             raise MembershipConflict(
-                f"{nid} was removed from this cluster; a replacement needs a new id"
+                f"{nid} was removed from this cluster; a replacement needs a new id (or, if its "
+                "old data is gone for good, add it with ?force=true)"
             )
         return
     if nid not in conf.members:
@@ -206,7 +208,8 @@ def register_members(app: Flask, node: Any, forward: Callable[[str | None], Resp
 
     @app.route("/v1/admin/members", methods=["POST"])
     def add_member() -> Response:
-        _only_query(request, set())
+        _only_query(request, {"force"})
+        reuse = _flag(request, "force")
         body = _body()
         unknown = set(body) - {"id", "url"}
         if unknown or "id" not in body or "url" not in body:
@@ -218,7 +221,9 @@ def register_members(app: Flask, node: Any, forward: Callable[[str | None], Resp
             url = _check_url("url", nid, body["url"])
         except ConfigError as err:
             raise BadRequest(str(err)) from None
-        return change(ConfChange(op=ChangeOp.ADD_LEARNER, node_id=nid, url=url))
+        return change(
+            ConfChange(op=ChangeOp.ADD_LEARNER, node_id=nid, url=url, reuse_removed_id=reuse)
+        )
 
     @app.route("/v1/admin/members/<member_id>/promote", methods=["POST"])
     def promote_member(member_id: str) -> Response:

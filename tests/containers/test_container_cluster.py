@@ -295,3 +295,53 @@ def test_raftkv_http_talks_to_pods_by_their_full_dns_names(cluster: DockerCluste
     missing = cluster.run_client(["raftkv", "http", "GET", stale_read], {}, timeout=60)
     assert missing.returncode == 1
     assert missing.stderr.startswith("HTTP 404"), missing.stderr
+
+
+def test_scale_3_to_5_to_3_like_kubectl_scale_then_membership_through_the_log(
+    cluster: DockerCluster,
+) -> None:
+    """docs/membership.md on the chart's pods: `kubectl scale --replicas=5` starts raft-3 and
+    raft-4 with the pod template's RAFTKV_REPLICAS=3, so they join (never campaign, NotReady)
+    until added as learners and promoted through the admin API; then they are removed through
+    the log and their containers stopped. No acknowledged write is lost on the way."""
+    token = cluster.secrets[("raftkv-token", "token")]
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    nodes = list(cluster.nodes[:3])
+    leader, term = _wait_leader(cluster, nodes, "a leader before scaling")
+    writer = Writer(cluster)
+    writer.write_batch("scale-before", 5, nodes)
+    added = [cluster.start_node(3), cluster.start_node(4)]
+    try:
+        for n in added:
+            wait_until(lambda n=n: (cluster.status(n) or {}).get("role") == "joining", HEALTH_S,
+                       f"{n.pod} joining")
+            assert http("GET", f"{n.url}/readyz").status == 503
+        assert _wait_leader(cluster, nodes, "the same leader while they join")[1] == term
+        for n in added:
+            body = json.dumps({"id": n.pod, "url": f"http://{n.pod}.raft-service.default.svc."
+                               f"cluster.local:8000"}).encode()
+            r = http("POST", f"{leader.url}/v1/admin/members", body, timeout=15, headers=auth)
+            assert r.status == 200, r
+            wait_until(lambda n=n: http("GET", f"{n.url}/readyz").status == 200, HEALTH_S,
+                       f"{n.pod} caught up")
+            r = http("POST", f"{leader.url}/v1/admin/members/{n.pod}/promote", b"", timeout=15,
+                     headers=auth)
+            assert r.status == 200, r
+        r = http("GET", f"{nodes[1].url}/v1/members")
+        assert sorted(m["id"] for m in r.body["members"] if m["role"] == "voter") == [
+            f"raft-{i}" for i in range(5)
+        ], r
+        writer.write_batch("scale-five", 5, nodes + added)
+        for n in reversed(added):
+            r = http("DELETE", f"{leader.url}/v1/admin/members/{n.pod}", timeout=15,
+                     headers=auth)
+            assert r.status == 200, r
+            cluster.stop(n, timeout=30)
+        r = http("GET", f"{nodes[0].url}/v1/members")
+        assert sorted(m["id"] for m in r.body["members"]) == ["raft-0", "raft-1", "raft-2"], r
+        writer.write_batch("scale-three", 5, nodes)
+        writer.check_all(nodes)
+    except BaseException:
+        for n in nodes + added:
+            print(f"\n--- logs of {n.container}\n{cluster.logs(n)}")
+        raise

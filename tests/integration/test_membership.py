@@ -238,7 +238,12 @@ def test_admin_answers(cluster: GrowingCluster) -> None:
     r = c.admin(f, "POST", "/v1/admin/members/raft-9/promote?force=maybe")
     assert r.status == 400
     conf = c.change_ok(f, "DELETE", "/v1/admin/members/raft-9")
-    assert learners(conf) == [] and len(voters(conf)) == 3
+    assert learners(conf) == [] and len(voters(conf)) == 3 and conf["removed"] == ["raft-9"]
+    r = c.admin(f, "POST", "/v1/admin/members", body)
+    assert r.status == 409 and "new id" in r.json["error"], r
+    conf = c.change_ok(f, "POST", "/v1/admin/members?force=true", body)  # its data is gone
+    assert learners(conf) == ["raft-9"] and conf["removed"] == []
+    conf = c.change_ok(f, "DELETE", "/v1/admin/members/raft-9")
     # GET /v1/members through a follower is answered by the leader (match indexes known)
     m = c.members(f)
     assert all(x["match_index"] is not None and x["reachable"] for x in m["members"]), m

@@ -205,6 +205,16 @@ def test_a_removed_id_can_never_come_back() -> None:
         net.node("n1").propose_conf_change(add("n4"))
 
 
+def test_a_removed_id_comes_back_only_when_the_operator_says_its_data_is_gone() -> None:
+    net = cluster_with_learner()
+    change(net, "n1", remove("n4"))
+    again = ConfChange(op=ChangeOp.ADD_LEARNER, node_id="n4", url="http://n4:2",
+                       reuse_removed_id=True)
+    change(net, "n1", again)
+    conf = net.node("n1").membership
+    assert conf.learners == ("n4",) and conf.removed == () and conf.url("n4") == "http://n4:2"
+
+
 def test_the_last_voter_cannot_be_removed() -> None:
     conf = Membership(voters=("a",), index=3)
     with pytest.raises(ValueError, match="no voter"):
