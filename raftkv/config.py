@@ -36,6 +36,7 @@ MAX_VALUE_BYTES = 1 << 20
 MAX_KEY_BYTES = 512
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_CLUSTER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ORDINAL_RE = re.compile(r"^(?P<name>.+)-(?P<i>\d+)$")
 
 # option name -> (flag, env var, help). The CLI builds its parser from this table.
@@ -68,6 +69,11 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
         "how long a request waits for commit/read",
     ),
     "log_level": ("--log-level", "RAFTKV_LOG_LEVEL", "debug|info|warning|error"),
+    "cluster_id": (
+        "--cluster-id",
+        "RAFTKV_CLUSTER_ID",
+        "cluster id a FRESH data dir records (default: derived from the peer set)",
+    ),
 }
 
 
@@ -96,6 +102,7 @@ class NodeConfig:
     request_timeout_ms: int = 5_000
     log_level: str = "info"
     max_value_bytes: int = MAX_VALUE_BYTES
+    cluster_id: str | None = None  # only used to bootstrap a fresh data dir (docs/operations.md)
     peer_urls: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -261,6 +268,13 @@ def load_config(
         if not token or any(c.isspace() or not c.isprintable() for c in token):
             raise ConfigError(f"{_where('token')}: must be non-empty printable text without spaces")
 
+    cluster_id = (get("cluster_id") or "").strip() or None
+    if cluster_id is not None and not _CLUSTER_ID_RE.match(cluster_id):
+        raise ConfigError(
+            f"{_where('cluster_id')}: must be 1-64 chars of letters, digits, '.', '_' or '-' "
+            f"starting with a letter or digit, got {cluster_id!r}"
+        )
+
     raw_peers, raw_replicas = get("peers"), get("replicas")
     if raw_peers and raw_replicas:
         raise ConfigError(
@@ -300,4 +314,5 @@ def load_config(
         threads=threads,
         request_timeout_ms=request_timeout_ms,
         log_level=log_level,
+        cluster_id=cluster_id,
     )

@@ -15,6 +15,7 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     ├── Unauthorized (401)             cluster token missing or wrong
     ├── KeyNotFound (404)
     ├── RequestIdConflict (409)        X-Request-Id older than the deduplication window
+    ├── ClusterIdMismatch (409)        a peer's Raft message comes from another cluster
     ├── PreconditionFailed (412)       compare-and-set: current value differs / key absent
     ├── PayloadTooLarge (413)          value > 1 MiB
     ├── Unavailable (503, Retry-After)
@@ -33,6 +34,7 @@ from typing import Any
 
 __all__ = [
     "BadRequest",
+    "ClusterIdMismatch",
     "CommitTimeout",
     "ConfigError",
     "InvalidKey",
@@ -126,6 +128,13 @@ class KeyNotFound(RaftkvError):
 class RequestIdConflict(RaftkvError):
     status = 409
     code = "request_id_conflict"
+
+
+class ClusterIdMismatch(RaftkvError):
+    """A Raft message from a node of another cluster (its ``X-Raftkv-Cluster-Id`` differs)."""
+
+    status = 409
+    code = "cluster_id_mismatch"
 
 
 class PreconditionFailed(RaftkvError):

@@ -102,6 +102,7 @@ class NodeDriver:
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
+        self.cluster_id: str | None = None  # set by create_app (raftkv.identity)
         self.sm = KVStateMachine()
         self._status = NodeStatus(id=config.id, members=config.peer_ids)
         self.metrics = NodeMetrics(config.id, self.status)
@@ -180,6 +181,7 @@ class NodeDriver:
             cfg.peer_urls,
             encode_message,
             token=cfg.token,
+            cluster_id=self.cluster_id,
             timeout=max(1.0, cfg.election_ms / 1000.0),
             on_result=self._on_send_result,
             on_reply=self._on_peer_reply,

@@ -18,6 +18,7 @@ class FakeNode:
     def __init__(self, config: NodeConfig | None = None, *, leader: str | None = "n0") -> None:
         self.config = config or load_config({"id": "n0", "peers": PEERS}, {}, "n0")
         self.sm = KVStateMachine()
+        self.cluster_id: str | None = "c0ffee"
         self.leader = leader
         self.term = 3
         self.metrics = NodeMetrics(self.config.id, self.status)
