@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from raftctl import __version__, render
-from raftctl.commands import bench, chaos, cluster, image, kv, verify
+from raftctl.commands import bench, chaos, cluster, image, kv, recover, snapshot, verify
 from raftctl.errors import RaftctlError
 from raftctl.options import root_options
 
@@ -57,6 +57,8 @@ app.callback()(_root)
 cluster.register(app)
 kv.register(app)
 app.add_typer(chaos.app, name="chaos", rich_help_panel="Faults")
+app.add_typer(snapshot.app, name="snapshot", rich_help_panel="Operations")
+recover.register(app)
 verify.register(app)
 bench.register(app)
 image.register(app)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 from typing import Any
@@ -37,9 +38,13 @@ def add_parsers(sub: Any) -> None:
         "(GET /v1/admin/snapshot, raftctl snapshot save). Run it for every member with the "
         "same file and members; the new cluster gets a new cluster id.",
     )
-    restore.add_argument("--data-dir", required=True, metavar="DIR")
-    restore.add_argument("--id", required=True, metavar="ID", help="this member's id")
+    restore.add_argument("--data-dir", metavar="DIR", help="[env RAFTKV_DATA_DIR]")
+    restore.add_argument("--id", metavar="ID",
+                         help="this member's id [env RAFTKV_ID, default: the hostname]")
     restore.add_argument("--snapshot", required=True, metavar="FILE", help="the backup file")
+    restore.add_argument("--if-empty", action="store_true",
+                         help="do nothing (exit 0) if the data dir already holds data: for an "
+                         "init container that runs before every start")
     restore.add_argument("--cluster-id", metavar="ID", help="the new cluster's id (default: "
                          "derived from the backup's checksum and the member list)")
     for name in _PEER_FLAGS:
@@ -78,9 +83,16 @@ def _restore(args: argparse.Namespace) -> int:
     flags: dict[str, str | None] = {name: getattr(args, name) for name in _PEER_FLAGS}
     flags.update(id=args.id, data_dir=args.data_dir)
     try:
-        cfg = load_config(flags, os.environ, args.id)
+        cfg = load_config(flags, os.environ, socket.gethostname())
     except ConfigError as err:
         return _fail(str(err), 2)
+    if not (args.data_dir or os.environ.get("RAFTKV_DATA_DIR")):
+        return _fail("--data-dir/RAFTKV_DATA_DIR: required", 2)
+    from raftkv.identity import has_state
+
+    if args.if_empty and os.path.isdir(cfg.data_dir) and has_state(cfg.data_dir):
+        print(f"skipped data_dir={cfg.data_dir}: it already holds data (--if-empty)")
+        return 0
     if args.cluster_id is not None and not is_valid_cluster_id(args.cluster_id):
         return _fail(f"--cluster-id: invalid cluster id {args.cluster_id!r}", 2)
     from raftkv.backup import read_backup
@@ -88,12 +100,12 @@ def _restore(args: argparse.Namespace) -> int:
     try:
         info, _ = read_backup(args.snapshot)
         cluster_id = args.cluster_id or derive_cluster_id(cfg.peers, salt=info.checksum)
-        restore_data_dir(args.data_dir, cfg.id, cfg.peer_ids, args.snapshot, cluster_id)
+        restore_data_dir(cfg.data_dir, cfg.id, cfg.peer_ids, args.snapshot, cluster_id)
     except BackupError as err:
         return _fail(f"{args.snapshot}: {err}")
     except (StorageError, OSError, ValueError) as err:
         return _fail(str(err))
-    print(f"restored data_dir={args.data_dir} id={cfg.id} index={info.index} term={info.term} "
+    print(f"restored data_dir={cfg.data_dir} id={cfg.id} index={info.index} term={info.term} "
           f"keys={info.keys} members={','.join(cfg.peer_ids)} cluster_id={cluster_id}")
     return 0
 

@@ -150,3 +150,27 @@ def test_serve_reports_bad_records_in_one_line(tmp_path: Path,
     code = main(["serve", "--id", "raft-0", "--peers", PEERS, "--data-dir", str(d)])
     err = capsys.readouterr().err
     assert code == 1 and "not a valid cluster id" in err and err.strip().count("\n") == 0
+
+
+def test_restore_from_the_environment_and_if_empty(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "src"
+    _write_log(src, 6, commit=6)
+    out = _backup(tmp_path, src)
+    # what the chart's init container gives it: RAFTKV_* only
+    monkeypatch.setenv("RAFTKV_ID", "raft-1")
+    monkeypatch.setenv("RAFTKV_DATA_DIR", str(tmp_path / "pod"))
+    monkeypatch.setenv("RAFTKV_REPLICAS", "3")
+    args = ["restore", "--if-empty", "--snapshot", str(out), "--cluster-id", "newid"]
+    assert main(args) == 0
+    assert "restored" in capsys.readouterr().out
+    assert read_cluster_id(str(tmp_path / "pod")) == "newid"
+    with Storage.open(str(tmp_path / "pod")) as st:
+        snap = st.recovered.snapshot
+        assert snap is not None and snap.meta.members == ("raft-0", "raft-1", "raft-2")
+    assert main(args) == 0  # the next start of the pod: data present, nothing touched
+    assert "skipped" in capsys.readouterr().out
+    monkeypatch.delenv("RAFTKV_DATA_DIR")
+    assert main(["restore", "--snapshot", str(out)]) == 2
+    assert "RAFTKV_DATA_DIR" in capsys.readouterr().err
