@@ -1,5 +1,5 @@
 """`raftctl snapshot restore` and `raftctl recover` on the kind target: the exact kubectl/helm
-command lines (recorded by a fake runner; no Kubernetes here), with fake nodes for the leader wait."""
+command lines (recorded by a fake runner; no Kubernetes here), fake nodes for the leader wait."""
 
 from __future__ import annotations
 
