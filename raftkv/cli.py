@@ -73,7 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"raftkv: error: {err}", file=sys.stderr)
         return 2
-    except (StorageError, OSError) as err:
+    except StorageError as err:  # a damaged CLUSTER_ID or MEMBERS.json
         print(f"raftkv: error: {err}", file=sys.stderr)
         return 1
     from raftkv.server.gunicorn_app import NodeApplication

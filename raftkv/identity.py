@@ -68,12 +68,18 @@ def resolve_identity(config: NodeConfig) -> tuple[NodeConfig, str]:
     recorded = read_cluster_id(data_dir) if os.path.isdir(data_dir) else None
     if recorded is None:
         cluster_id = config.cluster_id or derive_cluster_id(config.peers)
-        if not os.path.isdir(data_dir):
-            os.makedirs(data_dir, mode=DIR_MODE, exist_ok=True)
-            sync_dir(os.path.dirname(data_dir))
-        how = "bootstrap" if not has_state(data_dir) else "adopted-for-existing-data"
-        write_cluster_id(data_dir, cluster_id)
-        log.info("event=cluster-id-recorded cluster_id=%s how=%s", cluster_id, how)
+        try:
+            if not os.path.isdir(data_dir):
+                os.makedirs(data_dir, mode=DIR_MODE, exist_ok=True)
+                sync_dir(os.path.dirname(data_dir))
+            how = "bootstrap" if not has_state(data_dir) else "adopted-for-existing-data"
+            write_cluster_id(data_dir, cluster_id)
+        except OSError as err:
+            # An unusable data dir: opening the storage fails next, with the node's usual
+            # start-failed report; nothing was recorded, so the next start tries again.
+            log.warning("event=cluster-id-not-recorded dir=%s error=%s", data_dir, err)
+        else:
+            log.info("event=cluster-id-recorded cluster_id=%s how=%s", cluster_id, how)
     else:
         cluster_id = recorded
         if config.cluster_id and config.cluster_id != recorded:

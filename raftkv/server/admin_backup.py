@@ -99,7 +99,7 @@ def backup_blueprint(node: NodeAPI, ctx: Any) -> Blueprint:
         with sm.lock:  # one consistent copy; streamed after the lock is released
             index, term, keys = sm.applied_index, sm.applied_term, len(sm)
             data = sm.snapshot()
-        cluster_id = str(getattr(node, "cluster_id", "") or "")
+        cluster_id = node.cluster_id or ""
         header = build_header(
             index=index, term=term, keys=keys, data_bytes=len(data), cluster_id=cluster_id,
             node=ctx.id, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

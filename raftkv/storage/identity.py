@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from raftkv.storage.errors import StorageCorrupt
+from raftkv.storage.errors import StorageCorrupt, StorageError
 from raftkv.storage.fsutil import FILE_MODE, sync_dir, sync_file, write_all
 
 __all__ = [
@@ -58,11 +58,14 @@ def _atomic_write(data_dir: str, name: str, blob: bytes) -> None:
 
 
 def _read(data_dir: str, name: str) -> bytes | None:
+    path = os.path.join(data_dir, name)
     try:
-        with open(os.path.join(data_dir, name), "rb") as fh:
+        with open(path, "rb") as fh:
             return fh.read(1 << 16)
     except FileNotFoundError:
         return None
+    except OSError as err:
+        raise StorageError(f"cannot read {path}: {err.strerror or err}") from err
 
 
 def read_cluster_id(data_dir: str) -> str | None:
