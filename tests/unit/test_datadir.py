@@ -174,3 +174,21 @@ def test_restore_from_the_environment_and_if_empty(tmp_path: Path,
     monkeypatch.delenv("RAFTKV_DATA_DIR")
     assert main(["restore", "--snapshot", str(out)]) == 2
     assert "RAFTKV_DATA_DIR" in capsys.readouterr().err
+
+
+def test_check_data_shows_the_cluster_id_and_forced_voters(tmp_path: Path) -> None:
+    import io
+
+    from raftkv.storage.check import run_check_data
+
+    d = tmp_path / "d"
+    _write_log(d, 3, commit=3)
+    out = io.StringIO()
+    assert run_check_data(str(d), out=out) == 0
+    assert "cluster-id: none (recorded at the next start)" in out.getvalue()
+    write_cluster_id(str(d), "abc")
+    recover_data_dir(str(d), "raft-0")
+    out = io.StringIO()
+    assert run_check_data(str(d), out=out) == 0
+    text = out.getvalue()
+    assert "cluster-id: abc" in text and "forced-voters: raft-0 index=3 reason=recover" in text
