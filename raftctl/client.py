@@ -10,7 +10,9 @@ Contract:
   ``X-Request-Id: <client-id>:<seq>``, the SAME id on every retry of one logical write, so a retry
   after an ambiguous failure (timeout, dropped connection) is applied at most once by the node.
 - Node errors map to the ``raftctl.errors`` tree: 404 on a key → ``KeyNotFound``, 412 →
-  ``CompareFailed``, no answer before the deadline → ``Unavailable``, other 4xx → ``NodeError``.
+  ``CompareFailed``, no answer before the deadline → ``Unavailable``, other 4xx → ``NodeError``;
+  a write answered 504 (outcome unknown) and not settled by a retry before the deadline →
+  ``OutcomeUnknown`` (exit 3: "unknown outcome", never "failed").
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from raftctl.errors import CompareFailed, KeyNotFound, NodeError, Unavailable
+from raftctl.errors import CompareFailed, KeyNotFound, NodeError, OutcomeUnknown, Unavailable
 
 __all__ = ["KVClient", "NodeUnreachable", "Reply", "Transport", "normalize_url"]
 
@@ -266,6 +268,7 @@ class KVClient:
         stop = time.monotonic() + self.deadline
         delay = 0.05
         last = "no attempt made"
+        unknown: str | None = None  # a 504 on a write: it may be applied
         while True:
             for url in self._candidates():
                 try:
@@ -278,6 +281,8 @@ class KVClient:
                     continue
                 if reply.status in _RETRY_STATUSES:
                     last = f"{url}: {reply.error}"
+                    if write and reply.status == 504:
+                        unknown = last
                     hint = reply.leader or (
                         reply.body.get("leader") if isinstance(reply.body, dict) else None
                     )
@@ -288,6 +293,11 @@ class KVClient:
                 self._learn_leader(reply.leader)
                 return reply
             if time.monotonic() + delay > stop:
+                if unknown is not None:
+                    raise OutcomeUnknown(
+                        f"{method} {path} may or may not have been applied ({unknown}); "
+                        f"retries for {self.deadline:.0f}s did not settle it"
+                    )
                 raise Unavailable(f"no replica could serve {method} {path} within "
                                   f"{self.deadline:.0f}s: {last}")
             time.sleep(delay)
@@ -311,6 +321,8 @@ def _with(err: _E, reply: Reply) -> _E:
 def _ok(reply: Reply) -> Reply:
     if 200 <= reply.status < 300:
         return reply
+    if isinstance(reply.body, dict) and reply.body.get("code") == "outcome_unknown":
+        raise _with(OutcomeUnknown(f"{reply.url}: {reply.error}"), reply)
     raise _with(
         NodeError(f"{reply.url} answered {reply.status}: {reply.error}", status=reply.status), reply
     )

@@ -49,6 +49,11 @@ def _pvcs(b: KindBackend) -> list[str]:
 def _install_restored(b: KindBackend, backup: Path, replicas: int, cluster_id: str,
                       reporter: Reporter) -> None:
     require(b.runner, ["kubectl", "helm"], "restore on kind")
+    b.check_workers(replicas)  # before a build or a Secret
+    digest = b.pushed_digest()
+    if digest is None:  # never pushed from here: build and push it, as `raftctl up` does
+        b.build(reporter)
+        digest = b.push(reporter)
     ns = b.runner.run(b.kubectl("get", "namespace", b.s.namespace), check=False)
     if ns.returncode != 0:
         b._run(b.kubectl("create", "namespace", b.s.namespace))
@@ -56,20 +61,10 @@ def _install_restored(b: KindBackend, backup: Path, replicas: int, cluster_id: s
     b._run(b.kubectl("delete", "secret", _secret(b), "--ignore-not-found"))
     b._run(b.kubectl("create", "secret", "generic", _secret(b),
                      f"--from-file=snapshot={backup}"))
-    args = [
-        "upgrade", "--install", b.s.release, str(b.s.chart),
-        "--set", f"image.repository={b.s.image}",
-        "--set", f"image.tag={b.s.tag}",
-        "--set", "image.pullPolicy=Always",
-        "--set", "client.kind=Job",
-        "--set", f"replicaCount={replicas}",
-        "--set", "restore.enabled=true",
-        "--set", f"restore.secretName={_secret(b)}",
-        "--set", f"restore.clusterId={cluster_id}",
-        "--wait", "--timeout", "10m",
-    ]  # fmt: skip
-    reporter.step(f"helm upgrade --install {b.s.release} (init containers seed the volumes)")
-    b._run(b.helm(*args), timeout=900)
+    b.install(replicas, reporter, digest=digest, extra_sets=[
+        "restore.enabled=true", f"restore.secretName={_secret(b)}",
+        f"restore.clusterId={cluster_id}",
+    ])
 
 
 def restore_kind(b: KindBackend, backup: Path, replicas: int,
@@ -103,7 +98,7 @@ def _one_off(b: KindBackend, name: str, pvc: str, args: list[str], reporter: Rep
             "securityContext": {"runAsUser": POD_USER, "runAsGroup": POD_USER,
                                 "fsGroup": POD_USER, "runAsNonRoot": True},
             "containers": [{
-                "name": "raftkv", "image": f"{b.s.image}:{b.s.tag}",
+                "name": "raftkv", "image": b.s.ref,
                 "command": ["raftkv"] if not keep else ["sh", "-c"],
                 "args": args if not keep else [" ".join(["raftkv", *args]) + " && sleep 600"],
                 "volumeMounts": [{"name": "data", "mountPath": "/data"}],
@@ -113,7 +108,7 @@ def _one_off(b: KindBackend, name: str, pvc: str, args: list[str], reporter: Rep
     }  # fmt: skip
     reporter.step(f"one-off pod {name}: raftkv {' '.join(args)}")
     b._run(b.kubectl("delete", "pod", name, "--ignore-not-found", "--wait=true"))
-    b._run(b.kubectl("run", name, f"--image={b.s.image}:{b.s.tag}", "--restart=Never",
+    b._run(b.kubectl("run", name, f"--image={b.s.ref}", "--restart=Never",
                      f"--overrides={json.dumps(spec, separators=(',', ':'))}"))
     cond = "--for=condition=Ready" if keep else "--for=jsonpath={.status.phase}=Succeeded"
     waited = b.runner.run(b.kubectl("wait", cond, f"pod/{name}", "--timeout=180s"),

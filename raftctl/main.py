@@ -13,7 +13,18 @@ from typing import Annotated, Any
 import typer
 
 from raftctl import __version__, render
-from raftctl.commands import bench, chaos, cluster, image, kv, recover, snapshot, verify
+from raftctl.commands import (
+    bench,
+    chaos,
+    cluster,
+    context,
+    image,
+    kv,
+    recover,
+    snapshot,
+    verify,
+    watch,
+)
 from raftctl.errors import RaftctlError
 from raftctl.options import root_options
 
@@ -56,12 +67,14 @@ app.callback()(_root)
 
 cluster.register(app)
 kv.register(app)
+watch.register(app)
 app.add_typer(chaos.app, name="chaos", rich_help_panel="Faults")
 app.add_typer(snapshot.app, name="snapshot", rich_help_panel="Operations")
 recover.register(app)
 verify.register(app)
 bench.register(app)
 image.register(app)
+app.add_typer(context.app, name="context", rich_help_panel="Configuration")
 
 
 def _click_error(err: Exception) -> int | None:

@@ -3,9 +3,10 @@
 Contract (docs/contracts.md §4): every command accepts ``--target local|kind``, ``--name``,
 ``--endpoints URL[,URL...]`` (env ``RAFTCTL_ENDPOINTS``), ``--token`` (env ``RAFTCTL_TOKEN``) and
 ``--output table|json``, plus ``--state-dir`` (local), ``--namespace`` and ``--kind-cluster``
-(kind). They may be given before the command (``raftctl --target kind status``) or after it
-(``raftctl status --target kind``); precedence: after the command > before it > environment
-(``RAFTCTL_<NAME>``) > default.
+(kind), ``--context`` and ``--cacert``. They may be given before the command (``raftctl --target
+kind status``) or after it (``raftctl status --target kind``); precedence: after the command >
+before it > environment (``RAFTCTL_<NAME>``) > the selected context of the config file
+(``raftctl.contexts``: target, name, namespace, endpoints, token, cacert) > default.
 
 ``@command`` adds these options to a command function's signature (so Typer parses them), builds
 the ``Globals`` the function receives as its first argument, and turns any ``RaftctlError`` into
@@ -32,8 +33,10 @@ from raftctl.backends.endpoints import EndpointsBackend
 from raftctl.backends.kind import KindBackend, KindSettings
 from raftctl.backends.local import LocalBackend
 from raftctl.client import KVClient
+from raftctl.contexts import load_config
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.render import Output
+from raftctl.routing import request_order
 from raftctl.shell import Runner, SubprocessRunner
 
 __all__ = ["GLOBAL_PANEL", "Globals", "Target", "command", "runner_factory"]
@@ -48,6 +51,9 @@ class Target(StrEnum):
     local = "local"
     kind = "kind"
 
+
+# backend() options only the kind target takes
+_KIND_ONLY = ("tag", "base", "anti_affinity", "wait_s")
 
 # Tests replace this to record the external commands the kind target runs.
 runner_factory: Callable[[], Runner] = SubprocessRunner
@@ -95,8 +101,18 @@ _GLOBALS: dict[str, tuple[Any, str, Any]] = {
     "kind_cluster": (
         Annotated[str | None, typer.Option(
             "--kind-cluster", help="kind cluster name [env: RAFTCTL_KIND_CLUSTER] "
-            "[default: kind]", rich_help_panel=KIND_PANEL, show_default=False)],
-        "RAFTCTL_KIND_CLUSTER", "kind"),
+            "[default: raftkv]", rich_help_panel=KIND_PANEL, show_default=False)],
+        "RAFTCTL_KIND_CLUSTER", "raftkv"),
+    "context": (
+        Annotated[str | None, typer.Option(
+            "--context", help="use this context of the config file [env: RAFTCTL_CONTEXT] "
+            "[default: its current-context]", rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_CONTEXT", None),
+    "cacert": (
+        Annotated[Path | None, typer.Option(
+            "--cacert", help="CA bundle to verify https:// nodes [env: RAFTCTL_CACERT]",
+            rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_CACERT", None),
 }
 
 
@@ -111,7 +127,9 @@ class Globals:
     output: Output = Output.table
     state_dir: Path | None = None
     namespace: str = "default"
-    kind_cluster: str = "kind"
+    kind_cluster: str = "raftkv"
+    context: str | None = None
+    cacert: Path | None = None
 
     @property
     def json(self) -> bool:
@@ -122,10 +140,11 @@ class Globals:
             raise UsageError("this needs --target local")
         return LocalBackend(self.name, state_root=self.state_dir, token=self.token, **kw)
 
-    def kind(self, tag: str = "dev") -> KindBackend:
-        settings = KindSettings(release=self.name, namespace=self.namespace,
-                                cluster=self.kind_cluster, tag=tag)
-        return KindBackend(settings, runner_factory())
+    def kind(self, tag: str = "dev", **settings: Any) -> KindBackend:
+        """The kind backend; ``settings``: the other ``KindSettings`` (anti_affinity, wait_s)."""
+        return KindBackend(KindSettings(release=self.name, namespace=self.namespace,
+                                        cluster=self.kind_cluster, tag=tag, **settings),
+                           runner_factory())
 
     def backend(self, *, use_endpoints: bool = True, **kw: Any) -> Backend:
         """The backend: --endpoints if given (and allowed), else the target's."""
@@ -135,8 +154,8 @@ class Globals:
                                  "not --endpoints")
             return EndpointsBackend(self.endpoints, token=self.token)
         if self.target is Target.kind:
-            return self.kind(**{k: v for k, v in kw.items() if k == "tag"})
-        return self.local(**{k: v for k, v in kw.items() if k != "tag"})
+            return self.kind(**{k: v for k, v in kw.items() if k in _KIND_ONLY})
+        return self.local(**{k: v for k, v in kw.items() if k not in _KIND_ONLY})
 
     @contextlib.contextmanager
     def kv_session(self, *, deadline: float = 20.0) -> Iterator[KVClient]:
@@ -154,6 +173,8 @@ class Globals:
     def kv_client(self, backend: Backend, *, deadline: float = 20.0) -> KVClient:
         """A KV client over every replica (it learns the leader from the first answer)."""
         replicas = backend.replicas()
+        if backend.target == Target.kind.value:  # skip dead pods' timeouts: leader first
+            replicas = request_order(replicas, token=self.token)
         return KVClient(
             [r.url for r in replicas],
             ids={r.id: r.url for r in replicas},
@@ -162,13 +183,17 @@ class Globals:
         )
 
 
-def _resolve(name: str, given: Any, root: dict[str, Any]) -> Any:
+def _resolve(name: str, given: Any, root: dict[str, Any],
+             context: dict[str, str] | None = None) -> Any:
     _, env, default = _GLOBALS[name]
     if given is not None:
         return given
     if root.get(name) is not None:
         return root[name]
     raw = os.environ.get(env)
+    where = env
+    if not raw and context and context.get(name):
+        raw, where = context[name], f"context field {name}"
     if raw:
         try:
             if name == "target":
@@ -176,19 +201,30 @@ def _resolve(name: str, given: Any, root: dict[str, Any]) -> Any:
             if name == "output":
                 return Output(raw)
         except ValueError as err:
-            raise UsageError(f"{env}={raw!r} is not valid") from err
-        return Path(raw) if name == "state_dir" else raw
+            raise UsageError(f"{where}={raw!r} is not valid") from err
+        return Path(raw) if name in ("state_dir", "cacert") else raw
     return default
+
+
+def _trust(cacert: Path) -> None:
+    """Verify https:// nodes against ``cacert`` (for the stdlib's ssl and for requests alike)."""
+    if not cacert.is_file():
+        raise UsageError(f"CA bundle {str(cacert)!r} (--cacert / context cacert) is not a file")
+    os.environ["SSL_CERT_FILE"] = str(cacert)
+    os.environ["REQUESTS_CA_BUNDLE"] = str(cacert)
 
 
 def build_globals(values: dict[str, Any], root: dict[str, Any] | None = None) -> Globals:
     root = root or {}
-    r = {name: _resolve(name, values.get(name), root) for name in _GLOBALS}
+    chosen, context = load_config().context(_resolve("context", values.get("context"), root))
+    r = {name: _resolve(name, values.get(name), root, context) for name in _GLOBALS}
+    if r["cacert"] is not None:
+        _trust(r["cacert"])
     endpoints = tuple(u.strip() for u in (r["endpoints"] or "").split(",") if u.strip())
     return Globals(
         target=r["target"], name=r["name"], endpoints=endpoints, token=r["token"] or None,
         output=r["output"], state_dir=r["state_dir"], namespace=r["namespace"],
-        kind_cluster=r["kind_cluster"],
+        kind_cluster=r["kind_cluster"], context=chosen, cacert=r["cacert"],
     )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
@@ -29,12 +29,19 @@ from raftctl.chaos import FaultReport, RestoreReport
 from raftctl.cluster import ClusterView, ReplicaStatus
 from raftctl.workload import Check
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from raftctl.verifyrun import RunResult
+
 __all__ = [
     "Output",
     "Steps",
     "bench_live",
     "bench_result",
     "chaos_report",
+    "context_list",
+    "context_show",
     "curl_examples",
     "emit_json",
     "error",
@@ -46,6 +53,7 @@ __all__ = [
     "restore_report",
     "status",
     "verify_check",
+    "verify_run",
     "verify_verdict",
 ]
 
@@ -162,6 +170,10 @@ def _dash(value: object) -> str:
     return "—" if value is None else str(value)
 
 
+def _yes(value: bool | None) -> str:
+    return "?" if value is None else ("yes" if value else "no")
+
+
 def status_table(view: ClusterView, *, title: str, kubernetes: bool) -> Table:
     table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("replica")
@@ -169,6 +181,7 @@ def status_table(view: ClusterView, *, title: str, kubernetes: bool) -> Table:
         table.add_column("pod")
         table.add_column("node")
         table.add_column("pod IP")
+        table.add_column("ready\npod/node")
     else:
         table.add_column("url", no_wrap=True, min_width=22)
     table.add_column("role")
@@ -185,7 +198,9 @@ def _status_cells(row: ReplicaStatus, kubernetes: bool) -> list[str | Text]:
     r = row.replica
     cells: list[str | Text] = [r.id]
     if kubernetes:
-        cells += [_dash(r.pod), _dash(r.node), _dash(r.pod_ip)]
+        cells += [_dash(r.pod), _dash(r.node), _dash(r.pod_ip),
+                  Text(f"{_yes(r.pod_ready)}/{_yes(r.node_ready)}",
+                       style="" if r.pod_ready and r.node_ready else "yellow")]
     else:
         cells.append(r.url)
     role = row.role or "—"
@@ -312,10 +327,11 @@ def chaos_report(report: FaultReport, *, output: Output) -> None:
     table.add_row("term change", f"{_dash(report.old_term)} → {_dash(report.new_term)}")
     table.add_row("new leader elected after", _secs(report.election_s))
     table.add_row("next acknowledged write after", _secs(report.write_s))
-    label = "killed replica back and caught up after" if report.fault == "kill-leader" else \
-        "stopped replica back"
-    table.add_row(label, _secs(report.recovered_s) if report.fault == "kill-leader"
-                  else "frozen until `raftctl chaos restore`")
+    if report.fault == "stop-node":
+        table.add_row("stopped replica back", "frozen until `raftctl chaos restore`")
+    else:
+        what = "killed replica" if report.fault == "kill-leader" else "deleted pod"
+        table.add_row(f"{what} back and caught up after", _secs(report.recovered_s))
     console = _console()
     console.print(table)
     for extra in report.notes:
@@ -337,6 +353,50 @@ def restore_report(report: RestoreReport, *, output: Output) -> None:
     for rid in report.restored:
         table.add_row(rid, _secs(report.caught_up_s.get(rid)))
     console.print(table)
+    for rid, why in report.pending.items():
+        console.print(f"[yellow]still pending after {report.timeout_s or 0:.0f} s:[/] "
+                      f"{escape(rid)} ({escape(why)})", soft_wrap=True)
+
+
+# -- contexts -------------------------------------------------------------------------------------
+def context_list(rows: Sequence[dict[str, Any]], *, path: str, exists: bool,
+                 output: Output) -> None:
+    if output is Output.json:
+        emit_json({"config": path, "contexts": list(rows)})
+        return
+    if not rows:
+        where = path if exists else f"{path} (no such file)"
+        _console().print(f"no contexts defined in {escape(where)}")
+        return
+    table = Table(title=f"contexts ({escape(path)})", title_justify="left")
+    for col in ("current", "context", "target", "name", "namespace", "endpoints", "token"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row("*" if r["current"] else "", escape(r["context"]), _dash(r["target"]),
+                      escape(_dash(r["name"])), escape(_dash(r["namespace"])),
+                      escape(",".join(r["endpoints"] or [])) or "—", _dash(r["token"]))
+    _console().print(table)
+
+
+def context_show(name: str | None, fields: dict[str, Any], *, current: str | None, path: str,
+                 output: Output) -> None:
+    if output is Output.json:
+        emit_json({"context": name, "current": name is not None and name == current,
+                   "config": path, "fields": fields})
+        return
+    if name is None:
+        _console().print(f"no context selected (none given, no current-context in "
+                         f"{escape(path)}): flags, RAFTCTL_* variables and defaults apply")
+        return
+    mark = " (current)" if name == current else ""
+    table = Table(show_header=False, title=f"context {escape(name)}{mark} ({escape(path)})",
+                  title_justify="left")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in fields.items():
+        shown = ",".join(value) if isinstance(value, list) else value
+        table.add_row(key, escape(_dash(shown)))
+    _console().print(table)
 
 
 # -- verify ---------------------------------------------------------------------------------------
@@ -369,6 +429,62 @@ def verify_verdict(passed: bool, total: int, failed: int, *, output: Output,
         _console().print(f"[bold green]PASS[/]: {total}/{total} checks passed")
     else:
         _console().print(f"[bold red]FAIL[/]: {failed} of {total} checks failed")
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} ms"
+
+
+def verify_run(result: RunResult, *, output: Output, report: Path | None = None) -> None:
+    """The verdict of a concurrent `raftctl verify` run, with its figures (or one JSON doc)."""
+    if output is Output.json:
+        emit_json(result.to_json())
+        return
+    from raftctl.linearizability import describe
+
+    con = _console()
+    f = result.figures
+    o = result.origin
+    faults = [w for w in result.faults if w.error is None or w.kind == "restart-all"]
+    table = Table(show_header=False, title="raftctl verify", title_justify="left")
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row("target", result.target)
+    table.add_row("operations", f"{f.ops} ({f.ok} ok, {f.failed} failed, {f.unknown} unknown "
+                  f"outcome) by {result.settings.clients} clients over {result.settings.keys} "
+                  f"keys in {result.end - o:.1f} s")
+    table.add_row("faults", ", ".join(f"{w.kind} {w.victim} @{w.start - o:.1f}s"
+                                      for w in faults) or "none")
+    table.add_row("availability", f"{f.availability:.1%} of operations acknowledged")
+    table.add_row("longest outage", f"{f.longest_outage_s:.2f} s without an acknowledged op")
+    table.add_row("latency (ok)", f"p50 {_ms(f.p50_ms)}, p99 {_ms(f.p99_ms)}")
+    table.add_row("throughput", f"{f.throughput:.0f} acknowledged ops/s")
+    lin = "[green]yes[/]" if result.check.linearizable else "[bold red]NO[/]"
+    table.add_row("linearizable", f"{lin} ({len(result.check.keys)} keys checked)")
+    dur = result.durability_ok
+    table.add_row("durable after restart", "[dim]not checked[/]" if dur is None
+                  else "[green]yes[/]" if dur else "[bold red]NO[/]")
+    for when, agreement in result.agreements:
+        mark = ("[dim]skipped[/]" if agreement.ok is None else
+                "[green]agree[/]" if agreement.ok else "[bold red]DISAGREE[/]")
+        table.add_row(f"replicas {when}", f"{mark}: {escape(agreement.explanation)}")
+    con.print(table)
+    violation = result.check.first_violation
+    if violation is not None:
+        con.print(f"[bold red]violation:[/] {escape(violation.explanation)}", soft_wrap=True)
+        con.print("operations around it:")
+        for op in violation.around:
+            marker = "  >>" if op is violation.culprit else "    "
+            con.print(f"{marker} {escape(describe(op, o))}", soft_wrap=True)
+    for text in result.notes:
+        con.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
+    if report is not None:
+        con.print(f"report: {escape(str(report))}")
+    if result.passed:
+        con.print("[bold green]PASS[/]: linearizable, replicas agree"
+                  + (", acknowledged writes survived a full restart" if dur else ""))
+    else:
+        con.print("[bold red]FAIL[/]: see the violation above")
 
 
 # -- bench ---------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Contract: every external command goes through a ``Runner``. ``SubprocessRunner``
 tests pass a recording fake and assert the exact argv lists. ``run`` never raises
 ``FileNotFoundError``/``CalledProcessError``: a missing program becomes ``ToolMissing`` (naming the
 tool), a non-zero exit becomes ``CommandFailed`` (with the tail of stderr) unless ``check=False``.
-Long-lived helpers (``kubectl proxy``) are started with ``spawn`` and stopped by their handle.
+Long-lived helpers (``kubectl port-forward``) are started with ``spawn`` (stdout and stderr on one
+pipe) and stopped by their handle.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class SubprocessRunner:
             return subprocess.Popen(
                 args,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 text=True,
             )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from raftkv.errors import ConfigError
+from raftkv.keycodec import MAX_KEY_BYTES as MAX_KEY_BYTES  # decided by the key codec
 
 __all__ = [
     "DEFAULT_PEER_TEMPLATE",
@@ -33,7 +34,6 @@ __all__ = [
 
 DEFAULT_PEER_TEMPLATE = "http://{name}-{i}.{service}.{namespace}.svc.cluster.local:{port}"
 MAX_VALUE_BYTES = 1 << 20
-MAX_KEY_BYTES = 512
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _CLUSTER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -69,6 +69,21 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
         "how long a request waits for commit/read",
     ),
     "log_level": ("--log-level", "RAFTKV_LOG_LEVEL", "debug|info|warning|error"),
+    "watch_window": (
+        "--watch-window",
+        "RAFTKV_WATCH_WINDOW",
+        "recent changes kept for watchers to resume from (docs/watch.md)",
+    ),
+    "max_watchers": (
+        "--max-watchers",
+        "RAFTKV_MAX_WATCHERS",
+        "concurrent watches + long polls (each holds a thread; default threads/4, max 16)",
+    ),
+    "watch_progress_ms": (
+        "--watch-progress-ms",
+        "RAFTKV_WATCH_PROGRESS_MS",
+        "interval of progress lines on an idle watch",
+    ),
     "cluster_id": (
         "--cluster-id",
         "RAFTKV_CLUSTER_ID",
@@ -102,6 +117,9 @@ class NodeConfig:
     request_timeout_ms: int = 5_000
     log_level: str = "info"
     max_value_bytes: int = MAX_VALUE_BYTES
+    watch_window: int = 10_000
+    max_watchers: int = 16
+    watch_progress_ms: int = 5_000
     cluster_id: str | None = None  # only used to bootstrap a fresh data dir (docs/operations.md)
     peer_urls: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
@@ -298,6 +316,13 @@ def load_config(
             f"{_where('peers')}: this node's id {node_id!r} is not among the members "
             f"({', '.join(p.id for p in peers)})"
         )
+    watch_window = _int("watch_window", get("watch_window") or "10000", 1, 10_000_000)
+    max_watchers = _int(
+        "max_watchers", get("max_watchers") or str(min(16, threads // 4)), 0, threads // 4
+    )
+    watch_progress_ms = _int(
+        "watch_progress_ms", get("watch_progress_ms") or "5000", 10, 3_600_000
+    )
     data_dir = (get("data_dir") or f"raftkv-data/{node_id}").strip()
     if not data_dir:
         raise ConfigError(f"{_where('data_dir')}: must not be empty")
@@ -314,5 +339,8 @@ def load_config(
         threads=threads,
         request_timeout_ms=request_timeout_ms,
         log_level=log_level,
+        watch_window=watch_window,
+        max_watchers=max_watchers,
+        watch_progress_ms=watch_progress_ms,
         cluster_id=cluster_id,
     )

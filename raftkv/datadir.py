@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from raftkv.backup import BackupInfo, read_backup
 from raftkv.identity import has_state
 from raftkv.kv import KVStateMachine
-from raftkv.raft.types import EntryKind, HardState, Snapshot, SnapshotMeta
+from raftkv.raft.membership import decode_change
+from raftkv.raft.types import EntryKind, HardState, Membership, Snapshot, SnapshotMeta
 from raftkv.storage import Storage
-from raftkv.storage.identity import Membership, write_cluster_id, write_membership
+from raftkv.storage.identity import ForcedMembership, write_cluster_id, write_membership
+from raftkv.storage.recovery import SNAP_DIR
+from raftkv.storage.snapshot import write_snapshot
 
 __all__ = ["DataDirError", "Materialized", "materialize", "recover_data_dir", "restore_data_dir"]
 
@@ -45,6 +48,7 @@ class Materialized:
     snapshot_index: int  # where the directory's own snapshot was
     commit_hint: int  # the stored commit index (may lag the true one)
     hard_term: int
+    membership: Membership | None  # the last configuration in snapshot + log (None: flags)
 
 
 def restore_data_dir(
@@ -80,22 +84,26 @@ def _replay(storage: Storage) -> Materialized:
     rec = storage.recovered
     sm = KVStateMachine()
     snap_index = 0
+    conf: Membership | None = None
     if rec.snapshot is not None:
         sm.restore(rec.snapshot.data)
         sm.reset_applied(rec.snapshot.meta.index, rec.snapshot.meta.term)
         snap_index = rec.snapshot.meta.index
+        conf = rec.snapshot.meta.membership
     with sm.lock:
         for e in rec.entries:
             if e.index <= sm.applied_index:
                 continue
             if e.kind is EntryKind.NORMAL:
                 sm.apply(e.index, e.term, e.data)
-            else:  # NOOP (and, later, configuration entries): no KV effect
+            else:  # NOOP, CONFIG: no KV effect
+                if e.kind is EntryKind.CONFIG:
+                    conf = decode_change(e.data, e.index)[1]
                 sm.apply_noop(e.index, e.term)
     return Materialized(
         index=sm.applied_index, term=sm.applied_term, keys=len(sm), data=sm.snapshot(),
         snapshot_index=snap_index, commit_hint=rec.hard_state.commit,
-        hard_term=rec.hard_state.term,
+        hard_term=rec.hard_state.term, membership=conf,
     )  # fmt: skip
 
 
@@ -111,9 +119,26 @@ def recover_data_dir(data_dir: str, node_id: str) -> Materialized:
         state = _replay(storage)
         if state.index == 0:
             raise DataDirError(f"{data_dir} holds no data (no applied entry)")
+        old = state.membership
+        if old is not None and node_id not in old.members:
+            raise DataDirError(f"{node_id} is not a member of the configuration in {data_dir} "
+                               f"(voters {','.join(old.voters) or '-'})")
+        # The forced configuration: this node the only voter; no learners; ids removed before
+        # stay removed. index 0 = "not yet in the log": the first leader writes it as its
+        # bootstrap CONFIG entry, and from then on the log defines membership (membership.py).
+        forced = Membership(
+            voters=(node_id,),
+            urls=tuple((n, u) for n, u in (old.urls if old else ()) if n == node_id),
+            removed=old.removed if old else (),
+            index=0,
+        )
+        meta = SnapshotMeta(index=state.index, term=state.term, members=(node_id,),
+                            membership=forced)
+        snap = Snapshot(meta=meta, data=state.data)
         if state.index > state.snapshot_index:
-            meta = SnapshotMeta(index=state.index, term=state.term, members=(node_id,))
-            storage.save_snapshot(Snapshot(meta=meta, data=state.data))
+            storage.save_snapshot(snap)
+        else:  # nothing after the stored snapshot: replace it (same index and term) in place
+            write_snapshot(os.path.join(data_dir, SNAP_DIR), snap)
         hs = storage.hard_state
         voted = hs.voted_for if hs.term >= state.term else None
         storage.save(
@@ -121,5 +146,5 @@ def recover_data_dir(data_dir: str, node_id: str) -> Materialized:
         )
     # Kept: CLUSTER_ID (the recovered cluster is the same cluster). A directory written before
     # cluster ids existed gets the id derived from the flags at the node's next start.
-    write_membership(data_dir, Membership((node_id,), state.index, "recover"))
+    write_membership(data_dir, ForcedMembership((node_id,), state.index, "recover"))
     return state

@@ -12,6 +12,11 @@ from raftctl.options import Globals, command
 
 __all__ = ["register"]
 
+KIND_NOTE = ("note: --target kind measures from this machine through `kubectl port-forward` "
+             "(client → kubectl → API server → kubelet → pod, one forward per pod): the figures "
+             "include that path and are far below what clients inside the cluster see "
+             "(docs/kubernetes.md, \"Benchmarks on kind\")")
+
 
 @command
 def bench(
@@ -37,6 +42,8 @@ def bench(
             result = run_bench(urls, clients=clients, duration=duration, read_ratio=read_ratio,
                                value_size=value_size, token=g.token, on_tick=on_tick)
         render.bench_result(result, output=g.output)
+        if backend.target == "kind":
+            render.note(KIND_NOTE)
     finally:
         backend.close()
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from raftkv.config import NodeConfig
 from raftkv.kv import Command, KVStateMachine, Result
+from raftkv.server.changefeed import ChangeFeed
 from raftkv.server.metrics import NodeMetrics
 
 __all__ = ["NodeAPI", "NodeStatus"]
@@ -55,6 +56,7 @@ class NodeAPI(Protocol):
     cluster_id: str | None  # recorded in the data dir (raftkv.identity); None in unit fakes
     sm: KVStateMachine
     metrics: NodeMetrics
+    feed: ChangeFeed
 
     def status(self) -> NodeStatus: ...
 

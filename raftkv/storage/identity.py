@@ -26,7 +26,7 @@ from raftkv.storage.fsutil import FILE_MODE, sync_dir, sync_file, write_all
 __all__ = [
     "CLUSTER_ID_NAME",
     "MEMBERS_NAME",
-    "Membership",
+    "ForcedMembership",
     "clear_membership",
     "is_valid_cluster_id",
     "read_cluster_id",
@@ -87,7 +87,7 @@ def write_cluster_id(data_dir: str, cluster_id: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Membership:
+class ForcedMembership:
     """A forced voter set (``raftkv recover``)."""
 
     voters: tuple[str, ...]
@@ -98,7 +98,7 @@ class Membership:
         return {"voters": list(self.voters), "index": self.index, "reason": self.reason}
 
 
-def read_membership(data_dir: str) -> Membership | None:
+def read_membership(data_dir: str) -> ForcedMembership | None:
     raw = _read(data_dir, MEMBERS_NAME)
     if raw is None:
         return None
@@ -111,12 +111,12 @@ def read_membership(data_dir: str) -> Membership | None:
                 or not all(isinstance(v, str) and v for v in voters)
                 or not isinstance(index, int) or index < 0):
             raise ValueError("voters must be a non-empty list of ids and index an integer >= 0")
-        return Membership(tuple(voters), index, str(obj.get("reason", "recover")))
+        return ForcedMembership(tuple(voters), index, str(obj.get("reason", "recover")))
     except (ValueError, KeyError, TypeError) as err:
         raise StorageCorrupt(path, 0, f"bad membership record: {err}") from None
 
 
-def write_membership(data_dir: str, membership: Membership) -> None:
+def write_membership(data_dir: str, membership: ForcedMembership) -> None:
     blob = json.dumps(membership.to_json(), indent=1, sort_keys=True).encode() + b"\n"
     _atomic_write(data_dir, MEMBERS_NAME, blob)
 

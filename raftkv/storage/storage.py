@@ -126,6 +126,7 @@ class Storage:
         self._snap_index = scan.snap_index
         self._snap_term = scan.snap_term
         self._snap_members: tuple[str, ...] = scan.snapshot.meta.members if scan.snapshot else ()
+        self._snap_membership = scan.snapshot.meta.membership if scan.snapshot else None
         # Terms of the entries after the snapshot, run-length coded: _run_start[k] is the first
         # index with term _run_term[k]. Cheap to keep; answers term_at() for Raft §7 decisions.
         self._run_start: list[int] = []
@@ -261,7 +262,10 @@ class Storage:
         if not self._snap_index:
             return None
         return SnapshotMeta(
-            index=self._snap_index, term=self._snap_term, members=self._snap_members
+            index=self._snap_index,
+            term=self._snap_term,
+            members=self._snap_members,
+            membership=self._snap_membership,
         )
 
     @property
@@ -422,6 +426,7 @@ class Storage:
             keep = self.term_at(meta.index) == meta.term
             self._snap_index, self._snap_term = meta.index, meta.term
             self._snap_members = meta.members
+            self._snap_membership = meta.membership
             if keep and self._last_index > meta.index:
                 # drop the runs before index + 1; the run holding index + 1 now starts there
                 k = bisect.bisect_right(self._run_start, meta.index + 1) - 1

@@ -24,6 +24,8 @@ from chart_render import (
     render,
 )
 
+import raftkv
+
 KUBE_VERSIONS = ("1.25", kubernetes_validate.latest_version())
 
 # name -> (values, release name, namespace)
@@ -187,7 +189,7 @@ def test_default_names_follow_the_contract(default: Rendered) -> None:
     assert default.client_pod()["metadata"]["name"].startswith("raftkv-client-")
     port = default.node_container()["ports"]
     assert port == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
-    assert default.node_container()["image"] == "localhost:5001/raftkv:0.1.0"
+    assert default.node_container()["image"] == f"localhost:5001/raftkv:{raftkv.__version__}"
 
 
 def test_renamed_objects_use_the_values(renders: dict[str, Rendered]) -> None:
@@ -557,6 +559,7 @@ def test_client_pod_runs_verify_against_every_replica(
     assert main["command"] == [
         "raftctl",
         "verify",
+        "--sequential",
         "--endpoints",
         "http://raft-0.raft-service:8000,http://raft-1.raft-service:8000,"
         "http://raft-2.raft-service:8000",

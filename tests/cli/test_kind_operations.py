@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from raftctl import options
+from raftctl.backends import kind as kind_module
 from raftctl.kind_ops import SECRET_LIMIT
 from raftctl.shell import Completed
 from raftkv.backup import build_header, iter_backup
 from raftkv.kv import KVStateMachine
-from tests.cli.fakenode import ApiServerProxy, FakeCluster
-from tests.cli.test_kind_target import CTX, HELM_CTX, ROOT, SELECTOR, RecordingRunner, invoke
+from tests.cli.fakenode import FakeCluster
+from tests.cli.test_kind_target import CTX, SELECTOR, RecordingRunner, helm_install, invoke
 
 
 def _backup(path: Path, pad: int = 0) -> Path:
@@ -57,25 +58,23 @@ class OpsRunner(RecordingRunner):
 @pytest.fixture
 def kind(fake: FakeCluster, monkeypatch: pytest.MonkeyPatch,
          tmp_path: Path) -> Iterator[OpsRunner]:
-    proxy = ApiServerProxy(fake)
-    rec = OpsRunner(fake, proxy.port)
+    rec = OpsRunner(fake)
     monkeypatch.setattr(options, "runner_factory", lambda: rec)
+    monkeypatch.setattr(kind_module, "DOWN_POLL_S", 0.01)
     monkeypatch.delenv("RAFTCTL_ENDPOINTS", raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     try:
         yield rec
     finally:
-        proxy.stop()
+        for proc in rec.spawned:
+            proc.terminate()
 
 
 def _helm_restore(cluster_id: str, replicas: int = 3) -> list[str]:
-    return ["helm", "upgrade", "--install", "raftkv", str(ROOT / "helm" / "raftkv"),
-            "--set", "image.repository=localhost:5001/raftkv", "--set", "image.tag=dev",
-            "--set", "image.pullPolicy=Always", "--set", "client.kind=Job",
-            "--set", f"replicaCount={replicas}", "--set", "restore.enabled=true",
-            "--set", "restore.secretName=raftkv-restore",
-            "--set", f"restore.clusterId={cluster_id}",
-            "--wait", "--timeout", "10m", *HELM_CTX]
+    return helm_install("dev", "--set", f"replicaCount={replicas}",
+                        "--set", "restore.enabled=true",
+                        "--set", "restore.secretName=raftkv-restore",
+                        "--set", f"restore.clusterId={cluster_id}")
 
 
 def test_restore_puts_the_file_in_a_secret_and_installs_with_restore_values(
@@ -86,7 +85,9 @@ def test_restore_puts_the_file_in_a_secret_and_installs_with_restore_values(
     assert code == 0, err
     doc = json.loads(out)
     assert doc["index"] == 9 and doc["cluster_id"] != "old" and doc["leader"] == "raft-0"
-    assert kind.calls[:5] == [
+    ops = [c for c in kind.calls if c[:3] != ["docker", "image", "inspect"]
+           and c[5:7] != ["get", "nodes"]]
+    assert ops[:5] == [
         ["kubectl", *CTX, "get", "pvc", "-l", "app.kubernetes.io/instance=raftkv", "-o", "name"],
         ["kubectl", *CTX, "get", "namespace", "default"],
         ["kubectl", *CTX, "delete", "secret", "raftkv-restore", "--ignore-not-found"],

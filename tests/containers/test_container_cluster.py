@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 from chart_render import Rendered, load_chart, render
-from docker_cluster import DockerCluster, Node, docker, http, wait_until
+from docker_cluster import BASE_IMAGE, DockerCluster, Node, docker, http, wait_until
 
 pytestmark = pytest.mark.containers
 
@@ -48,7 +49,8 @@ def image(container_tier: None) -> Iterator[dict[str, Any]]:
     tag = f"raftkv-test:{secrets.token_hex(4)}"
     began = time.monotonic()
     proc = subprocess.run(
-        [str(ROOT / "images" / "build.sh"), tag],
+        # explicit: the offline base (CI has no registry) and this interpreter (it has pip)
+        [str(ROOT / "images" / "build.sh"), "--base", BASE_IMAGE, "--python", sys.executable, tag],
         capture_output=True,
         text=True,
         timeout=420,

@@ -4,6 +4,7 @@ cluster identity (two clusters on reused ports never talk), recovery from quorum
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,7 @@ def test_two_clusters_on_reused_ports_never_talk(
     backup = tmp_path / "backup.snapshot"
     save_backup(a, 0, backup)
     a_id = a.status(0)["cluster_id"]
+    wait_until(lambda: items(a, 0) == {"x": "old"}, 10, "node 0 of A applied x", a.logs)
     # A's nodes 1 and 2 die; its node 0 keeps running (and keeps calling ports 1 and 2)
     a.kill(1)
     a.kill(2)
@@ -121,16 +123,24 @@ def test_two_clusters_on_reused_ports_never_talk(
     b_id = b.status(1)["cluster_id"]
     assert b_id != a_id
 
+    def refused(i: int) -> int:
+        """Batches A's survivor failed to deliver to B's node i (each one a 409 by now)."""
+        text = a.get(0, "/metrics").body.decode()
+        m = re.search(rf'raftkv_peer_send_failures_total{{peer="raft-{i}"}} (\d+)', text)
+        return int(float(m.group(1))) if m else 0
+
     def refused_both_ways() -> bool:
         a_log = a.log_path(0).read_text(errors="replace")
-        b_log = b.log_path(1).read_text(errors="replace") + b.log_path(2).read_text(
-            errors="replace")
-        return "event=cluster-id-mismatch" in a_log and "event=cluster-id-mismatch" in b_log
+        b_logs = [b.log_path(i).read_text(errors="replace") for i in (1, 2)]
+        return ("event=cluster-id-mismatch" in a_log
+                and all("event=cluster-id-mismatch" in t for t in b_logs)
+                and refused(1) >= 3 and refused(2) >= 3)
 
-    wait_until(refused_both_ways, 20, "both sides log the cluster-id mismatch",
+    wait_until(refused_both_ways, 30, "both sides refuse, repeatedly, and log it",
                lambda: a.logs() + b.logs())
-    b_log = b.log_path(1).read_text(errors="replace")
-    assert b_log.count("sender=raft-0 sender_cluster_id=" + a_id) == 1  # once per sender
+    for i in (1, 2):  # refused many times, logged once per sender
+        b_log = b.log_path(i).read_text(errors="replace")
+        assert b_log.count("sender=raft-0 sender_cluster_id=" + a_id) == 1
     s0 = a.status(0)
     assert s0["leader"] != b.ids[1] and s0["leader"] != b.ids[2]
     assert s0["cluster_id"] == a_id and s0["last_applied"] <= a.status(0)["commit_index"]

@@ -17,7 +17,7 @@ from raftkv.kv.commands import Command, Op, encode_command
 from raftkv.raft.types import Entry, EntryKind, HardState
 from raftkv.storage import Storage
 from raftkv.storage.identity import (
-    Membership,
+    ForcedMembership,
     read_cluster_id,
     read_membership,
     write_cluster_id,
@@ -94,7 +94,7 @@ def test_recover_keeps_every_logged_entry_and_forces_one_voter(tmp_path: Path) -
     write_cluster_id(str(d), "keepme")
     st = recover_data_dir(str(d), "raft-0")
     assert (st.index, st.keys, st.commit_hint) == (12, 11, 5)
-    assert read_membership(str(d)) == Membership(("raft-0",), 12, "recover")
+    assert read_membership(str(d)) == ForcedMembership(("raft-0",), 12, "recover")
     assert read_cluster_id(str(d)) == "keepme"
     again = materialize(str(d))
     assert again.index == 12 and again.data == st.data
@@ -133,11 +133,11 @@ def test_bootstrap_records_a_derived_id_and_the_flag_only_bootstraps(tmp_path: P
 def test_forced_membership_must_be_honourable(tmp_path: Path) -> None:
     d = str(tmp_path / "d")
     os.makedirs(d)
-    write_membership(d, Membership(("raft-0",), 3))
+    write_membership(d, ForcedMembership(("raft-0",), 3))
     cfg = load_config({"id": "raft-1", "peers": PEERS, "data_dir": d}, {}, "h")
     with pytest.raises(ConfigError, match="not this node"):
         resolve_identity(cfg)
-    write_membership(d, Membership(("raft-1", "raft-7"), 3))
+    write_membership(d, ForcedMembership(("raft-1", "raft-7"), 3))
     with pytest.raises(ConfigError, match="raft-7"):
         resolve_identity(cfg)
 
@@ -192,3 +192,52 @@ def test_check_data_shows_the_cluster_id_and_forced_voters(tmp_path: Path) -> No
     assert run_check_data(str(d), out=out) == 0
     text = out.getvalue()
     assert "cluster-id: abc" in text and "forced-voters: raft-0 index=3 reason=recover" in text
+
+
+@pytest.mark.parametrize("entries_after_snapshot", [True, False])
+def test_recover_forces_the_logged_configuration_down_to_the_survivor(
+    tmp_path: Path, entries_after_snapshot: bool,
+) -> None:
+    import random
+
+    from raftkv.raft import Config as RaftConfig, RaftNode, RestoredState, Role
+    from raftkv.raft.membership import ChangeOp, ConfChange, encode_change
+    from raftkv.raft.types import Membership, Snapshot, SnapshotMeta
+
+    ids = ("raft-0", "raft-1", "raft-2")
+    urls = tuple((i, f"http://h{i[-1]}:1") for i in ids)
+    conf = Membership(voters=ids, urls=urls, removed=("old-9",), index=2)
+    d = tmp_path / "d"
+    with Storage.open(str(d)) as st:
+        ents = [Entry(index=1, term=1, kind=EntryKind.NOOP, data=b""),
+                Entry(index=2, term=1, kind=EntryKind.CONFIG,
+                      data=encode_change(ConfChange(op=ChangeOp.BOOTSTRAP), conf)),
+                _put(3, 1, "a", "1"), _put(4, 1, "b", "2")]
+        st.save(HardState(term=1, voted_for="raft-0", commit=4), ents)
+        if not entries_after_snapshot:  # the snapshot already covers the whole log
+            sm = KVStateMachine()
+            with sm.lock:
+                sm.apply_noop(1, 1)
+                sm.apply_noop(2, 1)
+                sm.apply(3, 1, ents[2].data)
+                sm.apply(4, 1, ents[3].data)
+            st.save_snapshot(Snapshot(meta=SnapshotMeta(index=4, term=1, members=ids,
+                                                        membership=conf), data=sm.snapshot()))
+    recover_data_dir(str(d), "raft-0")
+    with Storage.open(str(d)) as st:
+        rec = st.recovered
+    assert rec.snapshot is not None and rec.snapshot.meta.index == 4
+    forced = rec.snapshot.meta.membership
+    assert forced is not None and forced.voters == ("raft-0",) and forced.learners == ()
+    assert forced.removed == ("old-9",) and forced.urls == (("raft-0", "http://h0:1"),)
+    # the core, started with the OLD flags (three peers), runs as the only voter and leads
+    node = RaftNode(RaftConfig(id="raft-0", peers=ids, election_tick=5),
+                    rng=random.Random(1),
+                    restored=RestoredState(hard_state=rec.hard_state, snapshot=rec.snapshot,
+                                           entries=tuple(rec.entries)))
+    for _ in range(40):
+        node.tick()
+        while node.has_ready():
+            node.advance(node.ready())
+    st_ = node.status()
+    assert st_.role is Role.LEADER and tuple(st_.members) == ("raft-0",)

@@ -59,7 +59,11 @@ token
 {{- end -}}
 
 {{- define "raftkv.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Release identity: the part of every label set that selectors use. */}}
@@ -167,7 +171,7 @@ app.kubernetes.io/component: client
 {{/*
 The client workload's pod spec, shared by the client Pod (bare with client.kind=Pod, the Job's template with
 client.kind=Job) and the `helm test` Pod: an init container waits until the client Service answers /readyz (some
-node is Ready: it knows a leader and has applied its commit index), then `raftctl verify` runs the assignment's
+node is Ready: it knows a leader and has applied its commit index), then `raftctl verify --sequential` runs the assignment's
 workload against every replica's pod DNS name and exits 0 or 1.
 */}}
 {{- define "raftkv.clientPodSpec" -}}
@@ -205,6 +209,7 @@ containers:
     command:
       - raftctl
       - verify
+      - --sequential
       - --endpoints
       - {{ include "raftkv.clientEndpoints" . | quote }}
       {{- range .Values.client.extraArgs }}
