@@ -13,7 +13,19 @@ from typing import Annotated, Any
 import typer
 
 from raftctl import __version__, render
-from raftctl.commands import bench, chaos, cluster, context, image, kv, member, verify, watch
+from raftctl.commands import (
+    bench,
+    chaos,
+    cluster,
+    context,
+    image,
+    kv,
+    member,
+    recover,
+    snapshot,
+    verify,
+    watch,
+)
 from raftctl.errors import RaftctlError
 from raftctl.options import root_options
 
@@ -59,6 +71,8 @@ member.register(app)
 kv.register(app)
 watch.register(app)
 app.add_typer(chaos.app, name="chaos", rich_help_panel="Faults")
+app.add_typer(snapshot.app, name="snapshot", rich_help_panel="Operations")
+recover.register(app)
 verify.register(app)
 bench.register(app)
 image.register(app)

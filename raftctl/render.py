@@ -45,6 +45,7 @@ __all__ = [
     "curl_examples",
     "emit_json",
     "error",
+    "fields",
     "kv_list",
     "kv_reply",
     "line",
@@ -549,3 +550,18 @@ def bench_result(result: BenchResult, *, output: Output) -> None:
     if result.errors:
         console.print(f"[yellow]{result.errors} errors[/] (last: {escape(str(result.last_error))})",
                       soft_wrap=True)
+
+
+# -- backup / restore / recover -------------------------------------------------------------------
+def fields(title: str, values: dict[str, Any], *, output: Output) -> None:
+    """A two-column table of ``values`` (JSON: the dict itself): snapshot status, recover."""
+    if output is Output.json:
+        emit_json(values)
+        return
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in values.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else _dash(value)
+        table.add_row(key, shown or "-")
+    _console().print(table)

@@ -5,6 +5,7 @@ docs/node.md), validates them, and runs the node under gunicorn (embedded throug
 API: one gthread worker, the driver started inside it). A bad option prints ONE line on stderr
 and exits 2; a node that fails at start (e.g. corrupt data dir) exits non-zero with one log line.
 
+``raftkv restore|recover|backup`` are offline data-dir tools (cli_datadir.py).
 ``raftkv check-data DIR`` verifies a data directory offline (``raftkv.storage.check``) and exits
 with its code. ``raftkv version`` prints the version. ``raftkv http METHOD URL`` is a tiny curl for
 the image (``raftkv.httptool``).
@@ -18,7 +19,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from raftkv import __version__
+from raftkv import __version__, cli_datadir
 from raftkv.config import OPTIONS, load_config
 from raftkv.errors import ConfigError
 
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
     http.add_argument("-i", "--include", action="store_true",
                       help="also print the status line and headers (to stderr)")
+    cli_datadir.add_parsers(sub)  # restore, recover, backup (offline data-dir tools)
     return parser
 
 
@@ -77,6 +79,20 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"raftkv: error: {err}", file=sys.stderr)
         return 2
+    from raftkv.identity import resolve_identity
+    from raftkv.server.logs import setup_logging
+    from raftkv.storage.errors import StorageError
+
+    setup_logging(config.id, config.log_level)
+
+    try:  # early, for a one-line error; create_app resolves again (reads the same records)
+        resolve_identity(config)
+    except ConfigError as err:
+        print(f"raftkv: error: {err}", file=sys.stderr)
+        return 2
+    except StorageError as err:  # a damaged CLUSTER_ID or MEMBERS.json
+        print(f"raftkv: error: {err}", file=sys.stderr)
+        return 1
     from raftkv.server.gunicorn_app import NodeApplication
 
     NodeApplication(config).run()
@@ -104,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return request(args.method, args.url, data=args.data, headers=args.header,
                        timeout=args.timeout, include=args.include)
+    if args.command in cli_datadir.COMMANDS:
+        return cli_datadir.run(args)
     if args.command == "version":
         print(f"raftkv {__version__}")
         return 0

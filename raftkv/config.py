@@ -37,6 +37,7 @@ DEFAULT_PEER_TEMPLATE = "http://{name}-{i}.{service}.{namespace}.svc.cluster.loc
 MAX_VALUE_BYTES = 1 << 20
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_CLUSTER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ORDINAL_RE = re.compile(r"^(?P<name>.+)-(?P<i>\d+)$")
 
 # option name -> (flag, env var, help). The CLI builds its parser from this table.
@@ -89,6 +90,11 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
         "RAFTKV_LOCK_TIMEOUT",
         "seconds to wait for the data dir's lock held by another process (default 30; 0: no wait)",
     ),
+    "cluster_id": (
+        "--cluster-id",
+        "RAFTKV_CLUSTER_ID",
+        "cluster id a FRESH data dir records (default: derived from the peer set)",
+    ),
 }
 
 
@@ -121,6 +127,7 @@ class NodeConfig:
     watch_window: int = 10_000
     max_watchers: int = 16
     watch_progress_ms: int = 5_000
+    cluster_id: str | None = None  # only used to bootstrap a fresh data dir (docs/operations.md)
     peer_urls: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -282,6 +289,13 @@ def load_config(
         if not token or any(c.isspace() or not c.isprintable() for c in token):
             raise ConfigError(f"{_where('token')}: must be non-empty printable text without spaces")
 
+    cluster_id = (get("cluster_id") or "").strip() or None
+    if cluster_id is not None and not _CLUSTER_ID_RE.match(cluster_id):
+        raise ConfigError(
+            f"{_where('cluster_id')}: must be 1-64 chars of letters, digits, '.', '_' or '-' "
+            f"starting with a letter or digit, got {cluster_id!r}"
+        )
+
     raw_peers, raw_replicas = get("peers"), get("replicas")
     if raw_peers and raw_replicas:
         raise ConfigError(
@@ -331,4 +345,5 @@ def load_config(
         max_watchers=max_watchers,
         watch_progress_ms=watch_progress_ms,
         lock_timeout_s=lock_timeout_s,
+        cluster_id=cluster_id,
     )

@@ -21,6 +21,7 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     ├── RequestIdConflict (409)        X-Request-Id older than the deduplication window
     │   ├── SessionExpired             the client's session was evicted: cannot deduplicate
     │   └── RequestIdReused            the X-Request-Id was used for a different request
+    ├── ClusterIdMismatch (409)        a peer's Raft message comes from another cluster
     ├── Compacted (410)                watch/long poll from an index older than the change window
     ├── PreconditionFailed (412)       compare-and-set: current value differs / key absent
     ├── PayloadTooLarge (413)          value > 1 MiB
@@ -43,6 +44,7 @@ from typing import Any
 
 __all__ = [
     "BadRequest",
+    "ClusterIdMismatch",
     "CommitTimeout",
     "Compacted",
     "ConfigError",
@@ -141,6 +143,13 @@ class KeyNotFound(RaftkvError):
 class RequestIdConflict(RaftkvError):
     status = 409
     code = "request_id_conflict"
+
+
+class ClusterIdMismatch(RaftkvError):
+    """A Raft message from a node of another cluster (its ``X-Raftkv-Cluster-Id`` differs)."""
+
+    status = 409
+    code = "cluster_id_mismatch"
 
 
 class SessionExpired(RequestIdConflict):

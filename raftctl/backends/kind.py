@@ -260,9 +260,11 @@ class KindBackend:
         )
 
     def install(
-        self, replicas: int | None, reporter: Reporter, *, digest: str | None = None
+        self, replicas: int | None, reporter: Reporter, *, digest: str | None = None,
+        extra_sets: Sequence[str] = (),
     ) -> str | None:
-        """helm upgrade --install (by digest when known); returns the digest deployed."""
+        """helm upgrade --install (by digest when known); returns the digest deployed.
+        ``extra_sets``: more ``key=value`` for ``--set`` (e.g. a restore's ``restore.*``)."""
         require(self.runner, ["helm", "kubectl"], "install the chart")
         if not self.s.chart.is_dir():
             raise RaftctlError(
@@ -282,6 +284,8 @@ class KindBackend:
         ]  # fmt: skip
         if replicas is not None:
             args += ["--set", f"replicaCount={replicas}"]
+        for item in extra_sets:
+            args += ["--set", item]
         args += ["--wait", "--timeout", "10m"]
         if digest is None:
             reporter.step(f"no pushed digest known for {self.s.ref}: deploying by tag "

@@ -82,8 +82,10 @@ class KindPool:
                    f"pod {replica_id} to run")
         ns = self.b.s.namespace
         member = f"http://{replica_id}.{HEADLESS_SERVICE}.{ns}.svc.cluster.local:{NODE_PORT}"
-        probe = (f"{self.b.proxy_url()}/api/v1/namespaces/{ns}/pods/{replica_id}:{NODE_PORT}"
-                 "/proxy")
+        # raftctl reaches pods through its own kubectl port-forward (never the API server's
+        # proxy, whose path rules would rewrite keys): one for the new pod too
+        probe = self.b.forwards.url(replica_id)
+        self.b.forwards.ensure([replica_id])
         return member, probe
 
     def stop_replicas(self, replica_ids: list[str], *, keep_data: bool) -> list[str]:

@@ -24,12 +24,16 @@ __all__ = ["EXTENSION_KEY", "create_app", "node_of"]
 
 def create_app(config: NodeConfig | None = None) -> Flask:
     """Build the node (not started) and its Flask app."""
+    from raftkv.identity import resolve_identity
     from raftkv.server.driver import NodeDriver
     from raftkv.server.logs import setup_logging
 
     if config is None:
         config = load_config({}, os.environ, socket.gethostname())
+    setup_logging(config.id, config.log_level)  # again below, with the node's status
+    config, cluster_id = resolve_identity(config)  # CLUSTER_ID, forced voters (MEMBERS.json)
     node = NodeDriver(config)
+    node.cluster_id = cluster_id
     setup_logging(config.id, config.log_level, node.status)
     return build_app(node)
 

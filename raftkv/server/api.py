@@ -72,6 +72,7 @@ class NodeStatus:
 
 class NodeAPI(Protocol):
     config: NodeConfig
+    cluster_id: str | None  # recorded in the data dir (raftkv.identity); None in unit fakes
     sm: KVStateMachine
     metrics: NodeMetrics
     feed: ChangeFeed

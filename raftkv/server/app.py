@@ -60,10 +60,12 @@ from raftkv.errors import (
 from raftkv.keycodec import validate_key
 from raftkv.kv import Command, Op, Outcome, Result, fingerprint
 from raftkv.server import watch as watch_routes
+from raftkv.server.admin_backup import backup_blueprint
 from raftkv.server.api import NodeAPI
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.keypath import forward_target, query_value, request_key
 from raftkv.server.members import register_members
+from raftkv.server.peer_gate import check_peer_cluster
 from raftkv.server.routes_hash import HASH_PATH, hash_blueprint
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
@@ -258,6 +260,7 @@ class _Edge:
                 length = int(raw_length) if raw_length is not None else None
             except ValueError:
                 raise BadRequest(f"bad Content-Length {raw_length!r}") from None
+            check_peer_cluster(self.node, environ)
             obj = handle_raft_post(self.node, length, environ["wsgi.input"])
         except Exception as err:  # mapped like any error: never a traceback to a peer
             return self._answer(start_response, *error_parts(err, "POST", RAFT_PATH),
@@ -475,7 +478,7 @@ def build_app(node: NodeAPI) -> Flask:
     # ------------------------------------------------------------------ observability
     @app.route("/v1/status", methods=["GET"])
     def status() -> Response:
-        return _json(node.status().to_json())
+        return _json({**node.status().to_json(), "cluster_id": node.cluster_id})
 
     @app.route("/healthz", methods=["GET"])
     def healthz() -> Response:
@@ -559,12 +562,14 @@ def build_app(node: NodeAPI) -> Flask:
     # configuration, so forwarding reaches a leader that was not among the flags' peers
     ctx.forwarder.resolver = lambda pid: node.status().peer_urls.get(pid)
     register_members(app, node, forward_or_raise)
+    app.register_blueprint(backup_blueprint(node, ctx))  # GET /v1/admin/snapshot (backups)
 
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists
     # for the URL map (405 on other methods) and serves them too if _Edge is not in front.
     @app.route("/raft/v1/messages", methods=["POST"])
     def raft_messages() -> Response:
+        check_peer_cluster(node, request.environ)
         return _json(handle_raft_post(node, request.content_length, request.stream))
 
     return app

@@ -116,6 +116,7 @@ class NodeDriver:
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
+        self.cluster_id: str | None = None  # set by create_app (raftkv.identity)
         self.sm = KVStateMachine()
         self.feed = ChangeFeed(config.watch_window)  # watches read it; fed by _apply
         self._status = NodeStatus(id=config.id, members=config.peer_ids)
@@ -215,6 +216,7 @@ class NodeDriver:
             urls,
             encode_message,
             token=cfg.token,
+            cluster_id=self.cluster_id,
             timeout=max(1.0, cfg.election_ms / 1000.0),
             on_result=self._on_send_result,
             on_reply=self._on_peer_reply,

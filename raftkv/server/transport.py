@@ -57,6 +57,7 @@ class PeerSender:
         encode: Encoder,
         *,
         token: str | None = None,
+        cluster_id: str | None = None,
         timeout: float = 2.0,
         max_queue: int = 4096,
         max_batch_bytes: int = 4 << 20,
@@ -64,6 +65,7 @@ class PeerSender:
         backoff_max: float = 1.0,
         on_result: Callable[[str, bool, int], None] | None = None,
         on_reply: Callable[[str, list[Any]], None] | None = None,
+        self_id: str | None = None,
     ) -> None:
         self.peer_id = peer_id
         self._on_reply = on_reply
@@ -76,6 +78,11 @@ class PeerSender:
         self._headers = {"Content-Type": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
+        if cluster_id:  # the receiver refuses messages from another cluster (peer_gate.py)
+            self._headers["X-Raftkv-Cluster-Id"] = cluster_id
+        self._cluster_id = cluster_id
+        if self_id:
+            self._headers["X-Raftkv-Node"] = self_id
         self._timeout = timeout
         self._max_queue = max_queue
         self._max_batch_bytes = max_batch_bytes
@@ -197,7 +204,15 @@ class PeerSender:
                 return False
             self.connected = True
             if status // 100 != 2:
-                if status != self._last_rejection:  # once per kind, not per heartbeat
+                if status == 409 and b"cluster_id_mismatch" in data:
+                    if status != self._last_rejection:
+                        log.error(
+                            "peer=%s event=cluster-id-mismatch cluster_id=%s url=%s "
+                            "reply=%s: the peer belongs to another cluster; not talking to it",
+                            self.peer_id, self._cluster_id, self.url,
+                            data[:200].decode("utf-8", "replace"),
+                        )
+                elif status != self._last_rejection:  # once per kind, not per heartbeat
                     log.warning(
                         "peer=%s event=send-rejected status=%d body=%s",
                         self.peer_id,
@@ -230,6 +245,7 @@ class PeerTransport:
         encode: Encoder,
         *,
         token: str | None = None,
+        cluster_id: str | None = None,
         timeout: float = 2.0,
         on_result: Callable[[str, bool, int], None] | None = None,
         on_reply: Callable[[str, list[Any]], None] | None = None,
@@ -237,7 +253,8 @@ class PeerTransport:
         self.self_id = self_id
         self._encode = encode
         self._opts: dict[str, Any] = {
-            "token": token, "timeout": timeout, "on_result": on_result, "on_reply": on_reply,
+            "token": token, "cluster_id": cluster_id, "timeout": timeout,
+            "on_result": on_result, "on_reply": on_reply, "self_id": self_id,
         }
         self.senders = {
             pid: self._make(pid, url)

@@ -14,6 +14,7 @@ import sys
 from typing import TextIO
 
 from raftkv.storage.errors import StorageCorrupt
+from raftkv.storage.identity import read_cluster_id, read_membership
 from raftkv.storage.recovery import SNAP_DIR, WAL_DIR, scan_data_dir
 from raftkv.storage.snapshot import read_snapshot
 
@@ -44,6 +45,12 @@ def run_check_data(path: str, out: TextIO | None = None, err: TextIO | None = No
         return 2
     say(f"data-dir: {os.path.abspath(path)}")
     try:
+        cluster_id = read_cluster_id(path)
+        members = read_membership(path)
+        say(f"cluster-id: {cluster_id or 'none (recorded at the next start)'}")
+        if members is not None:
+            say(f"forced-voters: {','.join(members.voters)} index={members.index} "
+                f"reason={members.reason} (MEMBERS.json overrides --peers/--replicas)")
         scan = scan_data_dir(path)
         if scan.fresh:
             say("empty: no snapshot and no log yet")

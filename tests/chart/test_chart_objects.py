@@ -95,6 +95,12 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
     ),
     "single-node": ({"replicaCount": 1}, "raftkv", "default"),
     "client-job": ({"client": {"kind": "Job"}}, "raftkv", "default"),
+    "restore": (
+        {"restore": {"enabled": True, "secretName": "raftkv-restore", "clusterId": "c0ffee"},
+         "node": {"clusterId": "c0ffee"}},
+        "raftkv",
+        "restored",
+    ),
 }
 
 

@@ -56,8 +56,21 @@ class FakeStatefulSet:
 def _pool(sts: FakeStatefulSet) -> KindPool:
     backend = KindBackend(KindSettings(release="raftkv", namespace="default", cluster="kind",
                                        tag="dev"), sts)  # type: ignore[arg-type]
-    backend.proxy_url = lambda: "http://127.0.0.1:8001"  # type: ignore[method-assign]
+    backend.forwards = _Forwards()  # type: ignore[assignment]
     return KindPool(backend, wait_s=5)
+
+
+class _Forwards:
+    """Stands in for raftctl's kubectl port-forwards (tested in test_kind_target.py)."""
+
+    def __init__(self) -> None:
+        self.ensured: list[str] = []
+
+    def url(self, pod: str) -> str:
+        return f"http://127.0.0.1:4{pod[-1]}000"
+
+    def ensure(self, pods: list[str]) -> None:
+        self.ensured += pods
 
 
 def _conf(removed: tuple[str, ...] = ()) -> Config:
@@ -65,13 +78,14 @@ def _conf(removed: tuple[str, ...] = ()) -> Config:
                   config_index=5, removed=removed)
 
 
-def test_scale_up_adds_the_next_ordinal_and_reaches_it_through_the_proxy() -> None:
+def test_scale_up_adds_the_next_ordinal_and_reaches_it_through_a_port_forward() -> None:
     sts = FakeStatefulSet()
     pool = _pool(sts)
     assert pool.next_id(_conf()) == "raft-3"
     member, probe = pool.start_replica("raft-3")
     assert member == "http://raft-3.raft-service.default.svc.cluster.local:8000"
-    assert probe == "http://127.0.0.1:8001/api/v1/namespaces/default/pods/raft-3:8000/proxy"
+    assert probe == "http://127.0.0.1:43000"
+    assert pool.b.forwards.ensured == ["raft-3"]  # type: ignore[attr-defined]
     assert [*CTX, "scale", "statefulset", "raft", "--replicas=4"] in sts.calls
     assert sts.replicas == 4
 

@@ -19,6 +19,7 @@ class FakeNode:
     def __init__(self, config: NodeConfig | None = None, *, leader: str | None = "n0") -> None:
         self.config = config or load_config({"id": "n0", "peers": PEERS}, {}, "n0")
         self.sm = KVStateMachine()
+        self.cluster_id: str | None = "c0ffee"
         self.feed = ChangeFeed(self.config.watch_window)
         self.leader = leader
         self.term = 3

@@ -249,8 +249,9 @@ def test_status_health_ready_metrics(client: FlaskClient, node: FakeNode) -> Non
     st = client.get("/v1/status").get_json()
     assert set(st) == {"id", "role", "term", "leader", "commit_index", "last_applied",
                        "last_log_index", "snapshot_index", "members", "voters", "learners",
-                       "config_index"}
+                       "config_index", "cluster_id"}
     assert st["role"] == "leader" and st["members"] == ["n0", "n1", "n2"]
+    assert st["cluster_id"] == node.cluster_id
     assert client.get("/healthz").get_json()["ok"] is True
     assert client.get("/readyz").status_code == 200
     client.put("/v1/kv/k", data="v")

@@ -126,3 +126,18 @@ def test_queue_is_bounded() -> None:
     assert len(s._queue) == 10 and s.dropped == 15
     assert [m.n for m in s._queue] == list(range(15, 25))
     t.send([Msg("nobody", 1)])  # unknown destination: logged and dropped
+
+
+def test_every_post_carries_the_cluster_id_and_the_sender(
+    peers: tuple[Recorder, int, Recorder, int],
+) -> None:
+    a, pa, _, _ = peers
+    t = PeerTransport("me", {"a": f"http://127.0.0.1:{pa}"}, encode, cluster_id="c0ffee")
+    t.start()
+    try:
+        t.send([Msg("a", 1)])
+        wait_until(lambda: a.posts, 5, "delivered")
+        headers = a.posts[0][0]
+        assert headers["X-Raftkv-Cluster-Id"] == "c0ffee" and headers["X-Raftkv-Node"] == "me"
+    finally:
+        t.stop()
