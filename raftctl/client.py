@@ -148,7 +148,7 @@ class Transport:
             self._conns.pop(base, None)
         try:
             parsed: JSON = json.loads(raw) if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = {"error": raw[:200].decode("utf-8", "replace")}
         retry_after: float | None = None
         if resp.getheader("Retry-After"):

@@ -39,7 +39,6 @@ from raftkv.errors import (
     BadRequest,
     InvalidKey,
     InvalidQuery,
-    InvalidRequestId,
     InvalidValue,
     KeyNotFound,
     MalformedRaftMessage,
@@ -57,6 +56,8 @@ from raftkv.errors import (
 from raftkv.kv import Command, Op, Outcome, Result
 from raftkv.server.api import NodeAPI
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
+from raftkv.server.requestid import parse_request_id
+from raftkv.server.worker import extend_for_body
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
 
@@ -84,20 +85,6 @@ def validate_key(key: str) -> str:
     if not key.isprintable() or "\ufffd" in key:
         raise InvalidKey("key must be printable UTF-8 (no control characters)")
     return key
-
-
-def parse_request_id(raw: str | None) -> tuple[str | None, int | None]:
-    """``X-Request-Id: <client-id>:<seq>`` -> (client_id, seq); absent -> (None, None)."""
-    if raw is None:
-        return None, None
-    client, sep, seq_text = raw.strip().rpartition(":")
-    if not sep or not client or not seq_text.isdigit() or len(seq_text) > 18:
-        raise InvalidRequestId(
-            f"X-Request-Id must be <client-id>:<seq> with a decimal seq, got {raw[:80]!r}"
-        )
-    if len(client) > 128 or not client.isprintable() or any(c.isspace() for c in client):
-        raise InvalidRequestId("X-Request-Id client id must be 1-128 printable chars, no spaces")
-    return client, int(seq_text)
 
 
 def _check_query(req: Request, allowed: frozenset[str]) -> None:
@@ -176,6 +163,9 @@ def error_parts(
             message = err.description or err.name
         code = err.name.lower().replace(" ", "_")
         return err.code or 500, {"error": message, "code": code}, headers
+    if isinstance(err, TimeoutError):  # a client stalled while sending its body (worker.py)
+        return 408, {"error": f"request body not received in time: {err}",
+                     "code": "request_timeout"}, {"Connection": "close"}
     log.error("event=unhandled-error method=%s path=%s", method, path, exc_info=err)
     return 500, {"error": f"internal error: {type(err).__name__}", "code": "internal"}, {}
 
@@ -185,17 +175,24 @@ def handle_raft_post(node: NodeAPI, length: int | None, stream: Any) -> dict[str
     if length is not None and length > MAX_RAFT_BODY:
         raise PayloadTooLarge(f"Raft message batch of {length} bytes is too large")
     body = stream.read(length) if length is not None else stream.read(MAX_RAFT_BODY + 1)
+    if length is not None and len(body) != length:  # the peer went away mid-body
+        raise MalformedRaftMessage(f"body truncated: got {len(body)} of {length} bytes")
     if len(body) > MAX_RAFT_BODY:
         raise PayloadTooLarge("Raft message batch is too large")
     try:
         obj = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MalformedRaftMessage(f"body is not JSON: {err}") from None
+    except (ValueError, RecursionError) as err:  # RecursionError: nesting too deep
+        raise MalformedRaftMessage(f"body is not JSON: {type(err).__name__}: {err}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
         raise MalformedRaftMessage('body must be {"messages": [...]}')
     msgs = node.decode_messages(obj["messages"])
     replies = node.deliver_and_reply(msgs, REPLY_WAIT_S)
     return {"ok": True, "received": len(msgs), "messages": replies}
+
+
+def _content_length(environ: dict[str, Any]) -> int | None:
+    raw = environ.get("CONTENT_LENGTH")
+    return int(raw) if raw and raw.isdigit() else None
 
 
 def _route_label(path: str) -> str:
@@ -230,6 +227,7 @@ class _Edge:
                 err = Unauthorized("missing or wrong cluster token (Authorization: Bearer ...)")
                 return self._answer(start_response, *error_parts(err, method, path),
                                     method, path, t0)
+        extend_for_body(environ.get("gunicorn.socket"), _content_length(environ))
         if method == "POST" and path == RAFT_PATH:
             return self._raft(environ, start_response, t0)
         kv = path.startswith("/v1/kv")
@@ -291,6 +289,15 @@ def build_app(node: NodeAPI) -> Flask:
     # ------------------------------------------------------------------ plumbing
     app.wsgi_app = _Edge(app.wsgi_app, ctx)  # type: ignore[method-assign]
     proposals_ok = metrics.proposals.labels("ok")
+
+    default_options = app.make_default_options_response
+
+    def options_response() -> Response:
+        """OPTIONS answers JSON too (Flask's automatic answer is an empty text/html page)."""
+        allowed = sorted(default_options().allow)
+        return _json({"allow": allowed}, 200, {"Allow": ", ".join(allowed)})
+
+    app.make_default_options_response = options_response  # type: ignore[method-assign]
 
     @app.errorhandler(Exception)
     def _error(err: Exception) -> Response:
@@ -378,6 +385,8 @@ def build_app(node: NodeAPI) -> Flask:
         if length is not None and length > limit:
             raise PayloadTooLarge(f"value is {length} bytes; the limit is {limit} (1 MiB)")
         raw = request.stream.read(limit + 1) if length is None else request.get_data(cache=True)
+        if length is not None and len(raw) != length:  # the client went away mid-body
+            raise BadRequest(f"request body truncated: got {len(raw)} of {length} bytes")
         if len(raw) > limit:
             raise PayloadTooLarge(f"value is larger than the limit of {limit} bytes (1 MiB)")
         try:
@@ -487,11 +496,14 @@ def build_app(node: NodeAPI) -> Flask:
     # ------------------------------------------------------------------ admin
     def admin_body() -> dict[str, Any]:
         raw = request.get_data(cache=True)
+        if request.content_length is not None and len(raw) != request.content_length:
+            raise BadRequest(f"request body truncated: got {len(raw)} of "
+                             f"{request.content_length} bytes")
         if not raw.strip():
             return {}
         try:
             obj = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nesting too deep
             raise BadRequest("body must be a JSON object") from None
         if not isinstance(obj, dict):
             raise BadRequest("body must be a JSON object")

@@ -58,7 +58,7 @@ def settings(config: NodeConfig) -> dict[str, Any]:
     return {
         "bind": [f"{host}:{config.port}"],
         "workers": 1,
-        "worker_class": "gthread",
+        "worker_class": "raftkv.server.worker.RaftkvWorker",  # gthread, hardened
         "threads": config.threads,
         "worker_connections": 1000,
         "keepalive": 75,

@@ -211,7 +211,7 @@ class PeerSender:
             if self._on_reply is not None and b'"messages"' in data:
                 try:
                     replies = json.loads(data)["messages"]
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, RecursionError):
                     log.warning("peer=%s event=bad-reply body=%s", self.peer_id, data[:200])
                 else:
                     if isinstance(replies, list) and replies:

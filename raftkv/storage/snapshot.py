@@ -160,7 +160,7 @@ def _parse_header(buf: bytes) -> tuple[int, int, int, int]:
 def _decode_members(raw: bytes) -> tuple[str, ...]:
     try:
         members = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: nesting too deep
         raise ValueError(f"membership is not a JSON array: {err}") from err
     if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
         raise ValueError("membership is not a JSON array of strings")

@@ -99,6 +99,8 @@ class LocalCluster:
         token: str | None = None,
         request_timeout_ms: int = 5_000,
         threads: int = 16,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.root = Path(root)
         self.size = size
@@ -114,6 +116,8 @@ class LocalCluster:
         ]
         if token:
             self.common += ["--token", token]
+        self.common += extra_args or []
+        self.extra_env = dict(env or {})
         self.peers = ",".join(
             f"{nid}=http://127.0.0.1:{port}" for nid, port in zip(self.ids, self.ports, strict=True)
         )
@@ -140,7 +144,7 @@ class LocalCluster:
             "--id", self.ids[i], "--host", "127.0.0.1", "--port", str(self.ports[i]),
             "--data-dir", str(self.data_dir(i)), "--peers", self.peers, *self.common,
         ]
-        env = subprocess_env()
+        env = {**subprocess_env(), **self.extra_env}
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True, cwd=self.root)
         self.procs[i] = proc
