@@ -21,7 +21,6 @@ Contract (issue 4, docs/contracts.md §3):
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
@@ -51,10 +50,10 @@ from raftkv.errors import (
     RaftkvError,
     RequestIdConflict,
     ShuttingDown,
-    Unauthorized,
 )
 from raftkv.kv import Command, Op, Outcome, Result
 from raftkv.server.api import NodeAPI
+from raftkv.server.auth import Access
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.requestid import parse_request_id
 from raftkv.server.worker import extend_for_body
@@ -122,7 +121,8 @@ class _Ctx:
         self.forwarder = Forwarder(cfg.id, cfg.peer_urls, timeout=cfg.request_timeout + 1.0)
         reserve = max(4, cfg.threads // 8)
         self.slots = threading.BoundedSemaphore(max(1, cfg.threads - reserve))
-        self.token = cfg.token.encode() if cfg.token else None
+        self.access = Access(cfg)
+        self.guarded = bool(cfg.cluster_tokens or cfg.client_auth or cfg.peer_mtls)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -190,6 +190,19 @@ def handle_raft_post(node: NodeAPI, length: int | None, stream: Any) -> dict[str
     return {"ok": True, "received": len(msgs), "messages": replies}
 
 
+def peer_verified(environ: dict[str, Any]) -> bool:
+    """True when the connection is TLS and the client presented a certificate that verified
+    against --tls-ca (the handshake rejects a bad one; no certificate gives an empty dict)."""
+    sock = environ.get("gunicorn.socket")
+    getpeercert = getattr(sock, "getpeercert", None)
+    if getpeercert is None:
+        return False
+    try:
+        return bool(getpeercert())
+    except (ValueError, OSError):
+        return False
+
+
 def _content_length(environ: dict[str, Any]) -> int | None:
     raw = environ.get("CONTENT_LENGTH")
     return int(raw) if raw and raw.isdigit() else None
@@ -219,13 +232,11 @@ class _Edge:
         method: str = environ.get("REQUEST_METHOD", "")
         ctx = self.ctx
         status_code = ["500"]
-        if ctx.token is not None and path.startswith(("/raft/", "/v1/admin/")):
-            auth: str = environ.get("HTTP_AUTHORIZATION", "")
-            if not auth.startswith("Bearer ") or not hmac.compare_digest(
-                auth[7:].strip().encode(), ctx.token
-            ):
-                err = Unauthorized("missing or wrong cluster token (Authorization: Bearer ...)")
-                return self._answer(start_response, *error_parts(err, method, path),
+        if ctx.guarded:
+            denied = ctx.access.check(method, path, environ.get("HTTP_AUTHORIZATION", ""),
+                                      peer_verified(environ))
+            if denied is not None:
+                return self._answer(start_response, *error_parts(denied, method, path),
                                     method, path, t0)
         extend_for_body(environ.get("gunicorn.socket"), _content_length(environ))
         if method == "POST" and path == RAFT_PATH:
