@@ -56,6 +56,7 @@ from raftkv.server.api import NodeAPI
 from raftkv.server.auth import Access
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.requestid import parse_request_id
+from raftkv.server.tls import client_context
 from raftkv.server.worker import extend_for_body
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
@@ -118,7 +119,10 @@ class _Ctx:
         cfg: NodeConfig = node.config
         self.cfg = cfg
         self.id = cfg.id
-        self.forwarder = Forwarder(cfg.id, cfg.peer_urls, timeout=cfg.request_timeout + 1.0)
+        self.forwarder = Forwarder(
+            cfg.id, cfg.peer_urls, timeout=cfg.request_timeout + 1.0,
+            ssl_context=client_context(cfg).get if cfg.tls else None,
+        )
         reserve = max(4, cfg.threads // 8)
         self.slots = threading.BoundedSemaphore(max(1, cfg.threads - reserve))
         self.access = Access(cfg)

@@ -68,6 +68,7 @@ from raftkv.raft import (
 from raftkv.raft.types import EntryKind, HardState, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
 from raftkv.server.metrics import NodeMetrics
+from raftkv.server.tls import client_context
 from raftkv.server.transport import PeerTransport
 from raftkv.server.waiters import Waiter
 from raftkv.storage import Storage
@@ -183,6 +184,7 @@ class NodeDriver:
             timeout=max(1.0, cfg.election_ms / 1000.0),
             on_result=self._on_send_result,
             on_reply=self._on_peer_reply,
+            ssl_context=client_context(cfg).get if cfg.tls else None,
         )
         self._refresh_status()
         log.info(

@@ -13,8 +13,9 @@ in practice; clients that need certainty send ``X-Request-Id``.
 from __future__ import annotations
 
 import http.client
+import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,8 +38,15 @@ PASS_RESPONSE_HEADERS = (
 
 
 class Forwarder:
-    def __init__(self, self_id: str, peer_urls: Mapping[str, str], timeout: float) -> None:
+    def __init__(
+        self,
+        self_id: str,
+        peer_urls: Mapping[str, str],
+        timeout: float,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
         self.self_id = self_id
+        self._ssl_context = ssl_context
         self._targets: dict[str, tuple[bool, str, int]] = {}
         for pid, url in peer_urls.items():
             parts = urlsplit(url)
@@ -58,8 +66,12 @@ class Forwarder:
         if conn is not None:
             return conn, True
         https, host, port = self._targets[leader]
-        cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
-        conn = pool[leader] = cls(host, port, timeout=self.timeout)
+        if https:
+            ctx = self._ssl_context() if self._ssl_context else None
+            conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=ctx)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        pool[leader] = conn
         return conn, False
 
     def _drop(self, leader: str) -> None:

@@ -4,9 +4,11 @@ Why not ``http.client``: it parses every response's headers with the ``email`` p
 here at ~165 µs of CPU per request against ~36 µs for this reader, and a leader sends one POST
 per follower for every batch it replicates.
 
-Contract: ``KeepAliveConnection(host, port, timeout, tls=False).request(method, path, body,
-headers)`` returns ``(status, headers, body)`` with header names lower-cased. The connection is
-opened lazily and reused; a new connection resolves the host name again (no DNS caching).
+Contract: ``KeepAliveConnection(host, port, timeout, tls=False, ssl_context=None)
+.request(method, path, body, headers)`` (``ssl_context``: a callable giving the TLS context of
+each new connection, tls.py) returns ``(status, headers, body)`` with header names
+lower-cased. The connection is opened lazily and reused; a new connection resolves the host
+name again (no DNS caching).
 Responses must carry ``Content-Length`` or use chunked encoding (anything else: the body runs to
 the end of the connection). ``Connection: close`` from the server closes it after the response.
 Any socket or protocol error raises ``OSError`` (protocol errors as ``ConnectionError``) and
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Callable
 from typing import BinaryIO
 
 __all__ = ["KeepAliveConnection", "read_response"]
@@ -27,8 +30,17 @@ _MAX_BODY = 1 << 30  # a response larger than this is damage, not an answer
 
 
 class KeepAliveConnection:
-    def __init__(self, host: str, port: int, timeout: float, *, tls: bool = False) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        *,
+        tls: bool = False,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
         self.host = host
+        self._ssl_context = ssl_context
         self.port = port
         self.timeout = timeout
         self.tls = tls
@@ -52,7 +64,8 @@ class KeepAliveConnection:
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls:
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+            ctx = self._ssl_context() if self._ssl_context else ssl.create_default_context()
+            sock = ctx.wrap_socket(sock, server_hostname=self.host)
         self._sock = sock
         self._rfile = sock.makefile("rb")
         return sock, self._rfile

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -64,6 +65,7 @@ class PeerSender:
         backoff_max: float = 1.0,
         on_result: Callable[[str, bool, int], None] | None = None,
         on_reply: Callable[[str, list[Any]], None] | None = None,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
         self.peer_id = peer_id
         self._on_reply = on_reply
@@ -86,7 +88,9 @@ class PeerSender:
         self._cond = threading.Condition(threading.Lock())
         self._stopped = False
         self._stop_evt = threading.Event()
-        self._conn = KeepAliveConnection(self._host, self._port, timeout, tls=self._https)
+        self._conn = KeepAliveConnection(
+            self._host, self._port, timeout, tls=self._https, ssl_context=ssl_context
+        )
         self._thread = threading.Thread(
             target=self._run, name=f"raftkv-send-{peer_id}", daemon=True
         )
@@ -233,12 +237,13 @@ class PeerTransport:
         timeout: float = 2.0,
         on_result: Callable[[str, bool, int], None] | None = None,
         on_reply: Callable[[str, list[Any]], None] | None = None,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
         self.self_id = self_id
         self.senders = {
             pid: PeerSender(
                 pid, url, encode, token=token, timeout=timeout, on_result=on_result,
-                on_reply=on_reply,
+                on_reply=on_reply, ssl_context=ssl_context,
             )
             for pid, url in sorted(peer_urls.items())
             if pid != self_id

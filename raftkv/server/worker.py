@@ -177,6 +177,19 @@ class RaftkvWorker(ThreadWorker):  # type: ignore[misc]
             verdict = self._gather_request(conn)
             if verdict is not None:
                 return verdict
+        elif not conn.initialized:
+            # TLS: handshake here, under the raw socket's deadline, so that gthread's
+            # setblocking(True) then lands on the TLS socket and arms its deadline too
+            if not conn.data_ready and not conn.wait_for_data(5.0):
+                return _DEFER
+            conn.data_ready = True
+            conn.sock.setblocking(True)
+            try:
+                conn.init()
+            except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+                self.log.debug("event=tls-handshake-failed client=%s error=%s", conn.client, err)
+                abort(conn.sock)
+                return False
         return super().handle(conn)
 
     def _gather_request(self, conn: Any) -> Any:

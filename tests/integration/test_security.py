@@ -3,11 +3,18 @@ TLS and mutual TLS between peers, certificate reload (docs/security.md)."""
 
 from __future__ import annotations
 
+import http.client
+import socket
+import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
 
+from raftctl.certs import make_ca, make_cert
 from tests.integration.cluster import LocalCluster, wait_until
 
 pytestmark = pytest.mark.integration
@@ -98,5 +105,104 @@ def test_client_tokens_on_a_real_cluster(tmp_path: Path) -> None:
         assert r.status == 200 and r.json["value"] == "v", r
         assert c.get(follower, "/healthz").status == 200
         assert c.get(follower, "/metrics").status == 200
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- TLS
+
+
+def _tls_cluster(root: Path, *, mtls: bool) -> tuple[LocalCluster, Path, Any]:
+    certs = root / "certs"
+    ca = make_ca(certs)
+    ctx = ssl.create_default_context(cafile=str(ca.cert_path))
+    paths = [make_cert(ca, certs, f"raft-{i}", ["127.0.0.1", "localhost"]) for i in range(3)]
+
+    def node_args(i: int) -> list[str]:
+        cert, key = paths[i]
+        args = ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(ca.cert_path)]
+        return [*args, "--peer-mtls"] if mtls else args
+
+    c = LocalCluster(root, size=3, ssl_context=ctx, node_args=node_args)
+    return c, certs, ca
+
+
+def _peer_serial(c: LocalCluster, i: int) -> int:
+    with socket.create_connection(("127.0.0.1", c.ports[i]), timeout=5) as raw:
+        assert c.ssl_context is not None
+        with c.ssl_context.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            der = s.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+@pytest.mark.parametrize("mtls", [False, True], ids=["tls", "mtls"])
+def test_three_nodes_over_tls(tmp_path: Path, mtls: bool) -> None:
+    c, certs, ca = _tls_cluster(tmp_path, mtls=mtls)
+    try:
+        c.start()
+        leader = c.wait_for_leader()  # peers reached each other over HTTPS
+        follower = (leader + 1) % c.size
+        c.put_ok(follower, "secret", "v")  # relayed to the leader over HTTPS
+        for i in range(c.size):
+            wait_until(lambda i=i: c.get(i, "/v1/kv/secret").status == 200, 10,
+                       f"linearizable read on node {i}")
+        # plain HTTP on a TLS port gets no answer
+        with socket.create_connection(("127.0.0.1", c.ports[leader]), timeout=5) as s:
+            s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                data = s.recv(100)
+            except OSError:
+                data = b""
+            assert not data.startswith(b"HTTP/1.1 200"), data
+        # a client that does not trust the cluster CA refuses the node
+        with pytest.raises(ssl.SSLError):
+            http.client.HTTPSConnection("127.0.0.1", c.ports[leader], timeout=5,
+                                        context=ssl.create_default_context()).request(
+                "GET", "/v1/status")
+        raft = c.request(leader, "POST", "/raft/v1/messages", b'{"messages": []}')
+        if mtls:  # the Raft RPC needs a client certificate from the cluster CA
+            assert raft.status == 401 and "certificate" in raft.json["error"], raft
+            ctx = ssl.create_default_context(cafile=str(ca.cert_path))
+            cert, key = make_cert(ca, certs, "operator", ["operator"])
+            ctx.load_cert_chain(cert, key)
+            conn = http.client.HTTPSConnection("127.0.0.1", c.ports[leader], context=ctx)
+            conn.request("POST", "/v1/admin/snapshot")
+            assert conn.getresponse().status == 200
+            # a certificate from another CA fails the handshake
+            other = make_ca(tmp_path / "other")
+            bad = ssl.create_default_context(cafile=str(ca.cert_path))
+            bad.load_cert_chain(*make_cert(other, tmp_path / "other", "mallory", ["x"]))
+            conn = http.client.HTTPSConnection("127.0.0.1", c.ports[leader], context=bad)
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                conn.request("POST", "/raft/v1/messages", body=b'{"messages": []}')
+                conn.getresponse()
+        else:
+            assert raft.status == 200, raft
+    finally:
+        c.close()
+
+
+def test_certificates_reload_without_restart(tmp_path: Path) -> None:
+    c, certs, ca = _tls_cluster(tmp_path, mtls=True)
+    try:
+        c.start()
+        c.wait_for_leader()
+        before = _peer_serial(c, 0)
+        # a renewal caught half-way (key not matching the cert): the node keeps its old pair
+        (certs / "raft-0-key.pem").write_text("-----BEGIN PRIVATE KEY-----\ngarbage\n")
+        time.sleep(1.5)
+        assert _peer_serial(c, 0) == before
+        assert c.get(0, "/healthz").status == 200
+        make_cert(ca, certs, "raft-0", ["127.0.0.1", "localhost"])  # the renewal lands
+        after = wait_until(lambda: (s := _peer_serial(c, 0)) != before and s, 10,
+                           "node 0 to serve its renewed certificate")
+        assert after != before
+        assert "event=tls-reloaded context=server" in c.log_path(0).read_text()
+        leader = c.wait_for_leader()
+        c.put_ok(leader, "after-reload", "v")  # peers (mTLS with the new client cert) still work
+        for i in range(c.size):
+            wait_until(lambda i=i: c.get(i, "/v1/kv/after-reload?consistency=stale").status
+                       == 200, 10, f"node {i} has the write")
     finally:
         c.close()
