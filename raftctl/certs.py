@@ -1,4 +1,4 @@
-"""certs.py — a throwaway CA and node certificates (``raftctl up --tls``, tests), with `cryptography`.
+"""certs.py — a throwaway CA and node certificates (`raftctl up --tls`, tests), via cryptography.
 
 ``make_ca(dir)`` writes ``ca.pem``/``ca-key.pem``; ``make_cert(ca, dir, name, hosts)`` writes
 ``<name>.pem``/``<name>-key.pem``: an EC P-256 certificate for ``hosts`` (DNS names and IP
@@ -45,7 +45,7 @@ def make_ca(directory: Path, name: str = "raftkv throwaway CA", days: int = 30) 
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject).issuer_name(subject).public_key(key.public_key())
@@ -77,7 +77,7 @@ def make_cert(ca: CA, directory: Path, name: str, hosts: list[str],
             sans.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:
             sans.append(x509.DNSName(h))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import ssl
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from raftctl.errors import CompareFailed, KeyNotFound, NodeError, Unavailable
+from raftctl.errors import CompareFailed, KeyNotFound, NodeError, Unavailable, UsageError
 
 __all__ = ["KVClient", "NodeUnreachable", "Reply", "Transport", "normalize_url"]
 
@@ -81,6 +82,24 @@ def _int_header(value: str | None) -> int | None:
 _STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
+_TLS: dict[str, ssl.SSLContext] = {}
+
+
+def use_cacert(path: str | None) -> None:
+    """Trust ``path`` (a PEM CA bundle) for https:// nodes from now on (``--cacert``,
+    RAFTCTL_CACERT, or a local cluster started with ``raftctl up --tls``); None: the system's."""
+    _TLS.clear()
+    if path:
+        try:
+            _TLS["ctx"] = ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as err:
+            raise UsageError(f"--cacert {path}: cannot load a CA bundle ({err})") from None
+
+
+def cacert_in_use() -> bool:
+    return "ctx" in _TLS
+
+
 @dataclass
 class Transport:
     """One keep-alive connection per node; not thread-safe (use one per thread)."""
@@ -100,7 +119,8 @@ class Transport:
         if conn is None:
             host = parts.hostname or "127.0.0.1"
             if parts.scheme == "https":
-                conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=self.timeout)
+                conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=self.timeout,
+                                                   context=_TLS.get("ctx"))
             else:
                 conn = http.client.HTTPConnection(host, parts.port or 80, timeout=self.timeout)
             self._conns[base] = conn
@@ -123,8 +143,8 @@ class Transport:
         if conn.sock is not None:
             conn.sock.settimeout(conn.timeout)
         hdrs = {"Accept": "application/json"}
-        if self.token:
-            hdrs["Authorization"] = f"Bearer {self.token}"
+        if self.token:  # a comma-separated list (rotation, like the node's): send the first
+            hdrs["Authorization"] = f"Bearer {self.token.split(',')[0].strip()}"
         if body is not None:
             hdrs["Content-Type"] = "application/octet-stream"
         hdrs.update(headers or {})

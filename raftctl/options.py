@@ -31,7 +31,7 @@ from raftctl.backends.base import Backend
 from raftctl.backends.endpoints import EndpointsBackend
 from raftctl.backends.kind import KindBackend, KindSettings
 from raftctl.backends.local import LocalBackend
-from raftctl.client import KVClient
+from raftctl.client import KVClient, use_cacert
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.render import Output
 from raftctl.shell import Runner, SubprocessRunner
@@ -73,9 +73,15 @@ _GLOBALS: dict[str, tuple[Any, str, Any]] = {
         "RAFTCTL_ENDPOINTS", None),
     "token": (
         Annotated[str | None, typer.Option(
-            "--token", help="cluster token for admin endpoints [env: RAFTCTL_TOKEN]",
+            "--token", help="bearer token: the cluster token (everything) or a client token "
+            "(KV only) [env: RAFTCTL_TOKEN]",
             rich_help_panel=GLOBAL_PANEL, show_default=False)],
         "RAFTCTL_TOKEN", None),
+    "cacert": (
+        Annotated[str | None, typer.Option(
+            "--cacert", help="PEM CA bundle to trust for https:// nodes [env: RAFTCTL_CACERT]",
+            rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_CACERT", None),
     "output": (
         Annotated[Output | None, typer.Option(
             "--output", "-o", help="table or json [env: RAFTCTL_OUTPUT] [default: table]",
@@ -185,6 +191,7 @@ def build_globals(values: dict[str, Any], root: dict[str, Any] | None = None) ->
     root = root or {}
     r = {name: _resolve(name, values.get(name), root) for name in _GLOBALS}
     endpoints = tuple(u.strip() for u in (r["endpoints"] or "").split(",") if u.strip())
+    use_cacert(r["cacert"])
     return Globals(
         target=r["target"], name=r["name"], endpoints=endpoints, token=r["token"] or None,
         output=r["output"], state_dir=r["state_dir"], namespace=r["namespace"],

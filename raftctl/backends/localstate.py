@@ -125,7 +125,18 @@ class Spec:
     election_ms: int
     heartbeat_ms: int
     token: str | None = None
+    tls_dir: str | None = None  # `raftctl up --tls`: throwaway CA + node certificates here
     version: int = 1
+
+    def url(self, replica: ReplicaSpec) -> str:
+        return replica.url.replace("http://", "https://", 1) if self.tls_dir else replica.url
+
+    def tls_args(self, replica: ReplicaSpec) -> list[str]:
+        if not self.tls_dir:
+            return []
+        d = Path(self.tls_dir)
+        return ["--tls-cert", str(d / f"{replica.id}.pem"), "--tls-key",
+                str(d / f"{replica.id}-key.pem"), "--tls-ca", str(d / "ca.pem"), "--peer-mtls"]
 
     def peers(self) -> str:
         return ",".join(f"{r.id}={r.url}" for r in self.replicas)
@@ -142,6 +153,7 @@ class Spec:
             "--peers", self.peers(),
             "--election-ms", str(self.election_ms),
             "--heartbeat-ms", str(self.heartbeat_ms),
+            *self.tls_args(replica),
         ]  # fmt: skip
 
     def replica(self, replica_id: str) -> ReplicaSpec | None:
@@ -163,6 +175,7 @@ class Spec:
                 election_ms=int(raw["election_ms"]),
                 heartbeat_ms=int(raw["heartbeat_ms"]),
                 token=raw.get("token"),
+                tls_dir=raw.get("tls_dir"),
                 version=int(raw.get("version", 1)),
             )
         except (KeyError, TypeError, ValueError):

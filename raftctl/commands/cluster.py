@@ -49,6 +49,9 @@ def up(
     election_ms: Annotated[int, typer.Option(help="local: election timeout (ms)")] = 500,
     heartbeat_ms: Annotated[int, typer.Option(help="local: heartbeat interval (ms)")] = 100,
     tag: Annotated[str, typer.Option(help="kind: image tag to build, push and deploy")] = "dev",
+    tls: Annotated[bool, typer.Option(
+        "--tls", help="local: HTTPS + mutual TLS between peers with a throwaway CA "
+        "(new clusters only)")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for a leader")] = 60.0,
 ) -> None:
     """Start the cluster and wait until it has a leader (idempotent).
@@ -57,10 +60,13 @@ def up(
     """
     if g.endpoints:
         raise UsageError("up needs a target (--target local|kind), not --endpoints")
+    if tls and g.target is not Target.local:
+        raise UsageError("--tls is for the local target; on kind set the chart's tls.* values "
+                         "(docs/security.md)")
     if replicas is not None and replicas % 2 == 0:
         render.note(f"note: {replicas} replicas tolerate no more failures than {replicas - 1}")
     backend = g.backend(use_endpoints=False, base_port=base_port, election_ms=election_ms,
-                        heartbeat_ms=heartbeat_ms, tag=tag)
+                        heartbeat_ms=heartbeat_ms, tag=tag, **({"tls": True} if tls else {}))
     try:
         with render.Steps(f"raftctl up ({g.target.value})") as steps:
             started = backend.up(replicas, steps)
