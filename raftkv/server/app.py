@@ -55,6 +55,7 @@ from raftkv.kv import Command, Op, Outcome, Result
 from raftkv.server.api import NodeAPI
 from raftkv.server.auth import Access
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
+from raftkv.server.openapi import register as register_openapi
 from raftkv.server.requestid import parse_request_id
 from raftkv.server.tls import client_context
 from raftkv.server.worker import extend_for_body
@@ -140,7 +141,7 @@ class _Ctx:
 
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
-    "/v1/admin/snapshot", "/raft/v1/messages",
+    "/v1/admin/snapshot", "/raft/v1/messages", "/openapi.json",
 })
 
 
@@ -331,7 +332,11 @@ def build_app(node: NodeAPI) -> Flask:
             raise NoLeader("no leader known (election in progress); retry", leader=None)
         assert leader is not None
         body = request.get_data(cache=True)
-        path_qs = request.full_path if request.query_string else request.path
+        # the URI exactly as received (gunicorn's RAW_URI): a decoded path would turn key
+        # 'a%2F..%23b' into another key, and non-latin-1 keys into a 500 (issue 10)
+        path_qs = request.environ.get("RAW_URI") or (
+            request.full_path if request.query_string else request.path
+        )
         status, headers, data = ctx.forwarder.forward(
             leader, request.method, path_qs, request.headers, body
         )
@@ -554,6 +559,8 @@ def build_app(node: NodeAPI) -> Flask:
         with ctx.slot():
             index = node.snapshot_now(ctx.cfg.request_timeout)
         return _json({"id": ctx.id, "snapshot_index": index})
+
+    register_openapi(app)  # GET /openapi.json
 
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists

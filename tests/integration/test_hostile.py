@@ -207,3 +207,17 @@ def test_node_survived_everything(cluster: LocalCluster) -> None:
     for i in range(c.size):
         wait_until(lambda i=i: c.get(i, "/v1/kv/after?consistency=stale").status == 200, 10,
                    f"node {i} has 'after'")
+
+
+def test_forwarded_keys_are_sent_as_received(cluster: LocalCluster) -> None:
+    """Found by schemathesis: a follower relayed the percent-DECODED path, so a non-latin-1 key
+    was a 500 (UnicodeEncodeError) and 'a%23b' reached the leader as key 'a' (issue 10)."""
+    c = cluster
+    leader = c.wait_for_leader()
+    follower = (leader + 1) % c.size
+    assert c.request(follower, "GET", "/v1/kv/%C3%98%C2%B0").status == 404
+    c.put_ok(follower, "%C3%BCn", "umlaut")
+    c.put_ok(follower, "tag%23frag", "hash")
+    assert c.get(leader, "/v1/kv/%C3%BCn").json["key"] == "ün"
+    assert c.get(leader, "/v1/kv/tag%23frag").json["key"] == "tag#frag"
+    assert c.get(leader, "/v1/kv/tag?consistency=stale").status == 404
