@@ -11,8 +11,8 @@ of them, and the Raft RPC from its peers needs them too. ``RaftkvWorker`` bounds
   8 MiB: every KV request, every Raft batch but a big snapshot) the body are complete. A
   trickling client holds no thread at all, and is closed once ``HEAD_TIMEOUT_S`` has passed
   since its first byte.
-* **Every blocking socket read and write has a deadline** (``GuardedSocket``): at most
-  ``IDLE_TIMEOUT_S`` without progress, and the whole request must arrive within
+* **Every blocking socket read has a deadline** (``GuardedSocket``; writes get the idle
+  timeout): at most ``IDLE_TIMEOUT_S`` without progress, and the whole request must arrive within
   ``HEAD_TIMEOUT_S`` for the head (this also bounds a TLS handshake) plus, once the app has seen
   the head, ``BODY_BASE_S`` + Content-Length at ``MIN_BODY_RATE`` for the body
   (``extend_for_body``, called by the app's WSGI edge). A client that stalls gets its connection
@@ -77,12 +77,16 @@ class _Deadlines:
 
     def _arm(self) -> None:
         d = self.deadline
-        if d is None or super().gettimeout() == 0.0:  # type: ignore[misc]
+        if d is None:
             return
         left = d - time.monotonic()
+        if left >= self.idle:  # the idle timeout set by setblocking(True) is the tighter bound
+            return
+        if super().gettimeout() == 0.0:  # type: ignore[misc]
+            return  # non-blocking (in the poller): nothing to bound
         if left <= 0:
             raise TimeoutError("client too slow: request not received in time")
-        super().settimeout(min(self.idle, left))  # type: ignore[misc]
+        super().settimeout(left)  # type: ignore[misc]
 
     def recv(self, *args: Any) -> bytes:
         self._arm()
@@ -92,10 +96,6 @@ class _Deadlines:
         self._arm()
         return super().recv_into(*args)  # type: ignore[misc, no-any-return]
 
-    def sendall(self, *args: Any) -> None:
-        if self.deadline is not None and super().gettimeout() != 0.0:  # type: ignore[misc]
-            super().settimeout(self.idle)  # type: ignore[misc]
-        super().sendall(*args)  # type: ignore[misc]
 
 
 class GuardedSocket(_Deadlines, socket.socket):
@@ -118,8 +118,10 @@ def abort(sock: socket.socket) -> None:
 def extend_for_body(sock: Any, content_length: int | None) -> None:
     """Called by the app once the head is parsed: the body may take BODY_BASE_S plus its size at
     MIN_BODY_RATE (a snapshot install can be large). No-op for sockets of other servers."""
-    if isinstance(sock, _Deadlines):
+    if isinstance(sock, _Deadlines) and isinstance(sock, socket.socket):
         sock.deadline = time.monotonic() + BODY_BASE_S + (content_length or 0) / MIN_BODY_RATE
+        if socket.socket.gettimeout(sock) != 0.0:
+            socket.socket.settimeout(sock, sock.idle)  # undo a timeout lowered near the head's end
 
 
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
