@@ -87,7 +87,7 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
     "peer_mtls": (
         "--peer-mtls",
         "RAFTKV_PEER_MTLS",
-        "true: peers present their certificate (mutual TLS); Raft RPC and /v1/admin/* need one",
+        "true: peers present their certificate (mutual TLS); the Raft RPC needs one",
     ),
     "threads": ("--threads", "RAFTKV_THREADS", "gunicorn gthread threads"),
     "request_timeout_ms": (

@@ -11,8 +11,10 @@ Three kinds of bearer tokens (``Authorization: Bearer <token>``), each a list so
 * Open whatever the settings: ``/healthz``, ``/readyz``, ``/metrics``, ``/v1/status``,
   ``/openapi.json`` (probes and monitoring need no secret; they expose no data).
 
-With ``--peer-mtls`` the cluster paths also need a client certificate the TLS layer verified
-against ``--tls-ca`` (the edge passes ``peer_verified``). Tokens are compared in constant time.
+With ``--peer-mtls`` the Raft RPC also needs a client certificate the TLS layer verified against
+``--tls-ca`` (the edge passes ``peer_verified``): peers present theirs. ``/v1/admin/*`` stays
+token-only, so operators (raftctl, curl) need no client certificate. Tokens are compared in
+constant time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from raftkv.errors import Forbidden, RaftkvError, Unauthorized
 __all__ = ["CLIENT_PREFIXES", "CLUSTER_PREFIXES", "Access"]
 
 CLUSTER_PREFIXES = ("/raft/", "/v1/admin/")
+PEER_PREFIX = "/raft/"
 CLIENT_PREFIXES = ("/v1/kv", "/v1/watch", "/v1/members")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -54,7 +57,7 @@ class Access:
     ) -> RaftkvError | None:
         """None if the request may proceed, else the error to answer with (401/403)."""
         if path.startswith(CLUSTER_PREFIXES):
-            if self.peer_mtls and not peer_verified:
+            if self.peer_mtls and not peer_verified and path.startswith(PEER_PREFIX):
                 return Unauthorized(
                     "a client certificate signed by the cluster CA is required (--peer-mtls)"
                 )

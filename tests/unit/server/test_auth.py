@@ -83,3 +83,17 @@ def test_tls_config_upgrades_peer_urls_and_reads_env() -> None:
     cfg = load_config({"id": "n0", "peers": PEERS}, env, "n0")
     assert cfg.tls and cfg.peer_mtls and cfg.tls_ca == "ca.pem" and cfg.client_auth
     assert all(url.startswith("https://") for url in cfg.peer_urls.values())
+
+
+def test_peer_mtls_guards_the_raft_rpc_not_admin() -> None:
+    from raftkv.server.auth import Access
+
+    cfg = load_config({"id": "n0", "peers": PEERS, "tls_cert": "c", "tls_key": "k",
+                       "tls_ca": "ca", "peer_mtls": "true", "token": "t"}, {}, "n0")
+    access = Access(cfg)
+    denied = access.check("POST", "/raft/v1/messages", "Bearer t", peer_verified=False)
+    assert denied is not None and denied.status == 401 and "certificate" in str(denied)
+    assert access.check("POST", "/raft/v1/messages", "Bearer t", peer_verified=True) is None
+    assert access.check("POST", "/raft/v1/messages", "Bearer x", peer_verified=True) is not None
+    assert access.check("POST", "/v1/admin/snapshot", "Bearer t", peer_verified=False) is None
+    assert access.check("POST", "/v1/admin/snapshot", "", peer_verified=True) is not None
