@@ -62,3 +62,4 @@ if _CONFIG.tls:  # HTTPS (tls.py): the files, and the hook handing out the reloa
     certfile = _S["certfile"]
     keyfile = _S["keyfile"]
     ssl_context = _S["ssl_context"]
+    __all__ += ["certfile", "keyfile", "ssl_context"]
