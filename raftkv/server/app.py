@@ -32,6 +32,7 @@ from typing import Any
 
 from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import PathConverter
 
 from raftkv.config import MAX_KEY_BYTES, NodeConfig
 from raftkv.errors import (
@@ -208,6 +209,15 @@ def peer_verified(environ: dict[str, Any]) -> bool:
         return False
 
 
+class KeyConverter(PathConverter):
+    """``<path:key>`` for keys: any characters, a leading '/' and newlines included (werkzeug's
+    own stops at a newline and refuses a leading '/', so such keys were a 404 "no such route"
+    instead of the key's own answer: found by schemathesis). validate_key judges the key."""
+
+    regex = "(?s:.+)"
+    part_isolating = False  # spans '/' (werkzeug infers True from a regex without a '/')
+
+
 def _content_length(environ: dict[str, Any]) -> int | None:
     raw = environ.get("CONTENT_LENGTH")
     return int(raw) if raw and raw.isdigit() else None
@@ -295,6 +305,7 @@ class _Edge:
 def build_app(node: NodeAPI) -> Flask:
     """The Flask app serving ``node`` (see module docstring)."""
     app = Flask("raftkv")
+    app.url_map.converters["path"] = KeyConverter  # before any route is added
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     ctx = _Ctx(node)
