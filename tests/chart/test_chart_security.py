@@ -75,6 +75,8 @@ def test_client_tokens_secret_and_node_env(chart: Any) -> None:
     env = {e["name"]: e for e in _client_container(gen)["env"]}
     assert env["RAFTCTL_TOKEN"]["valueFrom"]["secretKeyRef"] == {
         "name": "raftkv-client-tokens", "key": "tokens"}
+    cfg = _node_config(gen)  # readTokens absent: the optional variable stays unset
+    assert cfg.client_tokens == (token,) and cfg.client_read_tokens == ()
     assert "RAFTKV_CLIENT_TOKENS" not in render(chart, {}).node_env()
 
 
