@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from raftctl.backends.base import Backend, Reporter
 from raftctl.backends.local import LocalBackend
 from raftctl.backends.localstate import ReplicaSpec, Spec, write_json
+from raftctl.client import tls_context
 from raftctl.cluster import fetch_view
 from raftctl.errors import ClusterNotRunning, NodeError, RaftctlError, UnknownReplica, UsageError
 from raftkv.backup import BackupError, BackupInfo, read_backup
@@ -62,8 +63,13 @@ def download_backup(url: str, dest: Path, *, token: str | None, stale: bool = Fa
                     timeout: float = 60.0) -> BackupInfo:
     """Stream a backup from the node at ``url`` into ``dest`` (atomically), verified."""
     parts = urlsplit(url)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":  # trust --cacert like every other raftctl request
+        conn = http.client.HTTPSConnection(parts.hostname or "127.0.0.1", parts.port,
+                                           timeout=timeout, context=tls_context())
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
+                                          timeout=timeout)
     path = parts.path.rstrip("/") + "/v1/admin/snapshot" + ("?consistency=stale" if stale else "")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     dest = dest.resolve()

@@ -27,17 +27,26 @@ from __future__ import annotations
 
 import itertools
 import json
+import ssl
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from raftctl.errors import CompareFailed, KeyNotFound, NodeError, OutcomeUnknown, Unavailable
+from raftctl.errors import (
+    CompareFailed,
+    KeyNotFound,
+    NodeError,
+    OutcomeUnknown,
+    Unavailable,
+    UsageError,
+)
 from raftkv.errors import InvalidKey
 from raftkv.keycodec import encode_query_value, key_path
 
@@ -145,6 +154,31 @@ def _new_session() -> requests.Session:
     return session
 
 
+_TLS: dict[str, Any] = {}  # "ctx": the SSLContext (stdlib clients), "cafile": its path (requests)
+
+
+def use_cacert(path: str | Path | None) -> None:
+    """Trust ``path`` (a PEM CA bundle) for https:// nodes from now on (``--cacert``,
+    RAFTCTL_CACERT, or a local cluster started with ``raftctl up --tls``); None: the system's."""
+    _TLS.clear()
+    if path:
+        try:
+            _TLS["ctx"] = ssl.create_default_context(cafile=str(path))
+        except (OSError, ssl.SSLError) as err:
+            raise UsageError(f"--cacert {path}: cannot load a CA bundle ({err})") from None
+        _TLS["cafile"] = str(path)
+
+
+def tls_context() -> ssl.SSLContext | None:
+    """The SSLContext that trusts ``--cacert`` (None: the system's), for stdlib HTTPS clients."""
+    ctx: ssl.SSLContext | None = _TLS.get("ctx")
+    return ctx
+
+
+def cacert_in_use() -> bool:
+    return "ctx" in _TLS
+
+
 @dataclass
 class Transport:
     """Keep-alive connections to the nodes (a ``requests.Session``); one per thread."""
@@ -173,8 +207,8 @@ class Transport:
             self._session = _new_session()
         session = self._session
         hdrs = {"Accept": "application/json"}
-        if self.token:
-            hdrs["Authorization"] = f"Bearer {self.token}"
+        if self.token:  # a comma-separated list (rotation, like the node's): send the first
+            hdrs["Authorization"] = f"Bearer {self.token.split(',')[0].strip()}"
         if body is not None:
             hdrs["Content-Type"] = "application/octet-stream"
         hdrs.update(headers or {})
@@ -185,14 +219,15 @@ class Transport:
                 requests.Request(method, url, data=body, headers=hdrs)
             )
             prepared.url = url  # exactly as built: requests would re-quote it (%2E%2E -> ..)
-            resp = session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False)
+            resp = session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False,
+                                verify=_TLS.get("cafile", True))
             raw = resp.content
         except requests.RequestException as err:
             raise NodeUnreachable(base, _root_cause(err), sent=not _never_connected(err)) from err
         elapsed = time.monotonic() - start
         try:
             parsed: JSON = json.loads(raw) if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = {"error": raw[:200].decode("utf-8", "replace")}
         retry_after: float | None = None
         if resp.headers.get("Retry-After"):

@@ -32,7 +32,7 @@ from raftctl.backends.base import Backend
 from raftctl.backends.endpoints import EndpointsBackend
 from raftctl.backends.kind import KindBackend, KindSettings
 from raftctl.backends.local import LocalBackend
-from raftctl.client import KVClient
+from raftctl.client import KVClient, use_cacert
 from raftctl.contexts import load_config
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.render import Output
@@ -79,7 +79,8 @@ _GLOBALS: dict[str, tuple[Any, str, Any]] = {
         "RAFTCTL_ENDPOINTS", None),
     "token": (
         Annotated[str | None, typer.Option(
-            "--token", help="cluster token for admin endpoints [env: RAFTCTL_TOKEN]",
+            "--token", help="bearer token: the cluster token (everything) or a client token "
+            "(KV only) [env: RAFTCTL_TOKEN]",
             rich_help_panel=GLOBAL_PANEL, show_default=False)],
         "RAFTCTL_TOKEN", None),
     "output": (
@@ -110,7 +111,7 @@ _GLOBALS: dict[str, tuple[Any, str, Any]] = {
         "RAFTCTL_CONTEXT", None),
     "cacert": (
         Annotated[Path | None, typer.Option(
-            "--cacert", help="CA bundle to verify https:// nodes [env: RAFTCTL_CACERT]",
+            "--cacert", help="PEM CA bundle to trust for https:// nodes [env: RAFTCTL_CACERT]",
             rich_help_panel=GLOBAL_PANEL, show_default=False)],
         "RAFTCTL_CACERT", None),
 }
@@ -221,6 +222,7 @@ def build_globals(values: dict[str, Any], root: dict[str, Any] | None = None) ->
     if r["cacert"] is not None:
         _trust(r["cacert"])
     endpoints = tuple(u.strip() for u in (r["endpoints"] or "").split(",") if u.strip())
+    use_cacert(r["cacert"])
     return Globals(
         target=r["target"], name=r["name"], endpoints=endpoints, token=r["token"] or None,
         output=r["output"], state_dir=r["state_dir"], namespace=r["namespace"],

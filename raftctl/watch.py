@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from raftctl.client import tls_context
 from raftctl.errors import NodeError, Unavailable
 from raftkv.keycodec import encode_query_value
 
@@ -107,10 +108,13 @@ class WatchStream:
 
     def _follow(self, url: str) -> Iterator[dict[str, Any]]:
         parts = urlsplit(url)
-        conn_cls = (http.client.HTTPSConnection if parts.scheme == "https"
-                    else http.client.HTTPConnection)
-        conn = self._conn = conn_cls(parts.hostname or "127.0.0.1", parts.port,
-                                     timeout=self.read_timeout)
+        host = parts.hostname or "127.0.0.1"
+        if parts.scheme == "https":  # trust --cacert like every other raftctl request
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                host, parts.port, timeout=self.read_timeout, context=tls_context())
+        else:
+            conn = http.client.HTTPConnection(host, parts.port, timeout=self.read_timeout)
+        self._conn = conn
         query = "prefix=" + encode_query_value(self.prefix)  # the one key codec (raftkv.keycodec)
         if self.cursor is not None:
             query += f"&from_index={self.cursor}"

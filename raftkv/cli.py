@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from raftkv import __version__, cli_datadir
-from raftkv.config import OPTIONS, load_config
+from raftkv.config import FLAG_OPTIONS, OPTIONS, load_config
 from raftkv.errors import ConfigError
 
 __all__ = ["build_parser", "main"]
@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         "raft-2=http://127.0.0.1:8003",
     )
     for name, (flag, env, text) in OPTIONS.items():
+        if name in FLAG_OPTIONS:
+            serve.add_argument(flag, dest=name, default=None, nargs="?", const="true",
+                               metavar="BOOL", help=f"{text} [env {env}]")
+            continue
         serve.add_argument(flag, dest=name, default=None, metavar=name.upper(),
                            help=f"{text} [env {env}]")
     check = sub.add_parser("check-data", help="verify a data directory offline")

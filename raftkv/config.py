@@ -26,6 +26,7 @@ from raftkv.keycodec import MAX_KEY_BYTES as MAX_KEY_BYTES  # decided by the key
 
 __all__ = [
     "DEFAULT_PEER_TEMPLATE",
+    "FLAG_OPTIONS",
     "OPTIONS",
     "NodeConfig",
     "Peer",
@@ -62,7 +63,34 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
         "RAFTKV_SNAPSHOT_EVERY",
         "applied entries between snapshots",
     ),
-    "token": ("--token", "RAFTKV_TOKEN", "cluster token for Raft RPC and /v1/admin/*"),
+    "token": (
+        "--token",
+        "RAFTKV_TOKEN",
+        "cluster token(s) for Raft RPC and /v1/admin/*, comma-separated: all are accepted, "
+        "the first is sent (rotation)",
+    ),
+    "client_tokens": (
+        "--client-tokens",
+        "RAFTKV_CLIENT_TOKENS",
+        "read-write bearer tokens for the KV API, comma-separated (enables client auth)",
+    ),
+    "client_read_tokens": (
+        "--client-read-tokens",
+        "RAFTKV_CLIENT_READ_TOKENS",
+        "read-only bearer tokens for the KV API, comma-separated (enables client auth)",
+    ),
+    "tls_cert": ("--tls-cert", "RAFTKV_TLS_CERT", "PEM certificate (chain): serve HTTPS"),
+    "tls_key": ("--tls-key", "RAFTKV_TLS_KEY", "PEM private key of --tls-cert"),
+    "tls_ca": (
+        "--tls-ca",
+        "RAFTKV_TLS_CA",
+        "PEM CA bundle that peers' (and, with --peer-mtls, clients') certificates chain to",
+    ),
+    "peer_mtls": (
+        "--peer-mtls",
+        "RAFTKV_PEER_MTLS",
+        "true: peers present their certificate (mutual TLS); the Raft RPC needs one",
+    ),
     "threads": ("--threads", "RAFTKV_THREADS", "gunicorn gthread threads"),
     "request_timeout_ms": (
         "--request-timeout-ms",
@@ -98,6 +126,10 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# options that are bare flags on the command line (``--peer-mtls``); their env vars take true/false
+FLAG_OPTIONS = frozenset({"peer_mtls"})
+
+
 @dataclass(frozen=True, slots=True)
 class Peer:
     """One cluster member: its id and the base URL of its HTTP port."""
@@ -119,6 +151,13 @@ class NodeConfig:
     heartbeat_ms: int = 100
     snapshot_every: int = 10_000
     token: str | None = None
+    cluster_tokens: tuple[str, ...] = ()
+    client_tokens: tuple[str, ...] = ()
+    client_read_tokens: tuple[str, ...] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    peer_mtls: bool = False
     threads: int = 96
     request_timeout_ms: int = 5_000
     log_level: str = "info"
@@ -132,6 +171,15 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "peer_urls", {p.id: p.url for p in self.peers})
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def client_auth(self) -> bool:
+        """True when the KV API needs a bearer token."""
+        return bool(self.client_tokens or self.client_read_tokens)
 
     @property
     def peer_ids(self) -> tuple[str, ...]:
@@ -164,6 +212,38 @@ def _int(name: str, raw: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ConfigError(f"{_where(name)}: must be in {lo}..{hi}, got {value}")
     return value
+
+
+def _tokens(name: str, raw: str | None) -> tuple[str, ...]:
+    """A comma-separated list of bearer tokens (order kept: the first is the one sent)."""
+    if raw is None:
+        return ()
+    out: list[str] = []
+    for item in raw.split(","):
+        token = item.strip()
+        if not token or any(c.isspace() or not c.isprintable() for c in token):
+            raise ConfigError(
+                f"{_where(name)}: each token must be non-empty printable text without spaces "
+                "(tokens are separated by commas)"
+            )
+        if token not in out:
+            out.append(token)
+    return tuple(out)
+
+
+def _path(name: str, raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip()
+
+
+def _bool(name: str, raw: str | None) -> bool:
+    value = (raw or "false").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{_where(name)}: must be true or false, got {raw!r}")
 
 
 def _check_url(where: str, member: str, url: str) -> str:
@@ -283,11 +363,15 @@ def load_config(
         raise ConfigError(
             f"{_where('log_level')}: must be debug, info, warning or error, got {log_level!r}"
         )
-    token = get("token")
-    if token is not None:
-        token = token.strip()
-        if not token or any(c.isspace() or not c.isprintable() for c in token):
-            raise ConfigError(f"{_where('token')}: must be non-empty printable text without spaces")
+    cluster_tokens = _tokens("token", get("token"))
+    client_tokens = _tokens("client_tokens", get("client_tokens"))
+    client_read_tokens = _tokens("client_read_tokens", get("client_read_tokens"))
+    tls_cert, tls_key, tls_ca = (_path(n, get(n)) for n in ("tls_cert", "tls_key", "tls_ca"))
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError(f"{_where('tls_cert')}: --tls-cert and --tls-key go together")
+    peer_mtls = _bool("peer_mtls", get("peer_mtls"))
+    if peer_mtls and (tls_cert is None or tls_ca is None):
+        raise ConfigError(f"{_where('peer_mtls')}: needs --tls-cert, --tls-key and --tls-ca")
 
     cluster_id = (get("cluster_id") or "").strip() or None
     if cluster_id is not None and not _CLUSTER_ID_RE.match(cluster_id):
@@ -325,6 +409,8 @@ def load_config(
         "watch_progress_ms", get("watch_progress_ms") or "5000", 10, 3_600_000
     )
     lock_timeout_s = _int("lock_timeout", get("lock_timeout") or "30", 0, 3600)
+    if tls_cert is not None:  # a TLS node serves HTTPS only, so every peer does too
+        peers = tuple(Peer(p.id, "https://" + p.url.split("://", 1)[1]) for p in peers)
     data_dir = (get("data_dir") or f"raftkv-data/{node_id}").strip()
     if not data_dir:
         raise ConfigError(f"{_where('data_dir')}: must not be empty")
@@ -337,7 +423,14 @@ def load_config(
         election_ms=election_ms,
         heartbeat_ms=heartbeat_ms,
         snapshot_every=snapshot_every,
-        token=token,
+        token=cluster_tokens[0] if cluster_tokens else None,
+        cluster_tokens=cluster_tokens,
+        client_tokens=client_tokens,
+        client_read_tokens=client_read_tokens,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_ca=tls_ca,
+        peer_mtls=peer_mtls,
         threads=threads,
         request_timeout_ms=request_timeout_ms,
         log_level=log_level,

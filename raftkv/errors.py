@@ -16,7 +16,8 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     │   ├── InvalidQuery               unknown / malformed query parameter
     │   ├── InvalidRequestId           X-Request-Id not ``<client-id>:<seq>``
     │   └── MalformedRaftMessage       a peer's POST /raft/v1/messages did not decode
-    ├── Unauthorized (401)             cluster token missing or wrong
+    ├── Unauthorized (401)             cluster or client token missing or wrong
+    ├── Forbidden (403)                client token too weak (read-only token, write request)
     ├── KeyNotFound (404)
     ├── RequestIdConflict (409)        X-Request-Id older than the deduplication window
     │   ├── SessionExpired             the client's session was evicted: cannot deduplicate
@@ -48,6 +49,7 @@ __all__ = [
     "CommitTimeout",
     "Compacted",
     "ConfigError",
+    "Forbidden",
     "InvalidKey",
     "InvalidQuery",
     "InvalidRequestId",
@@ -125,6 +127,13 @@ class Unauthorized(RaftkvError):
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'Bearer realm="raftkv"'}
+
+
+class Forbidden(RaftkvError):
+    """A valid client token whose level does not allow the request (read-only token, write)."""
+
+    status = 403
+    code = "forbidden"
 
 
 class KeyNotFound(RaftkvError):

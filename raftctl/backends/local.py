@@ -49,6 +49,8 @@ from raftctl.backends.procs import (
     same_process,
     signal_group,
 )
+from raftctl.certs import make_ca, make_cert
+from raftctl.client import cacert_in_use, use_cacert
 from raftctl.errors import ClusterNotRunning, RaftctlError, UnknownReplica, UsageError
 
 __all__ = ["LocalBackend", "raftkv_command"]
@@ -108,6 +110,7 @@ class LocalBackend:
         election_ms: int = 500,
         heartbeat_ms: int = 100,
         token: str | None = None,
+        tls: bool = False,
     ) -> None:
         if not name or "/" in name or name.startswith("."):
             raise UsageError(f"invalid cluster name {name!r}: use letters, digits, '-' or '_'")
@@ -117,6 +120,7 @@ class LocalBackend:
         self.election_ms = election_ms
         self.heartbeat_ms = heartbeat_ms
         self.token = token
+        self.tls = tls
 
     # -- state --------------------------------------------------------------------------------
     def spec(self) -> Spec | None:
@@ -165,6 +169,12 @@ class LocalBackend:
             )
             for i, port in enumerate(ports)
         )
+        tls_dir = None
+        if self.tls:
+            tls_dir = self.paths.root / "tls"
+            ca = make_ca(tls_dir, f"raftkv {self.name} throwaway CA")
+            for r in members:
+                make_cert(ca, tls_dir, r.id, ["127.0.0.1", "localhost"])
         return Spec(
             name=self.name,
             replicas=members,
@@ -172,6 +182,7 @@ class LocalBackend:
             election_ms=self.election_ms,
             heartbeat_ms=self.heartbeat_ms,
             token=self.token,
+            tls_dir=str(tls_dir) if tls_dir else None,
         )
 
     def _clean_stale(self, rt: Runtime, reporter: Reporter) -> list[str]:
@@ -297,7 +308,10 @@ class LocalBackend:
                 state = "frozen"
             else:
                 state = "running"
-            out.append(Replica(id=r.id, url=r.url, state=state, pid=ident.pid if ident else None))
+            out.append(Replica(id=r.id, url=spec.url(r), state=state,
+                               pid=ident.pid if ident else None))
+        if spec.tls_dir and not cacert_in_use():  # `up --tls`: trust the cluster's own CA
+            use_cacert(str(Path(spec.tls_dir) / "ca.pem"))
         return out
 
     def _no_cluster(self) -> ClusterNotRunning:

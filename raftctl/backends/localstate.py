@@ -125,6 +125,7 @@ class Spec:
     election_ms: int
     heartbeat_ms: int
     token: str | None = None
+    tls_dir: str | None = None  # `raftctl up --tls`: throwaway CA + node certificates here
     version: int = 1
     # the replicas that formed the cluster at its first start (empty: all of them). Only they get
     # themselves in --peers; a replica added later by `raftctl scale` starts as a joining node
@@ -138,6 +139,16 @@ class Spec:
         else:
             chosen = [r for r in self.replicas if r.id in founders]
         return ",".join(f"{r.id}={r.url}" for r in chosen)
+    def url(self, replica: ReplicaSpec) -> str:
+        return replica.url.replace("http://", "https://", 1) if self.tls_dir else replica.url
+
+    def tls_args(self, replica: ReplicaSpec) -> list[str]:
+        if not self.tls_dir:
+            return []
+        d = Path(self.tls_dir)
+        return ["--tls-cert", str(d / f"{replica.id}.pem"), "--tls-key",
+                str(d / f"{replica.id}-key.pem"), "--tls-ca", str(d / "ca.pem"), "--peer-mtls"]
+
 
     def argv(self, replica: ReplicaSpec) -> list[str]:
         """The command line that runs ``replica`` (the token goes in the environment)."""
@@ -151,6 +162,7 @@ class Spec:
             "--peers", self.peers(replica),
             "--election-ms", str(self.election_ms),
             "--heartbeat-ms", str(self.heartbeat_ms),
+            *self.tls_args(replica),
         ]  # fmt: skip
 
     def replica(self, replica_id: str) -> ReplicaSpec | None:
@@ -172,6 +184,7 @@ class Spec:
                 election_ms=int(raw["election_ms"]),
                 heartbeat_ms=int(raw["heartbeat_ms"]),
                 token=raw.get("token"),
+                tls_dir=raw.get("tls_dir"),
                 version=int(raw.get("version", 1)),
                 bootstrap=tuple(str(x) for x in raw.get("bootstrap", ())),
             )

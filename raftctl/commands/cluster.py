@@ -54,6 +54,9 @@ def up(
         help="kind: base image of the build (see raftctl build --base)",
         show_default=False)] = None,
     anti_affinity: AntiAffinityOpt = AntiAffinity.hard,
+    tls: Annotated[bool, typer.Option(
+        "--tls", help="local: HTTPS + mutual TLS between peers with a throwaway CA "
+        "(new clusters only)")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for a leader")] = 60.0,
 ) -> None:
     """Start the cluster and wait until it has a leader (idempotent).
@@ -62,11 +65,15 @@ def up(
     """
     if g.endpoints:
         raise UsageError("up needs a target (--target local|kind), not --endpoints")
+    if tls and g.target is not Target.local:
+        raise UsageError("--tls is for the local target; on kind set the chart's tls.* values "
+                         "(docs/security.md)")
     if replicas is not None and replicas % 2 == 0:
         render.note(f"note: {replicas} replicas tolerate no more failures than {replicas - 1}")
     backend = g.backend(use_endpoints=False, base_port=base_port, election_ms=election_ms,
                         heartbeat_ms=heartbeat_ms, tag=tag, base=base,
-                        anti_affinity=anti_affinity.value)
+                        anti_affinity=anti_affinity.value,
+                        **({"tls": True} if tls else {}))
     try:
         with render.Steps(f"raftctl up ({g.target.value})") as steps:
             started = backend.up(replicas, steps)

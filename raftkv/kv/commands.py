@@ -120,7 +120,7 @@ def decode_command(data: bytes) -> Command:
     """Parse entry bytes; raise ``CommandDecodeError`` on anything malformed."""
     try:
         obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: nesting too deep
         raise CommandDecodeError(f"command is not JSON: {err}") from None
     if not isinstance(obj, dict) or obj.get("v") != 1:
         raise CommandDecodeError("command must be a JSON object with v=1")

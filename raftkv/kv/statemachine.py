@@ -281,7 +281,7 @@ class KVStateMachine:
             )
             applied_index = int(obj.get("applied_index", 0))
             applied_term = int(obj.get("applied_term", 0))
-        except (ValueError, TypeError, KeyError) as err:
+        except (ValueError, TypeError, KeyError, RecursionError) as err:
             if isinstance(err, SnapshotDecodeError):
                 raise
             raise SnapshotDecodeError(f"snapshot does not decode: {err}") from None

@@ -21,7 +21,6 @@ Contract (README's API table, docs/contracts.md §3):
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
@@ -33,14 +32,13 @@ from typing import Any
 
 from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import BaseConverter
+from werkzeug.routing import BaseConverter, PathConverter
 
 from raftkv.config import NodeConfig
 from raftkv.errors import (
     BadRequest,
     InvalidKey,
     InvalidQuery,
-    InvalidRequestId,
     InvalidValue,
     KeyNotFound,
     MalformedRaftMessage,
@@ -55,18 +53,22 @@ from raftkv.errors import (
     RequestIdReused,
     SessionExpired,
     ShuttingDown,
-    Unauthorized,
 )
 from raftkv.keycodec import validate_key
 from raftkv.kv import Command, Op, Outcome, Result, fingerprint
 from raftkv.server import watch as watch_routes
 from raftkv.server.admin_backup import backup_blueprint
 from raftkv.server.api import NodeAPI
+from raftkv.server.auth import Access
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.keypath import forward_target, query_value, request_key
 from raftkv.server.members import register_members
+from raftkv.server.openapi import register as register_openapi
 from raftkv.server.peer_gate import check_peer_cluster
+from raftkv.server.requestid import parse_request_id
 from raftkv.server.routes_hash import HASH_PATH, hash_blueprint
+from raftkv.server.tls import client_context
+from raftkv.server.worker import extend_for_body
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
 
@@ -88,20 +90,6 @@ class _KeyConverter(BaseConverter):
 
     regex = r"[\s\S]+"  # '.' would not match a newline (%0A)
     part_isolating = False
-
-
-def parse_request_id(raw: str | None) -> tuple[str | None, int | None]:
-    """``X-Request-Id: <client-id>:<seq>`` -> (client_id, seq); absent -> (None, None)."""
-    if raw is None:
-        return None, None
-    client, sep, seq_text = raw.strip().rpartition(":")
-    if not sep or not client or not seq_text.isdigit() or len(seq_text) > 18:
-        raise InvalidRequestId(
-            f"X-Request-Id must be <client-id>:<seq> with a decimal seq, got {raw[:80]!r}"
-        )
-    if len(client) > 128 or not client.isprintable() or any(c.isspace() for c in client):
-        raise InvalidRequestId("X-Request-Id client id must be 1-128 printable chars, no spaces")
-    return client, int(seq_text)
 
 
 def _check_query(req: Request, allowed: frozenset[str]) -> None:
@@ -136,10 +124,14 @@ class _Ctx:
         cfg: NodeConfig = node.config
         self.cfg = cfg
         self.id = cfg.id
-        self.forwarder = Forwarder(cfg.id, cfg.peer_urls, timeout=cfg.request_timeout + 1.0)
+        self.forwarder = Forwarder(
+            cfg.id, cfg.peer_urls, timeout=cfg.request_timeout + 1.0,
+            ssl_context=client_context(cfg).get if cfg.tls else None,
+        )
         reserve = max(4, cfg.threads // 8)
         self.slots = threading.BoundedSemaphore(max(1, cfg.threads - reserve))
-        self.token = cfg.token.encode() if cfg.token else None
+        self.access = Access(cfg)
+        self.guarded = bool(cfg.cluster_tokens or cfg.client_auth or cfg.peer_mtls)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -154,7 +146,7 @@ class _Ctx:
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
     "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch", HASH_PATH, "/v1/members",
-    "/v1/admin/members",
+    "/v1/admin/members", "/openapi.json",
 })
 
 
@@ -181,6 +173,9 @@ def error_parts(
             message = err.description or err.name
         code = err.name.lower().replace(" ", "_")
         return err.code or 500, {"error": message, "code": code}, headers
+    if isinstance(err, TimeoutError):  # a client stalled while sending its body (worker.py)
+        return 408, {"error": f"request body not received in time: {err}",
+                     "code": "request_timeout"}, {"Connection": "close"}
     log.error("event=unhandled-error method=%s path=%s", method, path, exc_info=err)
     return 500, {"error": f"internal error: {type(err).__name__}", "code": "internal"}, {}
 
@@ -190,17 +185,46 @@ def handle_raft_post(node: NodeAPI, length: int | None, stream: Any) -> dict[str
     if length is not None and length > MAX_RAFT_BODY:
         raise PayloadTooLarge(f"Raft message batch of {length} bytes is too large")
     body = stream.read(length) if length is not None else stream.read(MAX_RAFT_BODY + 1)
+    if length is not None and len(body) != length:  # the peer went away mid-body
+        raise MalformedRaftMessage(f"body truncated: got {len(body)} of {length} bytes")
     if len(body) > MAX_RAFT_BODY:
         raise PayloadTooLarge("Raft message batch is too large")
     try:
         obj = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MalformedRaftMessage(f"body is not JSON: {err}") from None
+    except (ValueError, RecursionError) as err:  # RecursionError: nesting too deep
+        raise MalformedRaftMessage(f"body is not JSON: {type(err).__name__}: {err}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
         raise MalformedRaftMessage('body must be {"messages": [...]}')
     msgs = node.decode_messages(obj["messages"])
     replies = node.deliver_and_reply(msgs, REPLY_WAIT_S)
     return {"ok": True, "received": len(msgs), "messages": replies}
+
+
+def peer_verified(environ: dict[str, Any]) -> bool:
+    """True when the connection is TLS and the client presented a certificate that verified
+    against --tls-ca (the handshake rejects a bad one; no certificate gives an empty dict)."""
+    sock = environ.get("gunicorn.socket")
+    getpeercert = getattr(sock, "getpeercert", None)
+    if getpeercert is None:
+        return False
+    try:
+        return bool(getpeercert())
+    except (ValueError, OSError):
+        return False
+
+
+class KeyConverter(PathConverter):
+    """``<path:key>`` for keys: any characters, a leading '/' and newlines included (werkzeug's
+    own stops at a newline and refuses a leading '/', so such keys were a 404 "no such route"
+    instead of the key's own answer: found by schemathesis). validate_key judges the key."""
+
+    regex = "(?s:.+)"
+    part_isolating = False  # spans '/' (werkzeug infers True from a regex without a '/')
+
+
+def _content_length(environ: dict[str, Any]) -> int | None:
+    raw = environ.get("CONTENT_LENGTH")
+    return int(raw) if raw and raw.isdigit() else None
 
 
 def _route_label(path: str) -> str:
@@ -227,14 +251,13 @@ class _Edge:
         method: str = environ.get("REQUEST_METHOD", "")
         ctx = self.ctx
         status_code = ["500"]
-        if ctx.token is not None and path.startswith(("/raft/", "/v1/admin/")):
-            auth: str = environ.get("HTTP_AUTHORIZATION", "")
-            if not auth.startswith("Bearer ") or not hmac.compare_digest(
-                auth[7:].strip().encode(), ctx.token
-            ):
-                err = Unauthorized("missing or wrong cluster token (Authorization: Bearer ...)")
-                return self._answer(start_response, *error_parts(err, method, path),
+        if ctx.guarded:
+            denied = ctx.access.check(method, path, environ.get("HTTP_AUTHORIZATION", ""),
+                                      peer_verified(environ))
+            if denied is not None:
+                return self._answer(start_response, *error_parts(denied, method, path),
                                     method, path, t0)
+        extend_for_body(environ.get("gunicorn.socket"), _content_length(environ))
         if method == "POST" and path == RAFT_PATH:
             return self._raft(environ, start_response, t0)
         kv = path.startswith("/v1/kv")
@@ -287,6 +310,7 @@ class _Edge:
 def build_app(node: NodeAPI) -> Flask:
     """The Flask app serving ``node`` (see module docstring)."""
     app = Flask("raftkv")
+    app.url_map.converters["path"] = KeyConverter  # before any route is added
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     app.url_map.converters["key"] = _KeyConverter
@@ -298,6 +322,15 @@ def build_app(node: NodeAPI) -> Flask:
     # ------------------------------------------------------------------ plumbing
     app.wsgi_app = _Edge(app.wsgi_app, ctx)  # type: ignore[method-assign]
     proposals_ok = metrics.proposals.labels("ok")
+
+    default_options = app.make_default_options_response
+
+    def options_response() -> Response:
+        """OPTIONS answers JSON too (Flask's automatic answer is an empty text/html page)."""
+        allowed = sorted(default_options().allow)
+        return _json({"allow": allowed}, 200, {"Allow": ", ".join(allowed)})
+
+    app.make_default_options_response = options_response  # type: ignore[method-assign]
 
     @app.errorhandler(Exception)
     def _error(err: Exception) -> Response:
@@ -393,6 +426,8 @@ def build_app(node: NodeAPI) -> Flask:
         if length is not None and length > limit:
             raise PayloadTooLarge(f"value is {length} bytes; the limit is {limit} (1 MiB)")
         raw = request.stream.read(limit + 1) if length is None else request.get_data(cache=True)
+        if length is not None and len(raw) != length:  # the client went away mid-body
+            raise BadRequest(f"request body truncated: got {len(raw)} of {length} bytes")
         if len(raw) > limit:
             raise PayloadTooLarge(f"value is larger than the limit of {limit} bytes (1 MiB)")
         try:
@@ -514,11 +549,14 @@ def build_app(node: NodeAPI) -> Flask:
     # ------------------------------------------------------------------ admin
     def admin_body() -> dict[str, Any]:
         raw = request.get_data(cache=True)
+        if request.content_length is not None and len(raw) != request.content_length:
+            raise BadRequest(f"request body truncated: got {len(raw)} of "
+                             f"{request.content_length} bytes")
         if not raw.strip():
             return {}
         try:
             obj = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nesting too deep
             raise BadRequest("body must be a JSON object") from None
         if not isinstance(obj, dict):
             raise BadRequest("body must be a JSON object")
@@ -563,6 +601,7 @@ def build_app(node: NodeAPI) -> Flask:
     ctx.forwarder.resolver = lambda pid: node.status().peer_urls.get(pid)
     register_members(app, node, forward_or_raise)
     app.register_blueprint(backup_blueprint(node, ctx))  # GET /v1/admin/snapshot (backups)
+    register_openapi(app)  # GET /openapi.json
 
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists

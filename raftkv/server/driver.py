@@ -81,6 +81,7 @@ from raftkv.server.api import NodeStatus
 from raftkv.server.changefeed import Change, ChangeFeed
 from raftkv.server.members import MembershipConflict, check_change
 from raftkv.server.metrics import NodeMetrics
+from raftkv.server.tls import client_context
 from raftkv.server.transport import PeerTransport
 from raftkv.server.waiters import Waiter
 from raftkv.storage import Storage
@@ -220,6 +221,7 @@ class NodeDriver:
             timeout=max(1.0, cfg.election_ms / 1000.0),
             on_result=self._on_send_result,
             on_reply=self._on_peer_reply,
+            ssl_context=client_context(cfg).get if cfg.tls else None,
         )
         self._refresh_status()
         log.info(

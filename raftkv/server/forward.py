@@ -24,6 +24,7 @@ longer than ``MAX_IDLE_S``, is replaced before anything is sent.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -62,8 +63,15 @@ class _Pooled:
 
 
 class Forwarder:
-    def __init__(self, self_id: str, peer_urls: Mapping[str, str], timeout: float) -> None:
+    def __init__(
+        self,
+        self_id: str,
+        peer_urls: Mapping[str, str],
+        timeout: float,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
         self.self_id = self_id
+        self._ssl_context = ssl_context
         self._targets: dict[str, tuple[bool, str, int]] = {}
         for pid, url in peer_urls.items():
             self._set(pid, url)
@@ -103,7 +111,8 @@ class Forwarder:
                 return conn, True
             self._drop(leader)
         https, host, port = self._targets[leader]
-        conn = KeepAliveConnection(host, port, self.timeout, tls=https)
+        conn = KeepAliveConnection(host, port, self.timeout, tls=https,
+                                   ssl_context=self._ssl_context)
         pool[leader] = _Pooled(conn)
         return conn, False
 

@@ -58,7 +58,7 @@ def settings(config: NodeConfig) -> dict[str, Any]:
     return {
         "bind": [f"{host}:{config.port}"],
         "workers": 1,
-        "worker_class": "gthread",
+        "worker_class": "raftkv.server.worker.RaftkvWorker",  # gthread, hardened
         "threads": config.threads,
         "worker_connections": 1000,
         "keepalive": 75,
@@ -71,7 +71,23 @@ def settings(config: NodeConfig) -> dict[str, Any]:
         # gunicorn >= 24 opens a control socket at one fixed per-user path; several nodes on
         # one machine would fight over it, and a node needs none.
         "control_socket_disable": True,
+        **_tls_settings(config),
     }
+
+
+def _tls_settings(config: NodeConfig) -> dict[str, Any]:
+    """HTTPS: certfile/keyfile make gunicorn wrap every connection; its ``ssl_context`` hook
+    (called per connection) hands out tls.py's context, reloaded when the files change."""
+    if not config.tls:
+        return {}
+    from raftkv.server.tls import server_context
+
+    reloading = server_context(config)
+
+    def ssl_context(conf: Any, default_factory: Any) -> Any:
+        return reloading.get()
+
+    return {"certfile": config.tls_cert, "keyfile": config.tls_key, "ssl_context": ssl_context}
 
 
 def _die_with_master(worker: Any) -> None:

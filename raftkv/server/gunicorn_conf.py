@@ -58,3 +58,8 @@ preload_app = _S["preload_app"]
 accesslog = _S["accesslog"]
 control_socket_disable = _S["control_socket_disable"]
 proc_name = f"raftkv-{_CONFIG.id}"
+if _CONFIG.tls:  # HTTPS (tls.py): the files, and the hook handing out the reloading context
+    certfile = _S["certfile"]
+    keyfile = _S["keyfile"]
+    ssl_context = _S["ssl_context"]
+    __all__ += ["certfile", "keyfile", "ssl_context"]

@@ -4,9 +4,11 @@ Why not ``http.client``: it parses every response's headers with the ``email`` p
 here at ~165 µs of CPU per request against ~36 µs for this reader, and a leader sends one POST
 per follower for every batch it replicates.
 
-Contract: ``KeepAliveConnection(host, port, timeout, tls=False).request(method, path, body,
-headers)`` returns ``(status, headers, body)`` with header names lower-cased. The connection is
-opened lazily and reused; a new connection resolves the host name again (no DNS caching).
+Contract: ``KeepAliveConnection(host, port, timeout, tls=False, ssl_context=None)
+.request(method, path, body, headers)`` (``ssl_context``: a callable giving the TLS context of
+each new connection, tls.py) returns ``(status, headers, body)`` with header names
+lower-cased. The connection is opened lazily and reused; a new connection resolves the host
+name again (no DNS caching).
 Responses must carry ``Content-Length`` or use chunked encoding (anything else: the body runs to
 the end of the connection). ``Connection: close`` from the server closes it after the response.
 Any socket or protocol error raises ``OSError`` (protocol errors as ``ConnectionError``) and
@@ -21,17 +23,28 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+from collections.abc import Callable
 from typing import BinaryIO
 
-__all__ = ["KeepAliveConnection"]
+__all__ = ["KeepAliveConnection", "read_response"]
 
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
+_MAX_BODY = 1 << 30  # a response larger than this is damage, not an answer
 
 
 class KeepAliveConnection:
-    def __init__(self, host: str, port: int, timeout: float, *, tls: bool = False) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        *,
+        tls: bool = False,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
         self.host = host
+        self._ssl_context = ssl_context
         self.port = port
         self.timeout = timeout
         self.tls = tls
@@ -67,7 +80,8 @@ class KeepAliveConnection:
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls:
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+            ctx = self._ssl_context() if self._ssl_context else ssl.create_default_context()
+            sock = ctx.wrap_socket(sock, server_hostname=self.host)
         self._sock = sock
         self._rfile = sock.makefile("rb")
         return sock, self._rfile
@@ -96,59 +110,90 @@ class KeepAliveConnection:
         self.sent = True
         sock.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body)
 
-        status_line = rfile.readline(_MAX_LINE)
-        if not status_line:
-            raise ConnectionError("connection closed before the response")
-        parts = status_line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise ConnectionError(f"bad status line {status_line[:80]!r}")
-        status = int(parts[1])
-        resp_headers: dict[str, str] = {}
-        for _ in range(_MAX_HEADERS):
-            line = rfile.readline(_MAX_LINE)
-            if line in (b"\r\n", b"\n"):
-                break
-            if not line:
-                raise ConnectionError("connection closed inside the response headers")
-            name, sep, value = line.partition(b":")
-            if not sep:
-                raise ConnectionError(f"bad header line {line[:80]!r}")
-            resp_headers[name.strip().lower().decode("latin-1")] = value.strip().decode(
-                "latin-1"
-            )
-        else:
-            raise ConnectionError("too many response headers")
-
-        if resp_headers.get("transfer-encoding", "").lower() == "chunked":
-            data = self._read_chunked(rfile)
-        elif "content-length" in resp_headers:
-            length = int(resp_headers["content-length"])
-            data = rfile.read(length)
-            if len(data) != length:
-                raise ConnectionError("connection closed inside the response body")
-        else:
-            data = rfile.read()
-            self.close()
-            return status, resp_headers, data
-        if resp_headers.get("connection", "").lower() == "close" or parts[0] == b"HTTP/1.0":
+        status, resp_headers, data, close = read_response(rfile)
+        if close:
             self.close()
         return status, resp_headers, data
 
-    @staticmethod
-    def _read_chunked(rfile: BinaryIO) -> bytes:
-        out: list[bytes] = []
-        while True:
-            size_line = rfile.readline(_MAX_LINE)
-            try:
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise ConnectionError(f"bad chunk size {size_line[:40]!r}") from None
-            if size == 0:
-                while rfile.readline(_MAX_LINE) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(out)
-            chunk = rfile.read(size)
-            if len(chunk) != size:
-                raise ConnectionError("connection closed inside a chunk")
-            out.append(chunk)
-            rfile.readline(_MAX_LINE)
+
+def _length(raw: bytes | str, what: str, base: int = 10) -> int:
+    """A non-negative length of at most ``_MAX_BODY`` written in ``base`` digits only (``int()``
+    alone would accept signs, ``0x`` prefixes, underscores and surrounding spaces)."""
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    digits = "0123456789abcdefABCDEF"[: 10 if base == 10 else 22]
+    if not text or len(text) > 16 or any(c not in digits for c in text):
+        raise ConnectionError(f"bad {what} {text[:40]!r}")
+    value = int(text, base)
+    if value > _MAX_BODY:
+        raise ConnectionError(f"{what} {value} exceeds the {_MAX_BODY} byte limit")
+    return value
+
+
+def read_response(rfile: BinaryIO) -> tuple[int, dict[str, str], bytes, bool]:
+    """Parse one HTTP/1.x response from ``rfile``: (status, headers with lower-cased names, body,
+    whether the connection must be closed afterwards). Malformed or oversized input (a body over
+    ``_MAX_BODY``, a line over ``_MAX_LINE``, more than ``_MAX_HEADERS`` headers) raises
+    ``ConnectionError``; nothing else escapes for any input (fuzzed in tests/fuzz/)."""
+    status_line = rfile.readline(_MAX_LINE)
+    if not status_line:
+        raise ConnectionError("connection closed before the response")
+    parts = status_line.split(None, 2)
+    if (
+        len(parts) < 2
+        or not parts[0].startswith(b"HTTP/1.")
+        or len(parts[1]) != 3
+        or not parts[1].isdigit()
+    ):
+        raise ConnectionError(f"bad status line {status_line[:80]!r}")
+    status = int(parts[1])
+    resp_headers: dict[str, str] = {}
+    for _ in range(_MAX_HEADERS):
+        line = rfile.readline(_MAX_LINE)
+        if line in (b"\r\n", b"\n"):
+            break
+        if not line:
+            raise ConnectionError("connection closed inside the response headers")
+        if not line.endswith(b"\n"):
+            raise ConnectionError(f"response header line over {_MAX_LINE} bytes")
+        name, sep, value = line.partition(b":")
+        if not sep:
+            raise ConnectionError(f"bad header line {line[:80]!r}")
+        resp_headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    else:
+        raise ConnectionError("too many response headers")
+
+    if resp_headers.get("transfer-encoding", "").lower() == "chunked":
+        data = _read_chunked(rfile)
+    elif "content-length" in resp_headers:
+        length = _length(resp_headers["content-length"], "Content-Length")
+        data = rfile.read(length)
+        if len(data) != length:
+            raise ConnectionError("connection closed inside the response body")
+    else:
+        data = rfile.read(_MAX_BODY + 1)
+        if len(data) > _MAX_BODY:
+            raise ConnectionError(f"response body exceeds the {_MAX_BODY} byte limit")
+        return status, resp_headers, data, True
+    close = resp_headers.get("connection", "").lower() == "close" or parts[0] == b"HTTP/1.0"
+    return status, resp_headers, data, close
+
+
+def _read_chunked(rfile: BinaryIO) -> bytes:
+    out: list[bytes] = []
+    total = 0
+    while True:
+        size_line = rfile.readline(_MAX_LINE)
+        size = _length(size_line.split(b";", 1)[0].strip(), "chunk size", 16)
+        if size == 0:
+            for _ in range(_MAX_HEADERS):
+                if rfile.readline(_MAX_LINE) in (b"\r\n", b"\n", b""):
+                    return b"".join(out)  # trailers skipped
+            raise ConnectionError("too many trailer lines")
+        total += size
+        if total > _MAX_BODY:
+            raise ConnectionError(f"chunked body exceeds the {_MAX_BODY} byte limit")
+        chunk = rfile.read(size)
+        if len(chunk) != size:
+            raise ConnectionError("connection closed inside a chunk")
+        out.append(chunk)
+        rfile.readline(_MAX_LINE)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -66,6 +67,7 @@ class PeerSender:
         on_result: Callable[[str, bool, int], None] | None = None,
         on_reply: Callable[[str, list[Any]], None] | None = None,
         self_id: str | None = None,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
         self.peer_id = peer_id
         self._on_reply = on_reply
@@ -93,7 +95,9 @@ class PeerSender:
         self._cond = threading.Condition(threading.Lock())
         self._stopped = False
         self._stop_evt = threading.Event()
-        self._conn = KeepAliveConnection(self._host, self._port, timeout, tls=self._https)
+        self._conn = KeepAliveConnection(
+            self._host, self._port, timeout, tls=self._https, ssl_context=ssl_context
+        )
         self._thread = threading.Thread(
             target=self._run, name=f"raftkv-send-{peer_id}", daemon=True
         )
@@ -226,7 +230,7 @@ class PeerSender:
             if self._on_reply is not None and b'"messages"' in data:
                 try:
                     replies = json.loads(data)["messages"]
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, RecursionError):
                     log.warning("peer=%s event=bad-reply body=%s", self.peer_id, data[:200])
                 else:
                     if isinstance(replies, list) and replies:
@@ -249,12 +253,14 @@ class PeerTransport:
         timeout: float = 2.0,
         on_result: Callable[[str, bool, int], None] | None = None,
         on_reply: Callable[[str, list[Any]], None] | None = None,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
         self.self_id = self_id
         self._encode = encode
         self._opts: dict[str, Any] = {
             "token": token, "cluster_id": cluster_id, "timeout": timeout,
             "on_result": on_result, "on_reply": on_reply, "self_id": self_id,
+            "ssl_context": ssl_context,
         }
         self.senders = {
             pid: self._make(pid, url)

@@ -168,7 +168,7 @@ def _parse_header(buf: bytes) -> tuple[int, int, int, int]:
 def _decode_members(raw: bytes) -> tuple[tuple[str, ...], Membership | None]:
     try:
         doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:  # Recursion: nesting
         raise ValueError(f"membership is not JSON: {err}") from err
     membership = None
     members = doc

@@ -162,6 +162,8 @@ def resolve_env(
             out[e["name"]] = {"metadata.name": pod_name, "metadata.namespace": namespace}[path]
         elif "secretKeyRef" in source:
             ref = source["secretKeyRef"]
+            if ref.get("optional") and (ref["name"], ref["key"]) not in secrets:
+                continue  # Kubernetes leaves an optional variable unset
             out[e["name"]] = secrets[(ref["name"], ref["key"])]
         else:  # pragma: no cover - the chart uses no other source
             raise AssertionError(f"unsupported env source {source}")

@@ -94,6 +94,28 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
         "default",
     ),
     "single-node": ({"replicaCount": 1}, "raftkv", "default"),
+    # issue 15: token rotation list, client tokens, TLS with cert-manager / an existing Secret
+    "security-cert-manager": (
+        {
+            "auth": {"tokens": ["new-cluster-token-0123456", "old-cluster-token-0123456"]},
+            "clientAuth": {"enabled": True, "readTokens": ["read-only-token-0123456"]},
+            "tls": {"enabled": True, "certManager": {"issuer": "ca-issuer",
+                                                    "issuerKind": "ClusterIssuer"}},
+            "networkPolicy": {"enabled": True, "allowCIDRs": ["172.18.0.0/16"]},
+        },
+        "raftkv",
+        "default",
+    ),
+    "security-existing-secrets": (
+        {
+            "auth": {"enabled": False},
+            "clientAuth": {"enabled": True, "existingSecret": "my-client-tokens"},
+            "tls": {"enabled": True, "existingSecret": "my-tls", "peerMtls": False},
+            "client": {"kind": "Job"},
+        },
+        "store",
+        "prod",
+    ),
     "client-job": ({"client": {"kind": "Job"}}, "raftkv", "default"),
     "restore": (
         {"restore": {"enabled": True, "secretName": "raftkv-restore", "clusterId": "c0ffee"},
@@ -141,6 +163,9 @@ def test_every_object_is_valid_kubernetes(renders: dict[str, Rendered], key: str
     for obj in rendered.objects:
         if obj["kind"] == "ServiceMonitor":  # a CRD: not in the Kubernetes schemas, checked below
             assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+            continue
+        if obj["kind"] == "Certificate":  # cert-manager's CRD: test_chart_security.py
+            assert obj["apiVersion"] == "cert-manager.io/v1"
             continue
         for version in KUBE_VERSIONS:
             try:
@@ -299,7 +324,10 @@ def test_probes_hit_healthz_and_readyz_on_the_http_port(
         if values.get(probe, {}).get("enabled", True) is False:
             assert probe not in c
             continue
-        assert c[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+        expect = {"path": path, "port": "http"}
+        if values.get("tls", {}).get("enabled"):
+            expect["scheme"] = "HTTPS"
+        assert c[probe]["httpGet"] == expect, probe
         assert c[probe]["timeoutSeconds"] >= 1
     port_names = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert port_names["http"] == 8000

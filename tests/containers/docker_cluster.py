@@ -147,6 +147,7 @@ class DockerCluster:
     network: str = ""
     subnet: str = ""
     nodes: list[Node] = field(default_factory=list)
+    extra_run_args: list[str] = field(default_factory=list)  # e.g. a bind mount of /tls
     _created_containers: list[str] = field(default_factory=list)
     _created_volumes: list[str] = field(default_factory=list)
 
@@ -200,6 +201,13 @@ class DockerCluster:
         )
         docker("volume", "create", "--label", "raftkv-test=1", node.volume)
         self._created_volumes.append(node.volume)
+        self.run_node(node, self.container_env(pod))
+        self.nodes.append(node)
+        return node
+
+    def run_node(self, node: Node, env: dict[str, str]) -> None:
+        """`docker run` of ``node`` (its volume kept): a start, or a rolling update's new pod."""
+        pod = node.pod
         args = [
             "run",
             "-d",
@@ -221,12 +229,19 @@ class DockerCluster:
         ]
         for alias in self.dns_aliases(pod):
             args += ["--network-alias", alias]
-        for key, value in self.container_env(pod).items():
+        args += self.extra_run_args
+        for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         docker(*args, self.image)
-        self._created_containers.append(node.container)
-        self.nodes.append(node)
-        return node
+        if node.container not in self._created_containers:
+            self._created_containers.append(node.container)
+
+    def replace_node(self, node: Node, env: dict[str, str], stop_timeout: int = 30) -> None:
+        """What a StatefulSet rolling update does to one pod: SIGTERM, wait, remove, and run the
+        new pod spec (``env``) on the same volume, name and address."""
+        self.stop(node, stop_timeout)
+        docker("rm", node.container)
+        self.run_node(node, env)
 
     def start(self) -> None:
         self.create_network()
@@ -247,6 +262,7 @@ class DockerCluster:
             "--network",
             self.network,
             *_POD_RUN_FLAGS,
+            *self.extra_run_args,
             "--entrypoint",
             command[0],
         ]

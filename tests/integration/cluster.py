@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -99,6 +100,10 @@ class LocalCluster:
         token: str | None = None,
         request_timeout_ms: int = 5_000,
         threads: int = 16,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        node_args: Callable[[int], list[str]] | None = None,
     ) -> None:
         self.root = Path(root)
         self.size = size
@@ -114,6 +119,10 @@ class LocalCluster:
         ]
         if token:
             self.common += ["--token", token]
+        self.common += extra_args or []
+        self.extra_env = dict(env or {})
+        self.ssl_context = ssl_context  # set: the nodes serve HTTPS (tests/integration/tls)
+        self.node_args = node_args  # per-node extra flags (e.g. each node's own certificate)
         self.peers = ",".join(
             f"{nid}=http://127.0.0.1:{port}" for nid, port in zip(self.ids, self.ports, strict=True)
         )
@@ -123,7 +132,8 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ processes
     def url(self, i: int) -> str:
-        return f"http://127.0.0.1:{self.ports[i]}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[i]}"
 
     def data_dir(self, i: int) -> Path:
         return self.root / f"data-{i}"
@@ -139,8 +149,9 @@ class LocalCluster:
             sys.executable, "-m", "raftkv", "serve",
             "--id", self.ids[i], "--host", "127.0.0.1", "--port", str(self.ports[i]),
             "--data-dir", str(self.data_dir(i)), "--peers", self.peers, *self.common,
+            *(self.node_args(i) if self.node_args else []),
         ]
-        env = subprocess_env()
+        env = {**subprocess_env(), **self.extra_env}
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True, cwd=self.root)
         self.procs[i] = proc
@@ -219,7 +230,12 @@ class LocalCluster:
         headers: dict[str, str] | None = None,
         timeout: float = 10,
     ) -> Reply:
-        conn = http.client.HTTPConnection("127.0.0.1", self.ports[i], timeout=timeout)
+        conn: http.client.HTTPConnection
+        if self.ssl_context is not None:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.ports[i], timeout=timeout,
+                                               context=self.ssl_context)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.ports[i], timeout=timeout)
         try:
             data = body.encode() if isinstance(body, str) else body
             conn.request(method, path, body=data, headers=headers or {})

@@ -82,3 +82,43 @@ def test_unusable_data_dir_stops_the_node_with_one_line(tmp_path: Path) -> None:
     assert out.returncode == 3, out.stderr
     lines = [ln for ln in out.stderr.splitlines() if "event=start-failed" in ln]
     assert len(lines) == 1 and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("conf", ["raftkv/gunicorn_conf.py", "raftkv/server/gunicorn_conf.py"])
+def test_gunicorn_config_file_serves_https_from_env(tmp_path: Path, conf: str) -> None:
+    import http.client
+    import ssl
+
+    from raftctl.certs import make_ca, make_cert
+
+    ca = make_ca(tmp_path / "ca")
+    cert, key = make_cert(ca, tmp_path / "ca", "solo-0", ["127.0.0.1"])
+    port = free_port()
+    env = subprocess_env()
+    env.update(RAFTKV_ID="solo-0", RAFTKV_HOST="127.0.0.1", RAFTKV_PORT=str(port),
+               RAFTKV_DATA_DIR=str(tmp_path / "d"), RAFTKV_THREADS="8",
+               RAFTKV_TLS_CERT=str(cert), RAFTKV_TLS_KEY=str(key),
+               RAFTKV_TLS_CA=str(ca.cert_path))
+    log = open(tmp_path / "log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / conf), "raftkv.server:create_app()"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    ctx = ssl.create_default_context(cafile=str(ca.cert_path))
+
+    def status() -> bytes:
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx)
+        try:
+            c.request("GET", "/v1/status")
+            return c.getresponse().read()
+        finally:
+            c.close()
+
+    try:
+        wait_until(lambda: b'"role":"leader"' in status(), 30, "single node leader over HTTPS",
+                   lambda: (tmp_path / "log").read_text())
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()

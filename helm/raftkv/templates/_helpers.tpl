@@ -110,7 +110,7 @@ app.kubernetes.io/component: client
 {{/* "http://raft-0.raft-service.default.svc.cluster.local:8000" for pod index .i (dict "root" $ "i" i). */}}
 {{- define "raftkv.peerURL" -}}
 {{- $root := .root -}}
-{{- printf "http://%s-%d.%s.%s.svc.%s:8000" (include "raftkv.statefulsetName" $root) (int .i) (include "raftkv.headlessServiceName" $root) $root.Release.Namespace $root.Values.clusterDomain -}}
+{{- printf "%s://%s-%d.%s.%s.svc.%s:8000" (include "raftkv.scheme" $root) (include "raftkv.statefulsetName" $root) (int .i) (include "raftkv.headlessServiceName" $root) $root.Release.Namespace $root.Values.clusterDomain -}}
 {{- end -}}
 
 {{/* RAFTKV_PEERS: "raft-0=http://raft-0.raft-service.<ns>.svc.<domain>:8000,..." (self included). */}}
@@ -125,7 +125,7 @@ app.kubernetes.io/component: client
 
 {{/* RAFTKV_PEER_TEMPLATE, expanded by the node: {name} = id without "-N", {i} = 0..replicas-1. */}}
 {{- define "raftkv.peerTemplate" -}}
-{{- printf "http://{name}-{i}.{service}.{namespace}.svc.%s:{port}" .Values.clusterDomain -}}
+{{- printf "%s://{name}-{i}.{service}.{namespace}.svc.%s:{port}" (include "raftkv.scheme" .) .Values.clusterDomain -}}
 {{- end -}}
 
 {{/* The client's endpoints, short pod DNS names as in the original assignment: "http://raft-0.raft-service:8000,...". */}}
@@ -133,7 +133,7 @@ app.kubernetes.io/component: client
 {{- $root := . -}}
 {{- $urls := list -}}
 {{- range $i := until (int .Values.replicaCount) -}}
-{{- $urls = append $urls (printf "http://%s-%d.%s:8000" (include "raftkv.statefulsetName" $root) $i (include "raftkv.headlessServiceName" $root)) -}}
+{{- $urls = append $urls (printf "%s://%s-%d.%s:8000" (include "raftkv.scheme" $root) (include "raftkv.statefulsetName" $root) $i (include "raftkv.headlessServiceName" $root)) -}}
 {{- end -}}
 {{- join "," $urls -}}
 {{- end -}}
@@ -143,7 +143,9 @@ app.kubernetes.io/component: client
 {{- div (sub (int .Values.replicaCount) 1) 2 -}}
 {{- end -}}
 
-{{/* Token env vars (RAFTKV_TOKEN for the node, RAFTCTL_TOKEN for raftctl): pass (dict "root" $ "name" "RAFTKV_TOKEN"). */}}
+{{/* Token env vars (RAFTKV_TOKEN for the node, RAFTCTL_TOKEN for raftctl): pass (dict "root" $ "name" "RAFTKV_TOKEN").
+The value may be a comma-separated list (rotation): the node accepts every token and sends the first, raftctl
+sends the first. Without a cluster token, raftctl gets the read-write client tokens (clientAuth). */}}
 {{- define "raftkv.tokenEnv" -}}
 {{- if .root.Values.auth.enabled -}}
 - name: {{ .name }}
@@ -151,7 +153,38 @@ app.kubernetes.io/component: client
     secretKeyRef:
       name: {{ include "raftkv.tokenSecretName" .root }}
       key: {{ include "raftkv.tokenSecretKey" .root }}
+{{- else if and .root.Values.clientAuth.enabled (eq .name "RAFTCTL_TOKEN") -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "raftkv.clientTokensSecretName" .root }}
+      key: tokens
 {{- end -}}
+{{- end -}}
+
+{{/* The cluster token(s) given in values ("" when generated or from an existing Secret): auth.tokens joined
+with commas, else auth.token. */}}
+{{- define "raftkv.inlineToken" -}}
+{{- if .Values.auth.tokens -}}
+{{- join "," .Values.auth.tokens -}}
+{{- else -}}
+{{- .Values.auth.token -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret with the client tokens (keys `tokens`, `readTokens`). */}}
+{{- define "raftkv.clientTokensSecretName" -}}
+{{- .Values.clientAuth.existingSecret | default (printf "%s-client-tokens" .Release.Name) -}}
+{{- end -}}
+
+{{/* The Secret with the node certificate (tls.crt, tls.key, ca.crt). */}}
+{{- define "raftkv.tlsSecretName" -}}
+{{- .Values.tls.existingSecret | default (printf "%s-tls" .Release.Name) -}}
+{{- end -}}
+
+{{/* http or https, for every URL the chart builds. */}}
+{{- define "raftkv.scheme" -}}
+{{- ternary "https" "http" .Values.tls.enabled -}}
 {{- end -}}
 
 {{/* Checks the schema cannot express (or that must hold even with --skip-schema-validation); one clear line each. */}}
@@ -162,6 +195,15 @@ app.kubernetes.io/component: client
 {{- end -}}
 {{- if and .Values.auth.enabled .Values.auth.existingSecret .Values.auth.token -}}
 {{- fail "auth.token and auth.existingSecret are mutually exclusive: set one of them" -}}
+{{- end -}}
+{{- if and .Values.auth.enabled .Values.auth.existingSecret .Values.auth.tokens -}}
+{{- fail "auth.tokens and auth.existingSecret are mutually exclusive: set one of them" -}}
+{{- end -}}
+{{- if and .Values.auth.token .Values.auth.tokens -}}
+{{- fail "auth.token and auth.tokens are mutually exclusive: for a rotation list every token in auth.tokens" -}}
+{{- end -}}
+{{- if and .Values.clientAuth.existingSecret (or .Values.clientAuth.tokens .Values.clientAuth.readTokens) -}}
+{{- fail "clientAuth.tokens/readTokens and clientAuth.existingSecret are mutually exclusive: set one of them" -}}
 {{- end -}}
 {{- if not (has .Values.client.kind (list "Pod" "Job")) -}}
 {{- fail (printf "client.kind must be Pod or Job, got %v" .Values.client.kind) -}}
@@ -220,7 +262,11 @@ initContainers:
       - raftkv-wait-ready
       - --timeout
       - {{ .Values.client.waitTimeoutSeconds | quote }}
-      - {{ printf "http://%s:%d/readyz" (include "raftkv.serviceName" .) (int .Values.service.port) | quote }}
+      {{- if .Values.tls.enabled }}
+      - --cacert
+      - /tls/ca.crt
+      {{- end }}
+      - {{ printf "%s://%s:%d/readyz" (include "raftkv.scheme" .) (include "raftkv.serviceName" .) (int .Values.service.port) | quote }}
     resources:
       {{- toYaml .Values.client.resources | nindent 6 }}
     securityContext:
@@ -228,6 +274,11 @@ initContainers:
     volumeMounts:
       - name: tmp
         mountPath: /tmp
+      {{- if .Values.tls.enabled }}
+      - name: tls
+        mountPath: /tls
+        readOnly: true
+      {{- end }}
 containers:
   - name: raftctl
     image: {{ include "raftkv.image" . }}
@@ -247,6 +298,10 @@ containers:
       {{- with (include "raftkv.tokenEnv" (dict "root" . "name" "RAFTCTL_TOKEN")) }}
       {{- . | nindent 6 }}
       {{- end }}
+      {{- if .Values.tls.enabled }}
+      - name: RAFTCTL_CACERT
+        value: /tls/ca.crt
+      {{- end }}
     resources:
       {{- toYaml .Values.client.resources | nindent 6 }}
     securityContext:
@@ -254,10 +309,24 @@ containers:
     volumeMounts:
       - name: tmp
         mountPath: /tmp
+      {{- if .Values.tls.enabled }}
+      - name: tls
+        mountPath: /tls
+        readOnly: true
+      {{- end }}
 volumes:
   - name: tmp
     emptyDir:
       sizeLimit: 64Mi
+  {{- if .Values.tls.enabled }}
+  # only the CA: the client trusts the nodes' certificates, it presents none
+  - name: tls
+    secret:
+      secretName: {{ include "raftkv.tlsSecretName" . }}
+      items:
+        - key: ca.crt
+          path: ca.crt
+  {{- end }}
 {{- end -}}
 
 {{/* The client Pod's labels (on the bare client Pod, in the Job's template and on the helm test Pod). */}}
