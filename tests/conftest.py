@@ -13,6 +13,14 @@ import os
 import re
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge behaviour, not speed: no per-example deadline (a loaded 2-core machine
+# made a fast example "too slow" now and then), and slow data generation is no failure either.
+settings.register_profile(
+    "raftkv", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("raftkv")
 
 # (pattern of the skip reason, why it is expected). Keep this list short and explained.
 EXPECTED_SKIPS: tuple[tuple[re.Pattern[str], str], ...] = (

@@ -10,8 +10,9 @@ from tests.unit.server.fakenode import FakeNode
 
 
 @pytest.mark.parametrize(("path", "status", "key"), [
-    ("/v1/kv/a%0Ab", 400, None),  # control character: the key's own 400, not a 404
-    ("/v1/kv/%0A", 400, None),
+    ("/v1/kv/a%0Ab", 200, "a\nb"),  # a control character is part of a key (keycodec), not a 404
+    ("/v1/kv/%0A", 200, "\n"),
+    ("/v1/kv/a%ZZ", 400, None),  # a malformed escape: the key's own 400
     ("/v1/kv/%2Flead", 200, "/lead"),
     ("/v1/kv//x", 200, "/x"),
     ("/v1/kv/a/b", 200, "a/b"),
