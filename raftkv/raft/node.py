@@ -1235,7 +1235,9 @@ class RaftNode:
         if isinstance(m, _FROM_LEADER):
             return True
         if isinstance(m, RequestVote):
-            return m.src in self._electorate()
+            # also from a voter our own uncommitted change removes: it may campaign until that
+            # change commits (thesis §4.2.2), and must learn our term and our log's verdict
+            return m.src in self._electorate() or m.src in self._being_removed()
         if isinstance(m, TimeoutNow) and m.src == self.leader:
             return True  # a leader that removed itself hands over to us
         if m.src in self._member_set:
@@ -1250,10 +1252,17 @@ class RaftNode:
         its own vote). Learners, joining nodes and nodes whose removal committed never do."""
         if self.id in self._electorate():
             return True
-        if self._conf.index <= self.commit:
-            return False
-        pos = self._confs.index(self._conf)
-        return pos > 0 and self.id in self._confs[pos - 1].voters
+        return self.id in self._being_removed()
+
+    def _being_removed(self) -> frozenset[NodeId]:
+        """Voters that the configuration in effect removes while it is not committed yet."""
+        conf = self._conf
+        if conf.index <= self.commit:
+            return frozenset()
+        pos = self._confs.index(conf)
+        if pos == 0:
+            return frozenset()
+        return frozenset(self._confs[pos - 1].voters) - self._voter_set
 
     def _electorate(self) -> tuple[NodeId, ...]:
         """Who votes: the voters of the configuration in effect. (A seam the simulation's mutation

@@ -160,6 +160,7 @@ class NodeDriver:
         self._conf_pending: dict[int, tuple[int, Waiter[Membership]]] = {}
         self._peer_ok: dict[str, float] = {}  # peer -> monotonic time of its last answer
         self._synced_conf: tuple[int, bool] | None = None
+        self._member_role = ""
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -671,6 +672,16 @@ class NodeDriver:
         them once they hold their removal; the last heartbeat must still get there)."""
         conf = node.membership
         self._membership = conf
+        role = conf.role_of(self.config.id)
+        if role != self._member_role:
+            self._member_role = role
+            hint = {
+                "none": "joining: waiting to be added (POST /v1/admin/members), never campaigns",
+                "learner": "learner: replicating, not voting until promoted",
+                "voter": "voter",
+                "removed": "removed from the cluster: never campaigns again",
+            }[role]
+            log.info("event=membership-role role=%s config_index=%d: %s", role, conf.index, hint)
         transport = self._transport
         if transport is None or (conf.index, commit >= conf.index) == self._synced_conf:
             return

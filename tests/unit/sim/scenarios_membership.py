@@ -7,13 +7,21 @@ deliberately broken cores (a learner's vote counted, two changes in flight at on
 
 from __future__ import annotations
 
-from raftkv.raft import ChangeOp, ConfChange, Role
+from raftkv.raft import (
+    AppendEntries,
+    ChangeOp,
+    ConfChange,
+    Heartbeat,
+    InstallSnapshot,
+    Role,
+)
 from tests.unit.sim.cluster import SimNode, Simulation
 from tests.unit.sim.runner import settle
 from tests.unit.sim.scenarios import Outcome, _leader, _propose_and_ack, boot
 
 __all__ = [
     "add_learners",
+    "change_before_own_term_commit",
     "learners_cannot_elect",
     "one_change_at_a_time",
     "remove_leader_and_replace",
@@ -186,5 +194,64 @@ def removed_node_cannot_disrupt(seed: int, *, pre_vote: bool) -> Outcome:
         "victim_led": any(rec.node == victim for rec in sim.history.leaders.values()),
         "victim_knows": victim in (v.raft.membership.removed if v.raft else ()),
     }
+    settle(sim)
+    return Outcome(sim, facts)
+
+
+def change_before_own_term_commit(seed: int) -> Outcome:
+    """The single-server change erratum (Ongaro, raft-dev 2015). Voters S1..S4, learner S5.
+    (1) S1 appends "promote S5" (D = S1..S5) and reaches only S5. (2) S2 is elected by S2, S3, S4
+    under the old configuration, then loses S4. If S2 could propose "remove S1" (E = S2, S3, S4)
+    before an entry of its own term commits, E (and what follows) would commit on S2 and S3
+    alone, and S1 could then win under D with S4 and S5, whose logs do not hold S2's entries
+    (Leader Completeness). The rule: S2 must first commit its term's entry, which needs S4 too."""
+    # no leader lease (check-quorum off), so the election below needs no waiting
+    sim = boot(seed, "change_before_own_term_commit", n=4, check_quorum=False)
+    s1 = _leader(sim)
+    (s5,) = add_learners(sim, s1, 1)
+    assert s1.raft is not None
+    s2, s3, s4 = sorted(set(s1.raft.membership.voters) - {s1.id})
+    # (1) D reaches S5 only; then S1 and S5 are cut off from everyone
+    sim.net.partition([s1.id, s5], [s2, s3, s4])
+    change(sim, s1, ConfChange(op=ChangeOp.PROMOTE, node_id=s5), wait=False)
+    sim.run_for(sim.ticks(3))
+    sim.net.partition([s1.id], [s5], [s2, s3, s4])
+    # (2) S2 wins with S3 and S4; S4 never gets anything from the new leader
+    for nid in (s1.id, s2, s3, s4, s5):
+        sim.nodes[nid].frozen = True  # timers stop: only the campaigns below happen
+    held = sim.hold(
+        lambda m: m.dst == s4 and isinstance(m, AppendEntries | Heartbeat | InstallSnapshot)
+    )
+    sim.campaign(s2)
+    node2 = sim.nodes[s2]
+    sim.wait_for(
+        lambda: node2.raft is not None and node2.raft.status().role is Role.LEADER,
+        f"{s2} leading",
+        10 * sim.params.election_tick,
+    )
+    refused = ""
+    try:
+        assert node2.raft is not None
+        sim.guard(node2.raft.propose_conf_change, ConfChange(op=ChangeOp.REMOVE, node_id=s1.id))
+        sim.guard(node2.drive)
+        for _ in range(3):
+            sim.propose(node2)
+            sim.run_for(sim.ticks(1))
+    except Exception as err:  # ConfChangeRefused, wrapped by the guard
+        refused = str(err)
+    sim.run_for(sim.ticks(3))
+    # (3) S1 restarts (as a follower, D in its log) next to S4 and S5 only, and campaigns under D
+    sim.crash(s1.id)
+    sim.restart(s1.id)
+    sim.unhold(held, deliver=False)
+    sim.net.heal()
+    sim.net.partition([s1.id, s4, s5], [s2, s3])
+    for _ in range(4):
+        sim.campaign(s1.id)
+        sim.run_for(sim.ticks(3 * sim.params.election_tick))
+    for nid in (s1.id, s2, s3, s4, s5):
+        sim.nodes[nid].frozen = False
+    facts = {"refused": refused, "s1": s1.id, "s2": s2}
+    sim.heal()
     settle(sim)
     return Outcome(sim, facts)

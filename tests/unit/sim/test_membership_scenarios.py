@@ -41,3 +41,9 @@ def test_a_removed_node_that_missed_its_removal_cannot_disrupt(seed: int, pre_vo
     assert f["same_leader"] and f["term_after"] == f["term"] and not f["victim_led"], f
     if not pre_vote:
         assert f["victim_term_while_cut_off"] > f["term"], f  # it did campaign, in vain
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_no_change_before_the_new_leaders_own_entry_commits(seed: int) -> None:
+    f = sm.change_before_own_term_commit(seed).facts
+    assert "has not committed an entry of its term" in f["refused"], f

@@ -135,6 +135,13 @@ def learner_votes_count(mp: pytest.MonkeyPatch) -> None:
     )
 
 
+def change_before_own_term_commit(mp: pytest.MonkeyPatch) -> None:
+    """A new leader proposes a membership change before an entry of its own term is committed
+    (the single-server change erratum, Ongaro 2015)."""
+    _require(RaftNode, "_leader_ready_for_change")
+    mp.setattr(RaftNode, "_leader_ready_for_change", lambda self: True)
+
+
 @dataclass(frozen=True)
 class Mutation:
     name: str
@@ -211,6 +218,12 @@ MUTATIONS = [
         learner_votes_count,
         frozenset({"Leader Completeness", "State Machine Safety", "No acknowledged write lost"}),
         probes=(lambda: scenarios_membership.learners_cannot_elect(1),),
+    ),
+    Mutation(
+        "change_before_own_term_commit",
+        change_before_own_term_commit,
+        frozenset({"Leader Completeness", "State Machine Safety", "No acknowledged write lost"}),
+        probes=(lambda: scenarios_membership.change_before_own_term_commit(1),),
     ),
 ]
 
