@@ -20,6 +20,7 @@ from raftctl.commands import (
     context,
     image,
     kv,
+    member,
     recover,
     snapshot,
     verify,
@@ -66,6 +67,7 @@ _root.__annotations__ = {p.name: p.annotation for p in _params + root_options()}
 app.callback()(_root)
 
 cluster.register(app)
+member.register(app)
 kv.register(app)
 watch.register(app)
 app.add_typer(chaos.app, name="chaos", rich_help_panel="Faults")

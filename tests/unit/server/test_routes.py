@@ -248,7 +248,8 @@ def test_forwarded_request_is_never_forwarded_again() -> None:
 def test_status_health_ready_metrics(client: FlaskClient, node: FakeNode) -> None:
     st = client.get("/v1/status").get_json()
     assert set(st) == {"id", "role", "term", "leader", "commit_index", "last_applied",
-                       "last_log_index", "snapshot_index", "members", "cluster_id"}
+                       "last_log_index", "snapshot_index", "members", "voters", "learners",
+                       "config_index", "cluster_id"}
     assert st["role"] == "leader" and st["members"] == ["n0", "n1", "n2"]
     assert st["cluster_id"] == node.cluster_id
     assert client.get("/healthz").get_json()["ok"] is True
