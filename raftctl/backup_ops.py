@@ -187,7 +187,7 @@ def recover_local(backend: LocalBackend, survivor: str, replicas: int,
         for r in spec.replicas:
             if r.id != survivor and (p := _aside(Path(r.data_dir), "lost")) is not None:
                 moved.append(str(p))
-        new_spec = dataclasses.replace(spec, replicas=(me,))
+        new_spec = dataclasses.replace(spec, replicas=(me,), bootstrap=(me.id,))
     else:
         cluster_id = read_cluster_id(str(d0))
         if cluster_id is None:
@@ -203,7 +203,9 @@ def recover_local(backend: LocalBackend, survivor: str, replicas: int,
             if r.id not in {m.id for m in members} and (
                     p := _aside(Path(r.data_dir), "lost")) is not None:
                 moved.append(str(p))
-        new_spec = dataclasses.replace(spec, replicas=members)
+        # every member is seeded with the same state: they are the new cluster's founders
+        new_spec = dataclasses.replace(spec, replicas=members,
+                                       bootstrap=tuple(m.id for m in members))
         _seed(new_spec, snap_file, cluster_id, reporter)
         done["cluster_id"] = cluster_id
         done["seeded_from"] = str(snap_file)

@@ -123,13 +123,15 @@ def recover_data_dir(data_dir: str, node_id: str) -> Materialized:
         if old is not None and node_id not in old.members:
             raise DataDirError(f"{node_id} is not a member of the configuration in {data_dir} "
                                f"(voters {','.join(old.voters) or '-'})")
-        # The forced configuration: this node the only voter; no learners; ids removed before
-        # stay removed. index 0 = "not yet in the log": the first leader writes it as its
-        # bootstrap CONFIG entry, and from then on the log defines membership (membership.py).
+        # The forced configuration: this node the only voter; no learners; the lost members
+        # join the ids removed before (a disk of theirs that resurfaces is ignored, and new
+        # members take new ids). index 0 = "not yet in the log": the first leader writes it as
+        # its bootstrap CONFIG entry; from then on the log defines membership (membership.py).
+        removed = set(old.removed) | (set(old.members) - {node_id}) if old else set()
         forced = Membership(
             voters=(node_id,),
             urls=tuple((n, u) for n, u in (old.urls if old else ()) if n == node_id),
-            removed=old.removed if old else (),
+            removed=tuple(sorted(removed)),
             index=0,
         )
         meta = SnapshotMeta(index=state.index, term=state.term, members=(node_id,),

@@ -6,9 +6,13 @@ Cluster id (docs/operations.md "Cluster identity"):
   logged once as a warning), like etcd's ``--initial-cluster-token``.
 - Bootstrap: a node starting on a directory without one records ``--cluster-id`` if given, else
   ``derive_cluster_id(peers)``: a hash of the sorted initial member list (id=url). Every member
-  of a fresh cluster has the same flags, so they agree without talking. Two clusters with the
-  same member list (same ids, hosts, ports) and no ``--cluster-id`` get the same id: raftctl's
-  local target and the Helm chart give every cluster its own (random) id for that reason.
+  of a fresh cluster has the same flags, so they agree without talking.
+- Joining: a node whose id is not among its flags' peers (it joins a running cluster, see
+  docs/membership.md) records nothing at start unless ``--cluster-id`` is given; it adopts the
+  id carried by the first Raft message it receives — from the cluster that added it, the only
+  one that sends to it — and records it (peer_gate.py). From then on it refuses others.
+- Two clusters with the same member list (same ids, hosts, ports) and no ``--cluster-id`` get
+  the same id; give ``--cluster-id`` (chart: ``node.clusterId``) to tell such clusters apart.
 - ``raftkv restore`` records a NEW id in every restored directory (random from raftctl, else
   derived from the backup's checksum and the new member list).
 
@@ -58,15 +62,23 @@ def has_state(data_dir: str) -> bool:
     return False
 
 
-def resolve_identity(config: NodeConfig) -> tuple[NodeConfig, str]:
+def resolve_identity(config: NodeConfig) -> tuple[NodeConfig, str | None]:
     """Read (or, on first start, record) the cluster id; apply a forced voter set.
 
     Returns the config to run with (peers narrowed to the forced voters, if any) and the
-    cluster id. Raises ConfigError (one line) when the data dir's records cannot be honoured.
+    cluster id (None: a joining node that has not learned it yet). Raises ConfigError (one
+    line) when the data dir's records cannot be honoured.
     """
     data_dir = os.path.abspath(config.data_dir)
     recorded = read_cluster_id(data_dir) if os.path.isdir(data_dir) else None
-    if recorded is None:
+    cluster_id: str | None
+    if recorded is None and config.cluster_id is None and config.id not in config.peer_ids:
+        # A JOINING node (its id is not among its flags' peers, docs/membership.md): its flags
+        # do not describe the cluster it joins, so it derives nothing; it adopts the id of the
+        # cluster that adds it, from the first Raft message it receives (peer_gate.py).
+        cluster_id = None
+        log.info("event=cluster-id-pending joining=true (adopted from the cluster that adds us)")
+    elif recorded is None:
         cluster_id = config.cluster_id or derive_cluster_id(config.peers)
         try:
             if not os.path.isdir(data_dir):

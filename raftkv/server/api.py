@@ -72,7 +72,7 @@ class NodeStatus:
 
 class NodeAPI(Protocol):
     config: NodeConfig
-    cluster_id: str | None  # recorded in the data dir (raftkv.identity); None in unit fakes
+    cluster_id: str | None  # recorded in the data dir (raftkv.identity); None: joining, not known
     sm: KVStateMachine
     metrics: NodeMetrics
     feed: ChangeFeed
@@ -98,6 +98,8 @@ class NodeAPI(Protocol):
     def transfer_leadership(self, target: str | None, timeout: float) -> str | None: ...
 
     def snapshot_now(self, timeout: float) -> int: ...
+
+    def set_cluster_id(self, cluster_id: str) -> None: ...
 
     def change_membership(self, change: Any, force: bool, timeout: float) -> Any: ...
 

@@ -398,6 +398,12 @@ class NodeDriver:
         last = self._peer_ok.get(peer_id)
         return last is not None and time.monotonic() - last < self.config.election_ms / 1000
 
+    def set_cluster_id(self, cluster_id: str) -> None:
+        """A joining node learned its cluster's id (peer_gate.py): send it from now on."""
+        self.cluster_id = cluster_id
+        if self._transport is not None:
+            self._transport.set_cluster_id(cluster_id)
+
     def snapshot_now(self, timeout: float) -> int:
         waiter: Waiter[int] = Waiter()
         self._submit("snapshot", None, waiter)

@@ -110,6 +110,10 @@ class PeerSender:
     def start(self) -> None:
         self._thread.start()
 
+    def set_cluster_id(self, cluster_id: str) -> None:
+        self._cluster_id = cluster_id
+        self._headers = {**self._headers, "X-Raftkv-Cluster-Id": cluster_id}
+
     def stop(self, timeout: float = 2.0) -> None:
         with self._cond:
             self._stopped = True
@@ -271,6 +275,12 @@ class PeerTransport:
 
     def _make(self, peer_id: str, url: str) -> PeerSender:
         return PeerSender(peer_id, url, self._encode, **self._opts)
+
+    def set_cluster_id(self, cluster_id: str) -> None:
+        """Carry ``cluster_id`` on every POST from now on (a joining node learned it)."""
+        self._opts["cluster_id"] = cluster_id
+        for sender in list(self.senders.values()):
+            sender.set_cluster_id(cluster_id)
 
     def start(self) -> None:
         self._started = True

@@ -99,12 +99,21 @@ def test_recover_from_one_replica_then_grow_back(tmp_path: Path, locals_: list[L
     assert _items(c) == written  # every write the survivor had applied
     assert c.cli("put", "after", "recover").exit_code == 0
 
+    # grow back through the log: the lost ids were removed, the new members take new ids and
+    # learn the cluster id from the leader
+    res = c.sh("scale", "3", timeout=240)
+    assert res.returncode == 0, res.stderr
+    assert sorted(r.id for r in c.backend.replicas()) == ["raft-0", "raft-3", "raft-4"]
+    want = {**written, "after": "recover"}
+    assert _items(c) == want
+    assert all(n == want for n in _node_items(c))
+
+    # or rebuild raft-0..2, every member seeded from raft-0's whole log
     res = c.sh("recover", "--from", "raft-0", "--replicas", "3", "--yes", "-o", "json",
                timeout=240)
     assert res.returncode == 0, res.stderr
     grown = json.loads(res.stdout)
     assert grown["replicas"] == ["raft-0", "raft-1", "raft-2"]
-    want = {**written, "after": "recover"}
     assert _items(c) == want
     assert all(n == want for n in _node_items(c))
     assert any(".before-grow-" in p for p in grown["moved_aside"])  # never deleted

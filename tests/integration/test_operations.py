@@ -198,3 +198,35 @@ def test_recover_from_quorum_loss_then_grow_back_to_three(
     for i in range(3):
         wait_until(lambda i=i: c.get(i, "/v1/kv/grown?consistency=stale").status == 200, 20,
                    f"new write on node {i}", c.logs)
+
+
+def test_a_node_joining_a_restored_cluster_adopts_its_id(
+    tmp_path: Path, clusters: list[LocalCluster]
+) -> None:
+    from raftkv.storage.identity import read_cluster_id
+    from tests.integration.test_membership import TOKEN, GrowingCluster, grow
+
+    a = LocalCluster(tmp_path / "a", token=TOKEN)
+    clusters.append(a)
+    (tmp_path / "a").mkdir()
+    a.start()
+    a.wait_for_leader()
+    a.put_ok(0, "k", "v")
+    backup = tmp_path / "backup.snapshot"
+    r = a.request(0, "GET", "/v1/admin/snapshot", headers={"Authorization": f"Bearer {TOKEN}"},
+                  timeout=30)
+    assert r.status == 200, r
+    backup.write_bytes(r.body)
+
+    b = GrowingCluster(tmp_path / "b", token=TOKEN)
+    clusters.append(b)
+    (tmp_path / "b").mkdir()
+    restore_into(b, backup, "--cluster-id", "restored-b")
+    b.start()
+    leader = b.wait_for_leader()
+    nid = grow(b, via=leader)  # a new node, empty disk, its id not in its --peers: joining
+    i = b.idx(nid)
+    assert b.status(i)["cluster_id"] == "restored-b"
+    assert read_cluster_id(str(b.data_dir(i))) == "restored-b"
+    assert "event=cluster-id-adopted cluster_id=restored-b" in b.log_path(i).read_text()
+    wait_until(lambda: items(b, i) == {"k": "v"}, 20, "the new member has the data", b.logs)

@@ -229,7 +229,8 @@ def test_recover_forces_the_logged_configuration_down_to_the_survivor(
     assert rec.snapshot is not None and rec.snapshot.meta.index == 4
     forced = rec.snapshot.meta.membership
     assert forced is not None and forced.voters == ("raft-0",) and forced.learners == ()
-    assert forced.removed == ("old-9",) and forced.urls == (("raft-0", "http://h0:1"),)
+    assert forced.removed == ("old-9", "raft-1", "raft-2")  # lost members never come back
+    assert forced.urls == (("raft-0", "http://h0:1"),)
     # the core, started with the OLD flags (three peers), runs as the only voter and leads
     node = RaftNode(RaftConfig(id="raft-0", peers=ids, election_tick=5),
                     rng=random.Random(1),
@@ -241,3 +242,14 @@ def test_recover_forces_the_logged_configuration_down_to_the_survivor(
             node.advance(node.ready())
     st_ = node.status()
     assert st_.role is Role.LEADER and tuple(st_.members) == ("raft-0",)
+
+
+def test_a_joining_node_records_no_id_at_start(tmp_path: Path) -> None:
+    joining = load_config({"id": "raft-3", "peers": PEERS, "data_dir": str(tmp_path / "j")},
+                          {}, "h")
+    cfg, cid = resolve_identity(joining)
+    assert cid is None and read_cluster_id(str(tmp_path / "j")) is None
+    assert cfg.peer_ids == joining.peer_ids
+    pinned = load_config({"id": "raft-3", "peers": PEERS, "data_dir": str(tmp_path / "p"),
+                          "cluster_id": "known"}, {}, "h")
+    assert resolve_identity(pinned)[1] == "known"  # an explicit id is recorded at once

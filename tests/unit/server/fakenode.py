@@ -97,3 +97,6 @@ class FakeNode:
 
     def stop(self, timeout: float) -> None:
         self.started = False
+
+    def set_cluster_id(self, cluster_id: str) -> None:
+        self.cluster_id = cluster_id

@@ -107,3 +107,27 @@ def test_raft_messages_from_another_cluster_get_409_and_one_log_line(
     assert same.status_code == 200 and len(node.delivered) == 1
     legacy = c.post("/raft/v1/messages", json=body)  # no header: an older peer
     assert legacy.status_code == 200
+
+
+def test_a_joining_node_adopts_the_first_cluster_id_then_refuses_others(tmp_path: Any) -> None:
+    from raftkv.storage.identity import read_cluster_id
+
+    cfg = load_config({"id": "n9", "peers": PEERS, "data_dir": str(tmp_path)}, {}, "n9")
+    node = FakeNode(cfg)
+    node.cluster_id = None  # joining: not known yet
+    c = build_app(node).test_client()
+    body = {"messages": [{"v": 1}]}
+    assert c.post("/raft/v1/messages", json=body).status_code == 200  # no header: accepted
+    assert node.cluster_id is None
+    r = c.post("/raft/v1/messages", json=body, headers={"X-Raftkv-Cluster-Id": "theirs"})
+    assert r.status_code == 200 and node.cluster_id == "theirs"
+    assert read_cluster_id(str(tmp_path)) == "theirs"  # recorded durably
+    other = c.post("/raft/v1/messages", json=body, headers={"X-Raftkv-Cluster-Id": "other"})
+    assert_json_error(other, 409, "cluster_id_mismatch")
+    bad = FakeNode(load_config({"id": "n8", "peers": PEERS, "data_dir": str(tmp_path / "x")},
+                               {}, "n8"))
+    bad.cluster_id = None
+    r = build_app(bad).test_client().post("/raft/v1/messages", json=body,
+                                           headers={"X-Raftkv-Cluster-Id": "bad id"})
+    assert_json_error(r, 409, "cluster_id_mismatch")
+    assert bad.cluster_id is None
