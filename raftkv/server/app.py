@@ -6,7 +6,8 @@ Contract (issue 4, docs/contracts.md §3):
   into status + JSON; anything else is logged and answered 500 JSON (never an HTML page or a
   traceback). Flask's single errorhandler and the WSGI fast paths both use it.
 - ``_Edge`` (a WSGI layer in front of Flask) does what every request needs at raw-WSGI cost: the
-  token check, the X-Raft-* headers, the latency histogram, and the whole Raft RPC (peers only).
+  access check (auth.py: cluster and client tokens, peer mTLS), the X-Raft-* headers, the
+  latency histogram, and the whole Raft RPC (peers only).
 - KV responses carry ``X-Raft-Leader``, ``X-Raft-Term``, ``X-Raft-Index`` and
   ``X-Raftkv-Served-By``.
 - A follower forwards writes and linearizable reads to the leader (forward.py); a forwarded
@@ -220,7 +221,7 @@ class KeyConverter(PathConverter):
 
 def _content_length(environ: dict[str, Any]) -> int | None:
     raw = environ.get("CONTENT_LENGTH")
-    return int(raw) if raw and raw.isdigit() else None
+    return int(raw) if raw and raw.isascii() and raw.isdigit() else None
 
 
 def _route_label(path: str) -> str:
