@@ -135,6 +135,7 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
     gunicorn_util.write_nonblock(sock, head + body)
 
 
+_EXPECT_RE = re.compile(rb"\r?\nexpect:[ \t]*100-continue", re.IGNORECASE)
 _CL_RE = re.compile(rb"\r?\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r?\n", re.IGNORECASE)
 
 
@@ -147,6 +148,8 @@ def _request_complete(held: bytes) -> bool:
         end, sep = held.find(b"\n\n"), 2
     if end < 0:
         return len(held) >= _MAX_GATHER
+    if _EXPECT_RE.search(held, 0, end + sep):
+        return True  # the client waits for "100 Continue" (gunicorn sends it) before its body
     m = _CL_RE.search(held, 0, end + sep)
     if m is None:
         return True  # no body, or chunked: read by gthread under the socket deadlines
