@@ -60,7 +60,7 @@ from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.openapi import register as register_openapi
 from raftkv.server.requestid import parse_request_id
 from raftkv.server.tls import client_context
-from raftkv.server.worker import extend_for_body
+from raftkv.server.worker import ClientTooSlow, extend_for_body
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
 
@@ -170,7 +170,7 @@ def error_parts(
             message = err.description or err.name
         code = err.name.lower().replace(" ", "_")
         return err.code or 500, {"error": message, "code": code}, headers
-    if isinstance(err, TimeoutError):  # a client stalled while sending its body (worker.py)
+    if isinstance(err, (TimeoutError, ClientTooSlow)):  # a client stalled mid-body (worker.py)
         return 408, {"error": f"request body not received in time: {err}",
                      "code": "request_timeout"}, {"Connection": "close"}
     log.error("event=unhandled-error method=%s path=%s", method, path, exc_info=err)
