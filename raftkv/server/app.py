@@ -6,7 +6,8 @@ Contract (README's API table, docs/contracts.md §3):
   into status + JSON; anything else is logged and answered 500 JSON (never an HTML page or a
   traceback). Flask's single errorhandler and the WSGI fast paths both use it.
 - ``_Edge`` (a WSGI layer in front of Flask) does what every request needs at raw-WSGI cost: the
-  token check, the X-Raft-* headers, the latency histogram, and the whole Raft RPC (peers only).
+  access check (auth.py: cluster and client tokens, peer mTLS), the X-Raft-* headers, the
+  latency histogram, and the whole Raft RPC (peers only).
 - KV responses carry ``X-Raft-Leader``, ``X-Raft-Term``, ``X-Raft-Index`` and
   ``X-Raftkv-Served-By``.
 - A follower forwards writes and linearizable reads to the leader (forward.py); a forwarded
@@ -68,7 +69,7 @@ from raftkv.server.peer_gate import check_peer_cluster
 from raftkv.server.requestid import parse_request_id
 from raftkv.server.routes_hash import HASH_PATH, hash_blueprint
 from raftkv.server.tls import client_context
-from raftkv.server.worker import extend_for_body
+from raftkv.server.worker import ClientTooSlow, extend_for_body
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
 
@@ -173,7 +174,7 @@ def error_parts(
             message = err.description or err.name
         code = err.name.lower().replace(" ", "_")
         return err.code or 500, {"error": message, "code": code}, headers
-    if isinstance(err, TimeoutError):  # a client stalled while sending its body (worker.py)
+    if isinstance(err, (TimeoutError, ClientTooSlow)):  # a client stalled mid-body (worker.py)
         return 408, {"error": f"request body not received in time: {err}",
                      "code": "request_timeout"}, {"Connection": "close"}
     log.error("event=unhandled-error method=%s path=%s", method, path, exc_info=err)
@@ -224,7 +225,7 @@ class KeyConverter(PathConverter):
 
 def _content_length(environ: dict[str, Any]) -> int | None:
     raw = environ.get("CONTENT_LENGTH")
-    return int(raw) if raw and raw.isdigit() else None
+    return int(raw) if raw and raw.isascii() and raw.isdigit() else None
 
 
 def _route_label(path: str) -> str:

@@ -57,11 +57,20 @@ MIN_BODY_RATE = 1 << 20  # bytes/s a large body must at least arrive at
 _MAX_GATHER = 8 << 20  # heads and bodies up to this size are assembled off-thread
 
 
+class ClientTooSlow(ConnectionResetError):
+    """A client missed its deadline. A ConnectionResetError (ECONNRESET), so gunicorn closes the
+    connection quietly instead of logging a traceback per slow client."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(errno.ECONNRESET, why)
+
+
 class _Deadlines:
     """Mixin for socket classes: blocking calls get min(idle timeout, time left)."""
 
     deadline: float | None = None
     idle: float = IDLE_TIMEOUT_S
+    timed_out: bool = False
 
     def setblocking(self, flag: bool) -> None:
         if flag:  # gthread: "a pool thread starts on this connection" -> a new request
@@ -85,16 +94,25 @@ class _Deadlines:
         if super().gettimeout() == 0.0:  # type: ignore[misc]
             return  # non-blocking (in the poller): nothing to bound
         if left <= 0:
-            raise TimeoutError("client too slow: request not received in time")
+            self.timed_out = True
+            raise ClientTooSlow("client too slow: request not received in time")
         super().settimeout(left)  # type: ignore[misc]
 
     def recv(self, *args: Any) -> bytes:
         self._arm()
-        return super().recv(*args)  # type: ignore[misc, no-any-return]
+        try:
+            return super().recv(*args)  # type: ignore[misc, no-any-return]
+        except TimeoutError:
+            self.timed_out = True
+            raise ClientTooSlow("client too slow: nothing received within the timeout") from None
 
     def recv_into(self, *args: Any) -> int:
         self._arm()
-        return super().recv_into(*args)  # type: ignore[misc, no-any-return]
+        try:
+            return super().recv_into(*args)  # type: ignore[misc, no-any-return]
+        except TimeoutError:
+            self.timed_out = True
+            raise ClientTooSlow("client too slow: nothing received within the timeout") from None
 
 
 
@@ -109,10 +127,13 @@ class GuardedSocket(_Deadlines, socket.socket):
 
 
 def abort(sock: socket.socket) -> None:
-    """Close at once with a reset: no lingering for a client we are throwing out."""
+    """Throw a client out: shut the socket down and make its close a reset, so that gthread's
+    own (graceful) close, which follows, neither lingers — it does so in the worker's main
+    thread, up to 2 s per connection — nor finds a closed socket (its connection count)."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def extend_for_body(sock: Any, content_length: int | None) -> None:
@@ -135,6 +156,7 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
     gunicorn_util.write_nonblock(sock, head + body)
 
 
+_EXPECT_RE = re.compile(rb"\r?\nexpect:[ \t]*100-continue", re.IGNORECASE)
 _CL_RE = re.compile(rb"\r?\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r?\n", re.IGNORECASE)
 
 
@@ -147,6 +169,8 @@ def _request_complete(held: bytes) -> bool:
         end, sep = held.find(b"\n\n"), 2
     if end < 0:
         return len(held) >= _MAX_GATHER
+    if _EXPECT_RE.search(held, 0, end + sep):
+        return True  # the client waits for "100 Continue" (gunicorn sends it) before its body
     m = _CL_RE.search(held, 0, end + sep)
     if m is None:
         return True  # no body, or chunked: read by gthread under the socket deadlines
@@ -192,7 +216,12 @@ class RaftkvWorker(ThreadWorker):  # type: ignore[misc]
                 self.log.debug("event=tls-handshake-failed client=%s error=%s", conn.client, err)
                 abort(conn.sock)
                 return False
-        return super().handle(conn)
+        keep = super().handle(conn)
+        if getattr(conn.sock, "timed_out", False):  # gthread caught our ClientTooSlow
+            self.log.warning("event=slow-client action=close client=%s", conn.client)
+            abort(conn.sock)
+            return False
+        return keep
 
     def _gather_request(self, conn: Any) -> Any:
         """None when the head is complete (or cannot be judged here): gthread reads it then.

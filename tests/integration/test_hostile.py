@@ -221,3 +221,25 @@ def test_forwarded_keys_are_sent_as_received(cluster: LocalCluster) -> None:
     assert c.get(leader, "/v1/kv/%C3%BCn").json["key"] == "ün"
     assert c.get(leader, "/v1/kv/tag%23frag").json["key"] == "tag#frag"
     assert c.get(leader, "/v1/kv/tag?consistency=stale").status == 404
+
+
+def test_expect_100_continue_is_answered_before_the_body(cluster: LocalCluster) -> None:
+    """curl sends `Expect: 100-continue` for big bodies and waits for "100 Continue": the worker
+    that assembles requests off-thread must not wait for a body that is waiting for it."""
+    c = cluster
+    i = c.wait_for_leader()
+    value = b"v" * 600_000
+    with socket.create_connection(("127.0.0.1", c.ports[i]), timeout=5) as s:
+        s.sendall(b"PUT /v1/kv/expect HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(value))
+        interim = s.recv(100)
+        assert interim.startswith(b"HTTP/1.1 100"), interim
+        s.sendall(value)
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert c.get(i, "/v1/kv/expect").json["value"] == value.decode()

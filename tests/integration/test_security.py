@@ -112,7 +112,8 @@ def test_client_tokens_on_a_real_cluster(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- TLS
 
 
-def _tls_cluster(root: Path, *, mtls: bool) -> tuple[LocalCluster, Path, Any]:
+def _tls_cluster(root: Path, *, mtls: bool,
+                 env: dict[str, str] | None = None) -> tuple[LocalCluster, Path, Any]:
     certs = root / "certs"
     ca = make_ca(certs)
     ctx = ssl.create_default_context(cafile=str(ca.cert_path))
@@ -123,7 +124,7 @@ def _tls_cluster(root: Path, *, mtls: bool) -> tuple[LocalCluster, Path, Any]:
         args = ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(ca.cert_path)]
         return [*args, "--peer-mtls"] if mtls else args
 
-    c = LocalCluster(root, size=3, ssl_context=ctx, node_args=node_args)
+    c = LocalCluster(root, size=3, ssl_context=ctx, node_args=node_args, env=env)
     return c, certs, ca
 
 
@@ -207,4 +208,46 @@ def test_certificates_reload_without_restart(tmp_path: Path) -> None:
             wait_until(lambda i=i: c.get(i, "/v1/kv/after-reload?consistency=stale").status
                        == 200, 10, f"node {i} has the write")
     finally:
+        c.close()
+
+
+def test_slow_tls_clients_are_cut_off_at_the_deadline(tmp_path: Path) -> None:
+    """With TLS a head is read in a pool thread (encrypted bytes cannot be inspected without
+    consuming them): more slow clients than threads stall the node, but only until
+    RAFTKV_CLIENT_TIMEOUT_S, when each is cut off (docs/security.md, what remains)."""
+    import threading
+
+    timeout_s = 2
+    c, _, _ = _tls_cluster(tmp_path, mtls=False, env={"RAFTKV_CLIENT_TIMEOUT_S": str(timeout_s)})
+    stop = threading.Event()
+    cut: list[float] = []
+
+    def slow() -> None:
+        assert c.ssl_context is not None
+        t0 = time.monotonic()
+        try:
+            raw = socket.create_connection(("127.0.0.1", c.ports[0]), timeout=30)
+            with c.ssl_context.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                for b in b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 500:
+                    s.sendall(bytes([b]))
+                    if stop.wait(0.2):
+                        return
+        except OSError:
+            cut.append(time.monotonic() - t0)
+
+    try:
+        c.start()
+        c.wait_for_leader()
+        attackers = [threading.Thread(target=slow, daemon=True) for _ in range(24)]  # 16 threads
+        for t in attackers:
+            t.start()
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        assert c.get(0, "/v1/status", timeout=4 * timeout_s).status == 200
+        assert time.monotonic() - t0 < 3 * timeout_s  # stalled at most about one deadline
+        wait_until(lambda: len(cut) >= 20, 10 * timeout_s, "the slow TLS clients to be cut off")
+        assert max(cut) < 6 * timeout_s, cut
+        c.put_ok(c.wait_for_leader(), "after-slow-tls", "v")
+    finally:
+        stop.set()
         c.close()
