@@ -17,7 +17,7 @@ Contract:
 - Node errors map to the ``raftctl.errors`` tree: 404 on a key → ``KeyNotFound``, 412 →
   ``CompareFailed``, no answer before the deadline → ``Unavailable``, other 4xx → ``NodeError``;
   a write answered 504 (outcome unknown), or sent without an answer (timeout, reset), and not
-  settled by a retry before the deadline →
+  settled by a retry before the deadline (a retry answered 409 or 5xx settles nothing) →
   ``OutcomeUnknown`` (exit 3: "unknown outcome", never "failed").
 - Every key travels in the wire form of ``raftkv.keycodec`` (``key_path``, ``encode_query_value``)
   on every target.
@@ -374,6 +374,13 @@ class KVClient:
                         delay = max(delay, min(reply.retry_after, 0.25))
                     continue
                 self._learn_leader(reply.leader)
+                if unknown is not None and not _settles(reply):
+                    # e.g. 500 from another node, 409 session_expired: about this attempt only;
+                    # the earlier one that got no answer may still have been applied.
+                    raise _with(OutcomeUnknown(
+                        f"{method} {path} may or may not have been applied ({unknown}); a retry "
+                        f"did not settle it ({url} answered {reply.status}: {reply.error})"
+                    ), reply)
                 return reply
             if time.monotonic() + delay > stop:
                 if unknown is not None:
@@ -385,6 +392,14 @@ class KVClient:
                                   f"{self.deadline:.0f}s: {last}")
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def _settles(reply: Reply) -> bool:
+    """Does this answer to a retried write (same ``X-Request-Id``) tell the write's outcome?
+    A 2xx/404/412 does (the node's exactly-once table answers for an applied first attempt); so
+    does a 4xx refusal of the request itself (the first attempt was refused the same way). A 409
+    (the node no longer remembers this request id) or a 5xx says nothing about the first attempt."""
+    return reply.status < 500 and reply.status != 409
 
 
 def _key_path(key: str) -> str:

@@ -8,10 +8,13 @@ records it as a ``linearizability.Operation`` with its invocation and completion
 
 - ok: 200; 404 on GET (absent) or DELETE (nothing to delete); 412 on CAS (rejected, with the
   current value the node reported);
-- failed (certainly no effect): 503 ``no_leader`` / ``not_leader`` / ``overloaded`` (refused before
-  a proposal was made; except "leader X unreachable", a follower that lost the connection while
-  relaying the request — unknown), 4xx, a refused connection when the client held no
-  keep-alive connection to that node (nothing was sent);
+- failed (certainly no effect): 503 ``no_leader`` / ``not_leader`` / ``overloaded`` /
+  ``shutting_down`` (refused before a proposal was made; a relaying follower says ``no_leader``
+  only when nothing reached the leader, and 504 otherwise), 503 ``proposal_lost`` (the entry was
+  overwritten by another leader's, or proposing was refused during a transfer), 4xx, a refused
+  connection when the client held no keep-alive connection to that node (nothing was sent). The node promises these had no effect: classifying them as
+  failed is what lets the checker catch a node that breaks that promise (the value of a "failed"
+  write read later is a violation);
 - unknown outcome: HTTP 504 (``outcome_unknown`` / commit timeout), other 5xx (a proposal that was
   lost or dropped by a shutting-down node may still commit), a timeout, a connection lost after
   the request was sent, and a refusal after a kept-alive connection broke (the transport retries
@@ -40,8 +43,11 @@ from raftctl.linearizability import Kind, Operation, Status
 
 __all__ = ["Observation", "Recorder", "classify", "ended_at", "ops_json"]
 
-# 503 codes a node answers BEFORE it proposes anything: the write certainly did not happen.
-DEFINITE_503 = frozenset({"no_leader", "not_leader", "overloaded"})
+# 503 codes by which a node says the write certainly did not happen (raftkv/server: refused before
+# anything was proposed, or its entry was overwritten; a relay that lost the answer says 504).
+DEFINITE_503 = frozenset(
+    {"no_leader", "not_leader", "overloaded", "shutting_down", "proposal_lost"}
+)
 _MIX = ((Kind.GET, 40), (Kind.PUT, 30), (Kind.CAS, 20), (Kind.DELETE, 10))
 
 
@@ -97,10 +103,7 @@ def classify(kind: Kind, reply: Reply | None, unreachable: NodeUnreachable | Non
     if status == 412 and kind is Kind.CAS:
         return _Outcome(Status.OK, result=_value(reply), applied=False, detail="412 rejected")
     text = f"{status} {code or reply.error}"
-    # A follower that lost the connection to the leader while relaying answers 503 no_leader
-    # "leader X unreachable": the leader may have applied the write, so that one is unknown.
-    relayed_and_lost = "unreachable" in reply.error
-    if status == 503 and code in DEFINITE_503 and not relayed_and_lost:
+    if status == 503 and code in DEFINITE_503:
         return _Outcome(Status.FAILED, detail=text)
     if 400 <= status < 500:
         return _Outcome(Status.FAILED, detail=text)

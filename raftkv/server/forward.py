@@ -16,7 +16,10 @@ Failures, and what the client is told:
   on a REUSED connection before any answer is re-sent once on a new connection (the keep-alive
   race: the leader closed the idle connection as we sent). A write without ``X-Request-Id`` is
   never re-sent once its bytes went out. If that re-sent write then fails in any way, even
-  before it went out, the answer is ``OutcomeUnknown``: the first attempt may have been applied.
+  before it went out, or is refused (409, or 5xx other than 504: e.g. the leader's worker was
+  restarted behind the same listening socket and is a follower now), the answer is
+  ``OutcomeUnknown``: the first attempt may have been applied. 2xx/4xx answers settle it (the
+  leader's exactly-once table answers for an applied first attempt) and are relayed.
 Any exception closes and drops the pooled connection, so the next request starts clean. An idle
 connection the leader already closed (seen with a zero-timeout poll before use), or idle for
 longer than ``MAX_IDLE_S``, is replaced before anything is sent.
@@ -169,6 +172,17 @@ class Forwarder:
             except BaseException:
                 self._drop(leader)
                 raise
+            if went_out and (status == 409 or (status >= 500 and status != 504)):
+                # The re-send reached a leader that refused it (a restarted worker behind the
+                # same listening socket: a follower now, or without our session): that answer
+                # is about the re-send only; the first attempt may have been applied.
+                self._drop(leader)
+                raise OutcomeUnknown(
+                    f"the write was relayed to leader {leader}, the connection was reset, and "
+                    f"the re-sent request was refused ({status}): the first attempt may or may "
+                    "not have been applied; retry with the same X-Request-Id to apply it at "
+                    "most once"
+                )
             if conn.is_open:
                 pooled = self._pool().get(leader)
                 if pooled is not None:

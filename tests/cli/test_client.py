@@ -206,3 +206,30 @@ def test_write_to_refusing_nodes_is_unavailable_not_unknown() -> None:
     c = KVClient([f"http://127.0.0.1:{free_port()}"], timeout=0.5, deadline=0.3)
     with pytest.raises(Unavailable, match="no replica could serve"):
         c.put("k", "v")
+
+
+@pytest.mark.parametrize("then", [500, 409])
+def test_write_whose_retry_fails_after_a_504_stays_an_unknown_outcome(
+    fake: FakeCluster, then: int
+) -> None:
+    """Found by review (hqa): a write answered 504 by one node and then 500 (node failed) or 409
+    (exactly-once session expired) by the node it was retried on was reported as failed (exit 1),
+    although the first attempt may have been applied. The retry's refusal says nothing about the
+    first attempt: unknown outcome (exit 3)."""
+    fake.fail_next("raft-0", 504)
+    fake.fail_next("raft-1", then)
+    c = client_for(fake, deadline=2.0)
+    with pytest.raises(OutcomeUnknown, match=rf"did not settle it .*answered {then}") as e:
+        c.put("k", "v")
+    assert e.value.exit_code == 3
+    assert [s.node for s in fake.requests_to("/v1/kv/k")] == ["raft-0", "raft-1"]
+
+
+def test_write_retried_after_a_504_and_refused_as_invalid_is_failed(fake: FakeCluster) -> None:
+    """A 4xx refusal of the request itself (400) is the same for every attempt: failed."""
+    fake.fail_next("raft-0", 504)
+    fake.fail_next("raft-1", 400)
+    c = client_for(fake, deadline=2.0)
+    with pytest.raises(NodeError, match="answered 400") as e:
+        c.put("k", "v")
+    assert not isinstance(e.value, OutcomeUnknown)

@@ -22,10 +22,15 @@ def test_classify_answers() -> None:
     assert got.status is Status.OK and not got.applied
     no_leader = {"code": "no_leader", "error": "no leader known (election in progress); retry"}
     assert classify(Kind.PUT, reply(503, no_leader)).status is Status.FAILED
-    relayed = {"code": "no_leader", "error": "leader raft-1 unreachable (TimeoutError); retry"}
-    assert classify(Kind.PUT, reply(503, relayed)).status is Status.UNKNOWN
+    # The node says these had no effect (a relay answers no_leader only if nothing reached the
+    # leader; a lost entry was overwritten): verify holds it to that, so a "failed" write whose
+    # value is read later is a violation the checker reports.
+    relayed = {"code": "no_leader", "error": "leader raft-1 unreachable (ConnectionRefusedError)"}
+    assert classify(Kind.PUT, reply(503, relayed)).status is Status.FAILED
     for body in ({"code": "proposal_lost", "error": "x"}, {"code": "shutting_down", "error": "x"}):
-        assert classify(Kind.PUT, reply(503, body)).status is Status.UNKNOWN
+        assert classify(Kind.PUT, reply(503, body)).status is Status.FAILED
+    assert classify(Kind.PUT, reply(503, {"code": "unavailable"})).status is Status.UNKNOWN
+    assert classify(Kind.PUT, reply(500, {"code": "node_failed"})).status is Status.UNKNOWN
     assert classify(Kind.PUT, reply(504, {"code": "outcome_unknown"})).status is Status.UNKNOWN
     assert classify(Kind.PUT, reply(400, {"code": "invalid_key"})).status is Status.FAILED
     refused = NodeUnreachable("http://n", "[Errno 111] Connection refused")

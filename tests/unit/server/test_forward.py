@@ -228,6 +228,49 @@ def test_a_resent_write_that_cannot_connect_is_unknown_not_no_leader(
     assert sum(r.count(b"X-Request-Id: c:2") for r in s.requests) == 1
 
 
+def _answer(status: str, body: bytes) -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+NOT_LEADER = _answer("503 Service Unavailable", b'{"code":"not_leader","error":"node n1 is not '
+                     b'the leader (request already forwarded once); retry"}')
+NO_LEADER = _answer("503 Service Unavailable", b'{"code":"no_leader","error":"no leader"}')
+SESSION_EXPIRED = _answer("409 Conflict", b'{"code":"session_expired","error":"expired"}')
+
+
+@pytest.mark.parametrize("second", [NOT_LEADER, NO_LEADER, SESSION_EXPIRED],
+                         ids=["not_leader", "no_leader", "session_expired"])
+def test_a_resent_write_refused_by_a_restarted_leader_is_unknown_not_its_refusal(
+    leader: Callable[..., ScriptedLeader], second: bytes,
+) -> None:
+    """The leader's worker dies holding our request (OOM kill, gunicorn's worker timeout): the
+    connection is reset, but the master still listens, so the re-send connects and the new
+    worker — a follower now, or a leader without our session — refuses it. That refusal is about
+    the re-send only: the first attempt may have been proposed and committed, so relaying the
+    503 (a definite "not applied") would be a false failure. Found by review after the
+    cannot-connect case (0f98b20)."""
+    s = leader(OK, CLOSE, second)
+    f = fwd_to(s)
+    assert put(f, request_id="c:1")[0] == 200
+    with pytest.raises(OutcomeUnknown, match="may or may not have been applied"):
+        put(f, request_id="c:2")
+    assert sum(r.count(b"X-Request-Id: c:2") for r in s.requests) == 2
+    assert s.connections == 2
+
+
+def test_a_resent_write_answered_by_the_restarted_leader_passes_through(
+    leader: Callable[..., ScriptedLeader],
+) -> None:
+    """200 (applied, or found in the exactly-once table) or 412 settles the write: relayed."""
+    cas_failed = _answer("412 Precondition Failed", b'{"code":"precondition_failed"}')
+    s = leader(OK, CLOSE, cas_failed, CLOSE, OK)
+    f = fwd_to(s)
+    assert put(f, request_id="c:1")[0] == 200
+    assert put(f, request_id="c:2")[0] == 412
+    assert put(f, request_id="c:3")[0] == 200
+
+
 def test_an_idle_connection_the_leader_closed_is_replaced_before_sending(
     leader: Callable[..., ScriptedLeader],
 ) -> None:
