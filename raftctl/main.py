@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from raftctl import __version__, render
-from raftctl.commands import bench, chaos, cluster, image, kv, verify
+from raftctl.commands import bench, chaos, cluster, context, image, kv, verify, watch
 from raftctl.errors import RaftctlError
 from raftctl.options import root_options
 
@@ -56,10 +56,12 @@ app.callback()(_root)
 
 cluster.register(app)
 kv.register(app)
+watch.register(app)
 app.add_typer(chaos.app, name="chaos", rich_help_panel="Faults")
 verify.register(app)
 bench.register(app)
 image.register(app)
+app.add_typer(context.app, name="context", rich_help_panel="Configuration")
 
 
 def _click_error(err: Exception) -> int | None:

@@ -3,9 +3,10 @@
 Contract (docs/contracts.md §4): every command accepts ``--target local|kind``, ``--name``,
 ``--endpoints URL[,URL...]`` (env ``RAFTCTL_ENDPOINTS``), ``--token`` (env ``RAFTCTL_TOKEN``) and
 ``--output table|json``, plus ``--state-dir`` (local), ``--namespace`` and ``--kind-cluster``
-(kind). They may be given before the command (``raftctl --target kind status``) or after it
-(``raftctl status --target kind``); precedence: after the command > before it > environment
-(``RAFTCTL_<NAME>``) > default.
+(kind), ``--context`` and ``--cacert``. They may be given before the command (``raftctl --target
+kind status``) or after it (``raftctl status --target kind``); precedence: after the command >
+before it > environment (``RAFTCTL_<NAME>``) > the selected context of the config file
+(``raftctl.contexts``: target, name, namespace, endpoints, token, cacert) > default.
 
 ``@command`` adds these options to a command function's signature (so Typer parses them), builds
 the ``Globals`` the function receives as its first argument, and turns any ``RaftctlError`` into
@@ -32,6 +33,7 @@ from raftctl.backends.endpoints import EndpointsBackend
 from raftctl.backends.kind import KindBackend, KindSettings
 from raftctl.backends.local import LocalBackend
 from raftctl.client import KVClient
+from raftctl.contexts import load_config
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.render import Output
 from raftctl.routing import request_order
@@ -101,6 +103,16 @@ _GLOBALS: dict[str, tuple[Any, str, Any]] = {
             "--kind-cluster", help="kind cluster name [env: RAFTCTL_KIND_CLUSTER] "
             "[default: raftkv]", rich_help_panel=KIND_PANEL, show_default=False)],
         "RAFTCTL_KIND_CLUSTER", "raftkv"),
+    "context": (
+        Annotated[str | None, typer.Option(
+            "--context", help="use this context of the config file [env: RAFTCTL_CONTEXT] "
+            "[default: its current-context]", rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_CONTEXT", None),
+    "cacert": (
+        Annotated[Path | None, typer.Option(
+            "--cacert", help="CA bundle to verify https:// nodes [env: RAFTCTL_CACERT]",
+            rich_help_panel=GLOBAL_PANEL, show_default=False)],
+        "RAFTCTL_CACERT", None),
 }
 
 
@@ -116,6 +128,8 @@ class Globals:
     state_dir: Path | None = None
     namespace: str = "default"
     kind_cluster: str = "raftkv"
+    context: str | None = None
+    cacert: Path | None = None
 
     @property
     def json(self) -> bool:
@@ -169,13 +183,17 @@ class Globals:
         )
 
 
-def _resolve(name: str, given: Any, root: dict[str, Any]) -> Any:
+def _resolve(name: str, given: Any, root: dict[str, Any],
+             context: dict[str, str] | None = None) -> Any:
     _, env, default = _GLOBALS[name]
     if given is not None:
         return given
     if root.get(name) is not None:
         return root[name]
     raw = os.environ.get(env)
+    where = env
+    if not raw and context and context.get(name):
+        raw, where = context[name], f"context field {name}"
     if raw:
         try:
             if name == "target":
@@ -183,19 +201,30 @@ def _resolve(name: str, given: Any, root: dict[str, Any]) -> Any:
             if name == "output":
                 return Output(raw)
         except ValueError as err:
-            raise UsageError(f"{env}={raw!r} is not valid") from err
-        return Path(raw) if name == "state_dir" else raw
+            raise UsageError(f"{where}={raw!r} is not valid") from err
+        return Path(raw) if name in ("state_dir", "cacert") else raw
     return default
+
+
+def _trust(cacert: Path) -> None:
+    """Verify https:// nodes against ``cacert`` (for the stdlib's ssl and for requests alike)."""
+    if not cacert.is_file():
+        raise UsageError(f"CA bundle {str(cacert)!r} (--cacert / context cacert) is not a file")
+    os.environ["SSL_CERT_FILE"] = str(cacert)
+    os.environ["REQUESTS_CA_BUNDLE"] = str(cacert)
 
 
 def build_globals(values: dict[str, Any], root: dict[str, Any] | None = None) -> Globals:
     root = root or {}
-    r = {name: _resolve(name, values.get(name), root) for name in _GLOBALS}
+    chosen, context = load_config().context(_resolve("context", values.get("context"), root))
+    r = {name: _resolve(name, values.get(name), root, context) for name in _GLOBALS}
+    if r["cacert"] is not None:
+        _trust(r["cacert"])
     endpoints = tuple(u.strip() for u in (r["endpoints"] or "").split(",") if u.strip())
     return Globals(
         target=r["target"], name=r["name"], endpoints=endpoints, token=r["token"] or None,
         output=r["output"], state_dir=r["state_dir"], namespace=r["namespace"],
-        kind_cluster=r["kind_cluster"],
+        kind_cluster=r["kind_cluster"], context=chosen, cacert=r["cacert"],
     )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
@@ -29,12 +29,19 @@ from raftctl.chaos import FaultReport, RestoreReport
 from raftctl.cluster import ClusterView, ReplicaStatus
 from raftctl.workload import Check
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from raftctl.verifyrun import RunResult
+
 __all__ = [
     "Output",
     "Steps",
     "bench_live",
     "bench_result",
     "chaos_report",
+    "context_list",
+    "context_show",
     "curl_examples",
     "emit_json",
     "error",
@@ -45,6 +52,7 @@ __all__ = [
     "restore_report",
     "status",
     "verify_check",
+    "verify_run",
     "verify_verdict",
 ]
 
@@ -84,7 +92,7 @@ def raw(text: str) -> None:
 
 def error(message: str) -> None:
     """The one-line error for a failed command (stderr)."""
-    flat = " ".join(message.split())
+    flat = printable(" ".join(message.split()))
     _console(stderr=True).print(f"[bold red]error:[/] {escape(flat)}", soft_wrap=True)
 
 
@@ -264,6 +272,19 @@ def curl_examples(url: str | None, *, flags: str = "") -> None:
 
 
 # -- KV -----------------------------------------------------------------------------------------
+def printable(text: str) -> str:
+    """Control characters (ESC included: keys may hold any) shown escaped, ``\\x1b``, so
+    what a node stores can never drive the operator's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shown_key(key: str) -> str:
+    """A key for the terminal: ``printable`` and Rich-escaped."""
+    return escape(printable(key))
+
+
 def kv_reply(op: str, key: str, body: Any, meta: dict[str, Any], *, output: Output) -> None:
     """The result of put/get/delete."""
     data = dict(body) if isinstance(body, dict) else {}
@@ -278,7 +299,7 @@ def kv_reply(op: str, key: str, body: Any, meta: dict[str, Any], *, output: Outp
         return
     bits = [f"{k}={data[k]}" for k in ("index", "term", "leader") if data.get(k) is not None]
     verb = {"put": "OK", "delete": "deleted"}.get(op, op)
-    _console().print(f"{verb} {escape(key)}  " + " ".join(bits), soft_wrap=True)
+    _console().print(f"{verb} {shown_key(key)}  " + " ".join(bits), soft_wrap=True)
 
 
 def kv_list(items: Sequence[dict[str, Any]], *, output: Output, prefix: str,
@@ -293,7 +314,7 @@ def kv_list(items: Sequence[dict[str, Any]], *, output: Output, prefix: str,
     table.add_column("value")
     table.add_column("index", justify="right")
     for it in items:
-        table.add_row(escape(str(it.get("key"))), escape(str(it.get("value"))),
+        table.add_row(shown_key(str(it.get("key"))), escape(str(it.get("value"))),
                       _dash(it.get("index")))
     _console().print(table)
     if truncated:
@@ -349,6 +370,47 @@ def restore_report(report: RestoreReport, *, output: Output) -> None:
                       f"{escape(rid)} ({escape(why)})", soft_wrap=True)
 
 
+# -- contexts -------------------------------------------------------------------------------------
+def context_list(rows: Sequence[dict[str, Any]], *, path: str, exists: bool,
+                 output: Output) -> None:
+    if output is Output.json:
+        emit_json({"config": path, "contexts": list(rows)})
+        return
+    if not rows:
+        where = path if exists else f"{path} (no such file)"
+        _console().print(f"no contexts defined in {escape(where)}")
+        return
+    table = Table(title=f"contexts ({escape(path)})", title_justify="left")
+    for col in ("current", "context", "target", "name", "namespace", "endpoints", "token"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row("*" if r["current"] else "", escape(r["context"]), _dash(r["target"]),
+                      escape(_dash(r["name"])), escape(_dash(r["namespace"])),
+                      escape(",".join(r["endpoints"] or [])) or "—", _dash(r["token"]))
+    _console().print(table)
+
+
+def context_show(name: str | None, fields: dict[str, Any], *, current: str | None, path: str,
+                 output: Output) -> None:
+    if output is Output.json:
+        emit_json({"context": name, "current": name is not None and name == current,
+                   "config": path, "fields": fields})
+        return
+    if name is None:
+        _console().print(f"no context selected (none given, no current-context in "
+                         f"{escape(path)}): flags, RAFTCTL_* variables and defaults apply")
+        return
+    mark = " (current)" if name == current else ""
+    table = Table(show_header=False, title=f"context {escape(name)}{mark} ({escape(path)})",
+                  title_justify="left")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in fields.items():
+        shown = ",".join(value) if isinstance(value, list) else value
+        table.add_row(key, escape(_dash(shown)))
+    _console().print(table)
+
+
 # -- verify ---------------------------------------------------------------------------------------
 def verify_check(n: int, check: Check) -> None:
     """One workload line as it happens: index, term, leader, verdict."""
@@ -379,6 +441,62 @@ def verify_verdict(passed: bool, total: int, failed: int, *, output: Output,
         _console().print(f"[bold green]PASS[/]: {total}/{total} checks passed")
     else:
         _console().print(f"[bold red]FAIL[/]: {failed} of {total} checks failed")
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} ms"
+
+
+def verify_run(result: RunResult, *, output: Output, report: Path | None = None) -> None:
+    """The verdict of a concurrent `raftctl verify` run, with its figures (or one JSON doc)."""
+    if output is Output.json:
+        emit_json(result.to_json())
+        return
+    from raftctl.linearizability import describe
+
+    con = _console()
+    f = result.figures
+    o = result.origin
+    faults = [w for w in result.faults if w.error is None or w.kind == "restart-all"]
+    table = Table(show_header=False, title="raftctl verify", title_justify="left")
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row("target", result.target)
+    table.add_row("operations", f"{f.ops} ({f.ok} ok, {f.failed} failed, {f.unknown} unknown "
+                  f"outcome) by {result.settings.clients} clients over {result.settings.keys} "
+                  f"keys in {result.end - o:.1f} s")
+    table.add_row("faults", ", ".join(f"{w.kind} {w.victim} @{w.start - o:.1f}s"
+                                      for w in faults) or "none")
+    table.add_row("availability", f"{f.availability:.1%} of operations acknowledged")
+    table.add_row("longest outage", f"{f.longest_outage_s:.2f} s without an acknowledged op")
+    table.add_row("latency (ok)", f"p50 {_ms(f.p50_ms)}, p99 {_ms(f.p99_ms)}")
+    table.add_row("throughput", f"{f.throughput:.0f} acknowledged ops/s")
+    lin = "[green]yes[/]" if result.check.linearizable else "[bold red]NO[/]"
+    table.add_row("linearizable", f"{lin} ({len(result.check.keys)} keys checked)")
+    dur = result.durability_ok
+    table.add_row("durable after restart", "[dim]not checked[/]" if dur is None
+                  else "[green]yes[/]" if dur else "[bold red]NO[/]")
+    for when, agreement in result.agreements:
+        mark = ("[dim]skipped[/]" if agreement.ok is None else
+                "[green]agree[/]" if agreement.ok else "[bold red]DISAGREE[/]")
+        table.add_row(f"replicas {when}", f"{mark}: {escape(agreement.explanation)}")
+    con.print(table)
+    violation = result.check.first_violation
+    if violation is not None:
+        con.print(f"[bold red]violation:[/] {escape(violation.explanation)}", soft_wrap=True)
+        con.print("operations around it:")
+        for op in violation.around:
+            marker = "  >>" if op is violation.culprit else "    "
+            con.print(f"{marker} {escape(describe(op, o))}", soft_wrap=True)
+    for text in result.notes:
+        con.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
+    if report is not None:
+        con.print(f"report: {escape(str(report))}")
+    if result.passed:
+        con.print("[bold green]PASS[/]: linearizable, replicas agree"
+                  + (", acknowledged writes survived a full restart" if dur else ""))
+    else:
+        con.print("[bold red]FAIL[/]: see the violation above")
 
 
 # -- bench ---------------------------------------------------------------------------------------

@@ -1,13 +1,21 @@
-"""verify.py — `raftctl verify [--chaos]`: the client validation workload, end to end.
+"""verify.py — `raftctl verify`: prove linearizability, durability and replica agreement.
 
-Without --chaos it runs the workload once (works with --endpoints only: the chart's client Pod
-uses it that way). With --chaos it runs: workload, kill the leader, workload, stop the leader's
-node, workload, restore — and after every fault reads back every value acknowledged so far.
+Default: ``--clients`` concurrent clients do random get/put/delete/CAS for ``--duration`` seconds
+(with ``--chaos`` while the leader is killed and stopped on a schedule), then replica agreement,
+durability after a full restart (``--restart``, on by default with ``--chaos``), and a per-key
+linearizability check of the whole history (raftctl.verifyrun). Verdict with figures, exit 1 on
+any violation; ``--report FILE.html|.png`` draws the run.
+
+``--sequential``: the original assignment's client workload (writes, reads, an overwrite, CAS,
+delete, listing — one line per operation with index, term and leader); with ``--chaos`` it runs:
+workload, kill the leader, workload, stop the leader's node, workload, restore — and after every
+fault reads back every value acknowledged so far. The chart's client Pod runs this one.
 Exit code 0 only if every check passed.
 """
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,7 +23,10 @@ import typer
 from raftctl import chaos as faults, render
 from raftctl.backends.base import Backend
 from raftctl.errors import RaftctlError, UsageError
+from raftctl.faultplan import FAULTS
 from raftctl.options import Globals, command
+from raftctl.verifyreport import check_report_path, write_report
+from raftctl.verifyrun import Settings, run_verify
 from raftctl.workload import Check, Workload, WorkloadAborted
 
 __all__ = ["register"]
@@ -25,21 +36,75 @@ __all__ = ["register"]
 def verify(
     g: Globals,
     with_chaos: Annotated[bool, typer.Option(
-        "--chaos", help="also kill the leader and stop a node between workloads")] = False,
-    writes: Annotated[int, typer.Option(min=2, max=1000, help="keys written per phase")] = 5,
+        "--chaos", help="inject faults while the clients run (kill the leader, stop its node)"
+    )] = False,
+    clients: Annotated[int, typer.Option(min=1, max=256, help="concurrent clients")] = 8,
+    duration: Annotated[float, typer.Option(min=1.0, help="seconds of load")] = 30.0,
+    keys: Annotated[int, typer.Option(min=1, max=1000, help="keys the clients share")] = 5,
+    fault_list: Annotated[str, typer.Option(
+        "--faults", help=f"faults to cycle through ({', '.join(FAULTS)})")] = ",".join(FAULTS),
+    fault_interval: Annotated[float, typer.Option(
+        min=1.0, help="seconds between fault injections")] = 8.0,
+    hold: Annotated[float, typer.Option(
+        min=0.1, help="seconds a stopped node stays stopped")] = 3.0,
+    restart: Annotated[bool | None, typer.Option(
+        "--restart/--no-restart", help="restart every replica before the final read-back "
+        "(durability) [default: with --chaos]", show_default=False)] = None,
+    op_timeout: Annotated[float, typer.Option(
+        min=0.1, help="per-operation timeout (s); no answer = unknown outcome")] = 2.0,
+    seed: Annotated[int | None, typer.Option(help="random seed for the clients")] = None,
+    report: Annotated[Path | None, typer.Option(
+        help="also draw the run into FILE.html or FILE.png", show_default=False)] = None,
+    sequential: Annotated[bool, typer.Option(
+        "--sequential", help="run the assignment's sequential client workload instead")] = False,
+    writes: Annotated[int, typer.Option(
+        min=2, max=1000, help="--sequential: keys written per phase")] = 5,
     prefix: Annotated[str | None, typer.Option(
         help="key prefix (default: verify/<random run id>)", show_default=False)] = None,
     timeout: Annotated[float, typer.Option(help="request deadline and fault timeout (s)")] = 30.0,
 ) -> None:
-    """Writes, reads, an overwrite and compare-and-set, each line with index, term, leader."""
+    """Prove the cluster linearizable, durable and in agreement (concurrent clients, faults).
+
+    `--sequential`: the assignment's workload, each line with index, term, leader.
+    """
     if with_chaos and g.endpoints:
         raise UsageError("verify --chaos needs a target to inject faults (--target local|kind), "
                          "not --endpoints")
+    if restart and g.endpoints:
+        raise UsageError("verify --restart needs a target to restart (--target local|kind), "
+                         "not --endpoints")
+    run_prefix = prefix or f"verify/{uuid.uuid4().hex[:8]}"
+    if sequential:
+        backend = g.backend()
+        try:
+            _verify(g, backend, with_chaos, writes, run_prefix, timeout)
+        finally:
+            backend.close()
+        return
+    chosen = tuple(f.strip() for f in fault_list.split(",") if f.strip())
+    bad = sorted(set(chosen) - set(FAULTS))
+    if bad or not chosen:
+        raise UsageError(f"--faults takes a comma-separated list of {', '.join(FAULTS)}, "
+                         f"got {fault_list!r}")
+    if report is not None:
+        check_report_path(report)
+    settings = Settings(
+        clients=clients, keys=keys, duration=duration, chaos=with_chaos, faults=chosen,
+        fault_interval=fault_interval, hold=hold,
+        restart=with_chaos if restart is None else restart, op_timeout=op_timeout,
+        timeout=timeout, prefix=run_prefix, seed=seed,
+    )
     backend = g.backend()
     try:
-        _verify(g, backend, with_chaos, writes, prefix or f"verify/{uuid.uuid4().hex[:8]}", timeout)
+        with render.Steps("verify") as steps:
+            result = run_verify(backend, settings, token=g.token, on_event=steps.step)
     finally:
         backend.close()
+    if report is not None:
+        write_report(result, report)
+    render.verify_run(result, output=g.output, report=report)
+    if not result.passed:
+        raise typer.Exit(1)
 
 
 def _verify(g: Globals, backend: Backend, with_chaos: bool, writes: int, prefix: str,

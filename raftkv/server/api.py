@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from raftkv.config import NodeConfig
 from raftkv.kv import Command, KVStateMachine, Result
+from raftkv.server.changefeed import ChangeFeed
 from raftkv.server.metrics import NodeMetrics
 
 __all__ = ["NodeAPI", "NodeStatus"]
@@ -54,6 +55,7 @@ class NodeAPI(Protocol):
     config: NodeConfig
     sm: KVStateMachine
     metrics: NodeMetrics
+    feed: ChangeFeed
 
     def status(self) -> NodeStatus: ...
 

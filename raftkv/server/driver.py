@@ -19,11 +19,15 @@ The loop (etcd's raftexample ``serveChannels``, docs/contracts.md §1):
 
 Waiters: a request thread enqueues its work with a ``Waiter`` (waiters.py) and blocks on it; the
 driver resolves it. A proposal is acknowledged only if the entry applied at its index has the term
-it was proposed in; another term means it was overwritten (``ProposalLost``). A proposal outlives a
-leadership change: if its entry still commits (it reached a majority), it is acknowledged.
+it was proposed in; another term means it was overwritten (``ProposalLost``: definite). A proposal
+outlives a leadership change: if its entry still commits (it reached a majority), it is
+acknowledged. A snapshot installed over a pending proposal's index answers it from the restored
+exactly-once table (when it carried an X-Request-Id), else ``OutcomeUnknown``.
 
-A storage failure is fatal: it is logged, every waiter fails with ``NodeFailed``, and
-``on_fatal`` runs (under gunicorn it exits the process with a non-zero code).
+A storage failure is fatal: it is logged, every waiter fails (``NodeFailed``; proposals already
+in the log: ``OutcomeUnknown``, they may still commit), and ``on_fatal`` runs (under gunicorn it
+exits the process with a non-zero code). ``stop()`` answers the same way (``ShuttingDown`` /
+``OutcomeUnknown``).
 
 Thread-safety: only the driver thread touches ``self._node`` and ``self._storage``. Other threads
 call ``propose``/``read_barrier``/``deliver``/... which only append to the inbox (a deque) and set
@@ -48,11 +52,14 @@ from raftkv.errors import (
     NodeFailed,
     NoLeader,
     NotLeader,
+    OutcomeUnknown,
     ProposalLost,
     RaftkvError,
+    RequestIdConflict,
+    RequestIdReused,
     ShuttingDown,
 )
-from raftkv.kv import Command, KVStateMachine, Result, encode_command
+from raftkv.kv import Command, KVStateMachine, Outcome, Result, encode_command, fingerprint
 from raftkv.raft import (
     Config as RaftConfig,
     MessageDecodeError,
@@ -67,6 +74,7 @@ from raftkv.raft import (
 )
 from raftkv.raft.types import EntryKind, HardState, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
+from raftkv.server.changefeed import Change, ChangeFeed
 from raftkv.server.metrics import NodeMetrics
 from raftkv.server.transport import PeerTransport
 from raftkv.server.waiters import Waiter
@@ -81,6 +89,7 @@ log = logging.getLogger(__name__)
 class _Pending:
     term: int
     waiter: Waiter[Result]
+    cmd: Command
 
 
 @dataclass(slots=True)
@@ -103,6 +112,7 @@ class NodeDriver:
     ) -> None:
         self.config = config
         self.sm = KVStateMachine()
+        self.feed = ChangeFeed(config.watch_window)  # watches read it; fed by _apply
         self._status = NodeStatus(id=config.id, members=config.peer_ids)
         self.metrics = NodeMetrics(config.id, self.status)
         self._on_fatal = on_fatal
@@ -120,7 +130,8 @@ class NodeDriver:
         self._transport: PeerTransport | None = None
         self._pending: dict[int, _Pending] = {}
         self._reply_slots: dict[str, tuple[Waiter[list[Any]], list[Any]]] = {}
-        self._wake_writes: list[tuple[Waiter[Result], Result | None]] = []
+        # None: overwritten by a new leader (ProposalLost)
+        self._wake_writes: list[tuple[Waiter[Result], Result | RaftkvError | None]] = []
         self._wake_reads: list[_Read] = []
         self._reads: dict[str, _Read] = {}  # rounds started, ReadState not yet released
         self._read_queue: deque[Waiter[int]] = deque()  # reads waiting for the next round
@@ -150,7 +161,7 @@ class NodeDriver:
     def start(self) -> None:
         """Open storage, recover, start the transport and the driver thread."""
         cfg = self.config
-        storage = Storage.open(cfg.data_dir)
+        storage = Storage.open(cfg.data_dir, lock_timeout=cfg.lock_timeout_s)
         rec = storage.recovered
         snap: Snapshot | None = rec.snapshot
         if snap is not None:
@@ -158,6 +169,7 @@ class NodeDriver:
             self.sm.reset_applied(snap.meta.index, snap.meta.term)
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
+        self.feed.reset(self.sm.applied_index)
         raft_cfg = RaftConfig(
             id=cfg.id,
             peers=cfg.peer_ids,
@@ -174,6 +186,7 @@ class NodeDriver:
             ),
         )
         self._storage = storage
+        self.metrics.watch_storage(lambda: self._storage.stats() if self._storage else None)
         self._saved_hs = rec.hard_state
         self._transport = PeerTransport(
             cfg.id,
@@ -203,6 +216,7 @@ class NodeDriver:
         if self._draining:
             return
         self._draining = True
+        self.feed.close()
         self._inbox.append(("shutdown", None, None))
         self._wake.set()
 
@@ -245,7 +259,7 @@ class NodeDriver:
         if self._draining:
             raise ShuttingDown(f"node {self.config.id} is shutting down; retry on another node")
         waiter: Waiter[Result] = Waiter()
-        self._submit("propose", encode_command(cmd), waiter)
+        self._submit("propose", (encode_command(cmd), cmd), waiter)
         if not waiter.wait(timeout):
             self.metrics.proposals.labels("timeout").inc()
             raise CommitTimeout(
@@ -407,8 +421,9 @@ class NodeDriver:
                         self._reply_slots[src][0].resolve([])
                     self._reply_slots[src] = (waiter, [])
             elif kind == "propose":
+                data, cmd = payload
                 try:
-                    index = node.propose(payload)
+                    index = node.propose(data)
                 except CoreNotLeader as err:
                     waiter.fail(self._not_leader(err.leader_hint))
                     continue
@@ -417,7 +432,7 @@ class NodeDriver:
                     continue
                 if term is None:
                     term = node.status().term
-                self._pending[index] = _Pending(term, waiter)
+                self._pending[index] = _Pending(term, waiter, cmd)
             elif kind == "transfer":
                 self._start_transfer(node, payload, waiter)
             elif kind == "snapshot":
@@ -468,10 +483,10 @@ class NodeDriver:
             sm.reset_applied(snap.meta.index, snap.meta.term)
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
+            self.feed.reset(snap.meta.index)
             for index in [i for i in self._pending if i <= snap.meta.index]:
-                self._pending.pop(index).waiter.fail(
-                    ProposalLost("outcome unknown: replaced by a snapshot from the leader; retry")
-                )
+                p = self._pending.pop(index)
+                self._wake_writes.append((p.waiter, self._covered_by_snapshot(p.cmd, index)))
             log.info("event=snapshot-installed index=%d term=%d",
                      snap.meta.index, snap.meta.term)
         hs = rd.hard_state
@@ -524,19 +539,23 @@ class NodeDriver:
     def _apply(self, rd: Ready) -> None:
         sm = self.sm
         pending = self._pending
-        done: list[tuple[Waiter[Result], Result | None]] = []
+        done: list[tuple[Waiter[Result], Result | RaftkvError | None]] = []
+        changes: list[Change] = []
         with sm.lock:
             for e in rd.committed_entries:
                 if e.index <= sm.applied_index:
                     continue  # already in the restored snapshot
-                if e.kind is EntryKind.NOOP:
+                if e.kind is not EntryKind.NORMAL:  # NOOP, CONFIG: nothing for the KV machine
                     sm.apply_noop(e.index, e.term)
                     result = None
                 else:
                     result = sm.apply(e.index, e.term, e.data)
+                    if result.outcome is Outcome.OK and result.index == e.index:
+                        changes.append(Change(e.index, result.key, result.value))
                 p = pending.pop(e.index, None) if pending else None
                 if p is not None:
                     done.append((p.waiter, result if p.term == e.term else None))
+        self.feed.publish(changes, sm.applied_index)
         self._wake_writes.extend(done)
 
     def _wake_waiters(self) -> None:
@@ -546,13 +565,40 @@ class NodeDriver:
         for waiter, res in done:
             if res is None:
                 self.metrics.proposals.labels("lost").inc()
-                waiter.fail(ProposalLost("leadership changed before the write committed; retry"))
+                waiter.fail(ProposalLost(
+                    "overwritten by a new leader before it committed: not applied; retry"
+                ))
+            elif isinstance(res, RaftkvError):
+                waiter.fail(res)
             else:
                 waiter.resolve(res)
         reads, self._wake_reads = self._wake_reads, []
         for read in reads:
             for w in read.waiters:
                 w.resolve(read.index)
+
+    def _covered_by_snapshot(self, cmd: Command, index: int) -> Result | RaftkvError:
+        """The answer for a write pending at ``index`` when a snapshot from the leader covers it.
+
+        The entry at ``index`` is committed, but the snapshot does not say whether it is ours.
+        The restored exactly-once table does, for a write with an X-Request-Id: recorded -> its
+        result; not recorded (and still checkable) -> the entry is another write, ours is lost.
+        """
+        where = f"write at index {index} is covered by a snapshot installed from the leader"
+        if cmd.client_id is None or cmd.seq is None:
+            return OutcomeUnknown(
+                f"{where}; whether it was applied is unknown (send X-Request-Id to make "
+                "retries safe)"
+            )
+        try:
+            recorded = self.sm.lookup_session(cmd.client_id, cmd.seq, fingerprint(cmd))
+        except RequestIdReused as err:
+            return err
+        except RequestIdConflict as err:
+            return OutcomeUnknown(f"{where}; whether it was applied is unknown: {err}")
+        if recorded is None:
+            return ProposalLost(f"{where}, and that entry is another write: not applied; retry")
+        return recorded
 
     def _on_soft_state(self, role: Role, leader: str | None) -> None:
         if role is Role.CANDIDATE and self._role is not Role.CANDIDATE:
@@ -640,8 +686,10 @@ class NodeDriver:
                 self._last_snapshot_applied = index
                 return self._snapshot_index
             data = sm.snapshot()
+        conf = node.membership_at(index)
         snap = Snapshot(
-            meta=SnapshotMeta(index=index, term=term, members=self.config.peer_ids), data=data
+            meta=SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf),
+            data=data,
         )
         t0 = time.perf_counter()
         storage.save_snapshot(snap)
@@ -649,6 +697,8 @@ class NodeDriver:
         self._snapshot_index = index
         self._last_snapshot_applied = index
         self.metrics.snapshots.inc()
+        self.metrics.snapshot_bytes.set(len(data))
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
         log.info(
             "event=snapshot index=%d term=%d bytes=%d keys=%d seconds=%.3f",
             index, term, len(data), len(sm), time.perf_counter() - t0,
@@ -679,6 +729,7 @@ class NodeDriver:
 
     def _fatal(self, err: BaseException) -> None:
         self._failed = err
+        self.feed.close()
         log.critical(
             "event=fatal error=%s: %s", type(err).__name__, err,
             exc_info=err,
@@ -693,9 +744,14 @@ class NodeDriver:
         """Fail every waiter still pending (driver stopped or failed); those already answered
         during the last pass (their entries applied, their reads confirmed) get their answer."""
         self._wake_waiters()
-        for p in self._pending.values():
-            p.waiter.fail(failure)
-        self._pending.clear()
+        if self._pending:
+            unknown = OutcomeUnknown(
+                f"{failure} after the write was proposed: it may still be committed by another "
+                "leader; retry with the same X-Request-Id to learn its outcome"
+            )
+            for p in self._pending.values():
+                p.waiter.fail(unknown)
+            self._pending.clear()
         for read in list(self._reads.values()) + self._ready_reads:
             for w in read.waiters:
                 w.fail(failure)

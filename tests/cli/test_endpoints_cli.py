@@ -77,7 +77,7 @@ def test_global_options_before_the_command_and_from_env(fake: FakeCluster) -> No
 
 
 def test_verify_endpoints_prints_index_term_leader_and_verdict(fake: FakeCluster) -> None:
-    code, out, _ = run(fake, "verify", "--prefix", "v")
+    code, out, _ = run(fake, "verify", "--sequential", "--prefix", "v")
     lines = out.strip().splitlines()
     assert code == 0, out
     assert lines[-1].startswith("PASS: ")
@@ -100,21 +100,22 @@ def test_verify_fails_with_exit_1_when_a_value_is_wrong(fake: FakeCluster) -> No
         return answer
 
     fake.handle = corrupt  # type: ignore[method-assign]
-    code, out, _ = run(fake, "verify")
+    code, out, _ = run(fake, "verify", "--sequential")
     assert code == 1
     assert "FAIL" in out.splitlines()[-1]
     assert "expected 'value-3'" in out
 
 
 def test_verify_json(fake: FakeCluster) -> None:
-    code, out, _ = run(fake, "verify", "-o", "json")
+    code, out, _ = run(fake, "verify", "--sequential", "-o", "json")
     doc = json.loads(out)
     assert code == 0 and doc["passed"] is True and doc["failed"] == 0
     assert all({"op", "key", "index", "term", "leader", "ok"} <= set(c) for c in doc["checks"])
 
 
-@pytest.mark.parametrize("args", [["verify", "--chaos"], ["chaos", "kill-leader"], ["up"],
-                                  ["down"]])
+@pytest.mark.parametrize("args", [["verify", "--chaos"], ["verify", "--restart"],
+                                  ["verify", "--sequential", "--chaos"],
+                                  ["chaos", "kill-leader"], ["up"], ["down"]])
 def test_fault_and_lifecycle_commands_need_a_target(fake: FakeCluster, args: list[str]) -> None:
     code, _, err = run(fake, *args)
     assert code == 2
@@ -157,7 +158,7 @@ def test_usage_errors_are_one_line_from_the_real_cli() -> None:
 def test_verify_stops_at_the_first_unanswered_request(fake: FakeCluster) -> None:
     for node in fake.ids:
         fake.take_down(node)
-    code, out, _ = run(fake, "verify", "--timeout", "1")
+    code, out, _ = run(fake, "verify", "--sequential", "--timeout", "1")
     lines = out.strip().splitlines()
     assert code == 1
     ops = [ln for ln in lines if ln.startswith("[")]

@@ -139,8 +139,8 @@ def test_logs_show_the_replica_log(local: Local) -> None:
     assert "event=replica-started" in local.sh("logs", "supervisor").stdout
 
 
-def test_verify(local: Local) -> None:
-    res = local.cli("verify")
+def test_verify_sequential(local: Local) -> None:
+    res = local.cli("verify", "--sequential")
     assert res.exit_code == 0, res.stdout + res.stderr
     lines = res.stdout.strip().splitlines()
     assert lines[-1].startswith("PASS: ")
@@ -150,7 +150,7 @@ def test_verify(local: Local) -> None:
 
 def test_verify_in_endpoints_mode_like_the_client_pod(local: Local) -> None:
     urls = ",".join(r["url"] for r in local.json("status")["replicas"])
-    res = local.sh("verify", "--endpoints", urls)
+    res = local.sh("verify", "--sequential", "--endpoints", urls)
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.strip().splitlines()[-1].startswith("PASS: ")
 
@@ -223,8 +223,8 @@ def test_chaos_stop_node_and_restore(local: Local) -> None:
     assert "nothing to restore" in local.cli("chaos", "restore").stdout
 
 
-def test_verify_chaos(local: Local) -> None:
-    res = local.sh("verify", "--chaos", timeout=240)
+def test_verify_sequential_chaos(local: Local) -> None:
+    res = local.sh("verify", "--sequential", "--chaos", timeout=240)
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     assert "fault: kill the leader" in out and "fault: stop the leader node" in out

@@ -166,12 +166,17 @@ app.kubernetes.io/component: client
 {{- if not (has .Values.client.kind (list "Pod" "Job")) -}}
 {{- fail (printf "client.kind must be Pod or Job, got %v" .Values.client.kind) -}}
 {{- end -}}
+{{- $grace := int .Values.statefulset.terminationGracePeriodSeconds -}}
+{{- $sleep := int (default 0 .Values.statefulset.preStopSleepSeconds) -}}
+{{- if gt (add $sleep 20) $grace -}}
+{{- fail (printf "statefulset.preStopSleepSeconds (%d) must leave 20 s of statefulset.terminationGracePeriodSeconds (%d) for the leadership handover after SIGTERM: lower it to %d or raise the grace period to %d" $sleep $grace (max 0 (sub $grace 20)) (add $sleep 20)) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
 The client workload's pod spec, shared by the client Pod (bare with client.kind=Pod, the Job's template with
 client.kind=Job) and the `helm test` Pod: an init container waits until the client Service answers /readyz (some
-node is Ready: it knows a leader and has applied its commit index), then `raftctl verify` runs the assignment's
+node is Ready: it knows a leader and has applied its commit index), then `raftctl verify --sequential` runs the assignment's
 workload against every replica's pod DNS name and exits 0 or 1.
 */}}
 {{- define "raftkv.clientPodSpec" -}}
@@ -209,6 +214,7 @@ containers:
     command:
       - raftctl
       - verify
+      - --sequential
       - --endpoints
       - {{ include "raftkv.clientEndpoints" . | quote }}
       {{- range .Values.client.extraArgs }}
