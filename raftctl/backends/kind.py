@@ -415,11 +415,11 @@ class KindBackend:
                 pod_ready=_ready(status.get("conditions")) is True,
                 node_ready=node_ready.get(node or ""),
             )  # fmt: skip
-            if _reachable(replica):
-                replica = dataclasses.replace(replica, url=self.forwards.url(name))
             out.append(replica)
         self.forwards.ensure(r.id for r in out if _reachable(r))
-        return out
+        # after ensure: a port kubectl could not listen on has been replaced
+        return [dataclasses.replace(r, url=self.forwards.url(r.id)) if _reachable(r) else r
+                for r in out]
 
     def _find(self, replica_id: str) -> Replica:
         for r in self.replicas():

@@ -9,7 +9,8 @@ that works locally works on kind.
 Contract:
 - ``PortForwards(runner, kubectl_prefix)``: ``url(pod)`` gives the pod a local port, picked free
   on 127.0.0.1 the first time and kept for the life of the object, so a client's URL stays valid
-  when a forward is re-established.
+  when a forward is re-established (unless kubectl could not listen on it at the start: then
+  another free port is tried).
 - ``ensure(pods)`` starts ``kubectl ... port-forward pod/<pod> <port>:8000 --address 127.0.0.1``
   for every listed pod that has no live forward (kubectl exits with "lost connection to pod" when
   the pod's container restarts, so a dead forward is started again, at most every
@@ -38,6 +39,7 @@ __all__ = ["PortForwards", "free_port"]
 NODE_PORT = 8000
 READY_S = 15.0
 RESPAWN_S = 0.5
+BIND_TRIES = 3
 _READY_TEXT = "Forwarding from"
 
 
@@ -75,6 +77,11 @@ class _Forward:
             pass
         finally:
             self.eof.set()
+
+    @property
+    def could_not_listen(self) -> bool:
+        return any("unable to listen" in line.lower() or "address already in use" in line
+                   for line in self.said)
 
     @property
     def alive(self) -> bool:
@@ -115,31 +122,25 @@ class PortForwards:
                 "--address", "127.0.0.1"]
 
     def ensure(self, pods: Iterable[str]) -> None:
-        """Have a live forward for each pod (started in parallel); raise if none comes up."""
-        wanted = list(pods)
-        fresh: list[_Forward] = []
-        for pod in wanted:
-            current = self.forwards.get(pod)
-            if current is not None and current.alive:
-                continue
-            if current is not None and time.monotonic() - current.started < RESPAWN_S:
-                continue  # it just died; do not spin kubectl while a container restarts
-            self.url(pod)
-            if not self._registered:
-                atexit.register(self.close)  # never leave kubectl running after raftctl exits
-                self._registered = True
-            fwd = _Forward(pod, self.runner.spawn(self.argv(pod)))
-            self.forwards[pod] = fwd
-            fresh.append(fwd)
-        deadline = time.monotonic() + READY_S
-        while any(not f.settled for f in fresh) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        """Have a live forward for each pod (started in parallel); raise if none comes up.
+
+        A forward that could not listen (its port was taken since it was picked) gets a new
+        port and is tried again, up to ``BIND_TRIES`` times; call ``url`` after ``ensure``.
+        """
+        fresh = self._start([p for p in pods if self._needs_start(p)])
+        for _ in range(BIND_TRIES - 1):
+            self._settle(fresh)
+            taken = [f.pod for f in fresh if not f.ready.is_set() and f.could_not_listen]
+            if not taken:
+                break
+            for pod in taken:
+                self.ports.pop(pod, None)  # picked free, but something took it meanwhile
+            fresh = [f for f in fresh if f.pod not in taken] + self._start(taken)
+        self._settle(fresh)
         for fwd in fresh:
             if fwd.ready.is_set():
                 self.errors.pop(fwd.pod, None)
                 continue
-            if not fwd.alive:
-                fwd.eof.wait(0.5)  # a dead kubectl's last words may still be in the pipe
             why = fwd.said[-1] if fwd.said else (
                 "kubectl exited" if not fwd.alive else f"no answer within {READY_S:.0f}s")
             self.errors[fwd.pod] = why
@@ -149,6 +150,36 @@ class PortForwards:
             raise RaftctlError(
                 f"`kubectl port-forward` to {first.pod} failed: {self.errors[first.pod]}"
             )
+
+    def _needs_start(self, pod: str) -> bool:
+        current = self.forwards.get(pod)
+        if current is None:
+            return True
+        if current.alive:
+            return False
+        # it just died: do not spin kubectl while a container restarts
+        return time.monotonic() - current.started >= RESPAWN_S
+
+    def _start(self, pods: Sequence[str]) -> list[_Forward]:
+        if pods and not self._registered:
+            atexit.register(self.close)  # never leave kubectl running after raftctl exits
+            self._registered = True
+        out = []
+        for pod in pods:
+            self.url(pod)
+            fwd = _Forward(pod, self.runner.spawn(self.argv(pod)))
+            self.forwards[pod] = fwd
+            out.append(fwd)
+        return out
+
+    @staticmethod
+    def _settle(fresh: Sequence[_Forward]) -> None:
+        deadline = time.monotonic() + READY_S
+        while any(not f.settled for f in fresh) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for fwd in fresh:
+            if not fwd.ready.is_set() and not fwd.alive:
+                fwd.eof.wait(0.5)  # a dead kubectl's last words may still be in the pipe
 
     def close(self) -> None:
         for fwd in self.forwards.values():

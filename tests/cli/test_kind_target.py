@@ -155,8 +155,18 @@ class RecordingRunner:
                                         f'running. Current status=Pending ({pod})\n'), exit_code=1)
         else:
             target = int(self.fake.url(pod).rsplit(":", 1)[1])
-            proc = FakeProc(io.StringIO(f"Forwarding from 127.0.0.1:{local} -> 8000\n"),
-                            relay=Relay(int(local), target))
+            try:
+                relay = Relay(int(local), target)
+            except OSError as err:  # what kubectl prints when its port is taken
+                proc = FakeProc(io.StringIO(
+                    f"Unable to listen on port {local}: Listeners failed to create with the "
+                    f"following errors: [unable to create listener: Error listen tcp4 "
+                    f"127.0.0.1:{local}: bind: {err.strerror.lower()}]\n"
+                    f"error: unable to listen on any of the requested ports: [{{{local} 8000}}]\n"
+                ), exit_code=1)
+            else:
+                proc = FakeProc(io.StringIO(f"Forwarding from 127.0.0.1:{local} -> 8000\n"),
+                                relay=relay)
         self.spawned.append(proc)
         return proc
 
@@ -538,6 +548,32 @@ def test_a_dead_forward_is_restarted_on_the_same_port(
     assert backend.replicas() and len(kind.spawned) == 4  # live forwards are kept
     backend.close()
     assert not kind.live_forwards()
+
+
+def test_a_port_taken_before_kubectl_binds_it_is_replaced(
+    backend: KindBackend, kind: RecordingRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    picks = iter([taken, portforward.free_port(), portforward.free_port(),
+                  portforward.free_port()])
+    monkeypatch.setattr(portforward, "free_port", lambda: next(picks))
+    try:
+        urls = {r.id: r.url for r in backend.replicas()}
+    finally:
+        squatter.close()
+    tries = [a[7] for a in kind.spawn_argv if a[6] == "pod/raft-0"]
+    assert len(tries) == 2 and tries[0] == f"{taken}:8000"
+    assert urls["raft-0"] == f"http://127.0.0.1:{tries[1].split(':')[0]}"
+    assert urls["raft-0"] != f"http://127.0.0.1:{taken}"
+    client = KVClient([urls["raft-0"]], deadline=5)
+    try:
+        client.put("k", "v")  # through the replacement port
+    finally:
+        client.close()
+    assert kind.fake.store["k"][0] == "v"
 
 
 def test_pods_that_cannot_answer_get_no_forward_and_fail_at_once(
