@@ -12,9 +12,10 @@ records it as a ``linearizability.Operation`` with its invocation and completion
   ``shutting_down`` (refused before a proposal was made; a relaying follower says ``no_leader``
   only when nothing reached the leader, and 504 otherwise), 503 ``proposal_lost`` (the entry was
   overwritten by another leader's, or proposing was refused during a transfer), 4xx, a refused
-  connection when the client held no keep-alive connection to that node (nothing was sent). The node promises these had no effect: classifying them as
-  failed is what lets the checker catch a node that breaks that promise (the value of a "failed"
-  write read later is a violation);
+  connection when the client held no keep-alive connection to that node (nothing was sent).
+  The node promises these had no effect: classifying them as failed is what lets the checker
+  catch a node that breaks that promise (the value of a "failed" write read later is a
+  violation);
 - unknown outcome: HTTP 504 (``outcome_unknown`` / commit timeout), other 5xx (a proposal that was
   lost or dropped by a shutting-down node may still commit), a timeout, a connection lost after
   the request was sent, and a refusal after a kept-alive connection broke (the transport retries
