@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from hypothesis import HealthCheck, Phase, given, settings
 
 from raftkv.server.app import build_app
@@ -27,6 +26,7 @@ from tests.integration.cluster import LocalCluster
 from tests.unit.server.fakenode import FakeNode
 
 schemathesis = pytest.importorskip("schemathesis")
+import requests  # noqa: E402  (a dependency of schemathesis)
 from schemathesis.checks import (  # noqa: E402
     content_type_conformance,
     response_headers_conformance,
