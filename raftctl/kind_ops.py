@@ -11,8 +11,9 @@ Every command goes through the backend's ``shell.Runner`` with the kind context 
 - ``recover_kind``: scale the StatefulSet to 0; a one-off pod on the survivor's PVC runs
   ``raftkv recover``; scale to 1: the survivor runs alone (its MEMBERS.json overrides
   RAFTKV_REPLICAS). With ``replicas`` > 1: a one-off pod writes an offline backup of the
-  survivor's whole log, raftctl copies it out (``kubectl cp``) and verifies it, deletes the
-  release's PVCs, and restores the release from that file with the SAME cluster id.
+  survivor's whole log, raftctl copies it out (``kubectl cp``) and verifies it, uninstalls the
+  release (the chart refuses a replicaCount change on a live one) and deletes its PVCs, and
+  installs it again seeded from that file with the SAME cluster id.
 """
 
 from __future__ import annotations
@@ -165,6 +166,9 @@ def recover_kind(b: KindBackend, survivor: str, replicas: int,
         raise UsageError(f"the survivor's state is {info.size} bytes, over the {SECRET_LIMIT} "
                          f"bytes a Secret holds; saved at {local}; grow by hand "
                          "(docs/operations.md)")
+    # A rebuild: the release goes (the chart refuses a replicaCount change on a live release),
+    # then its volumes; the token Secret stays.
+    b.down(False, reporter)
     reporter.step("deleting the release's PersistentVolumeClaims (backup verified and kept)")
     b._run(b.kubectl("delete", "pvc", "-l", f"app.kubernetes.io/instance={b.s.release}",
                      "--wait=true"), timeout=300)

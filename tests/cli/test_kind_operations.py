@@ -154,7 +154,8 @@ def test_recover_grow_copies_a_verified_backup_out_before_deleting_volumes(
                   "app.kubernetes.io/instance=raftkv", "--wait=true"]
     assert kind.calls.index(delete_pvc) > next(
         i for i, c in enumerate(kind.calls) if c[0] == "kubectl" and c[5] == "cp")
-    assert _helm_restore("abc123") in kind.calls
+    uninstall = next(i for i, c in enumerate(kind.calls) if c[:2] == ["helm", "uninstall"])
+    assert uninstall < kind.calls.index(delete_pvc) < kind.calls.index(_helm_restore("abc123"))
     assert Path(doc["seeded_from"]).read_bytes() == kind.copy_from.read_bytes()
 
 
