@@ -211,6 +211,29 @@ def _relevant(ops: Iterable[Operation]) -> list[Operation]:
     ]
 
 
+def _observed(hist: Sequence[Operation]) -> set[str]:
+    """Values some operation depends on: read by a GET, reported by a rejected CAS, or expected
+    by any CAS."""
+    seen: set[str] = set()
+    for op in hist:
+        if op.status is Status.OK and op.result is not None and (
+                op.kind is Kind.GET or (op.kind is Kind.CAS and not op.applied)):
+            seen.add(op.result)
+        if op.kind is Kind.CAS and op.prev is not None:
+            seen.add(op.prev)
+    return seen
+
+
+def _pruned(hist: list[Operation]) -> list[Operation]:
+    """Without the writes of unknown outcome whose value no operation depends on. A linearization
+    of this is one of the full history (such a write may never have taken effect), so a pass here
+    is a pass; a failure is re-checked on the full history."""
+    seen = _observed(hist)
+    return [op for op in hist if not (
+        op.status is Status.UNKNOWN and op.kind in (Kind.PUT, Kind.CAS)
+        and op.value not in seen)]
+
+
 def check_key(
     key: str,
     ops: Sequence[Operation],
@@ -219,13 +242,51 @@ def check_key(
     origin: float = 0.0,
     initial: str | None = None,
 ) -> KeyVerdict:
-    """Wing-Gong/Lowe/Porcupine search over one key's operations (see the module docstring)."""
+    """Wing-Gong/Lowe/Porcupine search over one key's operations (see the module docstring):
+    first without the unknown-outcome writes nobody observed (fast, and enough for a correct
+    history), then, only if that fails, over everything."""
     hist = _relevant(o for o in ops if o.key == key)
-    n = len(hist)
-    if n == 0:
+    if not hist:
         return KeyVerdict(key, True, 0, 0)
+    pruned = _pruned(hist)
+    steps = 0
+    if len(pruned) < len(hist):
+        ok, _, steps = _search(pruned, initial, max_steps)
+        if ok:
+            return KeyVerdict(key, True, len(hist), steps)
+    ok, best, more = _search(hist, initial, max_steps)
+    steps += more
+    required = sum(1 for op in hist if op.status is Status.OK)
+    if ok is None:
+        return KeyVerdict(
+            key, None, len(hist), steps,
+            f"key {key!r}: inconclusive — the search gave up after {max_steps} steps "
+            f"({len(hist)} operations, {len(hist) - required} of unknown outcome); use more "
+            "--keys or fewer --clients, or a shorter --duration",
+        )
+    if ok:
+        return KeyVerdict(key, True, len(hist), steps)
+    assert best is not None
+    return _explain(key, hist, best, steps, origin, initial)
+
+
+_Best = tuple[float, int, "str | None", list[int]]  # (time, blocked op, state, order so far)
+
+
+def _search(hist: list[Operation], initial: str | None, max_steps: int
+            ) -> tuple[bool | None, _Best | None, int]:
+    """(linearizable? None = gave up, where the search got furthest, steps).
+
+    Depth-first over the calls that may be linearized next (those before the first completion of
+    a not yet linearized operation, in Lowe's linked list of events), known operations first in
+    time order, then unknown-outcome ones: an unknown operation is only placed when the known
+    ones cannot proceed without it. (set of linearized operations, value) is memoized."""
+    if not any(op.status is Status.OK for op in hist):
+        return True, None, 0  # nothing must be placed: unknown operations may never happen
+    n = len(hist)
     # Events: (time, 0=call / 1=return, op). Calls sort before returns at equal times, so two
-    # operations that merely touch are treated as concurrent (the lenient choice).
+    # operations that merely touch are treated as concurrent (the lenient choice). Unknown
+    # operations never return (+inf): they never block the search.
     events: list[tuple[float, int, int]] = []
     for i, op in enumerate(hist):
         end = math.inf if op.status is Status.UNKNOWN or op.complete is None else op.complete
@@ -236,12 +297,13 @@ def check_key(
     head = 2 * n
     nxt = [*range(1, 2 * n + 1), 0]
     nxt[2 * n - 1] = -1
-    prv = [-1] * (2 * n + 1)
-    for j in range(2 * n):
-        prv[j] = head if j == 0 else j - 1
-    nxt[head] = 0 if n else -1
+    prv = [head, *range(2 * n - 1), -1]
+    nxt[head] = 0
     is_call = [ev[1] == 0 for ev in events]
     op_of = [ev[2] for ev in events]
+    known = [op.status is Status.OK for op in hist]
+    ends = [math.inf if op.complete is None or not known[i] else op.complete
+            for i, op in enumerate(hist)]
     match = [0] * (2 * n)  # call node -> its return node
     call_node: dict[int, int] = {}
     for j, (_, kind, i) in enumerate(events):
@@ -249,7 +311,7 @@ def check_key(
             call_node[i] = j
         else:
             match[call_node[i]] = j
-    required = sum(1 for op in hist if op.status is Status.OK)
+    required = sum(known)
 
     def lift(j: int) -> None:
         r = match[j]
@@ -269,58 +331,101 @@ def check_key(
             prv[nxt[j]] = j
         nxt[prv[j]] = j
 
+    def candidates(state: str | None) -> tuple[list[int], int]:
+        """The calls to try next, and the first return node after them (the operation that must
+        be placed before the search may move past it).
+
+        Two reductions keep the search narrow; neither loses a linearization. A known operation
+        that is possible now and leaves the value unchanged (a read of it, a CAS rejected against
+        it, a DELETE of an absent key) is placed at once and alone: moving such an operation to
+        the earliest point it may take effect never invalidates anything placed after it. An
+        unknown-outcome operation that would change nothing now (a CAS whose expected value is
+        not there, a DELETE of an absent key) is not tried here: placing it now is the same as
+        never; and of the pending unknown DELETEs, which all do the same and have no deadline,
+        only the first is tried. The remaining ones are tried in an order that finds a
+        linearization quickly when there is one (the order never changes the verdict): first a
+        write whose value a waiting operation needs, then known before unknown operations, then
+        the earliest completion."""
+        changers: list[tuple[int, int, float, int]] = []
+        demanded: set[str | None] = set()
+        unknown_delete_seen = False
+        e = nxt[head]
+        while e != -1 and is_call[e]:
+            i = op_of[e]
+            op = hist[i]
+            ok, new = step(state, op)
+            if known[i]:
+                if ok and new == state:
+                    forced = e
+                    while e != -1 and is_call[e]:
+                        e = nxt[e]
+                    return [forced], e
+                if ok:
+                    changers.append((0, 0, ends[i], e))
+                elif op.kind is Kind.GET or (op.kind is Kind.CAS and not op.applied):
+                    demanded.add(op.result)
+                elif op.kind is Kind.CAS:
+                    demanded.add(op.prev)
+            elif new != state and not (op.kind is Kind.DELETE and unknown_delete_seen):
+                # pending unknown DELETEs are interchangeable (same effect, no deadline): try one
+                unknown_delete_seen = unknown_delete_seen or op.kind is Kind.DELETE
+                changers.append((0, 1, op.invoke, e))
+            e = nxt[e]
+        # a write whose value a waiting operation needs first, then known before unknown,
+        # then the one whose completion comes soonest
+        ranked = sorted(
+            (0 if step(state, hist[op_of[c]])[1] in demanded else 1, unk, t, c)
+            for _, unk, t, c in changers)
+        return [c for *_, c in ranked], e
+
     state = initial
     linearized = 0
-    done_required = 0
+    done = 0
     cache: set[tuple[int, str | None]] = set()
-    stack: list[tuple[int, str | None]] = []
-    best: tuple[float, int, str | None, list[int]] | None = None  # (time, op, state, order)
+    # frames: [candidates, next index, blocking return node, the call node lifted to get here,
+    # the state before it]
+    frames: list[list[Any]] = [[*candidates(state), -1, None]]
+    frames[0].insert(1, 0)
+    best: _Best | None = None
     steps = 0
-    entry = nxt[head]
-    while done_required < required:
+    while True:
         steps += 1
         if steps > max_steps:
-            return KeyVerdict(
-                key, None, n, steps,
-                f"key {key!r}: inconclusive — the search gave up after {max_steps} steps "
-                f"({n} operations, {n - required} of unknown outcome); run a shorter or less "
-                "concurrent workload",
-            )
-        if entry == -1:  # cannot happen: the last event is a return; kept as a guard
-            break
-        i = op_of[entry]
-        if is_call[entry]:
+            return None, best, steps
+        frame = frames[-1]
+        cands, idx, blocking = frame[0], frame[1], frame[2]
+        if idx < len(cands):
+            frame[1] = idx + 1
+            e = cands[idx]
+            i = op_of[e]
             ok, new_state = step(state, hist[i])
-            if ok:
-                bits = linearized | (1 << i)
-                config = (bits, new_state)
-                if config not in cache:
-                    cache.add(config)
-                    stack.append((entry, state))
-                    state, linearized = new_state, bits
-                    if hist[i].status is Status.OK:
-                        done_required += 1
-                    lift(entry)
-                    entry = nxt[head]
-                    continue
-            entry = nxt[entry]
+            if not ok:
+                continue
+            bits = linearized | (1 << i)
+            if (bits, new_state) in cache:
+                continue
+            cache.add((bits, new_state))
+            lift(e)
+            frames.append([*candidates(new_state), e, state])
+            frames[-1].insert(1, 0)
+            state, linearized = new_state, bits
+            done += known[i]
+            if done == required:
+                return True, None, steps
             continue
-        # A completion was reached before its operation could be linearized: backtrack.
-        t = events[entry][0]
-        if best is None or t > best[0] or (t == best[0] and len(stack) > len(best[3])):
-            best = (t, i, state, [op_of[j] for j, _ in stack])
-        if not stack:
-            break
-        top, state = stack.pop()
-        linearized &= ~(1 << op_of[top])
-        if hist[op_of[top]].status is Status.OK:
-            done_required -= 1
-        unlift(top)
-        entry = nxt[top]
-    if done_required >= required:
-        return KeyVerdict(key, True, n, steps)
-    assert best is not None
-    return _explain(key, hist, best, steps, origin, initial)
+        # Every candidate failed here: the blocking operation cannot be placed. Backtrack.
+        if blocking != -1:
+            t = events[blocking][0]
+            if best is None or t > best[0] or (t == best[0] and len(frames) > len(best[3]) + 1):
+                best = (t, op_of[blocking], state, [op_of[f[3]] for f in frames[1:]])
+        frames.pop()
+        if not frames:
+            return False, best, steps
+        lifted, before = frame[3], frame[4]
+        unlift(lifted)
+        linearized &= ~(1 << op_of[lifted])
+        done -= known[op_of[lifted]]
+        state = before
 
 
 def _changes(op: Operation) -> bool:

@@ -220,6 +220,10 @@ def run_verify(backend: Backend, settings: Settings, *, token: str | None,
         ids={r.id: r.url for r in replicas},
     )
     notes: list[str] = []
+    if settings.clients > 12 * settings.keys:
+        notes.append(f"{settings.clients / settings.keys:.0f} clients per key: above about a "
+                     "dozen, the linearizability search may give up (inconclusive); use more "
+                     "--keys")
     windows: list[FaultWindow] = []
     # The keys' values before the run (absent for a fresh --prefix): the checker's initial state.
     first = _read_all(recorder, recorder.key_names, settings.timeout)
