@@ -342,10 +342,15 @@ class KVClient:
         return order
 
     def call(
-        self, method: str, path: str, *, body: bytes | None = None, write: bool = False
+        self, method: str, path: str, *, body: bytes | None = None, write: bool = False,
+        request_id: bool = True,
     ) -> Reply:
-        """One logical request with leader-following and safe retries until the deadline."""
-        headers = {"X-Request-Id": f"{self.client_id}:{next(self._seq)}"} if write else {}
+        """One logical request with leader-following and safe retries until the deadline.
+        ``request_id=False``: a write the node does not deduplicate (admin changes), sent
+        without ``X-Request-Id`` so no relaying node re-sends it on its own."""
+        headers = {}
+        if write and request_id:
+            headers["X-Request-Id"] = f"{self.client_id}:{next(self._seq)}"
         stop = time.monotonic() + self.deadline
         delay = 0.05
         last = "no attempt made"

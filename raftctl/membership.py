@@ -85,7 +85,11 @@ class Members:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        reply = self.client.call(method, path, body=data)
+        # A change is a write: an answer lost after sending, or a 504, leaves it unknown
+        # (OutcomeUnknown, exit 3) unless a retry settles it; never "failed" or "unavailable".
+        # No X-Request-Id: admin changes are not deduplicated, so no relay may re-send them.
+        reply = self.client.call(method, path, body=data, write=method != "GET",
+                                 request_id=False)
         if reply.status == 200:
             return reply.body
         raise MemberError(f"{method} {path}: {reply.error} (HTTP {reply.status})",
