@@ -6,8 +6,6 @@ import io
 import logging
 from typing import Any
 
-import pytest
-
 from raftkv.backup import verify_backup
 from raftkv.config import load_config
 from raftkv.kv.commands import Command, Op
@@ -88,19 +86,31 @@ def test_backup_needs_the_cluster_token_when_set_and_post_still_snapshots() -> N
     assert post.status_code == 200 and "snapshot_index" in post.get_json()
 
 
-def test_raft_messages_from_another_cluster_get_409_and_one_log_line(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_raft_messages_from_another_cluster_get_409_and_one_log_line() -> None:
     node = FakeNode()
     c = build_app(node).test_client()
     body = {"messages": [{"v": 1}]}
-    with caplog.at_level(logging.ERROR, logger="raftkv.server.peer_gate"):
+    logger = logging.getLogger("raftkv.server.peer_gate")  # its own handler: the node's logging
+    seen = _Records()                                       # setup may stop propagation
+    logger.addHandler(seen)
+    try:
         for _ in range(3):
             r = c.post("/raft/v1/messages", json=body,
                        headers={"X-Raftkv-Cluster-Id": "other", "X-Raftkv-Node": "x-9"})
             err = assert_json_error(r, 409, "cluster_id_mismatch")
             assert "c0ffee" in err["error"] and "other" in err["error"]
-    lines = [rec for rec in caplog.records if "cluster-id-mismatch" in rec.getMessage()]
+    finally:
+        logger.removeHandler(seen)
+    lines = [rec for rec in seen.records if "cluster-id-mismatch" in rec.getMessage()]
     assert len(lines) == 1 and "sender=x-9" in lines[0].getMessage()
     assert node.delivered == []
     same = c.post("/raft/v1/messages", json=body, headers={"X-Raftkv-Cluster-Id": "c0ffee"})
