@@ -12,7 +12,8 @@ Failures, and what the client is told:
 - it went out and the connection failed or timed out before a whole answer: for a read, 503
   (reads are safe to retry); for a write, ``OutcomeUnknown`` (504 ``outcome_unknown``): the leader
   may have applied it, so "failed" would be a lie;
-- a read, or a write with ``X-Request-Id`` (the leader applies it at most once), that met a reset
+- a read, or a KV write with ``X-Request-Id`` (the leader applies it at most once; admin changes
+  are not deduplicated, so they are never re-sent), that met a reset
   on a REUSED connection before any answer is re-sent once on a new connection (the keep-alive
   race: the leader closed the idle connection as we sent). A write without ``X-Request-Id`` is
   never re-sent once its bytes went out. If that re-sent write then fails in any way, even
@@ -55,6 +56,7 @@ PASS_RESPONSE_HEADERS = (
 # servers in front of a leader (gunicorn's keep-alive here is 75 s; common proxies use 60 s).
 MAX_IDLE_S = 30.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+KV_PREFIX = "/v1/kv/"
 
 
 class _Pooled:
@@ -137,7 +139,8 @@ class Forwarder:
         out = {k: v for k in PASS_REQUEST_HEADERS if (v := headers.get(k)) is not None}
         out[FORWARDED_HEADER] = self.self_id
         safe = method in SAFE_METHODS
-        resendable = safe or "X-Request-Id" in out
+        # only KV writes are deduplicated by X-Request-Id (admin changes are not)
+        resendable = safe or ("X-Request-Id" in out and target.startswith(KV_PREFIX))
         went_out = False  # a write's bytes reached the wire on an earlier attempt
         for attempt in (0, 1):
             conn, reused = self._conn(leader)

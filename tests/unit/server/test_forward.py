@@ -271,6 +271,20 @@ def test_a_resent_write_answered_by_the_restarted_leader_passes_through(
     assert put(f, request_id="c:3")[0] == 200
 
 
+def test_an_admin_change_with_a_request_id_is_never_resent(
+    leader: Callable[..., ScriptedLeader],
+) -> None:
+    """The node deduplicates KV writes by X-Request-Id, not membership or transfer requests: a
+    re-sent removal that the first attempt already applied would come back 404 — a false
+    failure. Found by review (raftctl's member calls)."""
+    s = leader(OK, CLOSE)
+    f = fwd_to(s)
+    assert put(f, request_id="c:1")[0] == 200
+    with pytest.raises(OutcomeUnknown):
+        f.forward("n1", "DELETE", "/v1/admin/members/n2", {"X-Request-Id": "c:2"}, b"")
+    assert len(s.requests) == 2 and s.connections == 1
+
+
 def test_an_idle_connection_the_leader_closed_is_replaced_before_sending(
     leader: Callable[..., ScriptedLeader],
 ) -> None:
