@@ -3,20 +3,23 @@
 # (default 4, at least 3: the chart puts each of its 3 replicas on its own worker) wired to a local image
 # registry on localhost:5001, the layout of kind's "local registry" guide and of the original assignment.
 #
-#   ./kind-with-registry.sh                 create (or complete) the registry and the cluster; idempotent
+#   ./kind-with-registry.sh                 create (or check and complete) the registry and the cluster "raftkv"
+#   ./kind-with-registry.sh --name NAME     another cluster name (default raftkv, never kind's own "kind")
 #   ./kind-with-registry.sh --workers 5     more workers (only when the cluster is created)
 #   ./kind-with-registry.sh --delete        delete the cluster and the registry container
 #
 # Then: images/build.sh localhost:5001/raftkv:dev && docker push localhost:5001/raftkv:dev
 #       helm install raftkv ./helm/raftkv --set image.tag=dev     (or: raftctl up --target kind)
 #
-# Env: KIND_CLUSTER_NAME (default kind), REGISTRY_NAME (kind-registry), REGISTRY_PORT (5001),
+# Env: KIND_CLUSTER_NAME (default raftkv), REGISTRY_NAME (kind-registry), REGISTRY_PORT (5001),
 #      REGISTRY_IMAGE (registry:2), KIND_NODE_IMAGE (kind's default when empty).
-# Running it again repairs what is missing (a stopped registry, a node without the registry config, the
-# registry not attached to the "kind" network, the ConfigMap) and changes nothing else.
+# An existing cluster is never reused blindly: every run checks that each node's containerd reads
+# /etc/containerd/certs.d (a cluster made without this script does not: it is refused, with the way out),
+# warns when it has fewer than 3 workers, and repairs what is missing (a stopped or missing registry, a node
+# without the registry config, the registry not attached to the "kind" network, the ConfigMap); nothing else.
 set -eu
 
-CLUSTER=${KIND_CLUSTER_NAME:-kind}
+CLUSTER=${KIND_CLUSTER_NAME:-raftkv}
 REG_NAME=${REGISTRY_NAME:-kind-registry}
 REG_PORT=${REGISTRY_PORT:-5001}
 REG_IMAGE=${REGISTRY_IMAGE:-registry:2}
@@ -32,7 +35,7 @@ while [ $# -gt 0 ]; do
     --workers) [ $# -ge 2 ] || die "--workers needs a number"; WORKERS=$2; shift 2 ;;
     --name) [ $# -ge 2 ] || die "--name needs a cluster name"; CLUSTER=$2; shift 2 ;;
     --delete) ACTION=delete; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (try --help)" ;;
   esac
 done
@@ -69,7 +72,7 @@ esac
 
 # 2. The cluster: containerd told to read per-registry hosts.toml files from /etc/containerd/certs.d.
 if cluster_exists; then
-  say "kind cluster $CLUSTER already exists (its node count is left as it is)"
+  say "kind cluster $CLUSTER already exists: checking it (its node count is left as it is)"
 else
   say "creating kind cluster $CLUSTER: 1 control plane + $WORKERS workers"
   config=$(mktemp)
@@ -93,9 +96,28 @@ else
   fi
 fi
 
-# 3. Every node resolves localhost:$REG_PORT to the registry container over the "kind" network.
+# 3. Every node resolves localhost:$REG_PORT to the registry container over the "kind" network. Its
+#    containerd must read hosts.toml files from /etc/containerd/certs.d (our config patch above; recent kind
+#    node images do by default): a cluster made by a plain `kind create cluster` with an older kind does not,
+#    and patching a running node's containerd is not this script's business — refuse it, saying what to do.
+#    `containerd config dump` is the effective configuration (file, imports and built-in defaults).
 REG_DIR="/etc/containerd/certs.d/localhost:$REG_PORT"
-for node in $(kind get nodes --name "$CLUSTER"); do
+NODES=$(kind get nodes --name "$CLUSTER")
+[ -n "$NODES" ] || die "kind cluster $CLUSTER has no nodes (is it running? docker start its containers)"
+workers=0
+for node in $NODES; do
+  case $node in *control-plane*) ;; *) workers=$((workers + 1)) ;; esac
+  docker exec "$node" sh -c 'containerd config dump 2>/dev/null | grep -q /etc/containerd/certs.d' ||
+    die "kind cluster $CLUSTER was not created by this script: node $node's containerd does not read" \
+        "/etc/containerd/certs.d, so it cannot pull localhost:$REG_PORT/* — delete it (kind delete cluster" \
+        "--name $CLUSTER) or use another name (--name NAME; raftctl: --kind-cluster NAME)"
+done
+if [ "$workers" -lt 3 ]; then
+  echo "kind-with-registry.sh: WARNING: cluster $CLUSTER has $workers worker(s); the chart puts each of its 3" \
+       "replicas on its own worker (required anti-affinity), so pods would stay Pending — recreate it with" \
+       "--workers 3 or more, or install with --set antiAffinity=soft" >&2
+fi
+for node in $NODES; do
   docker exec "$node" mkdir -p "$REG_DIR"
   printf '[host."http://%s:5000"]\n' "$REG_NAME" | docker exec -i "$node" cp /dev/stdin "$REG_DIR/hosts.toml"
 done

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# run-tests.sh — install everything the tests need, then run the quality gates:
-# ruff check, mypy (strict) on raftkv/ and raftctl/, then pytest.
-# Safe to run on a laptop (skips the Debian packages when not root) and on CI (root, clean clone).
+# run-tests.sh [PYTEST ARGS...] — create (or reuse) the virtualenv .venv, install the project and its test
+# dependencies into it, then run the quality gates from it: ruff check, mypy (strict) on raftkv/ and
+# raftctl/, then pytest (extra arguments go to pytest, e.g. ./run-tests.sh -k test_package).
+# Safe to run on a laptop as a normal user (a venv: no root, no PEP 668 refusal) and on CI (root, clean
+# clone: there it also apt-get installs what the tiers need — docker.io, debootstrap, wrk, shellcheck —
+# and python3-venv when the system Python cannot make a venv).
 set -euo pipefail
 cd "$(dirname "$0")"
+VENV=${RAFTKV_VENV:-.venv}
+PY=${PYTHON:-python3}
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   need=()
@@ -42,11 +47,32 @@ else
   echo "== docker: no engine reachable (not root, or docker not installed): container tests will be SKIPPED"
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+# The virtualenv: reused when it works, else (re)created. Debian/Ubuntu ship venv without ensurepip
+# unless python3-venv is installed: as root install it, otherwise say so in one line and stop.
+if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+  command -v "$PY" >/dev/null 2>&1 || { echo "run-tests.sh: $PY not found: install Python 3.11+" >&2; exit 1; }
+  if ! "$PY" -m venv "$VENV" >/dev/null 2>&1; then
+    rm -rf "$VENV"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -q
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv
+      "$PY" -m venv "$VENV"
+    else
+      echo "run-tests.sh: '$PY -m venv' failed (no ensurepip): install python3-venv" \
+           "(sudo apt-get install python3-venv) and run ./run-tests.sh again" >&2
+      exit 1
+    fi
+  fi
+  echo "== venv: created $VENV"
+fi
+# Everything below runs from the venv (also the python3/raftkv/raftctl that tests and scripts start).
+VIRTUAL_ENV=$(cd "$VENV" && pwd)
+export VIRTUAL_ENV PATH="$VIRTUAL_ENV/bin:$PATH"
+python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 echo "== ruff check"
-python3 -m ruff check .
+python -m ruff check .
 echo "== mypy"
-python3 -m mypy
+python -m mypy
 echo "== pytest"
-python3 -m pytest "$@"
+python -m pytest "$@"

@@ -260,7 +260,7 @@ def main() -> int:
         checks.append(("p99 write latency at 16 conns <= 50 ms", kv_put[16]["p99_ms"], 50, False))
     if windows:
         checks.append(("median failover window <= 1.5 s", statistics.median(windows), 1.5, False))
-    print("\ntargets (issue 4):")
+    print("\ntargets (docs/node.md):")
     for text, value, bound, at_least in checks:
         ok = value >= bound if at_least else value <= bound
         print(f"  {'MET ' if ok else 'MISS'} {text}: measured {value:.3f}")

@@ -1,16 +1,21 @@
 """chaos.py — inject one fault into a running cluster and measure how it heals.
 
 Contract: ``run_fault`` takes a view of the cluster, picks the victim (the leader unless told),
-injects the fault through the backend (``kill`` or ``stop``) and then, concurrently:
+injects the fault through the backend (``kill``, ``stop``, or any ``inject`` callable such as the
+kind target's ``delete_pod``) and then, concurrently:
 - polls every replica's status until a leader with a higher term than before is seen
-  (→ ``election_s``, measured from the moment the fault was injected; never later than the
-  acknowledged write below, which proves a new leader existed);
+  (→ ``election_s``; never later than the acknowledged write below, which proves a new leader
+  existed);
 - retries one write (one request id, so it is applied at most once) until it is acknowledged
   (→ ``write_s``);
-- for ``kill`` only, waits until the victim answers again and has applied everything up to that
-  acknowledged write (→ ``recovered_s``). A stopped (frozen) victim stays down until ``restore``.
-Timings come from ``time.monotonic``. ``restore`` resumes what was stopped and measures each
-replica's way back the same way. Nothing here prints.
+- unless the fault is ``stop``, waits until the victim answers again and has applied everything
+  up to that acknowledged write (→ ``recovered_s``). A stopped (frozen) victim stays down until
+  ``restore``.
+Every time is measured from the signal: ``backend.last_signal`` when the backend records it (the
+kind target's lookups before ``kill -9`` or ``docker pause`` are not part of the fault), else the
+moment ``inject`` was called. Timings come from ``time.monotonic``. ``restore`` resumes what was
+stopped, measures each replica's way back the same way, and names what is still pending at its
+deadline and why. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 from raftctl.backends.base import Backend, Replica
 from raftctl.client import KVClient
-from raftctl.cluster import ClusterView, fetch_view
+from raftctl.cluster import ClusterView, ReplicaStatus, fetch_view
 from raftctl.errors import RaftctlError, Unavailable, UnknownReplica
 
 __all__ = ["FaultReport", "RestoreReport", "restore", "run_fault"]
@@ -58,9 +63,12 @@ class RestoreReport:
 
     restored: list[str]
     caught_up_s: dict[str, float | None] = field(default_factory=dict)
+    pending: dict[str, str] = field(default_factory=dict)  # not back at the deadline: why
+    timeout_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"restored": self.restored, "caught_up_s": self.caught_up_s}
+        return {"restored": self.restored, "caught_up_s": self.caught_up_s,
+                "pending": self.pending, "timeout_s": self.timeout_s}
 
 
 def _pick(view: ClusterView, replica_id: str | None) -> Replica:
@@ -85,8 +93,9 @@ def run_fault(
     token: str | None = None,
     timeout: float = 60.0,
     on_progress: Callable[[str], None] = lambda _: None,
+    inject: Callable[[Replica], str] | None = None,
 ) -> FaultReport:
-    """Inject ``fault`` ("kill" or "stop") and measure election, next write and recovery."""
+    """Inject ``fault`` ("kill", "stop", or a name for ``inject``) and measure the healing."""
     replicas = backend.replicas()
     before = fetch_view(replicas, token=token)
     if before.leader is None:
@@ -94,8 +103,10 @@ def run_fault(
     victim = _pick(before, replica_id)
     if fault == "stop" and victim.state == "frozen":
         raise RaftctlError(f"{victim.id} is already stopped; run `raftctl chaos restore` first")
+    if inject is None:
+        inject = backend.kill if fault == "kill" else backend.stop
     report = FaultReport(
-        fault="kill-leader" if fault == "kill" else "stop-node",
+        fault={"kill": "kill-leader", "stop": "stop-node"}.get(fault, fault),
         action="",
         victim=victim.id,
         old_leader=before.leader,
@@ -123,9 +134,12 @@ def run_fault(
         finally:
             writer.close()
 
-    on_progress(f"{'killing' if fault == 'kill' else 'stopping'} {victim.id}")
-    t0 = time.monotonic()
-    report.action = backend.kill(victim) if fault == "kill" else backend.stop(victim)
+    verb = {"kill": "killing", "stop": "stopping"}.get(fault, f"{fault}:")
+    on_progress(f"{verb} {victim.id}")
+    backend.last_signal = None
+    called = time.monotonic()
+    report.action = inject(victim)
+    t0 = backend.last_signal if backend.last_signal is not None else called
     thread = threading.Thread(target=probe_write, name="chaos-write", daemon=True)
     thread.start()
 
@@ -155,7 +169,7 @@ def run_fault(
     if "error" in write_result:
         report.notes.append(f"write failed: {write_result['error']}")
 
-    if fault == "kill":
+    if fault != "stop":
         on_progress(f"waiting for {victim.id} to come back and catch up")
         target = report.write_index
         while time.monotonic() < deadline:
@@ -182,28 +196,50 @@ def restore(
     """Resume everything ``stop`` froze and wait until each of them has caught up."""
     t0 = time.monotonic()
     restored = backend.restore()
-    report = RestoreReport(restored=restored)
+    report = RestoreReport(restored=restored, timeout_s=timeout)
     if not restored:
         return report
     pending = set(restored)
+    why: dict[str, str] = {}
     deadline = t0 + timeout
     while pending and time.monotonic() < deadline:
-        view = fetch_view(backend.replicas(), token=token, timeout=0.5)
+        try:
+            view = fetch_view(backend.replicas(), token=token, timeout=0.5)
+        except RaftctlError as err:  # e.g. the API server is still coming back
+            why = {rid: str(err) for rid in pending}
+            time.sleep(max(POLL, 0.5))
+            continue
         leader = view.leader_row
         for rid in sorted(pending):
             row = view.row(rid) or next((r for r in view.rows if r.replica.node == rid), None)
-            if (
-                leader is not None
-                and row is not None
-                and row.reachable
-                and row.last_applied is not None
-                and leader.commit_index is not None
-                and row.last_applied >= leader.commit_index
-            ):
+            reason = _not_back(row, leader)
+            if reason is None:
                 report.caught_up_s[rid] = time.monotonic() - t0
                 pending.discard(rid)
+            else:
+                why[rid] = reason
         if pending:
             time.sleep(POLL)
-    for rid in pending:
+    for rid in sorted(pending):
         report.caught_up_s[rid] = None
+        report.pending[rid] = why.get(rid, "not checked before the deadline")
     return report
+
+
+def _not_back(row: ReplicaStatus | None, leader: ReplicaStatus | None) -> str | None:
+    """Why a restored replica does not count as back yet (None: it is back and caught up)."""
+    if row is None:
+        return "no replica listed for it"
+    r = row.replica
+    where = f"{r.id}" + (f" on {r.node}" if r.node else "")
+    if r.node_ready is False:
+        return f"{where}: node NotReady"
+    if r.state != "running":
+        return f"{where}: {r.state}"
+    if not row.reachable:
+        return f"{where}: not answering ({row.error or 'unreachable'})"
+    if leader is None or leader.commit_index is None:
+        return f"{where}: answering, but no leader yet"
+    if row.last_applied is None or row.last_applied < leader.commit_index:
+        return f"{where}: applied {row.last_applied} of {leader.commit_index}"
+    return None

@@ -62,7 +62,8 @@ class ReplicaStatus:
             "health": self.health,
         }
         if self.replica.pod is not None:
-            out.update(pod=self.replica.pod, node=self.replica.node, pod_ip=self.replica.pod_ip)
+            out.update(pod=self.replica.pod, node=self.replica.node, pod_ip=self.replica.pod_ip,
+                       pod_ready=self.replica.pod_ready, node_ready=self.replica.node_ready)
         if self.error:
             out["error"] = self.error
         return out

@@ -1,8 +1,8 @@
 """errors.py — raftctl's one exception tree.
 
 Every failure a user can cause or meet is a ``RaftctlError``; the command layer turns it into ONE
-line on stderr and the exception's exit code (1 runtime error, 2 usage error). Anything else that
-escapes is a bug.
+line on stderr and the exception's exit code (1 runtime error, 2 usage error, 3 unknown outcome
+of a write). Anything else that escapes is a bug.
 
     RaftctlError (exit 1)
      ├── UsageError (exit 2)              bad flags/arguments the parser could not catch
@@ -13,7 +13,8 @@ escapes is a bug.
      └── NodeError                        a raftkv node answered with an error or not at all
           ├── KeyNotFound                 404 on a key
           ├── CompareFailed               412 on a compare-and-set (carries the current value)
-          └── Unavailable                 no replica reachable / no leader before the deadline
+          ├── Unavailable                 no replica reachable / no leader before the deadline
+          └── OutcomeUnknown (exit 3)     a write may or may not be applied (504 from the node)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "CompareFailed",
     "KeyNotFound",
     "NodeError",
+    "OutcomeUnknown",
     "RaftctlError",
     "ToolMissing",
     "Unavailable",
@@ -33,6 +35,7 @@ __all__ = [
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
+EXIT_UNKNOWN_OUTCOME = 3
 
 
 class RaftctlError(Exception):
@@ -113,3 +116,13 @@ class CompareFailed(NodeError):
 
 class Unavailable(NodeError):
     """No replica could serve the request before the deadline."""
+
+
+class OutcomeUnknown(NodeError):
+    """A write may or may not have been applied (the node answered 504: ``outcome_unknown`` or
+    ``commit_timeout``) and retries with the same request id did not settle it in time."""
+
+    exit_code = EXIT_UNKNOWN_OUTCOME
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"unknown outcome: {message}", status=504)

@@ -36,6 +36,7 @@ from raftctl.client import KVClient
 from raftctl.contexts import load_config
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.render import Output
+from raftctl.routing import request_order
 from raftctl.shell import Runner, SubprocessRunner
 
 __all__ = ["GLOBAL_PANEL", "Globals", "Target", "command", "runner_factory"]
@@ -50,6 +51,9 @@ class Target(StrEnum):
     local = "local"
     kind = "kind"
 
+
+# backend() options only the kind target takes
+_KIND_ONLY = ("tag", "base", "anti_affinity", "wait_s")
 
 # Tests replace this to record the external commands the kind target runs.
 runner_factory: Callable[[], Runner] = SubprocessRunner
@@ -97,8 +101,8 @@ _GLOBALS: dict[str, tuple[Any, str, Any]] = {
     "kind_cluster": (
         Annotated[str | None, typer.Option(
             "--kind-cluster", help="kind cluster name [env: RAFTCTL_KIND_CLUSTER] "
-            "[default: kind]", rich_help_panel=KIND_PANEL, show_default=False)],
-        "RAFTCTL_KIND_CLUSTER", "kind"),
+            "[default: raftkv]", rich_help_panel=KIND_PANEL, show_default=False)],
+        "RAFTCTL_KIND_CLUSTER", "raftkv"),
     "context": (
         Annotated[str | None, typer.Option(
             "--context", help="use this context of the config file [env: RAFTCTL_CONTEXT] "
@@ -123,7 +127,7 @@ class Globals:
     output: Output = Output.table
     state_dir: Path | None = None
     namespace: str = "default"
-    kind_cluster: str = "kind"
+    kind_cluster: str = "raftkv"
     context: str | None = None
     cacert: Path | None = None
 
@@ -136,10 +140,11 @@ class Globals:
             raise UsageError("this needs --target local")
         return LocalBackend(self.name, state_root=self.state_dir, token=self.token, **kw)
 
-    def kind(self, tag: str = "dev") -> KindBackend:
-        settings = KindSettings(release=self.name, namespace=self.namespace,
-                                cluster=self.kind_cluster, tag=tag)
-        return KindBackend(settings, runner_factory())
+    def kind(self, tag: str = "dev", **settings: Any) -> KindBackend:
+        """The kind backend; ``settings``: the other ``KindSettings`` (anti_affinity, wait_s)."""
+        return KindBackend(KindSettings(release=self.name, namespace=self.namespace,
+                                        cluster=self.kind_cluster, tag=tag, **settings),
+                           runner_factory())
 
     def backend(self, *, use_endpoints: bool = True, **kw: Any) -> Backend:
         """The backend: --endpoints if given (and allowed), else the target's."""
@@ -149,8 +154,8 @@ class Globals:
                                  "not --endpoints")
             return EndpointsBackend(self.endpoints, token=self.token)
         if self.target is Target.kind:
-            return self.kind(**{k: v for k, v in kw.items() if k == "tag"})
-        return self.local(**{k: v for k, v in kw.items() if k != "tag"})
+            return self.kind(**{k: v for k, v in kw.items() if k in _KIND_ONLY})
+        return self.local(**{k: v for k, v in kw.items() if k not in _KIND_ONLY})
 
     @contextlib.contextmanager
     def kv_session(self, *, deadline: float = 20.0) -> Iterator[KVClient]:
@@ -168,6 +173,8 @@ class Globals:
     def kv_client(self, backend: Backend, *, deadline: float = 20.0) -> KVClient:
         """A KV client over every replica (it learns the leader from the first answer)."""
         replicas = backend.replicas()
+        if backend.target == Target.kind.value:  # skip dead pods' timeouts: leader first
+            replicas = request_order(replicas, token=self.token)
         return KVClient(
             [r.url for r in replicas],
             ids={r.id: r.url for r in replicas},

@@ -92,7 +92,7 @@ def raw(text: str) -> None:
 
 def error(message: str) -> None:
     """The one-line error for a failed command (stderr)."""
-    flat = " ".join(message.split())
+    flat = printable(" ".join(message.split()))
     _console(stderr=True).print(f"[bold red]error:[/] {escape(flat)}", soft_wrap=True)
 
 
@@ -169,6 +169,10 @@ def _dash(value: object) -> str:
     return "—" if value is None else str(value)
 
 
+def _yes(value: bool | None) -> str:
+    return "?" if value is None else ("yes" if value else "no")
+
+
 def status_table(view: ClusterView, *, title: str, kubernetes: bool) -> Table:
     table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("replica")
@@ -176,6 +180,7 @@ def status_table(view: ClusterView, *, title: str, kubernetes: bool) -> Table:
         table.add_column("pod")
         table.add_column("node")
         table.add_column("pod IP")
+        table.add_column("ready\npod/node")
     else:
         table.add_column("url", no_wrap=True, min_width=22)
     table.add_column("role")
@@ -192,7 +197,9 @@ def _status_cells(row: ReplicaStatus, kubernetes: bool) -> list[str | Text]:
     r = row.replica
     cells: list[str | Text] = [r.id]
     if kubernetes:
-        cells += [_dash(r.pod), _dash(r.node), _dash(r.pod_ip)]
+        cells += [_dash(r.pod), _dash(r.node), _dash(r.pod_ip),
+                  Text(f"{_yes(r.pod_ready)}/{_yes(r.node_ready)}",
+                       style="" if r.pod_ready and r.node_ready else "yellow")]
     else:
         cells.append(r.url)
     role = row.role or "—"
@@ -265,6 +272,19 @@ def curl_examples(url: str | None, *, flags: str = "") -> None:
 
 
 # -- KV -----------------------------------------------------------------------------------------
+def printable(text: str) -> str:
+    """Control characters (ESC included: keys may hold any) shown escaped, ``\\x1b``, so
+    what a node stores can never drive the operator's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shown_key(key: str) -> str:
+    """A key for the terminal: ``printable`` and Rich-escaped."""
+    return escape(printable(key))
+
+
 def kv_reply(op: str, key: str, body: Any, meta: dict[str, Any], *, output: Output) -> None:
     """The result of put/get/delete."""
     data = dict(body) if isinstance(body, dict) else {}
@@ -279,7 +299,7 @@ def kv_reply(op: str, key: str, body: Any, meta: dict[str, Any], *, output: Outp
         return
     bits = [f"{k}={data[k]}" for k in ("index", "term", "leader") if data.get(k) is not None]
     verb = {"put": "OK", "delete": "deleted"}.get(op, op)
-    _console().print(f"{verb} {escape(key)}  " + " ".join(bits), soft_wrap=True)
+    _console().print(f"{verb} {shown_key(key)}  " + " ".join(bits), soft_wrap=True)
 
 
 def kv_list(items: Sequence[dict[str, Any]], *, output: Output, prefix: str,
@@ -294,7 +314,7 @@ def kv_list(items: Sequence[dict[str, Any]], *, output: Output, prefix: str,
     table.add_column("value")
     table.add_column("index", justify="right")
     for it in items:
-        table.add_row(escape(str(it.get("key"))), escape(str(it.get("value"))),
+        table.add_row(shown_key(str(it.get("key"))), escape(str(it.get("value"))),
                       _dash(it.get("index")))
     _console().print(table)
     if truncated:
@@ -319,10 +339,11 @@ def chaos_report(report: FaultReport, *, output: Output) -> None:
     table.add_row("term change", f"{_dash(report.old_term)} → {_dash(report.new_term)}")
     table.add_row("new leader elected after", _secs(report.election_s))
     table.add_row("next acknowledged write after", _secs(report.write_s))
-    label = "killed replica back and caught up after" if report.fault == "kill-leader" else \
-        "stopped replica back"
-    table.add_row(label, _secs(report.recovered_s) if report.fault == "kill-leader"
-                  else "frozen until `raftctl chaos restore`")
+    if report.fault == "stop-node":
+        table.add_row("stopped replica back", "frozen until `raftctl chaos restore`")
+    else:
+        what = "killed replica" if report.fault == "kill-leader" else "deleted pod"
+        table.add_row(f"{what} back and caught up after", _secs(report.recovered_s))
     console = _console()
     console.print(table)
     for extra in report.notes:
@@ -344,6 +365,9 @@ def restore_report(report: RestoreReport, *, output: Output) -> None:
     for rid in report.restored:
         table.add_row(rid, _secs(report.caught_up_s.get(rid)))
     console.print(table)
+    for rid, why in report.pending.items():
+        console.print(f"[yellow]still pending after {report.timeout_s or 0:.0f} s:[/] "
+                      f"{escape(rid)} ({escape(why)})", soft_wrap=True)
 
 
 # -- contexts -------------------------------------------------------------------------------------

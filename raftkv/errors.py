@@ -1,5 +1,9 @@
 """errors.py — the node's exception tree; the HTTP layer maps it to JSON in ONE errorhandler.
 
+Two kinds of write failure, never mixed up: a DEFINITE failure (any 4xx, or a 503 — the write
+was not applied, safe to retry) and an UNKNOWN outcome (504: the write may still be applied;
+retry with the same ``X-Request-Id`` to learn its fate).
+
 Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``, a short machine
 ``code`` and the extra JSON fields to send next to ``error`` (its message). The CLI maps
 ``ConfigError`` to one stderr line and exit code 2.
@@ -7,7 +11,7 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     RaftkvError (500 internal)
     ├── ConfigError                    bad flag / env var (CLI exit 2, never HTTP)
     ├── BadRequest (400 bad_request)
-    │   ├── InvalidKey                 key not 1-512 bytes of printable UTF-8
+    │   ├── InvalidKey                 key empty, > 512 bytes, not UTF-8, bad %-escape
     │   ├── InvalidValue               body not UTF-8
     │   ├── InvalidQuery               unknown / malformed query parameter
     │   ├── InvalidRequestId           X-Request-Id not ``<client-id>:<seq>``
@@ -15,6 +19,9 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     ├── Unauthorized (401)             cluster token missing or wrong
     ├── KeyNotFound (404)
     ├── RequestIdConflict (409)        X-Request-Id older than the deduplication window
+    │   ├── SessionExpired             the client's session was evicted: cannot deduplicate
+    │   └── RequestIdReused            the X-Request-Id was used for a different request
+    ├── Compacted (410)                watch/long poll from an index older than the change window
     ├── PreconditionFailed (412)       compare-and-set: current value differs / key absent
     ├── PayloadTooLarge (413)          value > 1 MiB
     ├── Unavailable (503, Retry-After)
@@ -22,8 +29,11 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     │   ├── NotLeader                  this node is not the leader and may not forward
     │   ├── ShuttingDown               SIGTERM received: no new writes
     │   ├── Overloaded                 too many requests waiting on this node
+    │   ├── TooManyWatchers            every watch slot of this node is taken
     │   └── ProposalLost               leadership changed before the entry committed (retry)
     ├── CommitTimeout (504)            the entry did not commit in time (outcome unknown)
+    ├── OutcomeUnknown (504)           the write may or may not be applied (shutdown, failure,
+    │                                  snapshot install, lost connection after sending)
     └── NodeFailed (500)               storage failed: the node stops serving
 """
 
@@ -34,6 +44,7 @@ from typing import Any
 __all__ = [
     "BadRequest",
     "CommitTimeout",
+    "Compacted",
     "ConfigError",
     "InvalidKey",
     "InvalidQuery",
@@ -44,13 +55,17 @@ __all__ = [
     "NoLeader",
     "NodeFailed",
     "NotLeader",
+    "OutcomeUnknown",
     "Overloaded",
     "PayloadTooLarge",
     "PreconditionFailed",
     "ProposalLost",
     "RaftkvError",
     "RequestIdConflict",
+    "RequestIdReused",
+    "SessionExpired",
     "ShuttingDown",
+    "TooManyWatchers",
     "Unauthorized",
     "Unavailable",
 ]
@@ -128,6 +143,36 @@ class RequestIdConflict(RaftkvError):
     code = "request_id_conflict"
 
 
+class SessionExpired(RequestIdConflict):
+    """The client's exactly-once session was evicted (Raft thesis §6.3): a request of it whose
+    seq is not newer than the last one applied cannot be deduplicated, so it is refused."""
+
+    code = "session_expired"
+
+
+class RequestIdReused(RequestIdConflict):
+    """The X-Request-Id is recorded for a different request (other op, key, value or
+    condition): this request was not applied. Client ids must be unique per incarnation."""
+
+    code = "request_id_reused"
+
+
+class Compacted(RaftkvError):
+    """A watch asked for changes after an index this node no longer holds. ``oldest_index``: the
+    node holds every change at that index or later (resume with ``from_index >= oldest_index - 1``
+    after reloading the state)."""
+
+    status = 410
+    code = "compacted"
+
+    def __init__(self, message: str, oldest_index: int) -> None:
+        super().__init__(message)
+        self.oldest_index = oldest_index
+
+    def payload(self) -> dict[str, Any]:
+        return {**super().payload(), "oldest_index": self.oldest_index}
+
+
 class PreconditionFailed(RaftkvError):
     """Compare-and-set failed: carries the current value (None when the key is absent)."""
 
@@ -184,6 +229,10 @@ class Overloaded(Unavailable):
     code = "overloaded"
 
 
+class TooManyWatchers(Unavailable):
+    code = "too_many_watchers"
+
+
 class ProposalLost(Unavailable):
     code = "proposal_lost"
 
@@ -191,6 +240,15 @@ class ProposalLost(Unavailable):
 class CommitTimeout(RaftkvError):
     status = 504
     code = "commit_timeout"
+
+
+class OutcomeUnknown(RaftkvError):
+    """The write may or may not have been applied (it was proposed, or sent to the leader, and
+    then the node stopped, failed, installed a snapshot, or the connection broke). Retrying with
+    the same ``X-Request-Id`` is safe and tells which."""
+
+    status = 504
+    code = "outcome_unknown"
 
 
 class NodeFailed(RaftkvError):

@@ -1,8 +1,8 @@
 """base.py — the one interface every target implements.
 
 Contract: a ``Backend`` knows how to bring a cluster up and down, which replicas it has and how to
-reach each (``Replica.url``), and how to inject the two faults (``kill``: hard kill of the
-replica's process/pod, which the target brings back like a StatefulSet; ``stop``: freeze the
+reach each (``Replica.url``), and how to inject the two faults (``kill``: SIGKILL to the
+replica's process, which the target restarts in place like a kubelet; ``stop``: freeze the
 machine under it until ``restore``). It never prints: progress goes through a ``Reporter``.
 Talking HTTP to the replicas is ``raftctl.client``'s job, not the backend's.
 """
@@ -27,6 +27,8 @@ class Replica:
     node: str | None = None
     pod_ip: str | None = None
     pid: int | None = None
+    pod_ready: bool | None = None  # kind: the pod's Ready condition
+    node_ready: bool | None = None  # kind: its Kubernetes node's Ready condition (None: unknown)
 
 
 class Reporter(Protocol):
@@ -46,6 +48,9 @@ class Backend(Protocol):
     """A place where a raftkv cluster runs."""
 
     target: str
+    # monotonic time just before the last fault's signal (kill -9, docker pause, ...) was sent;
+    # None when the backend does not record it (chaos then times from its call)
+    last_signal: float | None
 
     def up(self, replicas: int | None, reporter: Reporter) -> bool:
         """Start the cluster (idempotent); True if it started something, False if it ran."""
@@ -60,7 +65,7 @@ class Backend(Protocol):
         ...
 
     def kill(self, replica: Replica) -> str:
-        """Kill the replica hard (SIGKILL / force-delete the pod); returns what was done."""
+        """SIGKILL the replica's process (the target restarts it); returns what was done."""
         ...
 
     def stop(self, replica: Replica) -> str:
@@ -76,5 +81,5 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None:
-        """Release helpers (e.g. a kubectl proxy)."""
+        """Release helpers (e.g. kubectl port-forwards)."""
         ...

@@ -21,6 +21,7 @@ class EndpointsBackend:
     """A cluster known only by its nodes' URLs."""
 
     target = "endpoints"
+    last_signal: float | None = None
 
     def __init__(self, urls: Sequence[str], token: str | None = None) -> None:
         self.urls = [normalize_url(u) for u in urls if u.strip()]

@@ -97,6 +97,7 @@ class LocalBackend:
     """A cluster of ``raftkv serve`` processes on this machine, kept alive by a supervisor."""
 
     target = "local"
+    last_signal: float | None = None  # os.kill is immediate: chaos times from its call
 
     def __init__(
         self,

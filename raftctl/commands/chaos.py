@@ -1,7 +1,8 @@
-"""chaos.py — `raftctl chaos kill-leader | stop-node [REPLICA] | restore`.
+"""chaos.py — `raftctl chaos kill-leader | delete-pod | stop-node [REPLICA] | restore`.
 
-Faults go through the backend (local: SIGKILL / SIGSTOP / SIGCONT; kind: force-delete the pod /
-docker stop / docker start the kind node); timings are measured by ``raftctl.chaos``.
+Faults go through the backend (local: SIGKILL / SIGSTOP / SIGCONT; kind: SIGKILL to the pod's
+container process through the node's container runtime / kubectl delete pod / docker pause /
+docker unpause the kind node); timings are measured by ``raftctl.chaos`` from the signal.
 """
 
 from typing import Annotated
@@ -9,7 +10,9 @@ from typing import Annotated
 import typer
 
 from raftctl import chaos as faults, render
-from raftctl.options import Globals, command
+from raftctl.backends.base import Replica
+from raftctl.errors import UsageError
+from raftctl.options import Globals, Target, command
 
 __all__ = ["app"]
 
@@ -20,12 +23,16 @@ app = typer.Typer(
 )
 
 Timeout = Annotated[float, typer.Option(help="give up waiting after this many seconds")]
+Victim = Annotated[str | None, typer.Argument(
+    help="replica to hit (default: the leader)", show_default=False)]
+RESTORE_TIMEOUT = {Target.local: 60.0, Target.kind: 300.0}  # a kind node needs longer
 
 
 @app.command("kill-leader")
 @command
 def kill_leader(g: Globals, timeout: Timeout = 60.0) -> None:
-    """Kill the leader hard (local: SIGKILL; kind: force-delete its pod) and time the recovery."""
+    """Crash the leader (SIGKILL to its process; kind: inside its pod, which the kubelet
+    restarts in place) and time the recovery."""
     backend = g.backend(use_endpoints=False)
     try:
         with render.Steps("chaos kill-leader") as steps:
@@ -36,17 +43,44 @@ def kill_leader(g: Globals, timeout: Timeout = 60.0) -> None:
         backend.close()
 
 
+@app.command("delete-pod")
+@command
+def delete_pod(
+    g: Globals,
+    replica: Victim = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="force-delete with grace period 0 (the kubelet still sends SIGTERM)")
+    ] = False,
+    timeout: Timeout = 120.0,
+) -> None:
+    """kind only: delete a replica's pod (default: the leader's); the StatefulSet re-creates it.
+
+    A graceful deletion: the node gets SIGTERM and hands leadership over (not a crash; for a
+    crash use `chaos kill-leader`).
+    """
+    if g.target is not Target.kind or g.endpoints:
+        raise UsageError("delete-pod needs --target kind (locally use `raftctl chaos kill-leader`)")
+    backend = g.kind()
+
+    def inject(victim: Replica) -> str:
+        return backend.delete_pod(victim, force=force)
+
+    try:
+        with render.Steps("chaos delete-pod") as steps:
+            report = faults.run_fault(backend, fault="delete-pod", replica_id=replica,
+                                      token=g.token, timeout=timeout, on_progress=steps.step,
+                                      inject=inject)
+        render.chaos_report(report, output=g.output)
+    finally:
+        backend.close()
+
+
 @app.command("stop-node")
 @command
-def stop_node(
-    g: Globals,
-    replica: Annotated[str | None, typer.Argument(
-        help="replica to take down (default: the leader)", show_default=False)] = None,
-    timeout: Timeout = 60.0,
-) -> None:
-    """Freeze the machine under a replica (local: SIGSTOP; kind: docker stop its node).
+def stop_node(g: Globals, replica: Victim = None, timeout: Timeout = 60.0) -> None:
+    """Freeze the machine under a replica (local: SIGSTOP; kind: docker pause its node).
 
-    It stays down until `raftctl chaos restore`.
+    It stays frozen until `raftctl chaos restore`.
     """
     backend = g.backend(use_endpoints=False)
     try:
@@ -60,13 +94,24 @@ def stop_node(
 
 @app.command("restore")
 @command
-def restore(g: Globals, timeout: Timeout = 60.0) -> None:
-    """Bring back everything chaos stopped and wait until it has caught up."""
+def restore(
+    g: Globals,
+    timeout: Annotated[float | None, typer.Option(
+        help="give up waiting after this many seconds [default: local 60, kind 300]",
+        show_default=False)] = None,
+) -> None:
+    """Bring back everything chaos stopped and wait until it has caught up.
+
+    Exit code 1 when something is still pending at the deadline (it is named).
+    """
     backend = g.backend(use_endpoints=False)
     try:
         with render.Steps("chaos restore") as steps:
             steps.step("resuming stopped replicas")
-            report = faults.restore(backend, token=g.token, timeout=timeout)
+            report = faults.restore(backend, token=g.token,
+                                    timeout=timeout or RESTORE_TIMEOUT[g.target])
         render.restore_report(report, output=g.output)
+        if report.pending:
+            raise typer.Exit(1)
     finally:
         backend.close()

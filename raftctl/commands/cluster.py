@@ -12,6 +12,7 @@ import typer
 from raftctl import render
 from raftctl.backends.base import Backend
 from raftctl.cluster import ClusterView, fetch_view, wait_for_leader
+from raftctl.commands.image import AntiAffinity, AntiAffinityOpt
 from raftctl.errors import Unavailable, UsageError
 from raftctl.options import Globals, Target, command
 
@@ -49,6 +50,10 @@ def up(
     election_ms: Annotated[int, typer.Option(help="local: election timeout (ms)")] = 500,
     heartbeat_ms: Annotated[int, typer.Option(help="local: heartbeat interval (ms)")] = 100,
     tag: Annotated[str, typer.Option(help="kind: image tag to build, push and deploy")] = "dev",
+    base: Annotated[str | None, typer.Option(
+        help="kind: base image of the build (see raftctl build --base)",
+        show_default=False)] = None,
+    anti_affinity: AntiAffinityOpt = AntiAffinity.hard,
     timeout: Annotated[float, typer.Option(help="seconds to wait for a leader")] = 60.0,
 ) -> None:
     """Start the cluster and wait until it has a leader (idempotent).
@@ -60,7 +65,8 @@ def up(
     if replicas is not None and replicas % 2 == 0:
         render.note(f"note: {replicas} replicas tolerate no more failures than {replicas - 1}")
     backend = g.backend(use_endpoints=False, base_port=base_port, election_ms=election_ms,
-                        heartbeat_ms=heartbeat_ms, tag=tag)
+                        heartbeat_ms=heartbeat_ms, tag=tag, base=base,
+                        anti_affinity=anti_affinity.value)
     try:
         with render.Steps(f"raftctl up ({g.target.value})") as steps:
             started = backend.up(replicas, steps)
@@ -95,11 +101,16 @@ def down(
     g: Globals,
     purge: Annotated[bool, typer.Option(
         "--purge", help="also delete the data (local: the state dir; kind: the PVCs)")] = False,
+    timeout: Annotated[float, typer.Option(
+        help="kind: seconds to wait for the pods to be gone")] = 120.0,
 ) -> None:
-    """Stop the cluster; keeps its data for the next `up` unless --purge."""
+    """Stop the cluster; keeps its data for the next `up` unless --purge.
+
+    kind: returns once the release's pods are gone (exit 1 naming those left at --timeout).
+    """
     if g.endpoints:
         raise UsageError("down needs a target (--target local|kind), not --endpoints")
-    backend = g.backend(use_endpoints=False)
+    backend = g.backend(use_endpoints=False, wait_s=timeout)
     with render.Steps(f"raftctl down ({g.target.value})") as steps:
         done = backend.down(purge, steps)
     if g.json:

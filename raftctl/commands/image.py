@@ -3,6 +3,7 @@
 `up --target kind` runs them in order; these commands run one step alone.
 """
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -10,15 +11,30 @@ import typer
 from raftctl import render
 from raftctl.options import Globals, command
 
-__all__ = ["register"]
+__all__ = ["AntiAffinityOpt", "register"]
 
 Tag = Annotated[str, typer.Option(help="image tag")]
+Base = Annotated[str | None, typer.Option(
+    help="base image (images/build.sh --base) [default: python:3.11.14-slim-bookworm; offline: "
+    "local/python:3.11-bookworm, built with debootstrap as root]", show_default=False)]
+
+
+class AntiAffinity(StrEnum):
+    """The chart's ``antiAffinity`` value."""
+
+    hard = "hard"
+    soft = "soft"
+
+
+AntiAffinityOpt = Annotated[AntiAffinity, typer.Option(
+    "--anti-affinity", help="kind: `hard` = one replica per Kubernetes node (checked against the "
+    "cluster's schedulable workers before installing); `soft` = preferred only")]
 
 
 @command
-def build(g: Globals, tag: Tag = "dev") -> None:
+def build(g: Globals, tag: Tag = "dev", base: Base = None) -> None:
     """Build the raftkv image as localhost:5001/raftkv:TAG (images/build.sh)."""
-    backend = g.kind(tag)
+    backend = g.kind(tag, base=base)
     with render.Steps("raftctl build") as steps:
         ref = backend.build(steps)
     render.line(f"built {ref}")
@@ -29,8 +45,8 @@ def push(g: Globals, tag: Tag = "dev") -> None:
     """Push localhost:5001/raftkv:TAG to the kind cluster's registry."""
     backend = g.kind(tag)
     with render.Steps("raftctl push") as steps:
-        ref = backend.push(steps)
-    render.line(f"pushed {ref}")
+        digest = backend.push(steps)
+    render.line(f"pushed {backend.s.ref}" + (f" ({digest})" if digest else ""))
 
 
 @command
@@ -39,12 +55,15 @@ def install(
     tag: Tag = "dev",
     replicas: Annotated[int | None, typer.Option("--replicas", "-r", min=1,
                                                  show_default=False)] = None,
+    anti_affinity: AntiAffinityOpt = AntiAffinity.hard,
 ) -> None:
-    """helm upgrade --install the chart with this image (waits for the pods)."""
-    backend = g.kind(tag)
+    """helm upgrade --install the chart with this image (by its pushed digest; waits for the pods).
+    """
+    backend = g.kind(tag, anti_affinity=anti_affinity.value)
     with render.Steps("raftctl install") as steps:
-        backend.install(replicas, steps)
-    render.line(f"release {g.name} installed in namespace {g.namespace}")
+        digest = backend.install(replicas, steps)
+    shown = f"{backend.s.image}@{digest}" if digest else f"{backend.s.ref} (by tag)"
+    render.line(f"release {g.name} installed in namespace {g.namespace}: {shown}")
 
 
 def register(app: typer.Typer) -> None:

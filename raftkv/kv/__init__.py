@@ -8,6 +8,7 @@ from raftkv.kv.commands import (
     Result,
     decode_command,
     encode_command,
+    fingerprint,
 )
 from raftkv.kv.statemachine import KVStateMachine, SnapshotDecodeError
 
@@ -21,4 +22,5 @@ __all__ = [
     "SnapshotDecodeError",
     "decode_command",
     "encode_command",
+    "fingerprint",
 ]

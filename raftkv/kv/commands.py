@@ -15,6 +15,7 @@ retries, so it is a plain value that round-trips through JSON (``to_json``/``fro
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "Result",
     "decode_command",
     "encode_command",
+    "fingerprint",
 ]
 
 
@@ -45,6 +47,8 @@ class Outcome(enum.Enum):
     CAS_FAILED = "cas_failed"  # compare-and-set: current value differs or key absent
     INVALID = "invalid"  # the entry did not decode (never produced by this version)
     STALE_REQUEST = "stale_request"  # X-Request-Id older than the session window
+    SESSION_EXPIRED = "session_expired"  # the client's session was evicted; seq not newer
+    REQUEST_ID_REUSED = "request_id_reused"  # (client_id, seq) recorded for another request
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +101,19 @@ def encode_command(cmd: Command) -> bytes:
         obj["c"] = cmd.client_id
         obj["s"] = cmd.seq
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def fingerprint(cmd: Command) -> str:
+    """What makes two requests "the same request" for exactly-once: op, key, value, condition.
+
+    A short stable digest (the same on every replica and every version), recorded with the result
+    so that a retry under the same ``(client_id, seq)`` with another body is told apart.
+    """
+    raw = json.dumps(
+        [cmd.op.value, cmd.key, cmd.value, cmd.prev_value], separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
 def decode_command(data: bytes) -> Command:

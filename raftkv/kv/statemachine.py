@@ -5,12 +5,21 @@ Contract:
   ``apply_noop(index, term)`` records a NOOP. Indexes must strictly increase. Applying the same
   entries in the same order gives the same state on every replica (no clock, no randomness).
 - Exactly-once: a command carrying ``(client_id, seq)`` that was already applied returns the
-  recorded ``Result`` and changes nothing. The session table is bounded: at most
-  ``max_clients`` clients (least recently used evicted first) and the last ``window`` results per
-  client. A seq older than a full window raises ``RequestIdConflict`` (it cannot be checked).
+  recorded ``Result`` and changes nothing — if it is the SAME request: each result is recorded
+  with the request's ``fingerprint`` (op, key, value, condition); another request under a
+  recorded id is refused (``REQUEST_ID_REUSED``, 409 ``request_id_reused``).
+  The session table is bounded: at most ``max_clients`` clients (least recently used evicted
+  first) and the last ``window`` results per client. A seq older than a full window is refused
+  (``STALE_REQUEST``, 409 ``request_id_conflict``). An evicted client leaves a watermark (the
+  highest seq applied for it) in a bounded list of the last ``max_evicted`` evicted clients: a
+  request of it with a seq not above the watermark may have been applied and cannot be checked,
+  so it is refused (``SESSION_EXPIRED``, 409 ``session_expired``, Raft thesis §6.3); a newer seq
+  starts a fresh session that keeps refusing seqs up to the watermark. A client evicted longer
+  ago than the last ``max_evicted`` evictions is forgotten: its late retry is applied as new.
   Eviction depends only on the applied sequence, so every replica evicts alike.
-- ``snapshot()`` encodes data + sessions + applied index/term; ``restore(blob)`` replaces the
-  whole state with it.
+- ``snapshot()`` encodes data + sessions (fingerprints, watermarks) + evicted list + applied
+  index/term (format v2; ``restore`` also reads v1, whose results have no fingerprint and are
+  answered to any request with their id); ``restore(blob)`` replaces the whole state with it.
 - ``content_hash()`` returns (applied index, key count, SHA-256 over the sorted key/values) — the
   replica-agreement check (``GET /v1/admin/hash``); it holds ``lock`` only to copy the items.
 - Thread-safety: the driver thread is the only writer; request threads read through ``get`` /
@@ -25,9 +34,10 @@ import heapq
 import json
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
-from raftkv.errors import RequestIdConflict
+from raftkv.errors import RequestIdConflict, RequestIdReused, SessionExpired
 from raftkv.kv.commands import (
     Command,
     CommandDecodeError,
@@ -35,6 +45,7 @@ from raftkv.kv.commands import (
     Outcome,
     Result,
     decode_command,
+    fingerprint,
 )
 
 __all__ = ["KVStateMachine", "SnapshotDecodeError"]
@@ -44,15 +55,34 @@ class SnapshotDecodeError(ValueError):
     """A snapshot blob does not decode."""
 
 
+_REFUSALS = {SessionExpired: Outcome.SESSION_EXPIRED, RequestIdReused: Outcome.REQUEST_ID_REUSED}
+
+
+@dataclass(slots=True)
+class _Session:
+    """One client's recorded results, oldest seq first, and its eviction watermark (``floor``:
+    seqs up to it that are not recorded may have been applied before an eviction)."""
+
+    results: OrderedDict[int, tuple[Result, str | None]] = field(default_factory=OrderedDict)
+    floor: int = 0
+
+    def highest(self) -> int:
+        return max(self.floor, next(reversed(self.results), 0))
+
+
 class KVStateMachine:
     """Keys -> (value, last-modified index), plus the bounded exactly-once session table."""
 
-    def __init__(self, *, max_clients: int = 10_000, window: int = 64) -> None:
+    def __init__(
+        self, *, max_clients: int = 10_000, window: int = 64, max_evicted: int = 100_000
+    ) -> None:
         self.lock = threading.RLock()
         self.max_clients = max_clients
         self.window = window
+        self.max_evicted = max_evicted
         self._data: dict[str, tuple[str, int]] = {}
-        self._sessions: OrderedDict[str, OrderedDict[int, Result]] = OrderedDict()
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._evicted: OrderedDict[str, int] = OrderedDict()  # client id -> watermark seq
         self.applied_index = 0
         self.applied_term = 0
 
@@ -89,24 +119,47 @@ class KVStateMachine:
             h.update(b"%d:%s%d:%s" % (len(k), k, len(v), v))
         return applied, len(items), h.hexdigest()
 
-    def lookup_session(self, client_id: str, seq: int) -> Result | None:
-        """The recorded result of (client_id, seq) if already applied; raise if too old."""
+    def lookup_session(self, client_id: str, seq: int, fp: str | None = None) -> Result | None:
+        """The recorded result of (client_id, seq) if already applied, else None. Raises
+        ``RequestIdReused`` if it was recorded for a request whose fingerprint is not ``fp``,
+        ``SessionExpired`` / ``RequestIdConflict`` if it can no longer be checked."""
         with self.lock:
-            return self._lookup(client_id, seq)
+            return self._lookup(client_id, seq, fp)
 
-    def _lookup(self, client_id: str, seq: int) -> Result | None:
-        results = self._sessions.get(client_id)
-        if results is None:
+    def _lookup(self, client_id: str, seq: int, fp: str | None) -> Result | None:
+        session = self._sessions.get(client_id)
+        if session is None:
+            mark = self._evicted.get(client_id)
+            if mark is not None and seq <= mark:
+                raise self._expired(client_id, seq, mark)
             return None
+        results = session.results
         found = results.get(seq)
         if found is not None:
-            return found
+            result, recorded_fp = found
+            if fp is not None and recorded_fp is not None and fp != recorded_fp:
+                raise RequestIdReused(
+                    f"X-Request-Id {client_id}:{seq} was already used for a different request "
+                    "(op, key, value or condition differ); this one was not applied. Use a new "
+                    "client id for every client incarnation"
+                )
+            return result
+        if seq <= session.floor:
+            raise self._expired(client_id, seq, session.floor)
         if len(results) >= self.window and seq < next(iter(results)):
             raise RequestIdConflict(
                 f"X-Request-Id {client_id}:{seq} is older than the last {self.window} requests "
                 "of this client and can no longer be deduplicated"
             )
         return None
+
+    @staticmethod
+    def _expired(client_id: str, seq: int, mark: int) -> SessionExpired:
+        return SessionExpired(
+            f"the session of client {client_id!r} expired (evicted from the exactly-once table); "
+            f"request {seq} (<= {mark}, the last one applied before eviction) may have been "
+            "applied and is refused; continue with a new seq or a new client id"
+        )
 
     # ------------------------------------------------------------------ writes (driver)
     def apply_noop(self, index: int, term: int) -> None:
@@ -120,17 +173,19 @@ class KVStateMachine:
         except CommandDecodeError:
             return Result(outcome=Outcome.INVALID, key="", value=None, index=index, term=term)
         if cmd.client_id is not None and cmd.seq is not None:
+            fp = fingerprint(cmd)
             try:
-                recorded = self._lookup(cmd.client_id, cmd.seq)
-            except RequestIdConflict:
+                recorded = self._lookup(cmd.client_id, cmd.seq, fp)
+            except RequestIdConflict as err:
                 return Result(
-                    outcome=Outcome.STALE_REQUEST, key=cmd.key, value=None, index=index, term=term
+                    outcome=_REFUSALS.get(type(err), Outcome.STALE_REQUEST), key=cmd.key,
+                    value=None, index=index, term=term,
                 )
             if recorded is not None:
                 self._sessions.move_to_end(cmd.client_id)
                 return recorded
             result = self._execute(cmd, index, term)
-            self._record(cmd.client_id, cmd.seq, result)
+            self._record(cmd.client_id, cmd.seq, result, fp)
             return result
         return self._execute(cmd, index, term)
 
@@ -161,15 +216,20 @@ class KVStateMachine:
         del self._data[cmd.key]
         return Result(outcome=Outcome.OK, key=cmd.key, value=None, index=index, term=term)
 
-    def _record(self, client_id: str, seq: int, result: Result) -> None:
-        results = self._sessions.get(client_id)
-        if results is None:
-            results = self._sessions[client_id] = OrderedDict()
-            while len(self._sessions) > self.max_clients:
-                self._sessions.popitem(last=False)
+    def _record(self, client_id: str, seq: int, result: Result, fp: str) -> None:
+        sessions = self._sessions
+        session = sessions.get(client_id)
+        if session is None:
+            session = sessions[client_id] = _Session(floor=self._evicted.pop(client_id, 0))
+            while len(sessions) > self.max_clients:
+                gone, old = sessions.popitem(last=False)
+                self._evicted[gone] = old.highest()
+                while len(self._evicted) > self.max_evicted:
+                    self._evicted.popitem(last=False)
         else:
-            self._sessions.move_to_end(client_id)
-        results[seq] = result
+            sessions.move_to_end(client_id)
+        results = session.results
+        results[seq] = (result, fp)
         # keep the window ordered by seq so the oldest is first
         if len(results) > 1 and seq < next(reversed(results.keys()), seq):
             items = sorted(results.items())
@@ -183,29 +243,42 @@ class KVStateMachine:
         """Encode the whole state (caller holds ``lock`` or is the only writer)."""
         with self.lock:
             obj: dict[str, Any] = {
-                "v": 1,
+                "v": 2,
                 "applied_index": self.applied_index,
                 "applied_term": self.applied_term,
                 "data": [[k, v, i] for k, (v, i) in self._data.items()],
                 "sessions": [
-                    [client, [[seq, r.to_json()] for seq, r in results.items()]]
-                    for client, results in self._sessions.items()
+                    [client, sess.floor, [[seq, r.to_json(), fp] for seq, (r, fp) in results]]
+                    for client, sess in self._sessions.items()
+                    for results in [sess.results.items()]
                 ],
+                "evicted": [[client, mark] for client, mark in self._evicted.items()],
             }
             return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     def restore(self, blob: bytes) -> None:
-        """Replace the whole state with a snapshot; raise ``SnapshotDecodeError`` if malformed."""
+        """Replace the whole state with a snapshot (format v2, or v1 of older versions); raise
+        ``SnapshotDecodeError`` if malformed."""
         try:
-            obj = json.loads(blob) if blob else {"v": 1, "data": [], "sessions": []}
-            if not isinstance(obj, dict) or obj.get("v") != 1:
-                raise SnapshotDecodeError("snapshot must be a JSON object with v=1")
+            obj = json.loads(blob) if blob else {"v": 2, "data": [], "sessions": []}
+            if not isinstance(obj, dict) or obj.get("v") not in (1, 2):
+                raise SnapshotDecodeError("snapshot must be a JSON object with v=1 or v=2")
             data = {str(k): (str(v), int(i)) for k, v, i in obj["data"]}
-            sessions: OrderedDict[str, OrderedDict[int, Result]] = OrderedDict()
-            for client, results in obj["sessions"]:
-                sessions[str(client)] = OrderedDict(
-                    (int(seq), Result.from_json(r)) for seq, r in results
-                )
+            sessions: OrderedDict[str, _Session] = OrderedDict()
+            if obj["v"] == 1:
+                for client, results in obj["sessions"]:
+                    sessions[str(client)] = _Session(OrderedDict(
+                        (int(seq), (Result.from_json(r), None)) for seq, r in results
+                    ))
+            else:
+                for client, floor, results in obj["sessions"]:
+                    sessions[str(client)] = _Session(OrderedDict(
+                        (int(seq), (Result.from_json(r), None if fp is None else str(fp)))
+                        for seq, r, fp in results
+                    ), int(floor))
+            evicted = OrderedDict(
+                (str(client), int(mark)) for client, mark in obj.get("evicted", [])
+            )
             applied_index = int(obj.get("applied_index", 0))
             applied_term = int(obj.get("applied_term", 0))
         except (ValueError, TypeError, KeyError) as err:
@@ -215,6 +288,7 @@ class KVStateMachine:
         with self.lock:
             self._data = data
             self._sessions = sessions
+            self._evicted = evicted
             self.applied_index = applied_index
             self.applied_term = applied_term
 

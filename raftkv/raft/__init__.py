@@ -3,13 +3,15 @@
 See docs/contracts.md §1 and docs/raft-core.md.
 
 Modules: node.py (RaftNode), ready.py (Ready + driver contract), messages.py + codec.py (wire),
-log.py (in-memory log), progress.py (flow control), quorum.py, readonly.py (ReadIndex),
-config.py (Config, RestoredState), errors.py (exception tree), types.py (shared values).
+membership.py (configuration changes), log.py (in-memory log), progress.py (flow control),
+quorum.py, readonly.py (ReadIndex), config.py (Config, RestoredState), errors.py (exception
+tree), types.py (shared values).
 """
 
 from raftkv.raft.codec import decode_message, encode_message
 from raftkv.raft.config import Config, RestoredState
 from raftkv.raft.errors import (
+    ConfChangeRefused,
     ConfigError,
     InvariantViolation,
     MessageDecodeError,
@@ -17,6 +19,7 @@ from raftkv.raft.errors import (
     ProposalDropped,
     RaftError,
 )
+from raftkv.raft.membership import ChangeOp, ConfChange
 from raftkv.raft.messages import (
     AppendEntries,
     AppendEntriesResponse,
@@ -30,11 +33,14 @@ from raftkv.raft.messages import (
 )
 from raftkv.raft.node import RaftNode
 from raftkv.raft.ready import ReadState, Ready, Role, Status
-from raftkv.raft.types import Entry, EntryKind, HardState, Snapshot, SnapshotMeta
+from raftkv.raft.types import Entry, EntryKind, HardState, Membership, Snapshot, SnapshotMeta
 
 __all__ = [
     "AppendEntries",
     "AppendEntriesResponse",
+    "ChangeOp",
+    "ConfChange",
+    "ConfChangeRefused",
     "Config",
     "ConfigError",
     "Entry",
@@ -44,6 +50,7 @@ __all__ = [
     "HeartbeatResponse",
     "InstallSnapshot",
     "InvariantViolation",
+    "Membership",
     "Message",
     "MessageDecodeError",
     "NotLeader",

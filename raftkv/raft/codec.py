@@ -1,8 +1,9 @@
 """codec.py — messages <-> JSON-safe dicts (version 1), with strict validation on decode.
 
 Wire form: ``{"v": 1, "type": "<class name>", <every field>}``. Entries are
-``{"index", "term", "kind", "data"}``, a snapshot is ``{"meta": {"index", "term", "members"},
-"data"}``; bytes travel as standard base64 text.
+``{"index", "term", "kind", "data"}``, a snapshot is ``{"meta": {"index", "term", "members"[,
+"membership"]}, "data"}``; bytes travel as standard base64 text. A CONFIG entry's data must decode
+as a configuration change (membership.py).
 
 ``decode_message`` never trusts its input: the object must be a dict with exactly the message's
 fields (unknown or missing fields are rejected), every int is a non-negative int below 2**63 (bools
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from raftkv.raft.errors import MessageDecodeError
+from raftkv.raft.membership import decode_change, membership_from_json, membership_to_json
 from raftkv.raft.messages import MESSAGE_TYPES, AppendEntries, Message
 from raftkv.raft.types import Entry, EntryKind, Snapshot, SnapshotMeta
 
@@ -40,10 +42,10 @@ def _encode_entry(e: Entry) -> dict[str, Any]:
 
 def _encode_snapshot(s: Snapshot) -> dict[str, Any]:
     m = s.meta
-    return {
-        "meta": {"index": m.index, "term": m.term, "members": list(m.members)},
-        "data": _b64(s.data),
-    }
+    meta: dict[str, Any] = {"index": m.index, "term": m.term, "members": list(m.members)}
+    if m.membership is not None:
+        meta["membership"] = membership_to_json(m.membership)
+    return {"meta": meta, "data": _b64(s.data)}
 
 
 def encode_message(msg: Message) -> dict[str, Any]:
@@ -124,15 +126,25 @@ class _Decoder:
 
     def snapshot(self, field: str, v: object) -> Snapshot:
         d = self.obj(field, v, {"meta", "data"})
-        m = self.obj(f"{field}.meta", d["meta"], {"index", "term", "members"})
+        keys = {"index", "term", "members"}
+        if isinstance(d["meta"], dict) and "membership" in d["meta"]:
+            keys.add("membership")  # optional: snapshots from before membership changes lack it
+        m = self.obj(f"{field}.meta", d["meta"], keys)
         members = m["members"]
         if not isinstance(members, list):
             raise self.fail(f"{field}.meta.members", "must be a list")
         ids = tuple(self.id_(f"{field}.meta.members[{i}]", x) for i, x in enumerate(members))
+        membership = None
+        if "membership" in m:
+            try:
+                membership = membership_from_json(m["membership"])
+            except MessageDecodeError as err:
+                raise self.fail(f"{field}.meta.membership", f"is invalid: {err}") from None
         meta = SnapshotMeta(
             index=self.int_(f"{field}.meta.index", m["index"], 1),
             term=self.int_(f"{field}.meta.term", m["term"], 1),
             members=ids,
+            membership=membership,
         )
         return Snapshot(meta=meta, data=self.bytes_(f"{field}.data", d["data"]))
 
@@ -169,6 +181,11 @@ def _check_semantics(msg: Message, dec: _Decoder) -> None:
                 raise dec.fail(f"entries[{i}].index", f"is {e.index}, expected {expect}")
             if e.term < last_term or e.term > msg.term:
                 raise dec.fail(f"entries[{i}].term", f"{e.term} is out of order")
+            if e.kind is EntryKind.CONFIG:
+                try:
+                    decode_change(e.data, e.index)
+                except MessageDecodeError as err:
+                    raise dec.fail(f"entries[{i}].data", f"is not a configuration: {err}") from None
             expect, last_term = expect + 1, e.term
 
 

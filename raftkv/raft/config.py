@@ -19,7 +19,12 @@ __all__ = ["Config", "RestoredState"]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     id: NodeId
-    peers: tuple[NodeId, ...]  # every voter, self included
+    # the voters a brand-new cluster starts with (self included). Only used while the log holds no
+    # configuration (no CONFIG entry, no snapshot with one): from then on the log decides. A node
+    # whose id is not here starts as a *joining* node: it never campaigns until the cluster adds it.
+    peers: tuple[NodeId, ...]
+    # (id, base URL) of the peers, written into the bootstrap configuration entry; opaque here
+    peer_urls: tuple[tuple[NodeId, str], ...] = ()
     # the randomized election timeout is drawn from [election_tick, 2*election_tick)
     election_tick: int = 10
     heartbeat_tick: int = 1
@@ -37,8 +42,10 @@ class Config:
             raise ConfigError("config: every peer id must be a non-empty string")
         if len(set(peers)) != len(peers):
             raise ConfigError(f"config: duplicate peer ids in {list(peers)}")
-        if self.id not in peers:
-            raise ConfigError(f"config: id {self.id!r} is not among peers {list(peers)}")
+        if not peers:
+            raise ConfigError("config: peers must name at least one voter")
+        if any(not isinstance(u, str) for _, u in self.peer_urls):
+            raise ConfigError("config: peer_urls must map ids to strings")
         for name in (
             "heartbeat_tick",
             "max_inflight_msgs",

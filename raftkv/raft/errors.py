@@ -5,6 +5,7 @@
     RaftError
     ├── NotLeader(leader_hint)            propose / read_index / transfer_leadership on a non-leader
     ├── ProposalDropped                   the leader cannot take proposals now (leadership transfer)
+    ├── ConfChangeRefused(reason)         a membership change cannot be proposed now (see reason)
     ├── ConfigError (also ValueError)     a bad Config, RestoredState or argument
     ├── MessageDecodeError (also ValueError)  decode_message got malformed or unknown input
     └── InvariantViolation                a safety invariant failed: a bug, never swallowed
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ConfChangeRefused",
     "ConfigError",
     "InvariantViolation",
     "MessageDecodeError",
@@ -40,6 +42,20 @@ class NotLeader(RaftError):
 
 class ProposalDropped(RaftError):
     """The leader refused the proposal (e.g. a leadership transfer is in progress); retry later."""
+
+
+class ConfChangeRefused(RaftError):
+    """The leader refused a membership change. ``reason`` is one of:
+
+    - ``"in-flight"``: another change is appended but not committed yet (one at a time, §4.1);
+    - ``"leader-not-ready"``: no entry of the leader's term is committed yet (the single-server
+      change erratum: a new leader must commit its term's first entry before any change);
+    - ``"invalid"``: the change makes no sense for the current configuration (the text says why).
+    """
+
+    def __init__(self, reason: str, text: str) -> None:
+        self.reason = reason
+        super().__init__(text)
 
 
 class ConfigError(RaftError, ValueError):

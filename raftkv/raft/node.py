@@ -22,6 +22,10 @@ Features and where they live here:
 - snapshots (Raft §7): ``compact``, ``_send_append`` -> InstallSnapshot, ``_handle_snapshot``
 - ReadIndex (thesis §6.4), batched: readonly.py + ``read_index`` / ``_handle_heartbeat_response``
 - leadership transfer (thesis §3.10): ``transfer_leadership``, TimeoutNow
+- membership changes (thesis §4.1, single-server): ``propose_conf_change``; the configuration is the
+  last CONFIG entry in the log (or the snapshot's), so it takes effect when appended and reverts
+  when truncated (``_confs``, ``_refresh_conf``); learners replicate but never vote, never count
+  toward a quorum and never campaign; a leader that removed itself leads until that commits
 
 Persistence rule: anything a message promises (a granted vote, an acknowledged append, a new term)
 is recorded in the node's hard state / log *before* the message is queued, and the driver persists
@@ -30,12 +34,28 @@ a Ready's hard state and entries before sending its messages (ready.py step 2 be
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 
 from raftkv.raft.config import Config, RestoredState
-from raftkv.raft.errors import ConfigError, InvariantViolation, NotLeader, ProposalDropped, _check
+from raftkv.raft.errors import (
+    ConfChangeRefused,
+    ConfigError,
+    InvariantViolation,
+    MessageDecodeError,
+    NotLeader,
+    ProposalDropped,
+    _check,
+)
 from raftkv.raft.log import RaftLog
+from raftkv.raft.membership import (
+    ChangeOp,
+    ConfChange,
+    apply_change,
+    decode_change,
+    encode_change,
+)
 from raftkv.raft.messages import (
     MESSAGE_TYPES,
     AppendEntries,
@@ -52,7 +72,15 @@ from raftkv.raft.progress import Progress, ProgressState
 from raftkv.raft.quorum import VoteResult, committed_index, quorum_size, vote_result
 from raftkv.raft.readonly import ReadOnly
 from raftkv.raft.ready import ReadState, Ready, Role, Status
-from raftkv.raft.types import Entry, EntryKind, HardState, NodeId, Snapshot, SnapshotMeta
+from raftkv.raft.types import (
+    Entry,
+    EntryKind,
+    HardState,
+    Membership,
+    NodeId,
+    Snapshot,
+    SnapshotMeta,
+)
 
 __all__ = ["RaftNode"]
 
@@ -62,16 +90,24 @@ _MESSAGE_CLASSES = tuple(MESSAGE_TYPES.values())
 _FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot)
 
 
-def _well_formed(m: AppendEntries) -> bool:
-    """Entries continue prev_index contiguously, terms never decrease and never exceed m.term."""
+def _well_formed(m: AppendEntries) -> tuple[bool, bool]:
+    """(ok, carries a CONFIG entry). ok: entries continue prev_index contiguously, terms never
+    decrease and never exceed m.term, and every CONFIG entry's data decodes."""
     expect, last_term = m.prev_index + 1, m.prev_term
     if last_term > m.term:
-        return False
+        return False, False
+    has_config = False
     for e in m.entries:
         if e.index != expect or e.term < last_term or e.term > m.term:
-            return False
+            return False, False
+        if e.kind is EntryKind.CONFIG:
+            try:
+                decode_change(e.data, e.index)
+            except MessageDecodeError:
+                return False, False
+            has_config = True
         expect, last_term = expect + 1, e.term
-    return True
+    return True, has_config
 
 
 class RaftNode:
@@ -84,11 +120,6 @@ class RaftNode:
         self._cfg = cfg
         self.id: NodeId = cfg.id
         self._rng = rng
-        self._members = tuple(cfg.peers)
-        self._peers = tuple(sorted(cfg.peers))  # sorted: deterministic iteration
-        self._others = tuple(p for p in self._peers if p != cfg.id)
-        self._quorum = quorum_size(len(self._peers))
-
         restored = restored if restored is not None else RestoredState()
         hs = restored.hard_state
         snap = restored.snapshot
@@ -109,6 +140,18 @@ class RaftNode:
             raise ConfigError(
                 f"restored term {hs.term} is below the last log term {self._log.last_term()}"
             )
+        # membership: the snapshot's configuration, then every CONFIG entry after it, in order
+        self._confs: list[Membership] = [self._snapshot_conf(meta)]
+        try:
+            self._push_confs(entries)
+        except MessageDecodeError as err:
+            raise ConfigError(f"restored log holds a malformed configuration entry: {err}") from err
+        self._conf = self._confs[0]
+        self._voters: tuple[NodeId, ...] = ()
+        self._voter_set: frozenset[NodeId] = frozenset()
+        self._member_set: frozenset[NodeId] = frozenset()
+        self._quorum = 1
+        self._targets: tuple[NodeId, ...] = ()  # leader: every other node it replicates to
 
         self.term = hs.term
         self.voted_for: NodeId | None = hs.voted_for
@@ -136,6 +179,8 @@ class RaftNode:
         self._reads = ReadOnly()
         self._bcast = False  # leader: new entries to send at the next ready()
         self._reset_randomized_timeout()
+        self._set_conf(self._confs[0])
+        self._refresh_conf()
 
     # ------------------------------------------------------------------ public API
 
@@ -145,9 +190,11 @@ class RaftNode:
             self._tick_leader()
         else:
             self._election_elapsed += 1
-            if self._election_elapsed >= self._randomized_timeout:
+            if self._election_elapsed >= self._randomized_timeout and self._may_campaign():
                 self._election_elapsed = 0
                 self._campaign(transfer=False)
+            # a node that may not campaign (learner, joining, removed) lets its leader lease run
+            # out instead, so it answers the (pre-)votes a new election needs from it
 
     def campaign(self) -> None:
         """Start an election now (as if the election timer fired); a no-op on the leader."""
@@ -171,6 +218,52 @@ class RaftNode:
             self._maybe_commit()
         return index
 
+    def propose_conf_change(self, change: ConfChange) -> int:
+        """Append a membership change (thesis §4.1); returns its index. The new configuration takes
+        effect here at once (and on each follower when it appends the entry).
+
+        NotLeader; ProposalDropped during a leadership transfer; ConfChangeRefused when another
+        change is not committed yet, when no entry of this leader's term is committed yet, or when
+        the change is invalid for the current configuration.
+        """
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if self._transferee is not None:
+            raise ProposalDropped(f"leadership transfer to {self._transferee} in progress")
+        if not self._leader_ready_for_change():
+            raise ConfChangeRefused(
+                "leader-not-ready",
+                f"leader {self.id} has not committed an entry of its term {self.term} yet; retry",
+            )
+        if self._conf_change_in_flight():
+            raise ConfChangeRefused(
+                "in-flight",
+                f"the membership change at index {self._conf.index} is not committed yet "
+                f"(commit index {self.commit}); one change at a time",
+            )
+        if change.op is ChangeOp.BOOTSTRAP:
+            raise ConfChangeRefused("invalid", "bootstrap is written by the first leader only")
+        try:
+            new = apply_change(self._conf, change)
+        except ConfigError as err:
+            raise ConfChangeRefused("invalid", str(err)) from err
+        index = self._log.last_index() + 1
+        new = dataclasses.replace(new, index=index)
+        logger.info(
+            "node=%s term=%d proposing membership change index=%d: %s",
+            self.id,
+            self.term,
+            index,
+            change.describe(),
+        )
+        data = encode_change(change, new)
+        self._append_local(Entry(index=index, term=self.term, kind=EntryKind.CONFIG, data=data))
+        self._confs.append(new)
+        self._refresh_conf()
+        self._bcast = True
+        self._maybe_commit()
+        return index
+
     def read_index(self, request_id: str) -> None:
         """Start a linearizable read; released later as Ready.read_states. NotLeader."""
         if self.role is not Role.LEADER:
@@ -190,12 +283,13 @@ class RaftNode:
         """
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader)
+        others = tuple(p for p in self._voters if p != self.id)
         if target is None:
-            if not self._others:
+            if not others:
                 raise ConfigError("transfer_leadership: no other voter to hand leadership to")
-            target = max(self._others, key=lambda p: self._progress[p].match)
-        elif target not in self._peers:
-            raise ConfigError(f"transfer_leadership: unknown target {target!r}")
+            target = max(others, key=lambda p: self._progress[p].match)
+        elif target not in self._voter_set:
+            raise ConfigError(f"transfer_leadership: {target!r} is not a voter")
         if target == self.id:
             self._transferee = None
             return target
@@ -224,10 +318,13 @@ class RaftNode:
         term = self._log.term(index)
         _check(term is not None, "compact: no term for index %d", index)
         assert term is not None
+        conf = self.membership_at(index)
         self._snapshot = Snapshot(
-            meta=SnapshotMeta(index=index, term=term, members=self._members), data=bytes(data)
+            meta=SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf),
+            data=bytes(data),
         )
         self._log.compact(index)
+        self._confs = [conf] + [c for c in self._confs if c.index > index]
         logger.info("node=%s term=%d compacted log up to index=%d", self.id, self.term, index)
 
     def step(self, m: Message) -> None:
@@ -235,14 +332,14 @@ class RaftNode:
         if not isinstance(m, _MESSAGE_CLASSES):
             logger.warning("node=%s ignored non-message %s", self.id, type(m).__name__)
             return
-        if (
-            m.dst != self.id
-            or m.src == self.id
-            or m.src not in self._peers
-            or type(m.term) is not int
-            or m.term < 0
-        ):
+        if m.dst != self.id or m.src == self.id or type(m.term) is not int or m.term < 0:
             logger.warning("node=%s ignored misaddressed message: %s", self.id, m.describe())
+            return
+        if not self._accepts_from(m):
+            # a removed (or never added) node cannot disrupt the cluster: its votes, answers and
+            # terms are not ours to count
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("node=%s ignored message from non-member: %s", self.id, m.describe())
             return
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("node=%s step %s", self.id, m.describe())
@@ -320,7 +417,7 @@ class RaftNode:
         if self._bcast:
             self._bcast = False
             if self.role is Role.LEADER:
-                for p in self._others:
+                for p in self._targets:
                     self._send_appends(p)
         log = self._log
         last = log.last_index()
@@ -374,6 +471,7 @@ class RaftNode:
         progress: dict[NodeId, int] = {}
         if self.role is Role.LEADER:
             progress = {p: pr.match for p, pr in self._progress.items()}
+        conf = self._conf
         return Status(
             id=self.id,
             role=self.role,
@@ -383,9 +481,26 @@ class RaftNode:
             applied_index=self._applied,
             last_log_index=self._log.last_index(),
             snapshot_index=self._log.offset,
-            members=self._members,
+            members=conf.voters,
             progress=progress,
+            voters=conf.voters,
+            learners=conf.learners,
+            config_index=conf.index,
+            membership=conf,
         )
+
+    @property
+    def membership(self) -> Membership:
+        """The configuration in effect: the last one appended to this node's log."""
+        return self._conf
+
+    def membership_at(self, index: int) -> Membership:
+        """The configuration in effect at log ``index`` (>= the snapshot index): what a snapshot
+        taken at ``index`` must carry."""
+        for conf in reversed(self._confs):
+            if conf.index <= index:
+                return conf
+        return self._confs[0]
 
     # ------------------------------------------------------------------ read-only accessors
 
@@ -418,6 +533,7 @@ class RaftNode:
     def _reset_leader_state(self) -> None:
         self._votes = {}
         self._progress = {}
+        self._targets = ()
         self._transferee = None
         self._reads.reset()
         self._bcast = False
@@ -437,8 +553,9 @@ class RaftNode:
             logger.info("node=%s term=%d became follower leader=%s", self.id, term, leader)
 
     def _campaign(self, transfer: bool) -> None:
-        if self.id not in self._peers:
-            return
+        if not self._may_campaign():
+            return  # learners, joining and removed nodes never campaign
+        electorate = self._electorate()
         if self._cfg.pre_vote and not transfer:
             # thesis §9.6: ask first whether we could win, without bumping anyone's term
             self._reset_leader_state()
@@ -448,10 +565,12 @@ class RaftNode:
             self._reset_randomized_timeout()
             self._votes = {self.id: True}
             logger.info("node=%s term=%d became pre-candidate", self.id, self.term)
-            if vote_result(self._votes, self._peers) is VoteResult.WON:
+            if vote_result(self._votes, electorate) is VoteResult.WON:
                 self._campaign_real(transfer=False)
                 return
-            for p in self._others:
+            for p in electorate:
+                if p == self.id:
+                    continue
                 self._send(
                     RequestVote(
                         src=self.id,
@@ -475,10 +594,13 @@ class RaftNode:
         self._reset_randomized_timeout()
         self._votes = {self.id: True}
         logger.info("node=%s term=%d became candidate", self.id, self.term)
-        if vote_result(self._votes, self._peers) is VoteResult.WON:
+        electorate = self._electorate()
+        if vote_result(self._votes, electorate) is VoteResult.WON:
             self._become_leader()
             return
-        for p in self._others:
+        for p in electorate:
+            if p == self.id:
+                continue
             self._send(
                 RequestVote(
                     src=self.id,
@@ -498,13 +620,26 @@ class RaftNode:
         self._heartbeat_elapsed = 0
         self._election_elapsed = 0
         last = self._log.last_index()
-        self._progress = {p: Progress(last + 1) for p in self._peers}
+        # ourselves too: we may lead while our own removal is not committed (thesis §4.2.2)
+        self._progress = {p: Progress(last + 1) for p in (*self._conf.members, self.id)}
         me = self._progress[self.id]
         me.match = last
         me.become_replicate()
+        self._targets = tuple(sorted(p for p in self._progress if p != self.id))
         logger.info("node=%s term=%d became leader", self.id, self.term)
-        # Raft §5.4.2 / thesis §6.4: a NOOP of our own term lets us commit (and serve reads)
-        self._append_local(Entry(index=last + 1, term=self.term, kind=EntryKind.NOOP))
+        # Raft §5.4.2 / thesis §6.4: an entry of our own term lets us commit (and serve reads).
+        # It is a NOOP, or, while the configuration comes from flags (never logged), the bootstrap
+        # CONFIG entry that writes it into the log: from then on the log defines membership.
+        if self._conf.index == 0:
+            conf = dataclasses.replace(self._conf, index=last + 1)
+            data = encode_change(ConfChange(op=ChangeOp.BOOTSTRAP), conf)
+            self._append_local(
+                Entry(index=last + 1, term=self.term, kind=EntryKind.CONFIG, data=data)
+            )
+            self._confs.append(conf)
+            self._refresh_conf()
+        else:
+            self._append_local(Entry(index=last + 1, term=self.term, kind=EntryKind.NOOP))
         self._bcast = True
         if self._quorum == 1:
             self._maybe_commit()
@@ -565,7 +700,7 @@ class RaftNode:
             if not self._counts_vote(m):
                 return
             self._votes.setdefault(m.src, m.granted)
-            result = vote_result(self._votes, self._peers)
+            result = vote_result(self._votes, self._electorate())
             if result is VoteResult.WON:
                 if self.role is Role.PRE_CANDIDATE:
                     self._campaign_real(transfer=False)
@@ -614,11 +749,14 @@ class RaftNode:
                 self._log.last_index(),
             )
             self.commit = index
+            if self._confs[-1] is not self._conf:
+                self._refresh_conf()
 
     def _handle_append(self, m: AppendEntries) -> None:
         log = self._log
         ents = m.entries
-        if not _well_formed(m):
+        ok, has_config = _well_formed(m)
+        if not ok:
             logger.warning("node=%s ignored malformed append: %s", self.id, m.describe())
             return
         if m.prev_index < self.commit:
@@ -632,6 +770,9 @@ class RaftNode:
             if ents:
                 if m.prev_index == log.last_index():
                     log.append(list(ents))
+                    if has_config:
+                        self._push_confs(ents)
+                        self._refresh_conf()
                 else:
                     conflict = 0
                     for e in ents:
@@ -656,7 +797,13 @@ class RaftNode:
                             log.truncate_from(conflict)
                             if self._stabled >= conflict:
                                 self._stabled = conflict - 1
-                        log.append(list(ents[conflict - m.prev_index - 1 :]))
+                            # a configuration whose entry is gone reverts (thesis §4.1)
+                            while len(self._confs) > 1 and self._confs[-1].index >= conflict:
+                                self._confs.pop()
+                        fresh = ents[conflict - m.prev_index - 1 :]
+                        log.append(list(fresh))
+                        self._push_confs(fresh)
+                        self._refresh_conf()
             self._commit_to(min(m.commit, last_new))
             self._send(
                 AppendEntriesResponse(src=self.id, dst=m.src, term=self.term, index=last_new)
@@ -715,6 +862,8 @@ class RaftNode:
             self._apply_handed = meta.index
             self._pending_snapshot = m.snapshot
             self._snapshot = m.snapshot
+            self._confs = [self._snapshot_conf(meta)]
+            self._refresh_conf()
         self._send(AppendEntriesResponse(src=self.id, dst=m.src, term=self.term, index=meta.index))
 
     # ------------------------------------------------------------------ leader
@@ -725,11 +874,11 @@ class RaftNode:
         self._election_elapsed += 1
         if self._election_elapsed >= cfg.election_tick:
             self._election_elapsed = 0
+            self._forget_silent_removed()
             if cfg.check_quorum:
-                active = 0
-                for p, pr in self._progress.items():
-                    if p == self.id or pr.recent_active:
-                        active += 1
+                prs = self._progress
+                active = sum(1 for v in self._voters if v == self.id or prs[v].recent_active)
+                for pr in prs.values():
                     pr.recent_active = False
                 if active < self._quorum:
                     logger.warning(
@@ -737,7 +886,7 @@ class RaftNode:
                         self.id,
                         self.term,
                         active,
-                        len(self._peers),
+                        len(self._voters),
                         self._quorum,
                     )
                     self._become_follower(self.term, None)
@@ -780,7 +929,7 @@ class RaftNode:
 
     def _bcast_heartbeat(self, context: int) -> None:
         commit = self.commit
-        for p in self._others:
+        for p in self._targets:
             pr = self._progress[p]
             self._send(
                 Heartbeat(
@@ -903,9 +1052,14 @@ class RaftNode:
             pr.become_replicate()
         if updated:
             self._maybe_commit()
+            if self.role is not Role.LEADER:
+                return  # our own removal committed: we stepped down
+            if m.src not in self._member_set:
+                self._prune_removed()
             if m.src == self._transferee and pr.match == self._log.last_index():
                 self._send_timeout_now(m.src)
-        self._send_appends(m.src)
+        if m.src in self._progress:
+            self._send_appends(m.src)
 
     def _handle_heartbeat_response(self, m: HeartbeatResponse) -> None:
         pr = self._progress.get(m.src)
@@ -922,7 +1076,7 @@ class RaftNode:
             self._send_append(m.src, pr, allow_empty=True)
         if m.context:
             reads = self._reads
-            for r in reads.ack(m.src, m.context, self._quorum):
+            for r in reads.ack(m.src, m.context, self._quorum, self._voter_set):
                 self._read_states.extend(ReadState(rid, r.index) for rid in r.request_ids)
             if not reads.rounds and reads.next_batch:
                 batch, reads.next_batch = reads.next_batch, []
@@ -930,15 +1084,42 @@ class RaftNode:
                 self._bcast_heartbeat(r.context)
 
     def _maybe_commit(self) -> bool:
-        """Raft §5.4.2 / Figure 8: commit by counting replicas only an entry of the current term."""
-        q = committed_index((pr.match for pr in self._progress.values()), self._quorum)
+        """Raft §5.4.2 / Figure 8: commit by counting replicas only an entry of the current term.
+        Only voters count (a leader that removed itself does not count itself)."""
+        prs = self._progress
+        q = committed_index((prs[v].match for v in self._voters), self._quorum)
         if q > self.commit and self._may_commit_by_counting(q):
             self.commit = q
+            if self._confs[-1] is not self._conf:
+                self._refresh_conf()
+            if self.commit >= self._conf.index:
+                self._conf_committed()
+                if self.role is not Role.LEADER:
+                    return True
             if self._reads.waiting:
                 waiting, self._reads.waiting = self._reads.waiting, []
                 self._start_reads(waiting)
             return True
         return False
+
+    def _conf_committed(self) -> None:
+        """Leader: the configuration in effect is committed. Stop replicating to removed nodes;
+        if we removed ourselves, step down (thesis §4.2.2), handing over to an up-to-date voter."""
+        conf = self._conf
+        self._prune_removed()
+        if self.id in self._voter_set:
+            return
+        last = self._log.last_index()
+        caught_up = [v for v in self._voters if self._progress[v].match == last]
+        logger.info(
+            "node=%s term=%d stepped down: its removal (index %d) is committed",
+            self.id,
+            self.term,
+            conf.index,
+        )
+        if caught_up:
+            self._send_timeout_now(min(caught_up))
+        self._become_follower(self.term, None)
 
     def _may_commit_by_counting(self, index: int) -> bool:
         """Figure 8: only an entry of the current term is committed by counting replicas. (A seam
@@ -946,7 +1127,7 @@ class RaftNode:
         return self._log.term(index) == self.term
 
     def _start_reads(self, request_ids: list[str]) -> None:
-        if self._quorum == 1:
+        if self._quorum == 1 and self.id in self._voter_set:
             self._read_states.extend(ReadState(rid, self.commit) for rid in request_ids)
             return
         reads = self._reads
@@ -955,3 +1136,141 @@ class RaftNode:
             return
         r = reads.start_round(self.commit, list(request_ids), self.id)
         self._bcast_heartbeat(r.context)
+
+    # ------------------------------------------------------------------ membership
+
+    def _prune_removed(self) -> None:
+        """Leader, configuration committed: stop replicating to nodes it removed, each once it
+        holds the entry that removed it. A last heartbeat tells it the removal is committed (it
+        then never campaigns again); nothing is sent to it afterwards."""
+        conf = self._conf
+        if self.commit < conf.index:
+            return
+        done = [
+            p
+            for p, pr in self._progress.items()
+            if p != self.id and p not in self._member_set and pr.match >= conf.index
+        ]
+        if not done:
+            return
+        for p in done:
+            pr = self._progress.pop(p)
+            commit = min(pr.match, self.commit)
+            self._send(Heartbeat(src=self.id, dst=p, term=self.term, commit=commit))
+        self._targets = tuple(sorted(p for p in self._progress if p != self.id))
+
+    def _forget_silent_removed(self) -> None:
+        """Leader, once per election timeout: stop replicating to removed nodes that did not
+        answer for a whole election timeout (down, or ignored for their higher term)."""
+        if self.commit < self._conf.index:
+            return
+        silent = []
+        for p, pr in self._progress.items():
+            if p != self.id and p not in self._member_set:
+                if not pr.recent_active:
+                    silent.append(p)
+                pr.recent_active = False
+        if silent:
+            for p in silent:
+                del self._progress[p]
+            self._targets = tuple(sorted(p for p in self._progress if p != self.id))
+
+    def _snapshot_conf(self, meta: SnapshotMeta | None) -> Membership:
+        """The configuration a snapshot carries; for an old snapshot (or none) the flags' one."""
+        if meta is not None and meta.membership is not None:
+            return meta.membership
+        cfg = self._cfg
+        voters = tuple(meta.members) if meta is not None and meta.members else tuple(cfg.peers)
+        urls = dict(cfg.peer_urls)
+        return Membership(
+            voters=voters, urls=tuple(sorted((p, urls[p]) for p in voters if p in urls)), index=0
+        )
+
+    def _push_confs(self, entries: tuple[Entry, ...] | list[Entry]) -> None:
+        for e in entries:
+            if e.kind is EntryKind.CONFIG:
+                self._confs.append(decode_change(e.data, e.index)[1])
+
+    def _refresh_conf(self) -> None:
+        """Make the configuration in effect the newest one at or below ``_conf_limit()``."""
+        limit = self._conf_limit()
+        conf = self._confs[0]
+        for c in reversed(self._confs):
+            if c.index <= limit:
+                conf = c
+                break
+        if conf is not self._conf:
+            self._set_conf(conf)
+
+    def _set_conf(self, conf: Membership) -> None:
+        old = self._conf
+        self._conf = conf
+        self._voters = tuple(sorted(conf.voters))
+        self._voter_set = frozenset(conf.voters)
+        self._member_set = frozenset(conf.members)
+        self._quorum = quorum_size(len(self._voters))
+        if old is not conf and (old.voters, old.learners) != (conf.voters, conf.learners):
+            logger.info(
+                "node=%s term=%d configuration index=%d voters=%s learners=%s (was index=%d)",
+                self.id,
+                self.term,
+                conf.index,
+                ",".join(conf.voters),
+                ",".join(conf.learners) or "-",
+                old.index,
+            )
+        if self.role is Role.LEADER:
+            last = self._log.last_index()
+            for p in conf.members:
+                if p not in self._progress:
+                    self._progress[p] = Progress(last + 1)
+            self._targets = tuple(sorted(p for p in self._progress if p != self.id))
+            if self._transferee is not None and self._transferee not in self._voter_set:
+                self._transferee = None
+
+    def _accepts_from(self, m: Message) -> bool:
+        """Messages from a leader are taken from anyone (a new voter may lead before we appended
+        the entry that added it); vote requests only from voters; the rest from members (or, on a
+        leader, nodes it still replicates to)."""
+        if isinstance(m, _FROM_LEADER):
+            return True
+        if isinstance(m, RequestVote):
+            return m.src in self._electorate()
+        if isinstance(m, TimeoutNow) and m.src == self.leader:
+            return True  # a leader that removed itself hands over to us
+        if m.src in self._member_set:
+            return True
+        # a removed node we still replicate to (until it holds its removal): its answers count,
+        # its term never moves ours
+        return m.src in self._progress and m.term <= self.term
+
+    def _may_campaign(self) -> bool:
+        """Voters campaign. So does a voter whose removal is appended but not committed (thesis
+        §4.2.2: it "might still be needed until the Cnew entry is committed"; it does not count
+        its own vote). Learners, joining nodes and nodes whose removal committed never do."""
+        if self.id in self._electorate():
+            return True
+        if self._conf.index <= self.commit:
+            return False
+        pos = self._confs.index(self._conf)
+        return pos > 0 and self.id in self._confs[pos - 1].voters
+
+    def _electorate(self) -> tuple[NodeId, ...]:
+        """Who votes: the voters of the configuration in effect. (A seam the simulation's mutation
+        test breaks on purpose: counting learners' votes must be caught.)"""
+        return self._voters
+
+    def _conf_limit(self) -> int:
+        """A configuration takes effect once its entry is APPENDED (thesis §4.1), not committed.
+        (A seam the mutation test breaks on purpose: switching at commit must be caught.)"""
+        return self._log.last_index()
+
+    def _conf_change_in_flight(self) -> bool:
+        """One change at a time: the last configuration entry is not committed yet. (A seam the
+        mutation test breaks on purpose: overlapping changes must be caught.)"""
+        return self._confs[-1].index > self.commit
+
+    def _leader_ready_for_change(self) -> bool:
+        """The single-server change erratum (Ongaro, raft-dev 2015): a leader may propose a change
+        only once an entry of its own term is committed."""
+        return self._log.term(self.commit) == self.term

@@ -16,6 +16,7 @@ commit index is not known to be current until then).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 __all__ = ["ReadOnly", "ReadRound"]
@@ -57,8 +58,14 @@ class ReadOnly:
         self.rounds.append(r)
         return r
 
-    def ack(self, peer: str, context: int, quorum: int) -> list[ReadRound]:
-        """Record that ``peer`` answered heartbeat ``context``; return the rounds now confirmed."""
+    def ack(
+        self, peer: str, context: int, quorum: int, voters: Collection[str] | None = None
+    ) -> list[ReadRound]:
+        """Record that ``peer`` answered heartbeat ``context``; return the rounds now confirmed.
+
+        Only acknowledgements from ``voters`` (when given) count toward ``quorum``: a learner's
+        answer (or a non-voting leader's own) proves nothing about who could elect a new leader.
+        """
         if context <= 0:
             return []
         for r in self.rounds:
@@ -66,6 +73,12 @@ class ReadOnly:
                 break
             r.acks.add(peer)
         done: list[ReadRound] = []
-        while self.rounds and len(self.rounds[0].acks) >= quorum:
+        while self.rounds and self._count(self.rounds[0].acks, voters) >= quorum:
             done.append(self.rounds.popleft())
         return done
+
+    @staticmethod
+    def _count(acks: set[str], voters: Collection[str] | None) -> int:
+        if voters is None:
+            return len(acks)
+        return sum(1 for a in acks if a in voters)

@@ -24,7 +24,7 @@ import enum
 from dataclasses import dataclass, field
 
 from raftkv.raft.messages import Message, describe_entries
-from raftkv.raft.types import Entry, HardState, Index, NodeId, Snapshot, Term
+from raftkv.raft.types import Entry, HardState, Index, Membership, NodeId, Snapshot, Term
 
 __all__ = ["ReadState", "Ready", "Role", "Status"]
 
@@ -90,5 +90,9 @@ class Status:
     applied_index: Index
     last_log_index: Index
     snapshot_index: Index
-    members: tuple[NodeId, ...]
-    progress: dict[NodeId, Index] = field(default_factory=dict)  # leader only: peer -> match
+    members: tuple[NodeId, ...]  # the voters
+    progress: dict[NodeId, Index] = field(default_factory=dict)  # leader only: member -> match
+    voters: tuple[NodeId, ...] = ()
+    learners: tuple[NodeId, ...] = ()
+    config_index: Index = 0  # index of the CONFIG entry in effect (0: from flags, not logged)
+    membership: Membership | None = None  # the whole configuration in effect

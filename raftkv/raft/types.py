@@ -19,6 +19,7 @@ __all__ = [
     "EntryKind",
     "HardState",
     "Index",
+    "Membership",
     "NodeId",
     "Snapshot",
     "SnapshotMeta",
@@ -35,6 +36,7 @@ class EntryKind(enum.IntEnum):
 
     NORMAL = 0  # an opaque client command (``data``), applied by the state machine
     NOOP = 1  # appended by a new leader at the start of its term (Raft §5.4.2, thesis §6.4)
+    CONFIG = 2  # a membership change (membership.py); ``data`` is its JSON; a no-op for the KV
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,12 +63,56 @@ class HardState:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Membership:
+    """A cluster configuration (thesis §4): who votes, who only replicates, and where they live.
+
+    ``voters`` elect and count toward commit and ReadIndex quorums; ``learners`` receive entries and
+    snapshots but never vote or campaign; ``removed`` are ids removed from the cluster (they may
+    never come back: a replacement takes a new id). ``urls`` maps members to their base URL (opaque
+    to the core; the node's transport uses it). ``index`` is the log index of the CONFIG entry that
+    set it; 0 means "bootstrapped from flags, not yet written to the log".
+    """
+
+    voters: tuple[NodeId, ...]
+    learners: tuple[NodeId, ...] = ()
+    urls: tuple[tuple[NodeId, str], ...] = ()
+    removed: tuple[NodeId, ...] = ()
+    index: Index = 0
+
+    @property
+    def members(self) -> tuple[NodeId, ...]:
+        return self.voters + self.learners
+
+    def url(self, node_id: NodeId) -> str | None:
+        for nid, url in self.urls:
+            if nid == node_id:
+                return url
+        return None
+
+    def role_of(self, node_id: NodeId) -> str:
+        """"voter", "learner", "removed" or "none" (never a member)."""
+        if node_id in self.voters:
+            return "voter"
+        if node_id in self.learners:
+            return "learner"
+        if node_id in self.removed:
+            return "removed"
+        return "none"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SnapshotMeta:
-    """Describes a snapshot: the last entry it covers and the membership at that point."""
+    """Describes a snapshot: the last entry it covers and the membership at that point.
+
+    ``members`` are the voters (kept for the older format); ``membership`` is the whole
+    configuration (None in snapshots written before membership changes existed: then ``members``
+    are the voters and the configuration was never logged).
+    """
 
     index: Index
     term: Term
     members: tuple[NodeId, ...] = field(default_factory=tuple)
+    membership: Membership | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,6 +1,6 @@
 """app.py — the Flask app: KV API, Raft RPC, admin, status/health/metrics on one port.
 
-Contract (issue 4, docs/contracts.md §3):
+Contract (README's API table, docs/contracts.md §3):
 - Every response is JSON except ``/metrics``; every error has an ``error`` field. ONE mapping,
   ``error_parts``, turns the ``raftkv.errors`` tree and werkzeug's HTTP errors (404, 405, 413, ...)
   into status + JSON; anything else is logged and answered 500 JSON (never an HTML page or a
@@ -33,8 +33,9 @@ from typing import Any
 
 from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter
 
-from raftkv.config import MAX_KEY_BYTES, NodeConfig
+from raftkv.config import NodeConfig
 from raftkv.errors import (
     BadRequest,
     InvalidKey,
@@ -51,12 +52,18 @@ from raftkv.errors import (
     PreconditionFailed,
     RaftkvError,
     RequestIdConflict,
+    RequestIdReused,
+    SessionExpired,
     ShuttingDown,
     Unauthorized,
 )
-from raftkv.kv import Command, Op, Outcome, Result
+from raftkv.keycodec import validate_key
+from raftkv.kv import Command, Op, Outcome, Result, fingerprint
+from raftkv.server import watch as watch_routes
 from raftkv.server.api import NodeAPI
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
+from raftkv.server.keypath import forward_target, query_value, request_key
+from raftkv.server.members import register_members
 from raftkv.server.routes_hash import HASH_PATH, hash_blueprint
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
@@ -72,19 +79,13 @@ REPLY_WAIT_S = 2.0  # how long a Raft POST waits for the replies it triggers (no
 _JSON = "application/json"
 
 
-def validate_key(key: str) -> str:
-    """Keys are 1-512 bytes of printable UTF-8."""
-    if not key:
-        raise InvalidKey("key must not be empty")
-    try:
-        size = len(key.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise InvalidKey("key must be valid UTF-8") from None
-    if size > MAX_KEY_BYTES:
-        raise InvalidKey(f"key is {size} bytes; the limit is {MAX_KEY_BYTES}")
-    if not key.isprintable() or "\ufffd" in key:
-        raise InvalidKey("key must be printable UTF-8 (no control characters)")
-    return key
+class _KeyConverter(BaseConverter):
+    """``<key:...>``: the rest of the path, whatever it holds (a key may start or end with ``/``,
+    or hold empty segments). Only routes on it: the key itself comes from the raw request
+    target (keypath.request_key), never from the decoded path."""
+
+    regex = r"[\s\S]+"  # '.' would not match a newline (%0A)
+    part_isolating = False
 
 
 def parse_request_id(raw: str | None) -> tuple[str | None, int | None]:
@@ -150,7 +151,8 @@ class _Ctx:
 
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
-    "/v1/admin/snapshot", "/raft/v1/messages", HASH_PATH,
+    "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch", HASH_PATH, "/v1/members",
+    "/v1/admin/members",
 })
 
 
@@ -284,6 +286,7 @@ def build_app(node: NodeAPI) -> Flask:
     app = Flask("raftkv")
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
+    app.url_map.converters["key"] = _KeyConverter
     ctx = _Ctx(node)
     app.extensions[EXTENSION_KEY] = node
     app.extensions["raftkv.ctx"] = ctx
@@ -310,9 +313,8 @@ def build_app(node: NodeAPI) -> Flask:
             raise NoLeader("no leader known (election in progress); retry", leader=None)
         assert leader is not None
         body = request.get_data(cache=True)
-        path_qs = request.full_path if request.query_string else request.path
         status, headers, data = ctx.forwarder.forward(
-            leader, request.method, path_qs, request.headers, body
+            leader, request.method, forward_target(request.environ), request.headers, body
         )
         metrics.forwarded.inc()
         return Response(data, status=status, headers=headers)
@@ -340,13 +342,22 @@ def build_app(node: NodeAPI) -> Flask:
             raise RequestIdConflict(
                 "X-Request-Id is older than this client's deduplication window"
             )
+        if res.outcome is Outcome.SESSION_EXPIRED:
+            raise SessionExpired(
+                "this client's exactly-once session expired (evicted); the request may have "
+                "been applied before and was refused; continue with a new seq or client id"
+            )
+        if res.outcome is Outcome.REQUEST_ID_REUSED:
+            raise RequestIdReused(
+                "X-Request-Id was already used for a different request; this one was not applied"
+            )
         raise RaftkvError(f"command could not be applied ({res.outcome.value})")
 
     def write(cmd: Command) -> Response:
         if node.draining:
             raise ShuttingDown(f"node {ctx.id} is shutting down; retry on another node")
         if cmd.client_id is not None and cmd.seq is not None:
-            recorded = node.sm.lookup_session(cmd.client_id, cmd.seq)
+            recorded = node.sm.lookup_session(cmd.client_id, cmd.seq, fingerprint(cmd))
             if recorded is not None:
                 return result_response(recorded)
         relayed = leader_check()
@@ -389,30 +400,37 @@ def build_app(node: NodeAPI) -> Flask:
     # ------------------------------------------------------------------ KV API
     q_put = frozenset({"prev_value"})
     q_get = frozenset({"consistency"})
+    q_poll = frozenset({"wait_index", "timeout"})
     q_list = frozenset({"prefix", "limit", "consistency"})
 
-    @app.route("/v1/kv/<path:key>", methods=["PUT"])
-    def kv_put(key: str) -> Response:
-        validate_key(key)
+    def prev_value() -> str | None:
+        return query_value(request.environ, "prev_value", error=InvalidValue)
+
+    @app.route("/v1/kv/<key:_route_key>", methods=["PUT"])
+    def kv_put(_route_key: str) -> Response:
+        key = request_key(request.environ)
         _check_query(request, q_put)
         client, seq = parse_request_id(request.headers.get("X-Request-Id"))
         value = request_value()
-        prev = request.args.get("prev_value")
+        prev = prev_value()
         return write(
             Command(op=Op.PUT, key=key, value=value, prev_value=prev, client_id=client, seq=seq)
         )
 
-    @app.route("/v1/kv/<path:key>", methods=["DELETE"])
-    def kv_delete(key: str) -> Response:
-        validate_key(key)
+    @app.route("/v1/kv/<key:_route_key>", methods=["DELETE"])
+    def kv_delete(_route_key: str) -> Response:
+        key = request_key(request.environ)
         _check_query(request, q_put)
         client, seq = parse_request_id(request.headers.get("X-Request-Id"))
-        prev = request.args.get("prev_value")
+        prev = prev_value()
         return write(Command(op=Op.DELETE, key=key, prev_value=prev, client_id=client, seq=seq))
 
-    @app.route("/v1/kv/<path:key>", methods=["GET"])
-    def kv_get(key: str) -> Response:
-        validate_key(key)
+    @app.route("/v1/kv/<key:_route_key>", methods=["GET"])
+    def kv_get(_route_key: str) -> Response:
+        key = request_key(request.environ)
+        if "wait_index" in request.args:  # long poll (watch.py)
+            _check_query(request, q_poll)
+            return watch_routes.long_poll(node, key, request)
         _check_query(request, q_get)
         if _consistency(request):
             relayed = barrier()
@@ -425,6 +443,9 @@ def build_app(node: NodeAPI) -> Flask:
 
     @app.route("/v1/kv/", methods=["GET", "PUT", "DELETE"])
     def kv_empty_key() -> Response:
+        if request.environ.get("PATH_INFO") != "/v1/kv/":  # key "/" (/v1/kv//) lands here
+            handler = {"PUT": kv_put, "DELETE": kv_delete}.get(request.method, kv_get)
+            return handler("/")
         if request.method == "GET":
             return kv_list()
         raise InvalidKey("key must not be empty: use /v1/kv/<key>")
@@ -432,7 +453,7 @@ def build_app(node: NodeAPI) -> Flask:
     @app.route("/v1/kv", methods=["GET"])
     def kv_list() -> Response:
         _check_query(request, q_list)
-        prefix = request.args.get("prefix", "")
+        prefix = query_value(request.environ, "prefix", error=InvalidKey) or ""
         if prefix:
             validate_key(prefix)
         raw_limit = request.args.get("limit", str(DEFAULT_LIST_LIMIT))
@@ -470,11 +491,13 @@ def build_app(node: NodeAPI) -> Flask:
             why = "node is not running"
         elif node.draining:
             why = "node is shutting down"
+        elif st.member_role in ("none", "removed"):
+            why = "joining" if st.member_role == "none" else "removed from the cluster"
         elif st.leader is None:
             why = "no known leader"
         elif st.last_applied < st.commit_index:
             why = f"applying: last_applied {st.last_applied} < commit_index {st.commit_index}"
-        body = {"ready": why is None, "id": ctx.id, "leader": st.leader,
+        body = {"ready": why is None, "id": ctx.id, "role": st.public_role, "leader": st.leader,
                 "commit_index": st.commit_index, "last_applied": st.last_applied}
         if why is not None:
             body["error"] = f"not ready: {why}"
@@ -505,9 +528,10 @@ def build_app(node: NodeAPI) -> Flask:
         if unknown:
             raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
         target = body.get("target")
-        if target is not None and (not isinstance(target, str) or target not in ctx.cfg.peer_urls):
+        voters = node.status().members  # from the configuration: members added later count
+        if target is not None and (not isinstance(target, str) or target not in voters):
             raise BadRequest(
-                f"target must be null or one of {', '.join(ctx.cfg.peer_ids)}, got {target!r}"
+                f"target must be null or one of {', '.join(voters)}, got {target!r}"
             )
         relayed = leader_check()
         if relayed is not None:
@@ -529,7 +553,12 @@ def build_app(node: NodeAPI) -> Flask:
             index = node.snapshot_now(ctx.cfg.request_timeout)
         return _json({"id": ctx.id, "snapshot_index": index})
 
+    watch_routes.register(app, node, ctx.slots)
     app.register_blueprint(hash_blueprint(node))
+    # membership routes (members.py); members added through the log are found by their URL in the
+    # configuration, so forwarding reaches a leader that was not among the flags' peers
+    ctx.forwarder.resolver = lambda pid: node.status().peer_urls.get(pid)
+    register_members(app, node, forward_or_raise)
 
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists

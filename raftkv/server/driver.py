@@ -19,11 +19,15 @@ The loop (etcd's raftexample ``serveChannels``, docs/contracts.md §1):
 
 Waiters: a request thread enqueues its work with a ``Waiter`` (waiters.py) and blocks on it; the
 driver resolves it. A proposal is acknowledged only if the entry applied at its index has the term
-it was proposed in; another term means it was overwritten (``ProposalLost``). A proposal outlives a
-leadership change: if its entry still commits (it reached a majority), it is acknowledged.
+it was proposed in; another term means it was overwritten (``ProposalLost``: definite). A proposal
+outlives a leadership change: if its entry still commits (it reached a majority), it is
+acknowledged. A snapshot installed over a pending proposal's index answers it from the restored
+exactly-once table (when it carried an X-Request-Id), else ``OutcomeUnknown``.
 
-A storage failure is fatal: it is logged, every waiter fails with ``NodeFailed``, and
-``on_fatal`` runs (under gunicorn it exits the process with a non-zero code).
+A storage failure is fatal: it is logged, every waiter fails (``NodeFailed``; proposals already
+in the log: ``OutcomeUnknown``, they may still commit), and ``on_fatal`` runs (under gunicorn it
+exits the process with a non-zero code). ``stop()`` answers the same way (``ShuttingDown`` /
+``OutcomeUnknown``).
 
 Thread-safety: only the driver thread touches ``self._node`` and ``self._storage``. Other threads
 call ``propose``/``read_barrier``/``deliver``/... which only append to the inbox (a deque) and set
@@ -48,13 +52,19 @@ from raftkv.errors import (
     NodeFailed,
     NoLeader,
     NotLeader,
+    OutcomeUnknown,
     ProposalLost,
     RaftkvError,
+    RequestIdConflict,
+    RequestIdReused,
     ShuttingDown,
 )
-from raftkv.kv import Command, KVStateMachine, Result, encode_command
+from raftkv.kv import Command, KVStateMachine, Outcome, Result, encode_command, fingerprint
 from raftkv.raft import (
+    ConfChange,
+    ConfChangeRefused,
     Config as RaftConfig,
+    Membership,
     MessageDecodeError,
     NotLeader as CoreNotLeader,
     ProposalDropped,
@@ -65,8 +75,11 @@ from raftkv.raft import (
     decode_message,
     encode_message,
 )
+from raftkv.raft.membership import decode_change
 from raftkv.raft.types import EntryKind, HardState, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
+from raftkv.server.changefeed import Change, ChangeFeed
+from raftkv.server.members import MembershipConflict, check_change
 from raftkv.server.metrics import NodeMetrics
 from raftkv.server.transport import PeerTransport
 from raftkv.server.waiters import Waiter
@@ -81,6 +94,7 @@ log = logging.getLogger(__name__)
 class _Pending:
     term: int
     waiter: Waiter[Result]
+    cmd: Command
 
 
 @dataclass(slots=True)
@@ -103,6 +117,7 @@ class NodeDriver:
     ) -> None:
         self.config = config
         self.sm = KVStateMachine()
+        self.feed = ChangeFeed(config.watch_window)  # watches read it; fed by _apply
         self._status = NodeStatus(id=config.id, members=config.peer_ids)
         self.metrics = NodeMetrics(config.id, self.status)
         self._on_fatal = on_fatal
@@ -120,7 +135,8 @@ class NodeDriver:
         self._transport: PeerTransport | None = None
         self._pending: dict[int, _Pending] = {}
         self._reply_slots: dict[str, tuple[Waiter[list[Any]], list[Any]]] = {}
-        self._wake_writes: list[tuple[Waiter[Result], Result | None]] = []
+        # None: overwritten by a new leader (ProposalLost)
+        self._wake_writes: list[tuple[Waiter[Result], Result | RaftkvError | None]] = []
         self._wake_reads: list[_Read] = []
         self._reads: dict[str, _Read] = {}  # rounds started, ReadState not yet released
         self._read_queue: deque[Waiter[int]] = deque()  # reads waiting for the next round
@@ -137,6 +153,11 @@ class NodeDriver:
         self._handover_pending = False
         self._handover_deadline = 0.0
         self._shutdown_seen = threading.Event()
+        # membership (docs/membership.md)
+        self._membership = Membership(voters=config.peer_ids)
+        self._conf_pending: dict[int, tuple[int, Waiter[Membership]]] = {}
+        self._peer_ok: dict[str, float] = {}  # peer -> monotonic time of its last answer
+        self._synced_conf: tuple[int, bool] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -150,7 +171,7 @@ class NodeDriver:
     def start(self) -> None:
         """Open storage, recover, start the transport and the driver thread."""
         cfg = self.config
-        storage = Storage.open(cfg.data_dir)
+        storage = Storage.open(cfg.data_dir, lock_timeout=cfg.lock_timeout_s)
         rec = storage.recovered
         snap: Snapshot | None = rec.snapshot
         if snap is not None:
@@ -158,9 +179,11 @@ class NodeDriver:
             self.sm.reset_applied(snap.meta.index, snap.meta.term)
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
+        self.feed.reset(self.sm.applied_index)
         raft_cfg = RaftConfig(
             id=cfg.id,
             peers=cfg.peer_ids,
+            peer_urls=tuple(sorted(cfg.peer_urls.items())),
             election_tick=cfg.election_tick,
             heartbeat_tick=1,
             pre_vote=True,
@@ -176,9 +199,20 @@ class NodeDriver:
         self._storage = storage
         self.metrics.watch_storage(lambda: self._storage.stats() if self._storage else None)
         self._saved_hs = rec.hard_state
+        conf = self._node.membership
+        self._membership = conf
+        if conf.index > 0 and set(conf.members) != set(cfg.peer_ids):
+            # flags only bootstrap an empty cluster: from now on the log defines membership
+            log.warning(
+                "event=flags-ignored flags=%s members=%s config_index=%d: the persisted "
+                "configuration decides membership (docs/membership.md)",
+                ",".join(cfg.peer_ids), ",".join(conf.members), conf.index,
+            )
+        urls = dict(cfg.peer_urls)
+        urls.update(conf.urls)
         self._transport = PeerTransport(
             cfg.id,
-            cfg.peer_urls,
+            urls,
             encode_message,
             token=cfg.token,
             timeout=max(1.0, cfg.election_ms / 1000.0),
@@ -204,6 +238,7 @@ class NodeDriver:
         if self._draining:
             return
         self._draining = True
+        self.feed.close()
         self._inbox.append(("shutdown", None, None))
         self._wake.set()
 
@@ -246,7 +281,7 @@ class NodeDriver:
         if self._draining:
             raise ShuttingDown(f"node {self.config.id} is shutting down; retry on another node")
         waiter: Waiter[Result] = Waiter()
-        self._submit("propose", encode_command(cmd), waiter)
+        self._submit("propose", (encode_command(cmd), cmd), waiter)
         if not waiter.wait(timeout):
             self.metrics.proposals.labels("timeout").inc()
             raise CommitTimeout(
@@ -313,6 +348,7 @@ class NodeDriver:
 
     def _on_peer_reply(self, peer: str, objs: list[Any]) -> None:
         """Sender thread: a peer answered our POST with messages for us."""
+        self._peer_ok[peer] = time.monotonic()
         try:
             msgs = self.decode_messages(objs)
         except MalformedRaftMessage as err:
@@ -328,6 +364,34 @@ class NodeDriver:
         if waiter.error is not None:
             raise waiter.error
         return waiter.value
+
+    def change_membership(self, change: ConfChange, force: bool, timeout: float) -> Membership:
+        """Propose a membership change on the leader; the new configuration once it is committed
+        and applied. MembershipConflict (409), MemberNotFound (404), NotLeader/NoLeader (503),
+        CommitTimeout (504: outcome unknown)."""
+        waiter: Waiter[Membership] = Waiter()
+        self._submit("conf", (change, force), waiter)
+        if not waiter.wait(timeout):
+            raise CommitTimeout(
+                f"membership change ({change.describe()}) not committed within {timeout:g}s: "
+                "outcome unknown; check GET /v1/members before retrying"
+            )
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.value is not None
+        return waiter.value
+
+    def membership(self) -> Membership:
+        """The configuration in effect on this node (refreshed by the driver)."""
+        return self._membership
+
+    def peer_reachable(self, peer_id: str) -> bool:
+        """Did ``peer_id`` answer us within the last election timeout? (The leader hears from
+        every live peer once per heartbeat.)"""
+        if peer_id == self.config.id:
+            return self.started
+        last = self._peer_ok.get(peer_id)
+        return last is not None and time.monotonic() - last < self.config.election_ms / 1000
 
     def snapshot_now(self, timeout: float) -> int:
         waiter: Waiter[int] = Waiter()
@@ -408,8 +472,9 @@ class NodeDriver:
                         self._reply_slots[src][0].resolve([])
                     self._reply_slots[src] = (waiter, [])
             elif kind == "propose":
+                data, cmd = payload
                 try:
-                    index = node.propose(payload)
+                    index = node.propose(data)
                 except CoreNotLeader as err:
                     waiter.fail(self._not_leader(err.leader_hint))
                     continue
@@ -418,9 +483,11 @@ class NodeDriver:
                     continue
                 if term is None:
                     term = node.status().term
-                self._pending[index] = _Pending(term, waiter)
+                self._pending[index] = _Pending(term, waiter, cmd)
             elif kind == "transfer":
                 self._start_transfer(node, payload, waiter)
+            elif kind == "conf":
+                self._start_conf_change(node, payload[0], payload[1], waiter)
             elif kind == "snapshot":
                 try:
                     waiter.resolve(self._take_snapshot(node))
@@ -453,6 +520,39 @@ class NodeDriver:
         else:
             self._reads[rid] = _Read(created=self._clock(), waiters=reads)
 
+    def _start_conf_change(
+        self, node: RaftNode, change: ConfChange, force: bool, waiter: Waiter[Membership]
+    ) -> None:
+        if self._role is not Role.LEADER:
+            waiter.fail(self._not_leader(self._leader))
+            return
+        st = node.status()
+        try:
+            check_change(
+                node.membership,
+                change,
+                leader_id=self.config.id,
+                match=st.progress,
+                last_index=st.last_log_index,
+                reachable=self.peer_reachable,
+                force=force,
+            )
+            index = node.propose_conf_change(change)
+        except RaftkvError as err:
+            waiter.fail(err)
+            return
+        except CoreNotLeader as err:
+            waiter.fail(self._not_leader(err.leader_hint))
+            return
+        except ProposalDropped:
+            waiter.fail(MembershipConflict("a leadership transfer is in progress; retry"))
+            return
+        except ConfChangeRefused as err:
+            waiter.fail(MembershipConflict(str(err)))
+            return
+        log.info("event=membership-change index=%d change=%s", index, change.describe())
+        self._conf_pending[index] = (st.term, waiter)
+
     def _not_leader(self, hint: str | None) -> RaftkvError:
         if hint is None or hint == self.config.id:
             return NoLeader("no leader known (election in progress); retry")
@@ -469,10 +569,10 @@ class NodeDriver:
             sm.reset_applied(snap.meta.index, snap.meta.term)
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
+            self.feed.reset(snap.meta.index)
             for index in [i for i in self._pending if i <= snap.meta.index]:
-                self._pending.pop(index).waiter.fail(
-                    ProposalLost("outcome unknown: replaced by a snapshot from the leader; retry")
-                )
+                p = self._pending.pop(index)
+                self._wake_writes.append((p.waiter, self._covered_by_snapshot(p.cmd, index)))
             log.info("event=snapshot-installed index=%d term=%d",
                      snap.meta.index, snap.meta.term)
         hs = rd.hard_state
@@ -525,20 +625,56 @@ class NodeDriver:
     def _apply(self, rd: Ready) -> None:
         sm = self.sm
         pending = self._pending
-        done: list[tuple[Waiter[Result], Result | None]] = []
+        done: list[tuple[Waiter[Result], Result | RaftkvError | None]] = []
+        changes: list[Change] = []
         with sm.lock:
             for e in rd.committed_entries:
                 if e.index <= sm.applied_index:
                     continue  # already in the restored snapshot
-                if e.kind is EntryKind.NOOP:
+                if e.kind is not EntryKind.NORMAL:  # NOOP, CONFIG: nothing for the KV machine
                     sm.apply_noop(e.index, e.term)
                     result = None
+                    if e.kind is EntryKind.CONFIG:
+                        self._config_applied(e.index, e.term, e.data)
                 else:
                     result = sm.apply(e.index, e.term, e.data)
+                    if result.outcome is Outcome.OK and result.index == e.index:
+                        changes.append(Change(e.index, result.key, result.value))
                 p = pending.pop(e.index, None) if pending else None
                 if p is not None:
                     done.append((p.waiter, result if p.term == e.term else None))
+        self.feed.publish(changes, sm.applied_index)
         self._wake_writes.extend(done)
+
+    def _config_applied(self, index: int, term: int, data: bytes) -> None:
+        change, conf = decode_change(data, index)
+        log.info("event=membership-committed index=%d change=%s voters=%s learners=%s",
+                 index, change.describe(), ",".join(conf.voters), ",".join(conf.learners) or "-")
+        pending = self._conf_pending.pop(index, None)
+        if pending is None:
+            return
+        if pending[0] == term:
+            pending[1].resolve(conf)
+        else:
+            pending[1].fail(ProposalLost(
+                "leadership changed before the membership change committed; it was not "
+                "applied (check GET /v1/members, then retry)"
+            ))
+
+    def _sync_membership(self, node: RaftNode, commit: int) -> None:
+        """Follow the configuration: the transport learns new members' URLs (they travel in the
+        configuration entries). Senders to removed members stay (the core stops sending to
+        them once they hold their removal; the last heartbeat must still get there)."""
+        conf = node.membership
+        self._membership = conf
+        transport = self._transport
+        if transport is None or (conf.index, commit >= conf.index) == self._synced_conf:
+            return
+        self._synced_conf = (conf.index, commit >= conf.index)
+        for nid in conf.members:
+            url = conf.url(nid) or self.config.peer_urls.get(nid)
+            if url and nid != self.config.id:
+                transport.set_peer(nid, url)
 
     def _wake_waiters(self) -> None:
         """Release the requests answered during this pass — at its very end, so the threads that
@@ -547,13 +683,40 @@ class NodeDriver:
         for waiter, res in done:
             if res is None:
                 self.metrics.proposals.labels("lost").inc()
-                waiter.fail(ProposalLost("leadership changed before the write committed; retry"))
+                waiter.fail(ProposalLost(
+                    "overwritten by a new leader before it committed: not applied; retry"
+                ))
+            elif isinstance(res, RaftkvError):
+                waiter.fail(res)
             else:
                 waiter.resolve(res)
         reads, self._wake_reads = self._wake_reads, []
         for read in reads:
             for w in read.waiters:
                 w.resolve(read.index)
+
+    def _covered_by_snapshot(self, cmd: Command, index: int) -> Result | RaftkvError:
+        """The answer for a write pending at ``index`` when a snapshot from the leader covers it.
+
+        The entry at ``index`` is committed, but the snapshot does not say whether it is ours.
+        The restored exactly-once table does, for a write with an X-Request-Id: recorded -> its
+        result; not recorded (and still checkable) -> the entry is another write, ours is lost.
+        """
+        where = f"write at index {index} is covered by a snapshot installed from the leader"
+        if cmd.client_id is None or cmd.seq is None:
+            return OutcomeUnknown(
+                f"{where}; whether it was applied is unknown (send X-Request-Id to make "
+                "retries safe)"
+            )
+        try:
+            recorded = self.sm.lookup_session(cmd.client_id, cmd.seq, fingerprint(cmd))
+        except RequestIdReused as err:
+            return err
+        except RequestIdConflict as err:
+            return OutcomeUnknown(f"{where}; whether it was applied is unknown: {err}")
+        if recorded is None:
+            return ProposalLost(f"{where}, and that entry is another write: not applied; retry")
+        return recorded
 
     def _on_soft_state(self, role: Role, leader: str | None) -> None:
         if role is Role.CANDIDATE and self._role is not Role.CANDIDATE:
@@ -641,8 +804,10 @@ class NodeDriver:
                 self._last_snapshot_applied = index
                 return self._snapshot_index
             data = sm.snapshot()
+        conf = node.membership_at(index)
         snap = Snapshot(
-            meta=SnapshotMeta(index=index, term=term, members=self.config.peer_ids), data=data
+            meta=SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf),
+            data=data,
         )
         t0 = time.perf_counter()
         storage.save_snapshot(snap)
@@ -663,6 +828,10 @@ class NodeDriver:
         if node is None:
             return
         st = node.status()
+        self._sync_membership(node, st.commit_index)
+        conf = self._membership
+        urls = dict(self.config.peer_urls)
+        urls.update(conf.urls)
         self._status = NodeStatus(
             id=st.id,
             role=st.role.value,
@@ -674,14 +843,21 @@ class NodeDriver:
             snapshot_index=max(st.snapshot_index, self._snapshot_index),
             members=tuple(st.members),
             progress=dict(st.progress),
+            learners=tuple(conf.learners),
+            config_index=conf.index,
+            member_role=conf.role_of(self.config.id),
+            peer_urls=urls,
         )
 
     def _on_send_result(self, peer: str, ok: bool, count: int) -> None:
-        if not ok:
+        if ok:
+            self._peer_ok[peer] = time.monotonic()
+        else:
             self.metrics.peer_send_failures.labels(peer).inc()
 
     def _fatal(self, err: BaseException) -> None:
         self._failed = err
+        self.feed.close()
         log.critical(
             "event=fatal error=%s: %s", type(err).__name__, err,
             exc_info=err,
@@ -696,9 +872,14 @@ class NodeDriver:
         """Fail every waiter still pending (driver stopped or failed); those already answered
         during the last pass (their entries applied, their reads confirmed) get their answer."""
         self._wake_waiters()
-        for p in self._pending.values():
-            p.waiter.fail(failure)
-        self._pending.clear()
+        if self._pending:
+            unknown = OutcomeUnknown(
+                f"{failure} after the write was proposed: it may still be committed by another "
+                "leader; retry with the same X-Request-Id to learn its outcome"
+            )
+            for p in self._pending.values():
+                p.waiter.fail(unknown)
+            self._pending.clear()
         for read in list(self._reads.values()) + self._ready_reads:
             for w in read.waiters:
                 w.fail(failure)

@@ -10,11 +10,15 @@ opened lazily and reused; a new connection resolves the host name again (no DNS 
 Responses must carry ``Content-Length`` or use chunked encoding (anything else: the body runs to
 the end of the connection). ``Connection: close`` from the server closes it after the response.
 Any socket or protocol error raises ``OSError`` (protocol errors as ``ConnectionError``) and
-leaves the connection closed.
+leaves the connection closed (so does any other exception). ``sent`` says whether the failed (or
+last) request's bytes started to go out: False means the server cannot have seen it.
+``peer_closed()`` says whether an idle connection was closed (or written to) by the server, so a
+caller can open a new one instead of sending into a dead one.
 """
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 from typing import BinaryIO
@@ -33,11 +37,23 @@ class KeepAliveConnection:
         self.tls = tls
         self._sock: socket.socket | None = None
         self._rfile: BinaryIO | None = None
+        self.sent = False
         self._host_header = f"{host}:{port}".encode("idna" if host.isascii() else "utf-8")
 
     @property
     def is_open(self) -> bool:
         return self._sock is not None
+
+    def peer_closed(self) -> bool:
+        """True if the idle connection is closed or has unread bytes (then it is unusable)."""
+        sock = self._sock
+        if sock is None:
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     def close(self) -> None:
         sock, rfile = self._sock, self._rfile
@@ -59,6 +75,7 @@ class KeepAliveConnection:
     def request(
         self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float
     ) -> tuple[int, dict[str, str], bytes]:
+        self.sent = False
         try:
             return self._request(method, path, body, headers, timeout)
         except BaseException:
@@ -76,6 +93,7 @@ class KeepAliveConnection:
         head = [f"{method} {path} HTTP/1.1".encode(), b"Host: " + self._host_header]
         head += [f"{k}: {v}".encode("latin-1") for k, v in headers.items()]
         head.append(b"Content-Length: %d" % len(body))
+        self.sent = True
         sock.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body)
 
         status_line = rfile.readline(_MAX_LINE)

@@ -8,7 +8,9 @@ follower receives exactly the file the leader holds)::
     u16      reserved (0)
     u64      index        last log index the snapshot covers
     u64      term         term of that entry
-    u32      members_len  length of the membership, a UTF-8 JSON array of node ids
+    u32      members_len  length of the membership: UTF-8 JSON, either an array of voter ids
+                          (older snapshots) or {"members": [...], "membership": {voters,
+                          learners, urls, removed, index}} (the whole configuration)
     u64      data_len     length of the state machine data
     u32      zlib.crc32 of the 40 header bytes above
     members (members_len bytes), data (data_len bytes)
@@ -33,7 +35,9 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from raftkv.raft.types import Snapshot, SnapshotMeta
+from raftkv.raft.errors import MessageDecodeError
+from raftkv.raft.membership import membership_from_json, membership_to_json
+from raftkv.raft.types import Membership, Snapshot, SnapshotMeta
 from raftkv.storage.errors import StorageCorrupt
 from raftkv.storage.fsutil import FILE_MODE, sync_dir, sync_file, write_all
 
@@ -96,7 +100,11 @@ def _header(meta: SnapshotMeta, members: bytes, data_len: int) -> bytes:
 
 
 def _encode_parts(snapshot: Snapshot) -> list[bytes]:
-    members = json.dumps(list(snapshot.meta.members), separators=(",", ":")).encode("utf-8")
+    meta = snapshot.meta
+    doc: object = list(meta.members)
+    if meta.membership is not None:
+        doc = {"members": list(meta.members), "membership": membership_to_json(meta.membership)}
+    members = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
     header = _header(snapshot.meta, members, len(snapshot.data))
     crc = zlib.crc32(snapshot.data, zlib.crc32(members, zlib.crc32(header)))
     return [header, members, snapshot.data, _U32.pack(crc)]
@@ -157,14 +165,24 @@ def _parse_header(buf: bytes) -> tuple[int, int, int, int]:
     return index, term, mlen, dlen
 
 
-def _decode_members(raw: bytes) -> tuple[str, ...]:
+def _decode_members(raw: bytes) -> tuple[tuple[str, ...], Membership | None]:
     try:
-        members = json.loads(raw.decode("utf-8"))
+        doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"membership is not a JSON array: {err}") from err
+        raise ValueError(f"membership is not JSON: {err}") from err
+    membership = None
+    members = doc
+    if isinstance(doc, dict):
+        if set(doc) != {"members", "membership"}:
+            raise ValueError("membership object must hold members and membership")
+        members = doc["members"]
+        try:
+            membership = membership_from_json(doc["membership"])
+        except MessageDecodeError as err:
+            raise ValueError(str(err)) from err
     if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
         raise ValueError("membership is not a JSON array of strings")
-    return tuple(members)
+    return tuple(members), membership
 
 
 def _decode(blob: bytes) -> Snapshot:
@@ -186,11 +204,12 @@ def _decode(blob: bytes) -> Snapshot:
     if zlib.crc32(memoryview(blob)[:body_end]) != crc:
         raise ValueError("snapshot checksum mismatch", body_end)
     try:
-        members = _decode_members(blob[HEADER_SIZE : HEADER_SIZE + mlen])
+        members, membership = _decode_members(blob[HEADER_SIZE : HEADER_SIZE + mlen])
     except ValueError as err:
         raise ValueError(str(err), HEADER_SIZE) from err
     data = blob[HEADER_SIZE + mlen : body_end]
-    return Snapshot(meta=SnapshotMeta(index=index, term=term, members=members), data=data)
+    meta = SnapshotMeta(index=index, term=term, members=members, membership=membership)
+    return Snapshot(meta=meta, data=data)
 
 
 def read_snapshot(path: str) -> Snapshot:

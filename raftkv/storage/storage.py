@@ -20,13 +20,13 @@ Guarantees:
 - Any I/O error while writing makes the Storage unusable (``StorageFailed``): the caller must
   stop and reopen, because the disk and the in-memory view may differ.
 
-One Storage per directory (``StorageLocked`` otherwise). Methods are thread-safe.
+One Storage per directory (``StorageLocked`` otherwise, after waiting up to ``lock_timeout``:
+lock.py). Methods are thread-safe.
 """
 
 from __future__ import annotations
 
 import bisect
-import fcntl
 import logging
 import os
 import threading
@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from raftkv.raft.types import Entry, HardState, Snapshot, SnapshotMeta
-from raftkv.storage.errors import StorageClosed, StorageError, StorageFailed, StorageLocked
+from raftkv.storage import lock
+from raftkv.storage.errors import StorageClosed, StorageError, StorageFailed
 from raftkv.storage.fsutil import DIR_MODE, FILE_MODE, sync_dir, sync_file
 from raftkv.storage.records import (
     RecordType,
@@ -126,6 +127,7 @@ class Storage:
         self._snap_index = scan.snap_index
         self._snap_term = scan.snap_term
         self._snap_members: tuple[str, ...] = scan.snapshot.meta.members if scan.snapshot else ()
+        self._snap_membership = scan.snapshot.meta.membership if scan.snapshot else None
         # Terms of the entries after the snapshot, run-length coded: _run_start[k] is the first
         # index with term _run_term[k]. Cheap to keep; answers term_at() for Raft §7 decisions.
         self._run_start: list[int] = []
@@ -150,8 +152,12 @@ class Storage:
         data_dir: str,
         segment_bytes: int = 64 << 20,
         keep_snapshots: int = 3,
+        lock_timeout: float = 0.0,
     ) -> Storage:
-        """Open (creating if needed) and recover ``data_dir``. Raises StorageCorrupt/Locked."""
+        """Open (creating if needed) and recover ``data_dir``. Raises StorageCorrupt/Locked.
+
+        ``lock_timeout``: seconds to wait for another process to release the directory's lock
+        (logged), 0 = fail at once."""
         if segment_bytes < MIN_SEGMENT_BYTES:
             raise ValueError(f"segment_bytes must be >= {MIN_SEGMENT_BYTES}")
         if keep_snapshots < 1:
@@ -163,10 +169,10 @@ class Storage:
         except OSError as err:
             raise StorageError(f"cannot open data directory {data_dir}: {err}") from err
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
+            lock.acquire(lock_fd, data_dir, lock_timeout)
+        except BaseException:
             os.close(lock_fd)
-            raise StorageLocked(f"{data_dir} is in use by another process") from err
+            raise
         st: Storage | None = None
         try:
             _mkdir_durable(os.path.join(data_dir, WAL_DIR))
@@ -261,7 +267,10 @@ class Storage:
         if not self._snap_index:
             return None
         return SnapshotMeta(
-            index=self._snap_index, term=self._snap_term, members=self._snap_members
+            index=self._snap_index,
+            term=self._snap_term,
+            members=self._snap_members,
+            membership=self._snap_membership,
         )
 
     @property
@@ -422,6 +431,7 @@ class Storage:
             keep = self.term_at(meta.index) == meta.term
             self._snap_index, self._snap_term = meta.index, meta.term
             self._snap_members = meta.members
+            self._snap_membership = meta.membership
             if keep and self._last_index > meta.index:
                 # drop the runs before index + 1; the run holding index + 1 now starts there
                 k = bisect.bisect_right(self._run_start, meta.index + 1) - 1

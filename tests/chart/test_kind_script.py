@@ -1,8 +1,9 @@
 """kind-with-registry.sh, run against recording fakes of docker/kind/kubectl (no kind can run on
 CI): the exact commands it issues on a fresh machine, that a second run creates nothing again,
-that it repairs a stopped registry, --delete, and the clear errors (too few workers, a missing
-tool). Also `bash -n`, and shellcheck when it is installed. Whether the real cluster then works
-was not verifiable here."""
+that it repairs a stopped or removed registry and its network attachment, that an existing cluster
+is checked (containerd reads certs.d, enough workers) rather than reused blindly, --delete, and the
+clear errors (too few workers, a missing tool). Also `bash -n`, and shellcheck when it is
+installed. Whether the real cluster then works was not verifiable here."""
 
 from __future__ import annotations
 
@@ -57,12 +58,14 @@ if tool == "docker":
         st["registry"] = "missing"; st["on_kind"] = False
     elif argv[:2] == ["network", "connect"]:
         st["on_kind"] = True
+    elif argv[0] == "exec" and "containerd config dump" in " ".join(argv):
+        rc = 1 if argv[1] in st.get("unwired", []) else 0
     elif argv[0] == "exec":
         pass
     else:
         rc = 99
 elif tool == "kind":
-    name = argv[argv.index("--name") + 1] if "--name" in argv else "kind"
+    name = argv[argv.index("--name") + 1] if "--name" in argv else "kind"  # kind's own default
     if argv[:2] == ["get", "clusters"]:
         out = "\n".join(st["clusters"])
     elif argv[:2] == ["get", "nodes"]:
@@ -103,6 +106,7 @@ class World:
             found = shutil.which(util)
             assert found, util
             (self.bin / util).symlink_to(found)
+        self.extra_env: dict[str, str] = {}
         self.state = tmp / "state.json"
         self.log = tmp / "log.jsonl"
         self.state.write_text(
@@ -117,6 +121,7 @@ class World:
             "FAKE_LOG": str(self.log),
             "HOME": str(self.bin.parent),
             "TMPDIR": str(self.bin.parent),
+            **self.extra_env,
         }
         return subprocess.run(
             [str(self.bin / "sh"), str(SCRIPT), *args],
@@ -157,21 +162,24 @@ def test_fresh_machine_creates_registry_cluster_and_wiring(world: World) -> None
     (create,) = [
         c for c in world.calls() if c["tool"] == "kind" and c["argv"][:2] == ["create", "cluster"]
     ]
-    assert create["argv"][:4] == ["create", "cluster", "--name", "kind"]
+    assert create["argv"][:4] == ["create", "cluster", "--name", "raftkv"]
     config = create["config"]
     assert config.count("role: control-plane") == 1 and config.count("role: worker") == 4
     assert '[plugins."io.containerd.grpc.v1.cri".registry]' in config
     assert 'config_path = "/etc/containerd/certs.d"' in config
-    nodes = ["kind-control-plane", "kind-worker", "kind-worker2", "kind-worker3", "kind-worker4"]
+    nodes = ["raftkv-control-plane", "raftkv-worker", "raftkv-worker2", "raftkv-worker3",
+             "raftkv-worker4"]  # fmt: skip
     reg_dir = "/etc/containerd/certs.d/localhost:5001"
     for node in nodes:
+        assert ["exec", node, "sh", "-c",
+                "containerd config dump 2>/dev/null | grep -q /etc/containerd/certs.d"] in docker
         assert ["exec", node, "mkdir", "-p", reg_dir] in docker
         (cp,) = [c for c in world.calls() if c["argv"][:3] == ["exec", "-i", node]]
         assert cp["argv"][3:] == ["cp", "/dev/stdin", f"{reg_dir}/hosts.toml"]
         assert cp["stdin"] == '[host."http://kind-registry:5000"]\n'
     assert ["network", "connect", "kind", "kind-registry"] in docker
     (apply,) = [c for c in world.calls() if c["tool"] == "kubectl" and "apply" in c["argv"]]
-    assert apply["argv"] == ["--context", "kind-kind", "apply", "-f", "-"]
+    assert apply["argv"] == ["--context", "kind-raftkv", "apply", "-f", "-"]
     assert "name: local-registry-hosting" in apply["stdin"]
     assert "namespace: kube-public" in apply["stdin"]
     assert 'host: "localhost:5001"' in apply["stdin"]
@@ -211,21 +219,103 @@ def test_registry_detached_from_kind_network_is_reattached(world: World) -> None
 
 
 def test_custom_name_and_workers(world: World) -> None:
-    result = world.run("--name", "raftkv", "--workers", "3")
+    result = world.run("--name", "other", "--workers", "3")
     assert result.returncode == 0, result.stderr
     (create,) = [c for c in world.calls() if c["argv"][:2] == ["create", "cluster"]]
-    assert create["argv"][2:4] == ["--name", "raftkv"]
+    assert create["argv"][2:4] == ["--name", "other"]
     assert create["config"].count("role: worker") == 3
-    assert ["exec", "raftkv-worker3", "mkdir", "-p", "/etc/containerd/certs.d/localhost:5001"] in (
+    assert ["exec", "other-worker3", "mkdir", "-p", "/etc/containerd/certs.d/localhost:5001"] in (
         world.argvs("docker")
     )
+
+
+def preexisting(world: World, name: str, workers: int, *, unwired: bool) -> None:
+    """A cluster somebody made before, without this script (no registry yet)."""
+    state = json.loads(world.state.read_text())
+    nodes = [f"{name}-control-plane"] + [
+        f"{name}-worker{'' if i == 1 else i}" for i in range(1, workers + 1)
+    ]
+    state["clusters"].append(name)
+    state["nodes"][name] = nodes
+    state["unwired"] = nodes if unwired else []
+    world.state.write_text(json.dumps(state))
+
+
+def test_kinds_own_default_cluster_is_never_reused(world: World) -> None:
+    preexisting(world, "kind", 0, unwired=True)  # `kind create cluster`: one node, no registry
+    result = world.run()
+    assert result.returncode == 0, result.stderr
+    (create,) = [a for a in world.argvs("kind") if a[:2] == ["create", "cluster"]]
+    assert create[:4] == ["create", "cluster", "--name", "raftkv"]
+    assert not [a for a in world.argvs("docker") if a[:2] == ["exec", "kind-control-plane"]]
+
+
+def test_existing_cluster_without_registry_config_is_refused_with_the_way_out(
+    world: World,
+) -> None:
+    preexisting(world, "raftkv", 4, unwired=True)
+    result = world.run()
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "kind-with-registry.sh: kind cluster raftkv was not created by this script: node "
+        "raftkv-control-plane's containerd does not read /etc/containerd/certs.d, so it cannot "
+        "pull localhost:5001/* — delete it (kind delete cluster --name raftkv) or use another name "
+        "(--name NAME; raftctl: --kind-cluster NAME)"
+    )
+    assert not [a for a in world.argvs("kind") if a[0] == "create"]
+    assert not [a for a in world.argvs("docker") if a[:2] == ["exec", "-i"]]
+    assert not [c for c in world.calls() if c["tool"] == "kubectl"]
+
+
+def test_existing_wired_cluster_gets_the_missing_registry_and_wiring(world: World) -> None:
+    preexisting(world, "raftkv", 4, unwired=False)  # e.g. a recent kind: certs.d by default
+    result = world.run()
+    assert result.returncode == 0, result.stderr
+    docker = world.argvs("docker")
+    assert ["run", "-d", "--restart=always", "-p", "127.0.0.1:5001:5000", "--network", "bridge",
+            "--name", "kind-registry", "registry:2"] in docker  # fmt: skip
+    assert ["network", "connect", "kind", "kind-registry"] in docker
+    assert sum(1 for a in docker if a[:2] == ["exec", "-i"]) == 5
+    assert [c for c in world.calls() if c["tool"] == "kubectl" and "apply" in c["argv"]]
+    assert not [a for a in world.argvs("kind") if a[0] == "create"]
+    assert "WARNING" not in result.stderr
+
+
+def test_existing_cluster_with_too_few_workers_is_warned_about(world: World) -> None:
+    preexisting(world, "raftkv", 1, unwired=False)
+    result = world.run()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == (
+        "kind-with-registry.sh: WARNING: cluster raftkv has 1 worker(s); the chart puts each of "
+        "its 3 replicas on its own worker (required anti-affinity), so pods would stay Pending — "
+        "recreate it with --workers 3 or more, or install with --set antiAffinity=soft"
+    )
+
+
+def test_removed_registry_is_recreated_and_reattached(world: World) -> None:
+    assert world.run().returncode == 0
+    state = json.loads(world.state.read_text())
+    state["registry"] = "missing"
+    state["on_kind"] = False
+    world.state.write_text(json.dumps(state))
+    assert world.run().returncode == 0
+    docker = world.argvs("docker")
+    assert [a for a in docker if a[0] == "run"]
+    assert ["network", "connect", "kind", "kind-registry"] in docker
+
+
+def test_env_overrides_the_cluster_name(world: World) -> None:
+    world.extra_env["KIND_CLUSTER_NAME"] = "mine"
+    assert world.run().returncode == 0
+    (create,) = [a for a in world.argvs("kind") if a[:2] == ["create", "cluster"]]
+    assert create[:4] == ["create", "cluster", "--name", "mine"]
 
 
 def test_delete_removes_cluster_and_registry(world: World) -> None:
     assert world.run().returncode == 0
     result = world.run("--delete")
     assert result.returncode == 0, result.stderr
-    assert ["delete", "cluster", "--name", "kind"] in world.argvs("kind")
+    assert ["delete", "cluster", "--name", "raftkv"] in world.argvs("kind")
     assert ["rm", "-f", "kind-registry"] in world.argvs("docker")
     assert world.run("--delete").returncode == 0  # nothing left: still fine
 

@@ -1,19 +1,18 @@
 """fakenode.py — an in-process stand-in for a raftkv cluster's HTTP API, for raftctl unit tests.
 
-It speaks the node's API as docs/contracts.md §3 and issue 4 define it (``/v1/status``,
+It speaks the node's API as the README's API table defines it (``/v1/status``,
 ``/v1/kv/<key>`` with ``prev_value``, ``/v1/kv?prefix=``, ``X-Raft-*`` headers, 503 without a
 leader, ``X-Request-Id`` de-duplication) over real sockets, one server per fake node, sharing one
 store. Tests steer it: ``elect``, ``take_down`` (the node closes connections unanswered),
 ``fail_next`` (the next requests to a node get these statuses), ``drop_after_apply`` (apply the
-next write, then drop the connection: an ambiguous failure). ``ApiServerProxy`` serves the same
-nodes under kubectl proxy's ``/api/v1/namespaces/<ns>/pods/<pod>:8000/proxy/...`` paths.
+next write, then drop the connection: an ambiguous failure). The kind target's tests put a TCP
+relay (their fake ``kubectl port-forward``) in front of these nodes.
 It is NOT a Raft implementation; real-cluster behaviour is tested against real nodes.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -208,41 +207,3 @@ def _handler_for(cluster: FakeCluster, node: str) -> type[BaseHTTPRequestHandler
                 self.close_connection = True
 
     return Handler
-
-
-_PROXY = re.compile(
-    r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/:]+):8000/proxy(?P<rest>/.*)$"
-)
-
-
-class ApiServerProxy:
-    """Serves the fake nodes the way `kubectl proxy` exposes pods."""
-
-    def __init__(self, cluster: FakeCluster) -> None:
-        self.cluster = cluster
-        outer = self
-
-        class Handler(_Base):
-            def _dispatch(self) -> None:
-                body = self._body()
-                match = _PROXY.match(self.path)
-                if not match or match["pod"] not in outer.cluster.ids:
-                    _respond(self, (404, {}, {"kind": "Status", "message": "not found"}))
-                    return
-                answer = outer.cluster.handle(match["pod"], self.command, match["rest"], body,
-                                              dict(self.headers))
-                if answer is None:  # the API server answers 503 when the pod does not
-                    answer = (503, {}, {"kind": "Status", "message": "error trying to reach"})
-                _respond(self, answer)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -7,7 +7,7 @@ import pytest
 from raftctl.backends.base import Replica
 from raftctl.client import KVClient, Transport, normalize_url
 from raftctl.cluster import fetch_view
-from raftctl.errors import CompareFailed, KeyNotFound, NodeError, Unavailable
+from raftctl.errors import CompareFailed, KeyNotFound, NodeError, OutcomeUnknown, Unavailable
 from tests.cli.fakenode import FakeCluster
 
 
@@ -171,3 +171,38 @@ def test_idle_connection_closed_by_the_node_is_retried_on_a_fresh_one(fake: Fake
     for _ in range(3):
         assert c.get("k").body["value"] == "v"
     assert [s.node for s in fake.seen] == ["raft-0"] * 4  # never failed over to another node
+
+
+def test_write_answered_504_until_the_deadline_is_an_unknown_outcome(fake: FakeCluster) -> None:
+    """A 504 means the write may be applied: raftctl says "unknown outcome" (exit 3), never
+    "failed" / unavailable; it retried with the same request id meanwhile."""
+    for node in fake.ids:
+        fake.fail_next(node, *([504] * 200))
+    c = client_for(fake, deadline=0.5)
+    with pytest.raises(OutcomeUnknown, match=r"^unknown outcome: PUT /v1/kv/k may or may not") as e:
+        c.put("k", "v")
+    assert e.value.exit_code == 3 and e.value.exit_code not in (0, 1, 2)
+    ids = {s.headers.get("X-Request-Id") for s in fake.requests_to("/v1/kv/k")}
+    assert len(ids) == 1
+    # a read answered 504 is no write: plain unavailable
+    with pytest.raises(Unavailable):
+        c.get("k")
+
+
+def test_write_sent_without_an_answer_until_the_deadline_is_an_unknown_outcome(
+    fake: FakeCluster,
+) -> None:
+    """Every node takes the request and drops the connection: it may have been applied."""
+    for node in fake.ids:
+        fake.take_down(node)
+    c = client_for(fake, timeout=0.5, deadline=0.5)
+    with pytest.raises(OutcomeUnknown, match="no answer"):
+        c.put("k", "v")
+
+
+def test_write_to_refusing_nodes_is_unavailable_not_unknown() -> None:
+    from tests.integration.cluster import free_port
+
+    c = KVClient([f"http://127.0.0.1:{free_port()}"], timeout=0.5, deadline=0.3)
+    with pytest.raises(Unavailable, match="no replica could serve"):
+        c.put("k", "v")

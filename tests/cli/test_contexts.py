@@ -56,8 +56,9 @@ def test_no_file_is_an_empty_config(clean_env: Path) -> None:
     assert code == 0 and "no contexts defined" in out and "(no such file)" in out
 
 
-def test_context_values_sit_between_env_and_defaults(clean_env: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_context_values_sit_between_env_and_defaults(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(clean_env, {"current-context": "prod", "contexts": {
         "prod": {"target": "kind", "name": "kv", "namespace": "store", "token": "t0ken-123456",
                  "endpoints": ["http://a:1", "http://b:2"]},

@@ -152,14 +152,18 @@ def test_base_port_and_a_busy_port(local: Local) -> None:
         assert str(port) in busy_list.group(1).split(", "), lines[0]
     res = local.sh("down", "--purge")
     assert res.returncode == 0
-    with socket.socket() as probe:  # find three free consecutive ports for --base-port
-        probe.bind(("127.0.0.1", 0))
-        base = probe.getsockname()[1]
-    if base > 65000:
-        base = 42000
-    res = local.sh("up", "--base-port", str(base), "--timeout", "90")
-    if res.returncode != 0 and "already in use" in res.stderr:
-        pytest.skip(f"ports {base}..{base + 2} were taken meanwhile")
+    # Three consecutive ports for --base-port: another process may take one between our probe and
+    # raftctl's bind, so a "port in use" answer (which raftctl gives before starting anything)
+    # means: pick another base and try again.
+    for _attempt in range(5):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base > 65000:
+            base = 42000 + _attempt * 97
+        res = local.sh("up", "--base-port", str(base), "--timeout", "90")
+        if not (res.returncode != 0 and "already in use" in res.stderr):
+            break
     assert res.returncode == 0, res.stderr
     urls = [r["url"] for r in local.json("status")["replicas"]]
     assert urls == [f"http://127.0.0.1:{base + i}" for i in range(3)]

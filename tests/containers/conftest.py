@@ -16,7 +16,7 @@ import pytest
 # docker_cluster imports chart_render (the chart's rendered env): make tests/chart importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chart"))
 
-BASE_IMAGE = os.environ.get("BASE", "local/python:3.11-bookworm")
+from docker_cluster import BASE_IMAGE  # after the sys.path entry above
 
 
 def container_tier_unavailable() -> str | None:
@@ -44,7 +44,7 @@ def container_tier_unavailable() -> str | None:
     if not has_base and BASE_IMAGE.startswith("local/") and not can_debootstrap:
         return (
             f"base image {BASE_IMAGE} is missing and cannot be built here (images/base/mkbase.sh "
-            "needs root and debootstrap; or set BASE=python:3.11-slim where pulls work)"
+            "needs root and debootstrap; or set BASE=python:3.11.14-slim-bookworm where pulls work)"
         )
     return None
 

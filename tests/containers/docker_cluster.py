@@ -18,6 +18,7 @@ network. Nothing else on the engine is touched. The host talks to the nodes by t
 from __future__ import annotations
 
 import json
+import os
 import random
 import secrets
 import subprocess
@@ -29,6 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DOCKER = "docker"
+# The container tier builds on the OFFLINE base (images/base/mkbase.sh, debootstrap as root): CI has
+# no registry to pull build.sh's default public base from. BASE overrides it where pulls work.
+BASE_IMAGE = os.environ.get("BASE", "local/python:3.11-bookworm")
 
 
 # `docker run` flags every container shares, nodes and client alike: a short DNS timeout (Docker's

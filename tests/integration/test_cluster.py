@@ -77,7 +77,8 @@ def test_election_forwarding_cas_exactly_once_and_bad_input(cluster: LocalCluste
     # bad input: right status, JSON error, never HTML
     bad = [
         (c.request(f, "PUT", "/v1/kv/" + "k" * 513, "v"), 400),
-        (c.request(f, "PUT", "/v1/kv/a%01", "v"), 400),
+        (c.request(f, "PUT", "/v1/kv/a%FF", "v"), 400),
+        (c.request(f, "PUT", "/v1/kv/100%", "v"), 400),
         (c.request(f, "PUT", "/v1/kv/k", b"\xff"), 400),
         (c.request(f, "PUT", "/v1/kv/k", b"x" * ((1 << 20) + 1)), 413),
         (c.request(f, "PUT", "/v1/kv/k?x=1", "v"), 400),
@@ -116,8 +117,11 @@ def test_sigkill_leader_loses_no_acknowledged_write(cluster: LocalCluster) -> No
     new_leader = c.wait_for_leader(among=rest, min_term=term + 1)
     assert new_leader != leader
     # the session table is replicated: a retry after the failover is answered, not re-applied
-    again = c.put_ok(rest[0], "once", "second", headers={"X-Request-Id": "client-z:7"})
+    again = c.put_ok(rest[0], "once", "first", headers={"X-Request-Id": "client-z:7"})
     assert again.json["index"] == once.json["index"] and again.json["value"] == "first"
+    # the same id on another request is refused, not answered with the old result
+    reused = c.put(rest[0], "once", "second", headers={"X-Request-Id": "client-z:7"})
+    assert reused.status == 409 and reused.json["code"] == "request_id_reused", reused
     assert c.get(rest[1], "/v1/kv/once").json["value"] == "first"
     for key, value in acked.items():
         r = c.get(rest[0], f"/v1/kv/{key}")

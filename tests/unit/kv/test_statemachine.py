@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raftkv.errors import RequestIdConflict
+from raftkv.errors import RequestIdConflict, SessionExpired
 from raftkv.kv import (
     Command,
     CommandDecodeError,
@@ -137,7 +137,8 @@ def test_session_window_and_client_bound() -> None:
     # a third client evicts the least recently used one
     m.apply(put("x", "1", client_id="d", seq=1))
     m.apply(put("x", "2", client_id="e", seq=1))
-    assert m.sm.lookup_session("c", 4) is None
+    with pytest.raises(SessionExpired):  # evicted: its requests can no longer be checked
+        m.sm.lookup_session("c", 4)
     assert m.sm.lookup_session("e", 1) is not None
 
 

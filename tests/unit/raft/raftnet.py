@@ -199,3 +199,18 @@ class Network:
         p.applied = []
         p.applied_index = d.snapshot.meta.index if d.snapshot else 0
         self.queue = [m for m in self.queue if m.dst != nid and m.src != nid]
+
+    def add_node(self, nid: str, peers: Iterable[str] | None = None, seed: int = 77) -> None:
+        """A brand-new node with an empty disk, started with ``peers`` (default: the current ids)
+        as its flags: a *joining* node when ``nid`` is not among them."""
+        base = next(iter(self.peers.values())).cfg
+        c = make_config(
+            nid,
+            tuple(peers if peers is not None else self.ids),
+            election_tick=base.election_tick,
+            heartbeat_tick=base.heartbeat_tick,
+            pre_vote=base.pre_vote,
+            check_quorum=base.check_quorum,
+        )
+        self.ids.append(nid)
+        self.peers[nid] = Peer(RaftNode(c, random.Random(seed), RestoredState()), c)

@@ -15,6 +15,7 @@ ALLOWED = {
     "dataclasses",
     "enum",
     "itertools",
+    "json",
     "logging",
     "math",
     "random",

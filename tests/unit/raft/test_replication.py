@@ -15,7 +15,7 @@ def test_three_nodes_replicate_and_commit() -> None:
     net.elect("n1")
     idx = [net.node("n1").propose(f"cmd{i}".encode()) for i in range(5)]
     net.stabilize()
-    assert idx == [2, 3, 4, 5, 6]  # index 1 is the leader's NOOP
+    assert idx == [2, 3, 4, 5, 6]  # index 1 opens the first term: the bootstrap configuration
     leader = net.peers["n1"]
     assert [e.data for e in leader.applied] == [f"cmd{i}".encode() for i in range(5)]
     assert net.node("n1").commit == 6
@@ -24,7 +24,7 @@ def test_three_nodes_replicate_and_commit() -> None:
         p = net.peers[i]
         assert [e.data for e in p.applied] == [f"cmd{i}".encode() for i in range(5)]
         assert [e.index for e in p.disk.entries] == [1, 2, 3, 4, 5, 6]
-        assert p.disk.entries[0].kind is EntryKind.NOOP
+        assert p.disk.entries[0].kind is EntryKind.CONFIG
 
 
 def test_propose_on_follower_raises_not_leader_with_hint() -> None:
@@ -58,8 +58,10 @@ def test_single_node_cluster() -> None:
             break
     assert node.role is Role.LEADER
     rd = node.ready()
-    assert [e.kind for e in rd.entries] == [EntryKind.NOOP]
+    # a brand-new cluster's first leader writes its configuration (from flags) into the log
+    assert [e.kind for e in rd.entries] == [EntryKind.CONFIG]
     assert [e.index for e in rd.committed_entries] == [1]  # committed once persisted (same Ready)
+    assert node.status().config_index == 1
     assert rd.soft_state == (Role.LEADER, "solo")
     node.advance(rd)
     idx = node.propose(b"hello")

@@ -7,8 +7,9 @@ from typing import Any
 
 from raftkv.config import NodeConfig, load_config
 from raftkv.errors import MalformedRaftMessage, NotLeader, RaftkvError
-from raftkv.kv import Command, KVStateMachine, Result, encode_command
+from raftkv.kv import Command, KVStateMachine, Outcome, Result, encode_command
 from raftkv.server.api import NodeStatus
+from raftkv.server.changefeed import Change, ChangeFeed
 from raftkv.server.metrics import NodeMetrics
 
 PEERS = "n0=http://127.0.0.1:1,n1=http://127.0.0.1:2,n2=http://127.0.0.1:3"
@@ -18,6 +19,7 @@ class FakeNode:
     def __init__(self, config: NodeConfig | None = None, *, leader: str | None = "n0") -> None:
         self.config = config or load_config({"id": "n0", "peers": PEERS}, {}, "n0")
         self.sm = KVStateMachine()
+        self.feed = ChangeFeed(self.config.watch_window)
         self.leader = leader
         self.term = 3
         self.metrics = NodeMetrics(self.config.id, self.status)
@@ -52,7 +54,11 @@ class FakeNode:
         self._check()
         self.proposed.append(cmd)
         with self.sm.lock:
-            return self.sm.apply(self.sm.applied_index + 1, self.term, encode_command(cmd))
+            index = self.sm.applied_index + 1
+            res = self.sm.apply(index, self.term, encode_command(cmd))
+        if res.outcome is Outcome.OK and res.index == index:
+            self.feed.publish([Change(index, res.key, res.value)], index)
+        return res
 
     def read_barrier(self, timeout: float) -> int:
         self._check()

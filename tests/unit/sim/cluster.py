@@ -31,7 +31,9 @@ from raftkv.raft import (
     AppendEntriesResponse,
     Config,
     Entry,
+    EntryKind,
     HardState,
+    Membership,
     Message,
     NotLeader,
     ProposalDropped,
@@ -135,9 +137,16 @@ class _PendingRead:
 class SimNode:
     """One simulated node: a RaftNode plus its driver, disk and KV state machine."""
 
-    def __init__(self, sim: Simulation, node_id: str) -> None:
+    def __init__(
+        self, sim: Simulation, node_id: str, flags: tuple[str, ...] | None = None
+    ) -> None:
         self.sim = sim
         self.id = node_id
+        # the peers this node was started with (its flags): they only bootstrap an empty cluster;
+        # a node added later is started with the current voters, itself not among them (joining)
+        self.flags = flags if flags is not None else sim.ids
+        self._conf_dirty = True  # the log's configuration may have changed: re-check it
+        self._seen_conf_index = -1
         self.disk = SimDisk()
         self.view = DiskImage()  # the log as the node wrote it (durable + unsynced)
         self.kv = KVState()
@@ -177,7 +186,8 @@ class SimNode:
         )
         sim = self.sim
         self.incarnation += 1
-        cfg = sim.params.config(self.id, sim.ids)
+        cfg = sim.params.config(self.id, self.flags)
+        self._conf_dirty = True
         self.raft = RaftNode(cfg, rng=random.Random(sim.rng.getrandbits(64)), restored=restored)
         self.up = True
         self._leader_term = -1
@@ -268,6 +278,7 @@ class SimNode:
                 )
             self.disk.save_snapshot(snap, received=True)
             self.view.install_snapshot(snap, keep_suffix=False)
+            self._conf_dirty = True
             self.kv = _restore_kv(snap.data)
             hist.snapshot_restored(self.id, snap.meta.index, snap.meta.term, self.kv.digest)
             self.stats["snapshots_received"] += 1
@@ -358,6 +369,8 @@ class SimNode:
                         f"{self.id} overwrites committed entry {e.index}/{old} with term {e.term} "
                         f"(commit {self._last_commit})",
                     )
+        if first <= last or any(e.kind is EntryKind.CONFIG for e in entries):
+            self._conf_dirty = True
         view.append(entries)
         for e in entries:
             self.sim.history.entry_written(self.id, e, view.term_at(e.index - 1))
@@ -474,7 +487,10 @@ class SimNode:
         if self.kv.index - self.view.offset < self.snapshot_every:
             return
         data = self.kv.serialize()
-        meta = SnapshotMeta(index=self.kv.index, term=self.kv.term, members=self.sim.ids)
+        conf = raft.membership_at(self.kv.index)
+        meta = SnapshotMeta(
+            index=self.kv.index, term=self.kv.term, members=conf.voters, membership=conf
+        )
         snap = Snapshot(meta=meta, data=data)
         self.disk.save_snapshot(snap, received=False)
         self.view.install_snapshot(snap, keep_suffix=True)
@@ -510,6 +526,8 @@ class SimNode:
                 "Log Matching",
                 f"{self.id} commit {st.commit_index} beyond its last index {st.last_log_index}",
             )
+        if self._conf_dirty or st.config_index != self._seen_conf_index:
+            self._check_conf(st)
         if st.role is Role.CANDIDATE:
             self.sim.history.candidates.setdefault(st.term, set()).add(self.id)
         if st.role is Role.LEADER and self._leader_term == st.term:
@@ -539,6 +557,43 @@ class SimNode:
             self.sim.trace(self.id, "leader", f"term {st.term} last={view.last_index()}")
             self.sim.counters["leader elected"] += 1
         return st
+
+
+    def _check_conf(self, st: Status) -> None:
+        """Thesis §4.1: a node uses the newest configuration in its log, committed or not; one
+        change at a time (at most one uncommitted CONFIG entry); learners never lead."""
+        self._conf_dirty = False
+        self._seen_conf_index = st.config_index
+        view = self.view
+        # committed somewhere: the node's own commit index or any node's applied index
+        committed = max(st.commit_index, self.sim.history.max_committed)
+        want, uncommitted = None, 0
+        for e in reversed(view.entries):
+            if e.kind is EntryKind.CONFIG:
+                if want is None:
+                    want = e.index
+                if e.index > committed:
+                    uncommitted += 1
+                else:
+                    break
+        if want is None:
+            meta = view.snapshot.meta if view.snapshot is not None else None
+            want = meta.membership.index if meta is not None and meta.membership else 0
+        if self.sim.rule_checks and st.config_index != want:
+            raise Violation(
+                "Configuration follows the log (thesis §4.1)",
+                f"{self.id} uses the configuration of index {st.config_index}, but the newest "
+                f"one in its log is at {want} (commit {st.commit_index})",
+            )
+        if self.sim.rule_checks and uncommitted > 1:
+            raise Violation(
+                "One membership change at a time (thesis §4.1)",
+                f"{self.id} holds {uncommitted} uncommitted configuration entries",
+            )
+        conf = st.membership
+        removed_leader = st.role is Role.LEADER and conf is not None and self.id not in conf.voters
+        if removed_leader and st.config_index <= st.commit_index:
+            raise Violation("Only voters lead", f"{self.id} leads term {st.term}, not a voter")
 
 
 def _restore_kv(data: bytes) -> KVState:
@@ -584,6 +639,8 @@ class Simulation:
         self._trace_file = os.environ.get("RAFTKV_SIM_TRACE")
         self.trace_lines: list[str] | None = [] if (self._trace_file or record_trace) else None
         self.nodes = {i: SimNode(self, i) for i in self.ids}
+        self.dead: set[str] = set()  # stopped for good (a lost machine, replaced by a new id)
+        self._next_id = self.params.n
         self._value_seq = 0
         self._client_seq: dict[str, int] = {}
         self._client_op: dict[str, WriteOp] = {}  # each client's one outstanding write
@@ -725,18 +782,45 @@ class Simulation:
         return out
 
     def stable_leader(self) -> SimNode | None:
-        """The leader every running node agrees on (same term), or None."""
+        """The leader every member of its configuration follows (same term), or None. Nodes
+        outside that configuration (removed, or added by an entry that was overwritten) and dead
+        ones do not count."""
         sts = self.statuses()
-        if len(sts) != len(self.nodes):
+        leaders = [nid for nid, st in sts.items() if st.role is Role.LEADER]
+        if not leaders:
             return None
-        leaders = {st.leader for st in sts.values()}
-        terms = {st.term for st in sts.values()}
-        if len(leaders) != 1 or len(terms) != 1:
+        lid = max(leaders, key=lambda nid: sts[nid].term)
+        need = self.members_of(sts[lid].membership)
+        if any(nid not in sts for nid in need):
             return None
-        lid = leaders.pop()
-        if lid is None or sts[lid].role is not Role.LEADER:
+        if {sts[nid].leader for nid in need} != {lid} or {sts[nid].term for nid in need} != {
+            sts[lid].term
+        }:
             return None
         return self.nodes[lid]
+
+    def members_of(self, conf: Membership | None) -> list[str]:
+        """The live members (voters and learners) of ``conf``: the nodes that must converge."""
+        ids = conf.members if conf is not None else self.ids
+        return [nid for nid in ids if nid in self.nodes and nid not in self.dead]
+
+    def add_node(self, flags: tuple[str, ...]) -> SimNode:
+        """A new machine: fresh disk, NEW id, started with ``flags`` as its peers (joining)."""
+        node_id = f"raft-{self._next_id}"
+        self._next_id += 1
+        node = SimNode(self, node_id, flags)
+        self.nodes[node_id] = node
+        self.ids = (*self.ids, node_id)
+        self.net.nodes = self.ids
+        self.counters["node added"] += 1
+        self.trace(node_id, "start", f"new node, flags peers={','.join(flags)}")
+        node.start()
+        return node
+
+    def kill_for_good(self, node_id: str) -> None:
+        """The machine is gone: crash it and never restart it."""
+        self.dead.add(node_id)
+        self.guard(self.nodes[node_id].crash, "lost")
 
     # -- clients -----------------------------------------------------------------------------
     def propose(self, node: SimNode, key: str | None = None) -> WriteOp | None:
@@ -909,7 +993,7 @@ class Simulation:
 
     def restart(self, node_id: str) -> None:
         node = self.nodes[node_id]
-        if not node.up:
+        if not node.up and node_id not in self.dead:
             self.guard(node.start)
 
     def heal(self) -> None:

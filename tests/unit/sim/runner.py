@@ -19,7 +19,17 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from raftkv.raft import NotLeader, RaftError
+from raftkv.raft import (
+    ChangeOp,
+    ConfChange,
+    ConfChangeRefused,
+    EntryKind,
+    Membership,
+    NotLeader,
+    ProposalDropped,
+    RaftError,
+)
+from raftkv.raft.quorum import quorum_size
 from tests.unit.sim.cluster import SimNode, SimParams, Simulation
 from tests.unit.sim.kvmodel import decode_put
 from tests.unit.sim.linearizability import WriteOp
@@ -138,7 +148,15 @@ class FaultSchedule:
         "swizzle",
         "transfer",
         "campaign_storm",
+        # membership (thesis §4): a fresh node joins as a learner, a learner is promoted, a member
+        # (the leader too) is removed, a voter's machine is lost for good and replaced by a new id
+        "add_learner",
+        "promote",
+        "remove",
+        "remove_leader",
+        "replace",
     )
+    MAX_MEMBERS = 7
 
     def __init__(self, sim: Simulation, mix: FaultMix) -> None:
         self.sim = sim
@@ -146,6 +164,8 @@ class FaultSchedule:
         self.running = False
         self._names = [a for a in self.ACTIONS if mix.weights.get(a, 0) > 0]
         self._w = [mix.weights[a] for a in self._names]
+        # a replacement in progress: (the lost voter, its replacement or None yet)
+        self._replacing: tuple[str, str | None] | None = None
 
     @classmethod
     def random_mix(cls, rng: random.Random) -> FaultMix:
@@ -310,6 +330,134 @@ class FaultSchedule:
         self._note(f"transfer leadership {leaders[0].id} -> {got}")
         leaders[0].drive()
 
+    # -- membership ----------------------------------------------------------------------------
+    def _leader(self) -> SimNode | None:
+        leaders = self.sim.leaders()
+        return leaders[0] if leaders and leaders[0].raft is not None else None
+
+    def _safe(self, conf: Membership, voters: tuple[str, ...]) -> bool:
+        """Would ``voters`` still hold a majority of machines that are not lost for good?"""
+        live = sum(1 for v in voters if v not in self.sim.dead)
+        return bool(voters) and live >= quorum_size(len(voters))
+
+    def _propose_change(self, leader: SimNode, change: ConfChange) -> bool:
+        assert leader.raft is not None
+        try:
+            index = leader.raft.propose_conf_change(change)
+        except (NotLeader, ProposalDropped, ConfChangeRefused) as err:
+            self._note(f"{change.describe()} on {leader.id} refused: {err}")
+            return False
+        self._note(f"{change.describe()} proposed on {leader.id} at {index}")
+        self.sim.counters["change " + change.op.value] += 1
+        return True
+
+    def _add_learner(self) -> str | None:
+        sim = self.sim
+        leader = self._leader()
+        if leader is None or leader.raft is None:
+            return None
+        conf = leader.raft.membership
+        if len(conf.members) >= self.MAX_MEMBERS:
+            return None
+        node_id = f"raft-{sim._next_id}"
+        if not self._propose_change(
+            leader, ConfChange(op=ChangeOp.ADD_LEARNER, node_id=node_id, url=f"sim://{node_id}")
+        ):
+            return None
+        sim.add_node(conf.voters)  # a fresh disk; its flags name the voters, not itself
+        leader.drive()
+        return node_id
+
+    def _promote(self, only: str | None = None) -> None:
+        leader = self._leader()
+        if leader is None or leader.raft is None:
+            return
+        conf = leader.raft.membership
+        learners = [n for n in conf.learners if n not in self.sim.dead and only in (None, n)]
+        if not learners:
+            return
+        nid = self.sim.rng.choice(learners)
+        change = ConfChange(op=ChangeOp.PROMOTE, node_id=nid)
+        if self._safe(conf, (*conf.voters, nid)) and self._propose_change(leader, change):
+            leader.drive()
+
+    def _remove_member(self, leader: SimNode, nid: str) -> None:
+        assert leader.raft is not None
+        conf = leader.raft.membership
+        voters = tuple(v for v in conf.voters if v != nid)
+        change = ConfChange(op=ChangeOp.REMOVE, node_id=nid)
+        if not (nid in conf.members and self._safe(conf, voters)):
+            return
+        if self._propose_change(leader, change):
+            leader.drive()
+
+    def _remove(self) -> None:
+        leader = self._leader()
+        if leader is None or leader.raft is None:
+            return
+        members = list(leader.raft.membership.members)
+        self._remove_member(leader, self.sim.rng.choice(members))
+
+    def _remove_leader(self) -> None:
+        leader = self._leader()
+        if leader is not None:
+            self._remove_member(leader, leader.id)
+
+    def _replace(self) -> None:
+        """Lose a voter's machine for good, then (over the next actions) add a new node with a
+        new id, promote it, and remove the lost one."""
+        sim = self.sim
+        if self._replacing is None:
+            leader = self._leader()
+            if leader is None or leader.raft is None or sim.dead - self._gone():
+                return  # one lost machine at a time
+            conf = leader.raft.membership
+            st = leader.raft.status()
+            ready = leader.view.term_at(st.commit_index) == st.term
+            if not ready or conf.index > st.commit_index or len(conf.voters) < 3:
+                return
+            victim = sim.rng.choice([v for v in conf.voters if v != leader.id])
+            live = sum(1 for v in conf.voters if v != victim and v not in sim.dead)
+            if live < quorum_size(len(conf.voters)):
+                return
+            sim.kill_for_good(victim)
+            self._note(f"{victim} lost for good: replacing it")
+            self._replacing = (victim, None)
+            self._schedule_replace_step()
+            return
+        lost, new = self._replacing
+        leader = self._leader()
+        if leader is None or leader.raft is None:
+            return
+        conf = leader.raft.membership
+        if lost not in conf.members:
+            self._note(f"replacement of {lost} done")
+            sim.counters["member replaced"] += 1
+            self._replacing = None
+        elif new is None or (new not in conf.members and new in sim.nodes):
+            self._replacing = (lost, self._add_learner() or new)
+        elif new in conf.learners:
+            self._promote(only=new)
+        else:
+            self._remove_member(leader, lost)
+
+    def _schedule_replace_step(self) -> None:
+        """An operator works through the replacement: one step every election timeout or so."""
+        sim = self.sim
+        sim.schedule(sim.ticks(sim.rng.uniform(1, 2) * sim.params.election_tick), self._step)
+
+    def _step(self) -> None:
+        if self.running and self._replacing is not None:
+            self._replace()
+            if self._replacing is not None:
+                self._schedule_replace_step()
+
+    def _gone(self) -> set[str]:
+        """Lost machines no configuration of the cluster holds any more."""
+        sim = self.sim
+        confs = [n.raft.membership for n in sim.up_nodes() if n.raft is not None]
+        return {d for d in sim.dead if all(d not in c.members for c in confs)}
+
     def _campaign_storm(self) -> None:
         """Every follower's election timer fires at once (as after a long GC pause)."""
         sim = self.sim
@@ -389,14 +537,16 @@ def settle(sim: Simulation, *, proposals: int = 3) -> float:
     for _attempt in range(3):
         leader, ops = _propose_to_stable_leader(sim, proposals, sim.ticks(LEADER_BOUND_TICKS * et))
         term = sim.term_of(leader.id)
-        lag = max(leader.view.last_index() - n.kv.index for n in sim.nodes.values())
+        conf = leader.raft.membership if leader.raft is not None else None
+        members = [sim.nodes[m] for m in sim.members_of(conf)]
+        lag = max(leader.view.last_index() - n.kv.index for n in members)
         commit_bound = sim.ticks(COMMIT_BOUND_TICKS * et) + lag * 2 * (5 + 1)
 
-        def done(ops: list[WriteOp] = ops) -> bool:
+        def done(ops: list[WriteOp] = ops, members: list[SimNode] = members) -> bool:
             if any(op.complete is None for op in ops):
                 return False
             target = max(op.index or 0 for op in ops)
-            return all(n.kv.index >= target for n in sim.nodes.values())
+            return all(n.kv.index >= target for n in members)
 
         def moved(node_id: str = leader.id, term: int = term) -> bool:
             return sim.term_of(node_id) != term
@@ -416,7 +566,7 @@ def settle(sim: Simulation, *, proposals: int = 3) -> float:
         sim.run_until(lambda: sim.settled_leader() is not None, bound)
     else:
         raise sim.fail("Liveness", f"leadership kept moving after the heal ({status_line(sim)})")
-    final_checks(sim)
+    final_checks(sim, leader)
     return took
 
 
@@ -458,10 +608,12 @@ def status_line(sim: Simulation) -> str:
     return " ".join(parts)
 
 
-def final_checks(sim: Simulation) -> None:
-    """Every replica converged to the same state holding every acknowledged write."""
+def final_checks(sim: Simulation, leader: SimNode | None = None) -> None:
+    """Every replica (every live member of the leader's configuration) converged to the same
+    state holding every acknowledged write."""
     hist = sim.history
-    nodes = list(sim.nodes.values())
+    conf = leader.raft.membership if leader is not None and leader.raft is not None else None
+    nodes = [sim.nodes[m] for m in sim.members_of(conf)]
     sim.run_until(
         lambda: len({n.kv.index for n in nodes}) == 1,
         sim.ticks(COMMIT_BOUND_TICKS * sim.params.election_tick),
@@ -488,9 +640,9 @@ def final_checks(sim: Simulation) -> None:
     last: dict[str, str] = {}
     sessions: set[tuple[str, int]] = set()
     for index in sorted(i for i in hist.committed if i <= final.index):
-        data = hist.committed[index].data
-        if data:
-            key, value, client, seq = decode_put(data)
+        ce = hist.committed[index]
+        if ce.kind is EntryKind.NORMAL and ce.data:
+            key, value, client, seq = decode_put(ce.data)
             if (client, seq) not in sessions:
                 sessions.add((client, seq))
                 last[key] = value

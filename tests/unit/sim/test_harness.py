@@ -11,11 +11,6 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from raftkv.raft import RaftNode  # noqa: F401
-except ImportError as err:  # pragma: no cover - only before the core exists
-    pytest.skip(f"raftkv.raft.RaftNode is not importable yet: {err}", allow_module_level=True)
-
 from raftkv.raft import Entry, HardState, Heartbeat, Snapshot, SnapshotMeta
 from tests.unit.sim.checkers import History, Violation
 from tests.unit.sim.cluster import SimFailure, Simulation

@@ -19,14 +19,9 @@ from dataclasses import dataclass
 
 import pytest
 
-try:
-    from raftkv.raft import RaftNode
-except ImportError as err:  # pragma: no cover - only before the core exists
-    pytest.skip(f"raftkv.raft.RaftNode is not importable yet: {err}", allow_module_level=True)
-
-from raftkv.raft import NotLeader, ReadState, Ready, RequestVoteResponse, Role
+from raftkv.raft import NotLeader, RaftNode, ReadState, Ready, RequestVoteResponse, Role
 from raftkv.raft.log import RaftLog
-from tests.unit.sim import scenarios
+from tests.unit.sim import scenarios, scenarios_membership
 from tests.unit.sim.cluster import SimFailure
 from tests.unit.sim.runner import run_seed
 
@@ -116,6 +111,30 @@ def read_before_own_term_commit(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(RaftNode, "read_index", read_index)
 
 
+def config_at_commit(mp: pytest.MonkeyPatch) -> None:
+    """A configuration takes effect when its entry COMMITS instead of when it is appended (the
+    thesis §4.1 rule), through the core's seam for exactly this rule."""
+    _require(RaftNode, "_conf_limit")
+    mp.setattr(RaftNode, "_conf_limit", lambda self: self.commit)
+
+
+def overlapping_changes(mp: pytest.MonkeyPatch) -> None:
+    """The leader accepts a membership change while the previous one is still uncommitted."""
+    _require(RaftNode, "_conf_change_in_flight")
+    mp.setattr(RaftNode, "_conf_change_in_flight", lambda self: False)
+
+
+def learner_votes_count(mp: pytest.MonkeyPatch) -> None:
+    """Learners are asked for their vote and their grants count (they are treated as voters in
+    elections, though not in commit)."""
+    _require(RaftNode, "_electorate", "membership")
+    mp.setattr(
+        RaftNode,
+        "_electorate",
+        lambda self: tuple(sorted(self.membership.voters + self.membership.learners)),
+    )
+
+
 @dataclass(frozen=True)
 class Mutation:
     name: str
@@ -173,6 +192,26 @@ MUTATIONS = [
         probes=(lambda: scenarios.read_on_new_leader(1),),
         seeds=range(100),
     ),
+    Mutation(
+        "config_at_commit",
+        config_at_commit,
+        # the rule check compares each node's configuration with the newest one in its log
+        frozenset({"Configuration follows the log (thesis §4.1)"}),
+        seeds=range(100),
+    ),
+    Mutation(
+        "overlapping_changes",
+        overlapping_changes,
+        # with the one-change rule check off: the consequence must be caught
+        frozenset({"Leader Completeness", "State Machine Safety", "No acknowledged write lost"}),
+        probes=(lambda: scenarios_membership.one_change_at_a_time(1, rule_checks=False),),
+    ),
+    Mutation(
+        "learner_votes_count",
+        learner_votes_count,
+        frozenset({"Leader Completeness", "State Machine Safety", "No acknowledged write lost"}),
+        probes=(lambda: scenarios_membership.learners_cannot_elect(1),),
+    ),
 ]
 
 
@@ -215,3 +254,13 @@ def test_figure8_rule_check_catches_old_term_commit_early(monkeypatch: pytest.Mo
     with pytest.raises(SimFailure) as info:
         scenarios.figure8(1)
     assert info.value.prop.startswith("Leader commit rule")
+
+
+def test_one_change_rule_check_catches_overlapping_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the rule check on, the second uncommitted configuration entry is reported at once."""
+    overlapping_changes(monkeypatch)
+    with pytest.raises(SimFailure) as info:
+        scenarios_membership.one_change_at_a_time(1)
+    assert info.value.prop == "One membership change at a time (thesis §4.1)"

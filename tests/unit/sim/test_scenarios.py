@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-try:
-    from raftkv.raft import RaftNode  # noqa: F401
-except ImportError as err:  # pragma: no cover - only before the core exists
-    pytest.skip(f"raftkv.raft.RaftNode is not importable yet: {err}", allow_module_level=True)
-
 from tests.unit.sim import scenarios
 
 SEEDS = (1, 2, 3)

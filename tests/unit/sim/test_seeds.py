@@ -12,14 +12,9 @@ import os
 
 import pytest
 
-try:
-    from raftkv.raft import RaftNode  # noqa: F401
-except ImportError as err:  # pragma: no cover - only before the core exists
-    pytest.skip(f"raftkv.raft.RaftNode is not importable yet: {err}", allow_module_level=True)
-
 from tests.unit.sim.runner import run_seed
 
-# Seeds known to fail because of an open core bug (see /tmp/raftkv-coord/core-bugs.md) are left
+# Seeds known to fail because of an open core bug (each with a comment naming the bug) are left
 # out of the CI range until fixed; keep this set empty otherwise.
 KNOWN_BAD: frozenset[int] = frozenset()
 CI_SEEDS = [s for s in range(int(os.environ.get("RAFTKV_SIM_SEEDS", "180"))) if s not in KNOWN_BAD]
