@@ -11,15 +11,14 @@ records it as a ``linearizability.Operation`` with its invocation and completion
 - failed (certainly no effect): 503 ``no_leader`` / ``not_leader`` / ``overloaded`` /
   ``shutting_down`` (refused before a proposal was made; a relaying follower says ``no_leader``
   only when nothing reached the leader, and 504 otherwise), 503 ``proposal_lost`` (the entry was
-  overwritten by another leader's, or proposing was refused during a transfer), 4xx, a refused
-  connection when the client held no keep-alive connection to that node (nothing was sent).
+  overwritten by another leader's, or proposing was refused during a transfer), 4xx, no connection
+  could be made (``NodeUnreachable.sent`` is False: nothing was sent).
   The node promises these had no effect: classifying them as failed is what lets the checker
   catch a node that breaks that promise (the value of a "failed" write read later is a
   violation);
 - unknown outcome: HTTP 504 (``outcome_unknown`` / commit timeout), other 5xx (a proposal that was
-  lost or dropped by a shutting-down node may still commit), a timeout, a connection lost after
-  the request was sent, and a refusal after a kept-alive connection broke (the transport retries
-  such a request once on a new connection: the first attempt may have been applied).
+  lost or dropped by a shutting-down node may still commit), a timeout or a connection lost after
+  the request may have gone out (the transport never re-sends a write whose bytes went out).
 
 Writes carry a unique ``X-Request-Id`` (so even a retry below this layer is applied at most once).
 GETs are linearizable reads (ReadIndex on the leader; followers forward). Each client talks to
@@ -80,20 +79,16 @@ def _value(reply: Reply) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def classify(kind: Kind, reply: Reply | None, unreachable: NodeUnreachable | None = None,
-             *, fresh: bool = False) -> _Outcome:
-    """ok / failed / unknown for one answer (see the module docstring). ``fresh``: the client
-    held no keep-alive connection to that node, so a refused connection means nothing was sent
-    (on a kept-alive one the transport may have sent the request, lost the answer, and been
-    refused only when it reconnected to retry)."""
+def classify(kind: Kind, reply: Reply | None, unreachable: NodeUnreachable | None = None
+             ) -> _Outcome:
+    """ok / failed / unknown for one answer (see the module docstring). Without a reply, the
+    transport says whether the request may have gone out (``NodeUnreachable.sent``: False only
+    when no connection was ever made, e.g. refused)."""
     if reply is None:
         assert unreachable is not None
-        why = unreachable.why
-        cause = unreachable.__cause__
-        refused = isinstance(cause, ConnectionRefusedError) or "refused" in why.lower()
-        if refused and fresh:
-            return _Outcome(Status.FAILED, detail=f"connection refused ({why})")
-        return _Outcome(Status.UNKNOWN, detail=f"no answer ({why})")
+        if not unreachable.sent:
+            return _Outcome(Status.FAILED, detail=f"not sent ({unreachable.why})")
+        return _Outcome(Status.UNKNOWN, detail=f"no answer ({unreachable.why})")
     status, code = reply.status, _code(reply)
     if status == 200:
         if kind is Kind.GET:
@@ -133,8 +128,6 @@ class Recorder:
         self._ids = iter(range(1, 1 << 62))
         self._stop = threading.Event()
         self._rng = random.Random(self.seed)
-        # per transport: nodes it last got an answer from (it may hold a keep-alive connection)
-        self._warm: dict[int, set[str]] = {}
         self.key_names = [f"{self.prefix}/k{i}" for i in range(self.keys)]
 
     # -- one operation --------------------------------------------------------------------
@@ -165,15 +158,12 @@ class Recorder:
             headers = {"X-Request-Id": f"verify-{self.run_id}-c{client}:{self._next_id()}"}
         invoke = time.monotonic()
         reply: Reply | None = None
-        warm = self._warm.setdefault(id(transport), set())
         try:
             reply = transport.request(url, method, path, body=body, headers=headers,
                                       timeout=self.op_timeout)
             outcome = classify(kind, reply)
-            warm.add(url)
         except NodeUnreachable as err:
-            outcome = classify(kind, None, err, fresh=url not in warm)
-            warm.discard(url)
+            outcome = classify(kind, None, err)
         done = time.monotonic()
         op = Operation(
             id=self._next_id(), client=client, kind=kind, key=key, invoke=invoke,

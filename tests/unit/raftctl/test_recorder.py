@@ -33,9 +33,10 @@ def test_classify_answers() -> None:
     assert classify(Kind.PUT, reply(500, {"code": "node_failed"})).status is Status.UNKNOWN
     assert classify(Kind.PUT, reply(504, {"code": "outcome_unknown"})).status is Status.UNKNOWN
     assert classify(Kind.PUT, reply(400, {"code": "invalid_key"})).status is Status.FAILED
-    refused = NodeUnreachable("http://n", "[Errno 111] Connection refused")
-    assert classify(Kind.PUT, None, refused, fresh=True).status is Status.FAILED
-    # refused on reconnecting after a kept-alive connection broke: the request may have gone out
-    assert classify(Kind.PUT, None, refused, fresh=False).status is Status.UNKNOWN
+    refused = NodeUnreachable("http://n", "[Errno 111] Connection refused", sent=False)
+    assert classify(Kind.PUT, None, refused).status is Status.FAILED
+    # a connection that broke after the request may have gone out: unknown, whatever the reason
+    reset = NodeUnreachable("http://n", "Connection reset by peer", sent=True)
+    assert classify(Kind.PUT, None, reset).status is Status.UNKNOWN
     timeout = NodeUnreachable("http://n", "timed out")
     assert classify(Kind.PUT, None, timeout).status is Status.UNKNOWN
