@@ -11,6 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from raftctl.certs import make_ca
 from raftctl.contexts import config_path, load_config
 from raftctl.main import app
 from raftctl.options import Target, build_globals
@@ -148,8 +149,12 @@ def test_cacert_must_exist_and_is_trusted(clean_env: Path, tmp_path: Path,
     write(clean_env, {"contexts": {"tls": {"cacert": str(tmp_path / "missing.pem")}}})
     code, _, err = cli("--context", "tls", "context", "show")
     assert code == 2 and "is not a file" in err
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\n")
+    write(clean_env, {"contexts": {"tls": {"cacert": str(garbage)}}})
+    code, _, err = cli("--context", "tls", "context", "show")
+    assert code == 2 and "cannot load a CA bundle" in err  # refused in one line, not a traceback
+    bundle = make_ca(tmp_path / "ca").cert_path
     write(clean_env, {"contexts": {"tls": {"cacert": str(bundle)}}})
     monkeypatch.setenv("SSL_CERT_FILE", "")  # restored by monkeypatch after the test
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "")
