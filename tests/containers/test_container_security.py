@@ -13,6 +13,7 @@ import secrets
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 from chart_render import Rendered, load_chart, render, resolve_env
-from docker_cluster import DockerCluster, Node, docker, wait_until
+from docker_cluster import BASE_IMAGE, DockerCluster, Node, docker, wait_until
 
 from raftctl.certs import make_ca, make_cert
 
@@ -48,8 +49,10 @@ def _secrets(r: Rendered) -> dict[tuple[str, str], str]:
 @pytest.fixture(scope="module")
 def image(container_tier: None) -> Iterator[str]:
     tag = f"raftkv-test:{secrets.token_hex(4)}"
-    proc = subprocess.run([str(ROOT / "images" / "build.sh"), tag], capture_output=True,
-                          text=True, timeout=600, env={**os.environ})
+    # explicit: the offline base (CI has no registry) and this interpreter (it has pip)
+    proc = subprocess.run(
+        [str(ROOT / "images" / "build.sh"), "--base", BASE_IMAGE, "--python", sys.executable, tag],
+        capture_output=True, text=True, timeout=600, env={**os.environ})
     assert proc.returncode == 0, f"images/build.sh failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
     try:
         yield tag
