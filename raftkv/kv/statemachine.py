@@ -17,9 +17,14 @@ Contract:
   starts a fresh session that keeps refusing seqs up to the watermark. A client evicted longer
   ago than the last ``max_evicted`` evictions is forgotten: its late retry is applied as new.
   Eviction depends only on the applied sequence, so every replica evicts alike.
-- ``snapshot()`` encodes data + sessions (fingerprints, watermarks) + evicted list + applied
-  index/term (format v2; ``restore`` also reads v1, whose results have no fingerprint and are
-  answered to any request with their id); ``restore(blob)`` replaces the whole state with it.
+- Memory: each key's (value, modification index) is ONE bytes object (``snapfmt.pack_value``:
+  8-byte index + UTF-8 value) in one dict; no per-key tuple or int objects.
+- ``snapshot_view()`` (caller holds ``lock``, the driver thread) copies the state in one C-level
+  ``dict.copy()`` plus the (bounded) session table; ``SnapshotView.write(out)`` then streams it
+  as format v3 (snapfmt.py) in any thread, without the lock. ``snapshot()`` is the same as one
+  blob (backups, tests); ``restore(blob)`` / ``restore_stream(src, length)`` replace the whole
+  state from format v3, v2 or v1 (v1 results have no fingerprint and are answered to any
+  request with their id).
 - ``content_hash()`` returns (applied index, key count, SHA-256 over the sorted key/values) — the
   replica-agreement check (``GET /v1/admin/hash``); it holds ``lock`` only to copy the items.
 - Thread-safety: the driver thread is the only writer; request threads read through ``get`` /
@@ -31,11 +36,11 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
+import io
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from raftkv.errors import RequestIdConflict, RequestIdReused, SessionExpired
 from raftkv.kv.commands import (
@@ -47,8 +52,9 @@ from raftkv.kv.commands import (
     decode_command,
     fingerprint,
 )
+from raftkv.kv.snapfmt import iter_records, pack_value, read_meta, write_v3
 
-__all__ = ["KVStateMachine", "SnapshotDecodeError"]
+__all__ = ["KVStateMachine", "SnapshotDecodeError", "SnapshotView"]
 
 
 class SnapshotDecodeError(ValueError):
@@ -70,6 +76,31 @@ class _Session:
         return max(self.floor, next(reversed(self.results), 0))
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotView:
+    """A point-in-time copy of the state (``KVStateMachine.snapshot_view``), written later."""
+
+    applied_index: int
+    applied_term: int
+    data: dict[str, bytes]
+    sessions: list[tuple[str, int, list[tuple[int, tuple[Result, str | None]]]]]
+    evicted: list[tuple[str, int]]
+
+    def write(self, out: Any) -> int:
+        """Stream the view as format v3 into ``out`` (anything with ``write(bytes)``)."""
+        meta = {
+            "applied_index": self.applied_index,
+            "applied_term": self.applied_term,
+            "keys": len(self.data),
+            "sessions": [
+                [client, floor, [[seq, r.to_json(), fp] for seq, (r, fp) in results]]
+                for client, floor, results in self.sessions
+            ],
+            "evicted": [[client, mark] for client, mark in self.evicted],
+        }
+        return write_v3(out, meta, self.data.items())
+
+
 class KVStateMachine:
     """Keys -> (value, last-modified index), plus the bounded exactly-once session table."""
 
@@ -80,7 +111,7 @@ class KVStateMachine:
         self.max_clients = max_clients
         self.window = window
         self.max_evicted = max_evicted
-        self._data: dict[str, tuple[str, int]] = {}
+        self._data: dict[str, bytes] = {}  # key -> pack_value(value, modification index)
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._evicted: OrderedDict[str, int] = OrderedDict()  # client id -> watermark seq
         self.applied_index = 0
@@ -90,14 +121,26 @@ class KVStateMachine:
     def get(self, key: str) -> tuple[str, int] | None:
         """(value, modification index) or None."""
         with self.lock:
-            return self._data.get(key)
+            packed = self._data.get(key)
+        return None if packed is None else _unpack(packed)
 
     def list_prefix(self, prefix: str, limit: int) -> list[tuple[str, str, int]]:
-        """Up to ``limit`` (key, value, index) with ``key.startswith(prefix)``, sorted by key."""
+        """Up to ``limit`` (key, value, index) with ``key.startswith(prefix)``, sorted by key.
+
+        The lock is held only to copy the key list (C speed) and then to read the chosen keys:
+        the scan itself does not block the driver."""
+        with self.lock:
+            all_keys = list(self._data)
+        keys = heapq.nsmallest(limit, (k for k in all_keys if k.startswith(prefix)))
+        out = []
         with self.lock:
             data = self._data
-            keys = heapq.nsmallest(limit, (k for k in data if k.startswith(prefix)))
-            return [(k, data[k][0], data[k][1]) for k in keys]
+            for k in keys:
+                packed = data.get(k)
+                if packed is not None:  # (deleted meanwhile)
+                    value, index = _unpack(packed)
+                    out.append((k, value, index))
+        return out
 
     def __len__(self) -> int:
         return len(self._data)
@@ -114,8 +157,8 @@ class KVStateMachine:
             items = list(self._data.items())
         items.sort()
         h = hashlib.sha256()
-        for key, (value, _index) in items:
-            k, v = key.encode("utf-8"), value.encode("utf-8")
+        for key, packed in items:
+            k, v = key.encode("utf-8"), packed[8:]
             h.update(b"%d:%s%d:%s" % (len(k), k, len(v), v))
         return applied, len(items), h.hexdigest()
 
@@ -196,7 +239,8 @@ class KVStateMachine:
         self.applied_term = term
 
     def _execute(self, cmd: Command, index: int, term: int) -> Result:
-        current = self._data.get(cmd.key)
+        packed = self._data.get(cmd.key)
+        current = None if packed is None else _unpack(packed)
         if cmd.prev_value is not None and (current is None or current[0] != cmd.prev_value):
             return Result(
                 outcome=Outcome.CAS_FAILED,
@@ -207,7 +251,7 @@ class KVStateMachine:
             )
         if cmd.op is Op.PUT:
             assert cmd.value is not None  # guaranteed by decode_command
-            self._data[cmd.key] = (cmd.value, index)
+            self._data[cmd.key] = pack_value(cmd.value, index)
             return Result(outcome=Outcome.OK, key=cmd.key, value=cmd.value, index=index, term=term)
         if current is None:
             return Result(
@@ -239,31 +283,53 @@ class KVStateMachine:
             results.popitem(last=False)
 
     # ------------------------------------------------------------------ snapshots
-    def snapshot(self) -> bytes:
-        """Encode the whole state (caller holds ``lock`` or is the only writer)."""
+    def snapshot_view(self) -> SnapshotView:
+        """A point-in-time copy to write later without the lock (caller holds ``lock`` or is
+        the only writer): one ``dict.copy()`` of the data (values are immutable bytes) and a
+        copy of the bounded session table."""
         with self.lock:
-            obj: dict[str, Any] = {
-                "v": 2,
-                "applied_index": self.applied_index,
-                "applied_term": self.applied_term,
-                "data": [[k, v, i] for k, (v, i) in self._data.items()],
-                "sessions": [
-                    [client, sess.floor, [[seq, r.to_json(), fp] for seq, (r, fp) in results]]
+            return SnapshotView(
+                applied_index=self.applied_index,
+                applied_term=self.applied_term,
+                data=self._data.copy(),
+                sessions=[
+                    (client, sess.floor, list(sess.results.items()))
                     for client, sess in self._sessions.items()
-                    for results in [sess.results.items()]
                 ],
-                "evicted": [[client, mark] for client, mark in self._evicted.items()],
-            }
-            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+                evicted=list(self._evicted.items()),
+            )
+
+    def snapshot(self) -> bytes:
+        """The whole state as one format-v3 blob (backups, tests; the node streams
+        ``snapshot_view()`` to disk instead)."""
+        view = self.snapshot_view()
+        out = io.BytesIO()
+        view.write(out)
+        return out.getvalue()
 
     def restore(self, blob: bytes) -> None:
-        """Replace the whole state with a snapshot (format v2, or v1 of older versions); raise
+        """Replace the whole state with a snapshot blob (format v3, v2 or v1); raise
         ``SnapshotDecodeError`` if malformed."""
+        self.restore_stream(io.BytesIO(blob), len(blob))
+
+    def restore_stream(self, src: BinaryIO, length: int) -> None:
+        """Replace the whole state with the ``length`` bytes of snapshot data read from ``src``
+        (v3: block by block); raise ``SnapshotDecodeError`` if malformed. The new state is
+        built aside and swapped in under the lock at the end."""
         try:
-            obj = json.loads(blob) if blob else {"v": 2, "data": [], "sessions": []}
-            if not isinstance(obj, dict) or obj.get("v") not in (1, 2):
-                raise SnapshotDecodeError("snapshot must be a JSON object with v=1 or v=2")
-            data = {str(k): (str(v), int(i)) for k, v, i in obj["data"]}
+            obj, remaining = read_meta(src, length)
+            if obj.get("v") not in (1, 2, 3):
+                raise SnapshotDecodeError("snapshot must be a JSON object with v=1, 2 or 3")
+            data: dict[str, bytes] = {}
+            if obj["v"] == 3:
+                for batch in iter_records(src, remaining):
+                    data.update(batch)
+                if len(data) != int(obj["keys"]):
+                    raise SnapshotDecodeError(
+                        f"snapshot holds {len(data)} keys, its meta says {obj['keys']}"
+                    )
+            else:
+                data = {str(k): pack_value(str(v), int(i)) for k, v, i in obj["data"]}
             sessions: OrderedDict[str, _Session] = OrderedDict()
             if obj["v"] == 1:
                 for client, results in obj["sessions"]:
@@ -281,7 +347,7 @@ class KVStateMachine:
             )
             applied_index = int(obj.get("applied_index", 0))
             applied_term = int(obj.get("applied_term", 0))
-        except (ValueError, TypeError, KeyError) as err:
+        except (ValueError, TypeError, KeyError, OSError) as err:
             if isinstance(err, SnapshotDecodeError):
                 raise
             raise SnapshotDecodeError(f"snapshot does not decode: {err}") from None
@@ -297,3 +363,7 @@ class KVStateMachine:
         with self.lock:
             self.applied_index = index
             self.applied_term = term
+
+
+def _unpack(packed: bytes) -> tuple[str, int]:
+    return packed[8:].decode("utf-8"), int.from_bytes(packed[:8], "little")

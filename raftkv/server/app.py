@@ -64,6 +64,7 @@ from raftkv.server.api import NodeAPI
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.keypath import forward_target, query_value, request_key
 from raftkv.server.routes_hash import HASH_PATH, hash_blueprint
+from raftkv.server.routes_snapshot import SNAPSHOT_PATH, snapshot_blueprint
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
 
@@ -150,7 +151,7 @@ class _Ctx:
 
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
-    "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch", HASH_PATH,
+    "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch", HASH_PATH, SNAPSHOT_PATH,
 })
 
 
@@ -550,6 +551,7 @@ def build_app(node: NodeAPI) -> Flask:
 
     watch_routes.register(app, node, ctx.slots)
     app.register_blueprint(hash_blueprint(node))
+    app.register_blueprint(snapshot_blueprint(node))
 
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists

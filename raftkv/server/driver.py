@@ -15,7 +15,15 @@ The loop (etcd's raftexample ``serveChannels``, docs/contracts.md §1):
         read states -> wake reads once applied >= their index
         soft state -> log role/leader changes; fail reads on a lost leadership
         advance
-    every ``snapshot_every`` applied entries: storage.save_snapshot + node.compact
+    snapshot policy (snapshot_policy.py: entries AND log bytes since the last one relative to its
+        size) -> copy the state under the lock, write it in the background (``raftkv-snapshot``
+        thread, streaming), then storage.adopt_snapshot_file + node.compact on this thread
+
+Snapshots travel as files, never as one message: the core's snapshot carries meta only (empty
+data); an outgoing InstallSnapshot is handed to ``SnapshotSender`` (snapshot_stream.py: chunks,
+flow control, resume) and a follower's ``SnapshotReceiver`` delivers an InstallSnapshot once the
+file is complete; the Ready that installs it adopts the file and restores the KV machine from it
+block by block (docs/storage.md).
 
 Waiters: a request thread enqueues its work with a ``Waiter`` (waiters.py) and blocks on it; the
 driver resolves it. A proposal is acknowledged only if the entry applied at its index has the term
@@ -37,6 +45,7 @@ the wake-up Event; ``status()`` returns an immutable snapshot refreshed by the d
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -72,13 +81,18 @@ from raftkv.raft import (
     decode_message,
     encode_message,
 )
+from raftkv.raft.messages import InstallSnapshot
 from raftkv.raft.types import EntryKind, HardState, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
 from raftkv.server.changefeed import Change, ChangeFeed
 from raftkv.server.metrics import NodeMetrics
+from raftkv.server.snapshot_policy import should_snapshot
+from raftkv.server.snapshot_stream import SnapshotReceiver, SnapshotSender, staged_path
 from raftkv.server.transport import PeerTransport
 from raftkv.server.waiters import Waiter
 from raftkv.storage import Storage
+from raftkv.storage.errors import StorageFailed
+from raftkv.storage.snapshot import open_snapshot_data, snapshot_name, write_snapshot_stream
 
 __all__ = ["NodeDriver"]
 
@@ -115,6 +129,7 @@ class NodeDriver:
         self.feed = ChangeFeed(config.watch_window)  # watches read it; fed by _apply
         self._status = NodeStatus(id=config.id, members=config.peer_ids)
         self.metrics = NodeMetrics(config.id, self.status)
+        self.metrics.watch_keys(self.sm.__len__)
         self._on_fatal = on_fatal
         self._clock = clock
         self._rng = rng or random.Random()
@@ -148,6 +163,16 @@ class NodeDriver:
         self._handover_pending = False
         self._handover_deadline = 0.0
         self._shutdown_seen = threading.Event()
+        self._snap_thread: threading.Thread | None = None  # a snapshot being written
+        self._snap_waiters: list[Waiter[int]] = []  # snapshot_now callers
+        self._log_bytes_since = 0  # bytes of entries applied since the last snapshot
+        self._snap_bytes_at_start = 0
+        self._last_snapshot_bytes = 0
+        self._sender: SnapshotSender | None = None
+        self.snapshot_receiver = SnapshotReceiver(
+            config.id, lambda: self._storage.snap_dir if self._storage else None,
+            lambda m: self.deliver([m]),
+        )
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -161,11 +186,13 @@ class NodeDriver:
     def start(self) -> None:
         """Open storage, recover, start the transport and the driver thread."""
         cfg = self.config
-        storage = Storage.open(cfg.data_dir)
+        storage = Storage.open(cfg.data_dir, snapshot_data=False)
         rec = storage.recovered
         snap: Snapshot | None = rec.snapshot
         if snap is not None:
-            self.sm.restore(snap.data)
+            path = storage.snapshot_path()
+            assert path is not None
+            self._restore_file(path)
             self.sm.reset_applied(snap.meta.index, snap.meta.term)
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
@@ -196,6 +223,14 @@ class NodeDriver:
             timeout=max(1.0, cfg.election_ms / 1000.0),
             on_result=self._on_send_result,
             on_reply=self._on_peer_reply,
+        )
+        self._sender = SnapshotSender(
+            cfg.id,
+            self._peer_url,
+            token=cfg.token,
+            chunk_bytes=cfg.snapshot_chunk_bytes,
+            timeout=max(2.0, cfg.election_ms / 100.0),
+            on_done=self._on_snapshot_sent,
         )
         self._refresh_status()
         log.info(
@@ -238,6 +273,10 @@ class NodeDriver:
                 self._fail_waiters(ShuttingDown(f"node {self.config.id} stopped; retry"))
         if self._transport is not None:
             self._transport.stop()
+        if self._sender is not None:
+            self._sender.stop()
+        if self._snap_thread is not None:
+            self._snap_thread.join(max(0.1, deadline - time.monotonic()))
         if self._storage is not None and (self._thread is None or not self._thread.is_alive()):
             self._storage.close()
             self._storage = None
@@ -342,6 +381,23 @@ class NodeDriver:
             raise waiter.error
         return waiter.value
 
+    def receive_snapshot_chunk(self, headers: Any, body: bytes) -> dict[str, Any]:
+        """``POST /raft/v1/snapshot`` (request thread): one chunk of a streamed snapshot."""
+        if self._failed is not None:
+            raise NodeFailed(f"node {self.config.id} failed: {self._failed}")
+        return self.snapshot_receiver.chunk(headers, body)
+
+    def _peer_url(self, peer: str) -> str | None:
+        transport = self._transport
+        sender = transport.senders.get(peer) if transport is not None else None
+        return sender.url if sender is not None else self.config.peer_urls.get(peer)
+
+    def _on_snapshot_sent(self, peer: str, meta: SnapshotMeta, ok: bool, seconds: float) -> None:
+        """Sender thread: a transfer ended (ok: the follower holds the whole file)."""
+        self.metrics.snapshot_transfers.labels("ok" if ok else "failed").inc()
+        log.info("event=snapshot-transfer peer=%s index=%d ok=%s seconds=%.3f", peer,
+                 meta.index, ok, seconds)
+
     def snapshot_now(self, timeout: float) -> int:
         waiter: Waiter[int] = Waiter()
         self._submit("snapshot", None, waiter)
@@ -373,6 +429,7 @@ class NodeDriver:
             if not inbox:
                 wake.wait(max(0.0, next_tick - clock()))
             wake.clear()
+            t_pass = time.perf_counter()
             now = clock()
             if now >= next_tick:
                 behind = int((now - next_tick) / tick) + 1
@@ -402,9 +459,12 @@ class NodeDriver:
                 self._reply_slots.clear()
             self._refresh_status()  # before waking: a client sees its index in X-Raft-Index
             self._wake_waiters()
-            if self.sm.applied_index - self._last_snapshot_applied >= self.config.snapshot_every:
-                self._take_snapshot(node)
-                self._refresh_status()
+            if self._snap_thread is None and should_snapshot(
+                self.sm.applied_index - self._last_snapshot_applied, self._log_bytes_since,
+                self._last_snapshot_bytes, self.config.snapshot_every,
+            ):
+                self._start_snapshot(node)
+            self.metrics.observe_pass(time.perf_counter() - t_pass)
 
     def _drain(self, node: RaftNode) -> None:
         inbox = self._inbox
@@ -436,10 +496,11 @@ class NodeDriver:
             elif kind == "transfer":
                 self._start_transfer(node, payload, waiter)
             elif kind == "snapshot":
-                try:
-                    waiter.resolve(self._take_snapshot(node))
-                except RaftkvError as err:
-                    waiter.fail(err)
+                self._snap_waiters.append(waiter)
+                if self._snap_thread is None:
+                    self._start_snapshot(node)
+            elif kind == "snapshot-written":
+                self._finish_snapshot(node, *payload)
             elif kind == "shutdown":
                 if self._role is Role.LEADER and len(self.config.peers) > 1:
                     self._handover_pending = self._start_transfer(node, None, None)
@@ -478,17 +539,27 @@ class NodeDriver:
         sm = self.sm
         if rd.snapshot is not None:
             snap = rd.snapshot
-            storage.save_snapshot(snap)
-            sm.restore(snap.data)
+            t0 = time.perf_counter()
+            staged = staged_path(storage.snap_dir, snap.meta)
+            if not snap.data and os.path.exists(staged):  # streamed in (snapshot_stream.py)
+                storage.adopt_snapshot_file(staged, snap.meta)
+                path = storage.snapshot_path()
+                assert path is not None
+                self._restore_file(path)
+            else:
+                storage.save_snapshot(snap)
+                sm.restore(snap.data)
+                self._last_snapshot_bytes = len(snap.data)
             sm.reset_applied(snap.meta.index, snap.meta.term)
+            self._log_bytes_since = 0
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
             self.feed.reset(snap.meta.index)
             for index in [i for i in self._pending if i <= snap.meta.index]:
                 p = self._pending.pop(index)
                 self._wake_writes.append((p.waiter, self._covered_by_snapshot(p.cmd, index)))
-            log.info("event=snapshot-installed index=%d term=%d",
-                     snap.meta.index, snap.meta.term)
+            log.info("event=snapshot-installed index=%d term=%d keys=%d seconds=%.3f",
+                     snap.meta.index, snap.meta.term, len(sm), time.perf_counter() - t0)
         hs = rd.hard_state
         saved = self._saved_hs
         if rd.entries or (
@@ -504,10 +575,13 @@ class NodeDriver:
             if rd.entries:
                 self.metrics.batch_entries.observe(len(rd.entries))
         if rd.messages:
+            msgs: Sequence[Any] = rd.messages
+            if any(isinstance(m, InstallSnapshot) for m in msgs):
+                msgs = self._stream_snapshots(msgs)
             slots = self._reply_slots
             if slots:
                 rest = []
-                for m in rd.messages:
+                for m in msgs:
                     slot = slots.get(m.dst)
                     if slot is not None:
                         slot[1].append(m)
@@ -515,7 +589,7 @@ class NodeDriver:
                         rest.append(m)
                 self._transport.send(rest)
             else:
-                self._transport.send(rd.messages)
+                self._transport.send(msgs)
         if rd.committed_entries:
             self._apply(rd)
         for rs in rd.read_states:
@@ -541,6 +615,7 @@ class NodeDriver:
         pending = self._pending
         done: list[tuple[Waiter[Result], Result | RaftkvError | None]] = []
         changes: list[Change] = []
+        nbytes = 32 * len(rd.committed_entries)  # + the commands: the log's cost to replay
         with sm.lock:
             for e in rd.committed_entries:
                 if e.index <= sm.applied_index:
@@ -549,12 +624,14 @@ class NodeDriver:
                     sm.apply_noop(e.index, e.term)
                     result = None
                 else:
+                    nbytes += len(e.data)
                     result = sm.apply(e.index, e.term, e.data)
                     if result.outcome is Outcome.OK and result.index == e.index:
                         changes.append(Change(e.index, result.key, result.value))
                 p = pending.pop(e.index, None) if pending else None
                 if p is not None:
                     done.append((p.waiter, result if p.term == e.term else None))
+        self._log_bytes_since += nbytes
         self.feed.publish(changes, sm.applied_index)
         self._wake_writes.extend(done)
 
@@ -676,34 +753,94 @@ class NodeDriver:
                 keep.append((deadline, w))
         self._transfers = keep
 
-    def _take_snapshot(self, node: RaftNode) -> int:
+    def _stream_snapshots(self, msgs: Sequence[Any]) -> list[Any]:
+        """Hand every InstallSnapshot to the snapshot sender (the file, in chunks); the rest
+        goes through the transport."""
+        rest = []
+        storage, sender = self._storage, self._sender
+        assert storage is not None and sender is not None
+        for m in msgs:
+            if isinstance(m, InstallSnapshot):
+                meta = m.snapshot.meta
+                path = os.path.join(storage.snap_dir, snapshot_name(meta.index, meta.term))
+                sender.send(m.dst, meta, path, m.term)
+            else:
+                rest.append(m)
+        return rest
+
+    def _restore_file(self, path: str) -> None:
+        """Restore the KV machine from a snapshot file, block by block."""
+        layout, f = open_snapshot_data(path)
+        with f:
+            self.sm.restore_stream(f, layout.data_len)
+        self._last_snapshot_bytes = layout.data_len
+
+    def _start_snapshot(self, node: RaftNode) -> None:
+        """Copy the state under the lock (the only pause of the driver) and write it in the
+        background; ``_finish_snapshot`` runs on this thread when the file is written."""
         sm = self.sm
         storage = self._storage
         assert storage is not None
+        t0 = time.perf_counter()
         with sm.lock:
             index, term = sm.applied_index, sm.applied_term
             if index <= self._snapshot_index:
                 self._last_snapshot_applied = index
-                return self._snapshot_index
-            data = sm.snapshot()
+                self._log_bytes_since = 0
+                self._resolve_snapshot_waiters(self._snapshot_index)
+                return
+            view = sm.snapshot_view()
+        self._snap_bytes_at_start = self._log_bytes_since
         conf = node.membership_at(index)
-        snap = Snapshot(
-            meta=SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf),
-            data=data,
-        )
-        t0 = time.perf_counter()
-        storage.save_snapshot(snap)
-        node.compact(index, data)
-        self._snapshot_index = index
-        self._last_snapshot_applied = index
-        self.metrics.snapshots.inc()
-        self.metrics.snapshot_bytes.set(len(data))
-        self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
-        log.info(
-            "event=snapshot index=%d term=%d bytes=%d keys=%d seconds=%.3f",
-            index, term, len(data), len(sm), time.perf_counter() - t0,
-        )
-        return index
+        meta = SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf)
+        copy_s = time.perf_counter() - t0
+        snap_dir = storage.snap_dir
+
+        def write() -> None:
+            try:
+                path, size = write_snapshot_stream(snap_dir, meta, view.write)
+            except BaseException as err:  # reported to the driver: a storage failure is fatal
+                self._inbox.append(("snapshot-written", (meta, None, 0, t0, copy_s, err), None))
+            else:
+                self._inbox.append(
+                    ("snapshot-written", (meta, path, size, t0, copy_s, None), None)
+                )
+            self._wake.set()
+
+        self._snap_thread = threading.Thread(target=write, name="raftkv-snapshot", daemon=True)
+        self._snap_thread.start()
+
+    def _finish_snapshot(
+        self, node: RaftNode, meta: SnapshotMeta, path: str | None, size: int, t0: float,
+        copy_s: float, err: BaseException | None,
+    ) -> None:
+        storage = self._storage
+        assert storage is not None
+        if self._snap_thread is not None:
+            self._snap_thread.join()
+            self._snap_thread = None
+        if err is not None or path is None:
+            raise StorageFailed(f"writing snapshot {meta.index} failed: {err}") from err
+        if storage.adopt_snapshot_file(path, meta):
+            node.compact(meta.index, b"")
+            self._snapshot_index = meta.index
+            self._last_snapshot_bytes = size
+            self.metrics.snapshots.inc()
+            self.metrics.snapshot_bytes.set(size)
+            self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
+            log.info(
+                "event=snapshot index=%d term=%d bytes=%d seconds=%.3f copy_seconds=%.3f",
+                meta.index, meta.term, size, time.perf_counter() - t0, copy_s,
+            )
+        self._last_snapshot_applied = max(self._last_snapshot_applied, meta.index)
+        self._log_bytes_since = max(0, self._log_bytes_since - self._snap_bytes_at_start)
+        self._resolve_snapshot_waiters(self._snapshot_index)
+        self._refresh_status()
+
+    def _resolve_snapshot_waiters(self, index: int) -> None:
+        waiters, self._snap_waiters = self._snap_waiters, []
+        for w in waiters:
+            w.resolve(index)
 
     def _refresh_status(self) -> None:
         node = self._node
@@ -764,4 +901,7 @@ class NodeDriver:
         for _, tw in self._transfers:
             tw.fail(failure)
         self._transfers = []
+        waiters, self._snap_waiters = self._snap_waiters, []
+        for sw in waiters:
+            sw.fail(failure)
 
