@@ -98,6 +98,8 @@ __all__ = ["NodeDriver"]
 
 log = logging.getLogger(__name__)
 
+SLOW_PASS_S = 0.2  # a driver pass longer than this is logged (heartbeats waited behind it)
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -167,6 +169,7 @@ class NodeDriver:
         self._snap_waiters: list[Waiter[int]] = []  # snapshot_now callers
         self._log_bytes_since = 0  # bytes of entries applied since the last snapshot
         self._snap_bytes_at_start = 0
+        self._pass_notes: list[str] = []  # what took time in this pass (slow-pass log line)
         self._last_snapshot_bytes = 0
         self._sender: SnapshotSender | None = None
         self.snapshot_receiver = SnapshotReceiver(
@@ -464,7 +467,12 @@ class NodeDriver:
                 self._last_snapshot_bytes, self.config.snapshot_every,
             ):
                 self._start_snapshot(node)
-            self.metrics.observe_pass(time.perf_counter() - t_pass)
+            took = time.perf_counter() - t_pass
+            self.metrics.observe_pass(took)
+            if took > SLOW_PASS_S:
+                log.warning("event=slow-driver-pass seconds=%.3f applied=%d %s", took,
+                            self.sm.applied_index, " ".join(self._pass_notes))
+            self._pass_notes.clear()
 
     def _drain(self, node: RaftNode) -> None:
         inbox = self._inbox
@@ -558,8 +566,10 @@ class NodeDriver:
             for index in [i for i in self._pending if i <= snap.meta.index]:
                 p = self._pending.pop(index)
                 self._wake_writes.append((p.waiter, self._covered_by_snapshot(p.cmd, index)))
+            took = time.perf_counter() - t0
+            self._pass_notes.append(f"snapshot-install={took:.3f}s")
             log.info("event=snapshot-installed index=%d term=%d keys=%d seconds=%.3f",
-                     snap.meta.index, snap.meta.term, len(sm), time.perf_counter() - t0)
+                     snap.meta.index, snap.meta.term, len(sm), took)
         hs = rd.hard_state
         saved = self._saved_hs
         if rd.entries or (
@@ -569,7 +579,10 @@ class NodeDriver:
             # hint (it may lag; the core recovers it from the leader), like etcd's MustSync.
             t0 = time.perf_counter()
             storage.save(hs, rd.entries)
-            self.metrics.fsync_seconds.observe(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            self.metrics.fsync_seconds.observe(took)
+            if took > SLOW_PASS_S / 2:
+                self._pass_notes.append(f"save={took:.3f}s/{len(rd.entries)}")
             if hs is not None:
                 self._saved_hs = hs
             if rd.entries:
@@ -591,7 +604,11 @@ class NodeDriver:
             else:
                 self._transport.send(msgs)
         if rd.committed_entries:
+            t0 = time.perf_counter()
             self._apply(rd)
+            took = time.perf_counter() - t0
+            if took > SLOW_PASS_S / 2:
+                self._pass_notes.append(f"apply={took:.3f}s/{len(rd.committed_entries)}")
         for rs in rd.read_states:
             read = self._reads.pop(rs.request_id, None)
             if read is not None:
@@ -794,6 +811,7 @@ class NodeDriver:
         conf = node.membership_at(index)
         meta = SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf)
         copy_s = time.perf_counter() - t0
+        self._pass_notes.append(f"snapshot-copy={copy_s:.3f}s")
         snap_dir = storage.snap_dir
 
         def write() -> None:
@@ -821,7 +839,10 @@ class NodeDriver:
             self._snap_thread = None
         if err is not None or path is None:
             raise StorageFailed(f"writing snapshot {meta.index} failed: {err}") from err
-        if storage.adopt_snapshot_file(path, meta):
+        t_adopt = time.perf_counter()
+        adopted = storage.adopt_snapshot_file(path, meta)
+        self._pass_notes.append(f"snapshot-adopt={time.perf_counter() - t_adopt:.3f}s")
+        if adopted:
             node.compact(meta.index, b"")
             self._snapshot_index = meta.index
             self._last_snapshot_bytes = size
