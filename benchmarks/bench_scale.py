@@ -181,6 +181,9 @@ def main() -> int:
     ap.add_argument("--out", help="also write the figures as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     args = ap.parse_args()
+    # SIGTERM (and SIGINT, even when inherited as ignored) stop the run through the cleanup below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     if shutil.which("wrk") is None:
         print("bench_scale: error: wrk not found (Debian: apt-get install wrk)", file=sys.stderr)
         return 2

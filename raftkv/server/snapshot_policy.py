@@ -9,7 +9,9 @@ restart. A fixed entry count makes the cost per entry grow with the data: at a m
 - then once the log since the last snapshot holds ``LOG_RATIO`` x the last snapshot's size:
   snapshot bytes written per log byte stay <= 1 / LOG_RATIO whatever the data size;
 - but always once the log reaches ``MAX_LOG_BYTES`` (the ceiling: bounds the memory the log
-  holds and the replay at restart when the data is huge).
+  holds — each entry costs ~1.7x its command bytes in RSS, so 16 MiB of commands is ~27 MiB —
+  and the replay at restart when the data is huge; at a million keys a ~130 MB snapshot is then
+  written per 16 MiB of log: 8x, in the background).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 __all__ = ["LOG_RATIO", "MAX_LOG_BYTES", "should_snapshot"]
 
 LOG_RATIO = 0.5
-MAX_LOG_BYTES = 64 << 20
+MAX_LOG_BYTES = 16 << 20
 
 
 def should_snapshot(
