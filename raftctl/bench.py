@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from raftctl.client import NodeUnreachable, Transport
+from raftkv.keycodec import key_path
 
 __all__ = ["BenchResult", "BenchSnapshot", "percentile", "run_bench"]
 
@@ -131,7 +131,7 @@ def run_bench(
         seq = 0
         try:
             while time.monotonic() < stop_at:
-                key = f"/v1/kv/{quote(f'bench/{run}/{rng.randrange(keys)}', safe='')}"
+                key = key_path(f"bench/{run}/{rng.randrange(keys)}")
                 is_read = rng.random() < read_ratio
                 start = time.monotonic()
                 try:

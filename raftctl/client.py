@@ -1,9 +1,14 @@
-"""client.py — raftctl's HTTP client for raftkv nodes (stdlib ``http.client``, keep-alive).
+"""client.py — raftctl's HTTP client for raftkv nodes (``requests``, keep-alive).
 
 Contract:
 - ``Transport`` does one request to one node and returns a ``Reply`` (status, JSON body, the
   ``X-Raft-Leader/Term/Index`` headers); any connection-level failure becomes ``NodeUnreachable``.
-  One ``Transport`` per thread: it keeps one keep-alive connection per node and is not thread-safe.
+  One ``Transport`` per thread: a ``requests.Session`` (keep-alive connections per node) is not
+  meant to be shared between threads. Its urllib3 ``Retry`` policy retries a failed connect for
+  any method (nothing was sent) and a lost answer only for GET/HEAD; a write whose bytes went out
+  is never re-sent at this layer (``KVClient`` retries it with the same ``X-Request-Id``).
+  Request URLs are sent byte for byte as built (no re-quoting, no dot-segment removal), so a key
+  reaches the node in the wire form of ``raftkv.keycodec``.
 - ``KVClient`` talks to a whole cluster: it sends to the known leader first (learned from
   ``X-Raft-Leader`` and each node's ``/v1/status``), moves to the next endpoint when a node is
   unreachable, waits and retries while there is no leader (503), until a deadline. Writes carry
@@ -11,13 +16,15 @@ Contract:
   after an ambiguous failure (timeout, dropped connection) is applied at most once by the node.
 - Node errors map to the ``raftctl.errors`` tree: 404 on a key → ``KeyNotFound``, 412 →
   ``CompareFailed``, no answer before the deadline → ``Unavailable``, other 4xx → ``NodeError``;
-  a write answered 504 (outcome unknown) and not settled by a retry before the deadline →
+  a write answered 504 (outcome unknown), or sent without an answer (timeout, reset), and not
+  settled by a retry before the deadline →
   ``OutcomeUnknown`` (exit 3: "unknown outcome", never "failed").
+- Every key travels in the wire form of ``raftkv.keycodec`` (``key_path``, ``encode_query_value``)
+  on every target.
 """
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import json
 import time
@@ -25,9 +32,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.retry import Retry
 
 from raftctl.errors import CompareFailed, KeyNotFound, NodeError, OutcomeUnknown, Unavailable
+from raftkv.errors import InvalidKey
+from raftkv.keycodec import encode_query_value, key_path
 
 __all__ = ["KVClient", "NodeUnreachable", "Reply", "Transport", "normalize_url"]
 
@@ -35,12 +47,14 @@ JSON = Any
 
 
 class NodeUnreachable(Exception):
-    """The node did not answer at the connection level (refused, timeout, reset)."""
+    """The node did not answer at the connection level (refused, timeout, reset). ``sent`` is
+    False only when the connection was never made (the node cannot have seen the request)."""
 
-    def __init__(self, url: str, why: str) -> None:
+    def __init__(self, url: str, why: str, *, sent: bool = True) -> None:
         super().__init__(f"{url}: {why}")
         self.url = url
         self.why = why
+        self.sent = sent
 
 
 @dataclass(frozen=True)
@@ -80,33 +94,69 @@ def _int_header(value: str | None) -> int | None:
         return None
 
 
-_STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def retry_policy() -> Retry:
+    """Connect failures: retry once, any method (the request was not sent). A read failure
+    (reset, timeout, dropped keep-alive connection after sending): retry once, but only for
+    GET/HEAD/OPTIONS; a PUT/DELETE/POST whose bytes went out is never re-sent here. Statuses
+    are not retried here: ``KVClient`` handles 503 (it learns the leader from the answer)."""
+    return Retry(
+        total=2, connect=1, read=1, redirect=0, status=0, other=0,
+        allowed_methods=IDEMPOTENT_METHODS, status_forcelist=(), backoff_factor=0,
+        raise_on_status=False, raise_on_redirect=False, respect_retry_after_header=False,
+    )  # fmt: skip
+
+
+def _root_cause(err: BaseException) -> str:
+    """The innermost reason of a ``requests`` error ("[Errno 111] Connection refused", "timed
+    out", "Remote end closed connection without response"), not urllib3's wrapper text."""
+    seen: set[int] = set()
+    best: BaseException = err
+    todo: list[BaseException] = [err]
+    while todo:
+        cur = todo.pop(0)
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if not type(cur).__module__.startswith(("requests", "urllib3")) and str(cur):
+            best = cur
+        nxt = [getattr(cur, "reason", None), cur.__cause__, cur.__context__,
+               *(a for a in cur.args if isinstance(a, BaseException))]
+        todo.extend(n for n in nxt if isinstance(n, BaseException))
+    return str(best) or type(best).__name__
+
+
+def _never_connected(err: BaseException) -> bool:
+    """True if ``err`` (a ``requests`` error) failed before a connection existed."""
+    if isinstance(err, requests.ConnectTimeout):
+        return True
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # like before: no proxy or .netrc from the environment
+    adapter = requests.adapters.HTTPAdapter(max_retries=retry_policy(), pool_maxsize=4)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 @dataclass
 class Transport:
-    """One keep-alive connection per node; not thread-safe (use one per thread)."""
+    """Keep-alive connections to the nodes (a ``requests.Session``); one per thread."""
 
     timeout: float = 5.0
     token: str | None = None
-    _conns: dict[str, http.client.HTTPConnection] = field(default_factory=dict)
+    _session: requests.Session | None = field(default=None, repr=False)
 
     def close(self) -> None:
-        for conn in self._conns.values():
-            conn.close()
-        self._conns.clear()
-
-    def _conn(self, base: str) -> tuple[http.client.HTTPConnection, str]:
-        parts = urlsplit(base)
-        conn = self._conns.get(base)
-        if conn is None:
-            host = parts.hostname or "127.0.0.1"
-            if parts.scheme == "https":
-                conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=self.timeout)
-            else:
-                conn = http.client.HTTPConnection(host, parts.port or 80, timeout=self.timeout)
-            self._conns[base] = conn
-        return conn, parts.path.rstrip("/")
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
     def request(
         self,
@@ -119,52 +169,44 @@ class Transport:
         timeout: float | None = None,
     ) -> Reply:
         """Send one request to the node at ``base``; raises ``NodeUnreachable``."""
-        reused = base in self._conns
-        conn, prefix = self._conn(base)
-        conn.timeout = timeout or self.timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(conn.timeout)
+        if self._session is None:
+            self._session = _new_session()
+        session = self._session
         hdrs = {"Accept": "application/json"}
         if self.token:
             hdrs["Authorization"] = f"Bearer {self.token}"
         if body is not None:
             hdrs["Content-Type"] = "application/octet-stream"
         hdrs.update(headers or {})
+        url = base.rstrip("/") + path
         start = time.monotonic()
         try:
-            conn.request(method, prefix + path, body=body, headers=hdrs)
-            resp = conn.getresponse()
-            raw = resp.read()
-        except (TimeoutError, OSError, http.client.HTTPException) as err:
-            conn.close()
-            self._conns.pop(base, None)
-            if reused and isinstance(err, _STALE_CONNECTION):
-                # The node closed an idle keep-alive connection: try once on a fresh one.
-                return self.request(base, method, path, body=body, headers=headers,
-                                    timeout=timeout)
-            why = type(err).__name__ if not str(err) else str(err)
-            raise NodeUnreachable(base, why) from err
+            prepared = session.prepare_request(
+                requests.Request(method, url, data=body, headers=hdrs)
+            )
+            prepared.url = url  # exactly as built: requests would re-quote it (%2E%2E -> ..)
+            resp = session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False)
+            raw = resp.content
+        except requests.RequestException as err:
+            raise NodeUnreachable(base, _root_cause(err), sent=not _never_connected(err)) from err
         elapsed = time.monotonic() - start
-        if resp.getheader("Connection", "").lower() == "close":
-            conn.close()
-            self._conns.pop(base, None)
         try:
             parsed: JSON = json.loads(raw) if raw else None
         except ValueError:
             parsed = {"error": raw[:200].decode("utf-8", "replace")}
         retry_after: float | None = None
-        if resp.getheader("Retry-After"):
+        if resp.headers.get("Retry-After"):
             try:
-                retry_after = float(resp.getheader("Retry-After", "0"))
+                retry_after = float(resp.headers["Retry-After"])
             except ValueError:
                 retry_after = None
         return Reply(
             url=base,
-            status=resp.status,
+            status=resp.status_code,
             body=parsed,
-            leader=resp.getheader("X-Raft-Leader") or None,
-            term=_int_header(resp.getheader("X-Raft-Term")),
-            index=_int_header(resp.getheader("X-Raft-Index")),
+            leader=resp.headers.get("X-Raft-Leader") or None,
+            term=_int_header(resp.headers.get("X-Raft-Term")),
+            index=_int_header(resp.headers.get("X-Raft-Index")),
             retry_after=retry_after,
             elapsed=elapsed,
         )
@@ -203,8 +245,12 @@ class KVClient:
 
     # -- the KV API -------------------------------------------------------------------------
     def put(self, key: str, value: str, *, prev_value: str | None = None) -> Reply:
-        query = "?" + urlencode({"prev_value": prev_value}) if prev_value is not None else ""
-        reply = self.call("PUT", _key_path(key) + query, body=value.encode(), write=True)
+        query = _query("prev_value", prev_value) if prev_value is not None else ""
+        try:
+            body = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise NodeError("value must be valid UTF-8", status=400) from None
+        reply = self.call("PUT", _key_path(key) + query, body=body, write=True)
         if reply.status == 412:
             raise _with(CompareFailed(key, _current_value(reply.body)), reply)
         return _ok(reply)
@@ -225,10 +271,10 @@ class KVClient:
     def list_keys(
         self, prefix: str = "", limit: int | None = None
     ) -> tuple[Reply, list[dict[str, Any]]]:
-        params: dict[str, str] = {"prefix": prefix}
+        query = _query("prefix", prefix)
         if limit is not None:
-            params["limit"] = str(limit)
-        reply = _ok(self.call("GET", "/v1/kv?" + urlencode(params)))
+            query += f"&limit={int(limit)}"
+        reply = _ok(self.call("GET", "/v1/kv" + query))
         return reply, list_items(reply.body)
 
     def status(self, url: str, *, timeout: float | None = None) -> JSON:
@@ -268,13 +314,15 @@ class KVClient:
         stop = time.monotonic() + self.deadline
         delay = 0.05
         last = "no attempt made"
-        unknown: str | None = None  # a 504 on a write: it may be applied
+        unknown: str | None = None  # a 504 / lost answer on a write: it may be applied
         while True:
             for url in self._candidates():
                 try:
                     reply = self.transport.request(url, method, path, body=body, headers=headers)
                 except NodeUnreachable as err:
                     last = f"{err.url} unreachable ({err.why})"
+                    if write and err.sent:  # it went out and no answer came: may be applied
+                        unknown = f"{err.url}: no answer ({err.why})"
                     if self._leader_url == url:
                         self._leader_url = None
                     self._rr = (self._rr + 1) % len(self.urls)
@@ -305,9 +353,20 @@ class KVClient:
 
 
 def _key_path(key: str) -> str:
-    if not key:
-        raise NodeError("key must not be empty", status=400)
-    return "/v1/kv/" + quote(key, safe="")
+    """The key's path in the wire form of ``raftkv.keycodec``; a key no node would take is
+    refused here, before anything is sent."""
+    try:
+        return key_path(key)
+    except InvalidKey as err:
+        raise NodeError(str(err), status=400) from None
+
+
+def _query(name: str, text: str) -> str:
+    """``?name=<text in the codec's wire form>``; text that is not UTF-8 → ``NodeError``."""
+    try:
+        return f"?{name}=" + encode_query_value(text)
+    except InvalidKey:
+        raise NodeError(f"{name} must be valid UTF-8", status=400) from None
 
 
 _E = TypeVar("_E", bound=NodeError)

@@ -21,13 +21,17 @@ the Raft log. Contract:
   place, what the key held at that point and who wrote it, and the operations around it.
 - The search is exponential in the worst case; ``max_steps`` bounds it and a key that exceeds it is
   reported as *inconclusive* (never as linearizable).
+
+The simulator keeps its own white-box checker (tests/unit/sim/linearizability.py): it knows the Raft
+log's write order, which makes its check stronger and linear-time; this one is for clusters whose
+log the client cannot see (docs/verify.md).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -186,14 +190,17 @@ class CheckResult:
 
 
 def check(
-    ops: Iterable[Operation], *, max_steps: int = DEFAULT_MAX_STEPS, origin: float = 0.0
+    ops: Iterable[Operation], *, max_steps: int = DEFAULT_MAX_STEPS, origin: float = 0.0,
+    initial: Mapping[str, str | None] | None = None,
 ) -> CheckResult:
-    """Check every key's sub-history; keys in sorted order."""
+    """Check every key's sub-history (keys in sorted order); ``initial``: each key's value before
+    the history began (default: absent)."""
     by_key: dict[str, list[Operation]] = defaultdict(list)
     for op in ops:
         by_key[op.key].append(op)
-    return CheckResult([check_key(key, by_key[key], max_steps=max_steps, origin=origin)
-                        for key in sorted(by_key)])
+    start = initial or {}
+    return CheckResult([check_key(key, by_key[key], max_steps=max_steps, origin=origin,
+                                  initial=start.get(key)) for key in sorted(by_key)])
 
 
 def _relevant(ops: Iterable[Operation]) -> list[Operation]:
@@ -316,6 +323,56 @@ def check_key(
     return _explain(key, hist, best, steps, origin, initial)
 
 
+def _changes(op: Operation) -> bool:
+    """Did ``op`` certainly change the key (acknowledged PUT, applied CAS or DELETE)?"""
+    return op.status is Status.OK and (op.kind is Kind.PUT or (
+        op.kind in (Kind.CAS, Kind.DELETE) and op.applied))
+
+
+def _anomaly(c: Operation, hist: list[Operation], origin: float,
+             initial: str | None) -> str | None:
+    """A real-time fact that shows what is wrong with an operation that observed a value (a GET,
+    or a CAS rejected with the current value), or None when no simple fact applies."""
+    if not (c.kind is Kind.GET or (c.kind is Kind.CAS and not c.applied)):
+        return None
+    seen = c.result
+    verb = "it read" if c.kind is Kind.GET else "it reported the current value"
+    c_end = math.inf if c.complete is None else c.complete
+    writes = [op for op in hist if op.kind in (Kind.PUT, Kind.CAS) and op.value is not None
+              and (op.status is Status.UNKNOWN or op.kind is Kind.PUT or op.applied)]
+    if seen is not None:
+        src = next((w for w in writes if w.value == seen), None)
+        if src is None:
+            if seen == initial:
+                return None
+            return f"{verb} {seen!r}, a value no operation ever wrote"
+        if src.invoke > c_end:
+            return (f"{verb} {seen!r} before the write of that value began "
+                    f"({describe(src, origin)}): a read from the future")
+        if src.complete is not None:
+            done = src.complete
+            newer = [w for w in hist if w is not src and _changes(w) and w.invoke > done
+                     and w.complete is not None and w.complete < c.invoke]
+            if newer:
+                w2 = max(newer, key=lambda w: w.complete or 0.0)
+                return (f"a stale read: {verb} {seen!r}, written by {describe(src, origin)}, but "
+                        f"{describe(w2, origin)} replaced it after that write was acknowledged "
+                        "and before this operation began")
+        return None
+    deleters = [d for d in hist if d.kind is Kind.DELETE
+                and (d.status is Status.UNKNOWN or d.applied)]
+    acked = sorted((w for w in writes if _changes(w) and w.complete is not None
+                    and w.complete < c.invoke), key=lambda w: w.complete or 0.0, reverse=True)
+    for w in acked:
+        # a delete can explain the absence only if it may take effect after w and before c
+        if not any(d.invoke < c_end and (d.complete is None or d.complete > w.invoke)
+                   for d in deleters):
+            return (f"a lost write: {verb} that the key was absent, but {describe(w, origin)} "
+                    "was acknowledged before this operation began and no delete could have "
+                    "removed it since")
+    return None
+
+
 def _explain(
     key: str,
     hist: list[Operation],
@@ -331,15 +388,10 @@ def _explain(
         held = "the key was absent" + (" (initial state)" if not order else "")
     else:
         w = writers.get(state)
-        held = f"the key held {state!r}" + (f", written by {describe(w, origin)}" if w else "")
+        held = f"the key held {state!r}" + (
+            f", written by {describe(w, origin)}" if w else " (its value before the run)")
     if culprit.kind is Kind.GET:
         why = f"it read {_q(culprit.result)}"
-        if culprit.result is not None and culprit.result not in writers:
-            why += ", a value no operation ever wrote"
-        elif culprit.result is not None and culprit.result != state:
-            why += " — a stale or lost value (a newer write had taken effect)"
-        elif culprit.result is None and state is not None:
-            why += " — a lost write (an acknowledged value disappeared)"
     elif culprit.kind is Kind.DELETE:
         why = "it found the key absent" if not culprit.applied else "it deleted an existing key"
     elif culprit.kind is Kind.CAS:
@@ -360,12 +412,11 @@ def _explain(
         key=lambda op: op.complete or 0.0,
     )[-3:]
     around = tuple(sorted({*before, *overlapping[:12], culprit}, key=lambda op: op.invoke))
-    text = (
-        f"key {key!r} is not linearizable: {describe(culprit, origin)} cannot take effect "
-        f"anywhere within its interval. In the longest consistent ordering ({len(order)} of "
-        f"{len(hist)} operations), by then {held}, yet {why}."
-    )
-    if last:
-        text += " That ordering ends with: " + "; ".join(last) + "."
-    del initial
+    text = (f"key {key!r} is not linearizable: {describe(culprit, origin)} cannot take effect "
+            "anywhere within its interval")
+    fact = _anomaly(culprit, hist, origin, initial)
+    text += f" — {fact}." if fact else "."
+    text += (f" The longest consistent ordering the search found covers {len(order)} of "
+             f"{len(hist)} operations; at its end {held}, and {why}")
+    text += (", ending with: " + "; ".join(last) + ".") if last else "."
     return KeyVerdict(key, False, len(hist), steps, text, around, culprit)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from raftctl import __version__, render
-from raftctl.commands import bench, chaos, cluster, context, image, kv, verify, watch
+from raftctl.commands import bench, chaos, cluster, context, image, kv, member, verify, watch
 from raftctl.errors import RaftctlError
 from raftctl.options import root_options
 
@@ -55,6 +55,7 @@ _root.__annotations__ = {p.name: p.annotation for p in _params + root_options()}
 app.callback()(_root)
 
 cluster.register(app)
+member.register(app)
 kv.register(app)
 watch.register(app)
 app.add_typer(chaos.app, name="chaos", rich_help_panel="Faults")

@@ -9,11 +9,13 @@ records it as a ``linearizability.Operation`` with its invocation and completion
 - ok: 200; 404 on GET (absent) or DELETE (nothing to delete); 412 on CAS (rejected, with the
   current value the node reported);
 - failed (certainly no effect): 503 ``no_leader`` / ``not_leader`` / ``overloaded`` (refused before
-  a proposal was made), 4xx, a refused connection (nothing was sent);
+  a proposal was made; except "leader X unreachable", a follower that lost the connection while
+  relaying the request — unknown), 4xx, a refused connection (nothing was sent);
 - unknown outcome: HTTP 504 (``outcome_unknown`` / commit timeout), other 5xx (a proposal that was
   lost or dropped by a shutting-down node may still commit), a timeout or a connection lost after
   the request was sent.
 
+Writes carry a unique ``X-Request-Id`` (so even a retry below this layer is applied at most once).
 GETs are linearizable reads (ReadIndex on the leader; followers forward). Each client talks to
 the leader it learned from ``X-Raft-Leader`` and moves to another replica when one does not answer.
 The HTTP layer is ``raftctl.client.Transport`` (one per thread). Every answer's leader and term
@@ -90,7 +92,10 @@ def classify(kind: Kind, reply: Reply | None, unreachable: NodeUnreachable | Non
     if status == 412 and kind is Kind.CAS:
         return _Outcome(Status.OK, result=_value(reply), applied=False, detail="412 rejected")
     text = f"{status} {code or reply.error}"
-    if status == 503 and code in DEFINITE_503:
+    # A follower that lost the connection to the leader while relaying answers 503 no_leader
+    # "leader X unreachable": the leader may have applied the write, so that one is unknown.
+    relayed_and_lost = "unreachable" in reply.error
+    if status == 503 and code in DEFINITE_503 and not relayed_and_lost:
         return _Outcome(Status.FAILED, detail=text)
     if 400 <= status < 500:
         return _Outcome(Status.FAILED, detail=text)
@@ -144,10 +149,14 @@ class Recorder:
                 path += "?" + urlencode({"prev_value": prev or ""})
         elif kind is Kind.DELETE:
             method = "DELETE"
+        headers = None
+        if method != "GET":  # a unique request id: a transport-level retry is applied once
+            headers = {"X-Request-Id": f"verify-{self.run_id}-c{client}:{self._next_id()}"}
         invoke = time.monotonic()
         reply: Reply | None = None
         try:
-            reply = transport.request(url, method, path, body=body, timeout=self.op_timeout)
+            reply = transport.request(url, method, path, body=body, headers=headers,
+                                      timeout=self.op_timeout)
             outcome = classify(kind, reply)
         except NodeUnreachable as err:
             outcome = classify(kind, None, err)

@@ -92,7 +92,7 @@ def raw(text: str) -> None:
 
 def error(message: str) -> None:
     """The one-line error for a failed command (stderr)."""
-    flat = " ".join(message.split())
+    flat = printable(" ".join(message.split()))
     _console(stderr=True).print(f"[bold red]error:[/] {escape(flat)}", soft_wrap=True)
 
 
@@ -272,6 +272,19 @@ def curl_examples(url: str | None, *, flags: str = "") -> None:
 
 
 # -- KV -----------------------------------------------------------------------------------------
+def printable(text: str) -> str:
+    """Control characters (ESC included: keys may hold any) shown escaped, ``\\x1b``, so
+    what a node stores can never drive the operator's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shown_key(key: str) -> str:
+    """A key for the terminal: ``printable`` and Rich-escaped."""
+    return escape(printable(key))
+
+
 def kv_reply(op: str, key: str, body: Any, meta: dict[str, Any], *, output: Output) -> None:
     """The result of put/get/delete."""
     data = dict(body) if isinstance(body, dict) else {}
@@ -286,7 +299,7 @@ def kv_reply(op: str, key: str, body: Any, meta: dict[str, Any], *, output: Outp
         return
     bits = [f"{k}={data[k]}" for k in ("index", "term", "leader") if data.get(k) is not None]
     verb = {"put": "OK", "delete": "deleted"}.get(op, op)
-    _console().print(f"{verb} {escape(key)}  " + " ".join(bits), soft_wrap=True)
+    _console().print(f"{verb} {shown_key(key)}  " + " ".join(bits), soft_wrap=True)
 
 
 def kv_list(items: Sequence[dict[str, Any]], *, output: Output, prefix: str,
@@ -301,7 +314,7 @@ def kv_list(items: Sequence[dict[str, Any]], *, output: Output, prefix: str,
     table.add_column("value")
     table.add_column("index", justify="right")
     for it in items:
-        table.add_row(escape(str(it.get("key"))), escape(str(it.get("value"))),
+        table.add_row(shown_key(str(it.get("key"))), escape(str(it.get("value"))),
                       _dash(it.get("index")))
     _console().print(table)
     if truncated:

@@ -5,14 +5,19 @@ tests pass a recording fake and assert the exact argv lists. ``run`` never raise
 ``FileNotFoundError``/``CalledProcessError``: a missing program becomes ``ToolMissing`` (naming the
 tool), a non-zero exit becomes ``CommandFailed`` (with the tail of stderr) unless ``check=False``.
 Long-lived helpers (``kubectl port-forward``) are started with ``spawn`` (stdout and stderr on one
-pipe) and stopped by their handle.
+pipe) and stopped by their handle; on Linux they also get SIGTERM if raftctl itself dies.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import shutil
+import signal
 import subprocess
+import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Protocol
@@ -122,6 +127,24 @@ class SubprocessRunner:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 text=True,
+                preexec_fn=_die_with_parent if _can_die_with_parent() else None,
             )
         except FileNotFoundError as err:
             raise ToolMissing(args[0], "run " + " ".join(args[:2])) from err
+
+
+def _can_die_with_parent() -> bool:
+    # Linux only; and only from the main thread: the kernel signals the child when the THREAD
+    # that forked it exits, and raftctl's main thread lives as long as raftctl.
+    main = threading.current_thread() is threading.main_thread()
+    return sys.platform.startswith("linux") and main
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when raftctl dies, even by SIGKILL (atexit, which
+    stops helpers on a normal exit or Ctrl-C, does not run then)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1

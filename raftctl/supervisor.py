@@ -84,16 +84,44 @@ class Supervisor:
             if changed:
                 self._publish()
             if now >= next_check:
-                next_check = now + 1.0
+                next_check = now + 0.5
                 if not self.paths.spec.exists():
                     log.info("event=spec-gone action=stop-all")
                     break
+                if self._reload():
+                    self._publish()
             time.sleep(TICK)
         self._stop_all()
         with contextlib.suppress(FileNotFoundError):
             self.paths.runtime.unlink()
         log.info("event=exit")
         return 0
+
+    def _reload(self) -> bool:
+        """`raftctl scale` rewrote cluster.json: start added replicas, stop removed ones."""
+        spec = Spec.load(self.paths.spec)
+        if spec is None or spec == self.spec:
+            return False
+        self.spec = spec
+        wanted = {r.id: r for r in spec.replicas}
+        for rid in [rid for rid in self.children if rid not in wanted]:
+            child = self.children.pop(rid)
+            if child.proc is not None and child.proc.poll() is None:
+                self._kill_group(child, signal.SIGCONT)
+                self._kill_group(child, signal.SIGTERM)
+                try:
+                    child.proc.wait(timeout=STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    self._kill_group(child, signal.SIGKILL)
+                    child.proc.wait(timeout=5)
+            log.info("event=replica-removed replica=%s", rid)
+        for rid, r in wanted.items():
+            if rid not in self.children:
+                self.children[rid] = _Child(r)  # restart_at=0: started by _start_due
+                log.info("event=replica-added replica=%s port=%d", rid, r.port)
+            else:
+                self.children[rid].spec = r
+        return True
 
     # -- replicas ----------------------------------------------------------------------------
     def _spawn(self, child: _Child) -> None:

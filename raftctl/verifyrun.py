@@ -8,7 +8,8 @@ Contract: ``run_verify(backend, settings)`` runs, in order:
    and comes back from its disk; then every key is read again (linearizable GET, retried until a
    replica answers) and those reads join the history, so an acknowledged write lost in the
    restart shows up as a linearizability violation of a final read; agreement is checked again;
-4. the linearizability check of the whole history (``linearizability.check``), per key;
+4. the linearizability check of the whole history (``linearizability.check``), per key, starting
+   from each key's value read just before the run (absent for the default fresh ``--prefix``);
 5. the figures: operations by outcome, availability (share of operations acknowledged), longest
    outage (longest time without any acknowledged operation), latency p50/p99 of acknowledged ones.
 ``RunResult.passed`` is True only if the history is linearizable (no key inconclusive), every
@@ -27,6 +28,7 @@ from typing import Any
 from raftctl.agreement import Agreement, check_agreement
 from raftctl.backends.base import Backend
 from raftctl.client import Transport
+from raftctl.errors import Unavailable
 from raftctl.faultplan import FaultPlan, FaultWindow, restart_all, wait_all_up
 from raftctl.linearizability import CheckResult, Kind, Operation, Status, check, describe
 from raftctl.recorder import Observation, Recorder, ops_json
@@ -158,7 +160,7 @@ class RunResult:
         }
 
 
-def _final_reads(recorder: Recorder, keys: Sequence[str], timeout: float) -> list[Operation]:
+def _read_all(recorder: Recorder, keys: Sequence[str], timeout: float) -> list[Operation]:
     """Read every key until a replica answers it (each attempt is recorded)."""
     out: list[Operation] = []
     transport = Transport(timeout=recorder.op_timeout, token=recorder.token)
@@ -192,6 +194,17 @@ def run_verify(backend: Backend, settings: Settings, *, token: str | None,
     )
     notes: list[str] = []
     windows: list[FaultWindow] = []
+    # The keys' values before the run (absent for a fresh --prefix): the checker's initial state.
+    first = _read_all(recorder, recorder.key_names, settings.timeout)
+    initial: dict[str, str | None] = {}
+    for key in recorder.key_names:
+        answered = [op for op in first if op.key == key and op.status is Status.OK]
+        if not answered:
+            raise Unavailable(f"could not read {key} before the run: no replica answered "
+                              f"within {settings.timeout:.0f}s (see `raftctl status`)")
+        initial[key] = answered[-1].result
+    del recorder.operations[:]
+    recorder.observations.clear()
     origin = time.monotonic()
     plan: FaultPlan | None = None
     thread: threading.Thread | None = None
@@ -241,14 +254,15 @@ def run_verify(backend: Backend, settings: Settings, *, token: str | None,
                         if backend.target == "endpoints" else " (use --restart or --chaos)"))
     on_event("reading every key back")
     before_final = len(recorder.operations)
-    _final_reads(recorder, recorder.key_names, settings.timeout)
+    _read_all(recorder, recorder.key_names, settings.timeout)
     final_reads = recorder.operations[before_final:]
     if settings.restart:
         agreements.append(("after the full restart",
                            check_agreement(backend.replicas(), token=token,
                                            timeout=settings.timeout)))
     on_event("checking linearizability, key by key")
-    result = check([*operations, *final_reads], max_steps=settings.max_steps, origin=origin)
+    result = check([*operations, *final_reads], max_steps=settings.max_steps, origin=origin,
+                   initial=initial)
     for k in result.inconclusive:
         notes.append(k.explanation)
     return RunResult(

@@ -6,8 +6,9 @@ delete (then the key must be gone) and a prefix listing; every operation becomes
 (op, key, index, term, leader, ok, detail) handed to ``emit`` as soon as it is done.
 Values the cluster acknowledged are remembered in ``acked``; ``check_acked`` reads every one of
 them back (linearizable reads) — the "no acknowledged write lost" check run after each fault.
-When a request finds no replica to serve it before the client's deadline (``Unavailable``), the
-check fails and ``WorkloadAborted`` stops the run instead of waiting that long for every step.
+When a request finds no replica to serve it before the client's deadline (``Unavailable``, or
+``OutcomeUnknown``: a write sent but never answered), the check fails and ``WorkloadAborted``
+stops the run instead of waiting that long for every step.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from raftctl.client import KVClient, Reply
-from raftctl.errors import CompareFailed, KeyNotFound, NodeError, RaftctlError, Unavailable
+from raftctl.errors import (
+    CompareFailed,
+    KeyNotFound,
+    NodeError,
+    OutcomeUnknown,
+    RaftctlError,
+    Unavailable,
+)
 
 __all__ = ["Check", "Workload", "WorkloadAborted"]
 
@@ -90,7 +98,7 @@ class Workload:
 
     def _fail(self, op: str, key: str, err: Exception) -> Check:
         check = self._record(Check(op, key, False, str(err)))
-        if isinstance(err, Unavailable):
+        if isinstance(err, (Unavailable, OutcomeUnknown)):
             # Nobody answered before the deadline: every further step would wait as long.
             raise WorkloadAborted(str(err)) from err
         return check

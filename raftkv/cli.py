@@ -6,7 +6,8 @@ API: one gthread worker, the driver started inside it). A bad option prints ONE 
 and exits 2; a node that fails at start (e.g. corrupt data dir) exits non-zero with one log line.
 
 ``raftkv check-data DIR`` verifies a data directory offline (``raftkv.storage.check``) and exits
-with its code. ``raftkv version`` prints the version.
+with its code. ``raftkv version`` prints the version. ``raftkv http METHOD URL`` is a tiny curl for
+the image (``raftkv.httptool``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-data", help="verify a data directory offline")
     check.add_argument("path", metavar="DIR", help="the node's --data-dir")
     sub.add_parser("version", help="print the version")
+    http = sub.add_parser(
+        "http",
+        help="a tiny curl: one HTTP request, the body to stdout (the image has no curl)",
+        description="One HTTP request; the body goes to stdout. Exit 0 for 1xx-3xx, 1 for an "
+        "HTTP error or a connection failure, 2 for bad arguments.",
+        epilog="example: raftkv http GET "
+        "http://raft-0.raft-service.default.svc.cluster.local:8000/v1/status",
+    )
+    http.add_argument("method", metavar="METHOD", help="GET, PUT, POST, DELETE or HEAD")
+    http.add_argument("url", metavar="URL")
+    http.add_argument("-d", "--data", default=None, help="request body (UTF-8 text)")
+    http.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
+                      help="extra request header (repeatable)")
+    http.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    http.add_argument("-i", "--include", action="store_true",
+                      help="also print the status line and headers (to stderr)")
     return parser
 
 
@@ -82,6 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "check-data":
         return _check_data(args.path)
+    if args.command == "http":
+        from raftkv.httptool import request
+
+        return request(args.method, args.url, data=args.data, headers=args.header,
+                       timeout=args.timeout, include=args.include)
     if args.command == "version":
         print(f"raftkv {__version__}")
         return 0

@@ -4,7 +4,8 @@ Contract (docs/contracts.md §3): every option has a flag and an env var, the fl
 validated here, once, at start, and every problem is a ``ConfigError`` whose one-line message names
 the option (``--port/RAFTKV_PORT: must be an integer in 1..65535, got 'x'``).
 
-Peers come either from ``--peers id=url,...`` (self included) or from ``--replicas N`` and
+Peers come either from ``--peers id=url,...`` (self included; a node whose id is not listed joins
+an existing cluster, see docs/membership.md) or from ``--replicas N`` and
 ``--peer-template`` (placeholders ``{name} {i} {id} {service} {namespace} {port}``; ``{name}`` is
 the node id without its ``-N`` suffix, so the StatefulSet pod ``raft-1`` derives
 ``raft-0..raft-{N-1}``). With neither, the node is a one-member cluster reachable at its own
@@ -88,6 +89,11 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
         "RAFTKV_WATCH_PROGRESS_MS",
         "interval of progress lines on an idle watch",
     ),
+    "lock_timeout": (
+        "--lock-timeout",
+        "RAFTKV_LOCK_TIMEOUT",
+        "seconds to wait for the data dir's lock held by another process (default 30; 0: no wait)",
+    ),
 }
 
 
@@ -116,6 +122,7 @@ class NodeConfig:
     threads: int = 96
     request_timeout_ms: int = 5_000
     log_level: str = "info"
+    lock_timeout_s: int = 30  # the Kubernetes default grace period; the chart passes its own
     max_value_bytes: int = MAX_VALUE_BYTES
     watch_window: int = 10_000
     max_watchers: int = 16
@@ -217,12 +224,8 @@ def _template_peers(
             f"{_where('replicas')}: the node id must end in -<ordinal> (like raft-0) to derive "
             f"peers, got {node_id!r}"
         )
-    name, ordinal = m.group("name"), int(m.group("i"))
-    if ordinal >= replicas:
-        raise ConfigError(
-            f"{_where('replicas')}: node {node_id!r} has ordinal {ordinal} but only "
-            f"{replicas} replicas are configured"
-        )
+    # an ordinal >= replicas (``kubectl scale`` up) is a node joining an existing cluster
+    name = m.group("name")
     peers = []
     for i in range(replicas):
         member = f"{name}-{i}"
@@ -306,11 +309,9 @@ def load_config(
             raise ConfigError(f"{_where('peer_template')}: needs --replicas")
         own_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         peers = (Peer(node_id, _check_url(_where("peers"), node_id, f"{own_host}:{port}")),)
-    if node_id not in {p.id for p in peers}:
-        raise ConfigError(
-            f"{_where('peers')}: this node's id {node_id!r} is not among the members "
-            f"({', '.join(p.id for p in peers)})"
-        )
+    # An id not among the peers is a *joining* node (docs/membership.md): it never campaigns and
+    # waits until the cluster adds it (POST /v1/admin/members). The peers bootstrap only an empty
+    # cluster; once the log holds a configuration, the log decides membership.
     watch_window = _int("watch_window", get("watch_window") or "10000", 1, 10_000_000)
     max_watchers = _int(
         "max_watchers", get("max_watchers") or str(min(16, threads // 4)), 0, threads // 4
@@ -318,6 +319,7 @@ def load_config(
     watch_progress_ms = _int(
         "watch_progress_ms", get("watch_progress_ms") or "5000", 10, 3_600_000
     )
+    lock_timeout_s = _int("lock_timeout", get("lock_timeout") or "30", 0, 3600)
     data_dir = (get("data_dir") or f"raftkv-data/{node_id}").strip()
     if not data_dir:
         raise ConfigError(f"{_where('data_dir')}: must not be empty")
@@ -338,4 +340,5 @@ def load_config(
         watch_window=watch_window,
         max_watchers=max_watchers,
         watch_progress_ms=watch_progress_ms,
+        lock_timeout_s=lock_timeout_s,
     )

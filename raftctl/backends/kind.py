@@ -24,7 +24,8 @@ never acts on another cluster the user has configured.
   and ``docker ps`` (a paused kind node: the replica is ``frozen``). raftctl reaches each pod
   through its own ``kubectl port-forward`` (``portforward.PortForwards``), never through the API
   server's proxy, whose path cleaning and reject rules would change or refuse keys. Pods on a
-  NotReady or frozen node get no forward: they fail at once instead of hanging.
+  NotReady or frozen node, or whose container is not running, get no forward and the URL
+  ``NO_ROUTE``: they fail at once instead of hanging.
 - ``kill``: SIGKILL to the node container's process through the kind node's container runtime
   (``crictl inspect`` for its pid, ``kill -9``): a crash; the kubelet restarts the container in the
   same pod. ``delete_pod``: ``kubectl delete pod`` (graceful, or ``--force --grace-period=0``).
@@ -37,6 +38,7 @@ never acts on another cluster the user has configured.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -57,6 +59,13 @@ STATEFULSET = "raft"
 CONTAINER = "raftkv"
 DEFAULT_REPLICAS = 3  # the chart's replicaCount
 DOWN_POLL_S = 1.0
+POD_POLL_S = 1.0
+NODE_POLL_S = 2.0
+NODE_WAIT_S = 120.0  # a new kind cluster's workers turn Ready some seconds after it is created
+NODE_PORT = 8000
+# The URL of a replica that gets no port-forward (not running, node frozen or NotReady): port 0
+# refuses at once, and no other program can be listening there.
+NO_ROUTE = "http://127.0.0.1:0"
 _DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 
@@ -115,19 +124,34 @@ def _ready(conditions: Any) -> bool | None:
     return None
 
 
+# Taints the node lifecycle controller puts on a node that is not (yet) Ready: they go away by
+# themselves once it is, so they do not make a node unusable for good.
+_LIFECYCLE_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+
+
+def _placeable(node: dict[str, Any], *, when_ready: bool) -> bool:
+    spec = node.get("spec", {})
+    if spec.get("unschedulable"):
+        return False
+    for taint in spec.get("taints") or []:
+        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if when_ready and taint.get("key") in _LIFECYCLE_TAINTS:
+            continue
+        return False
+    return when_ready or _ready(node.get("status", {}).get("conditions")) is True
+
+
 def schedulable_nodes(nodes: Sequence[dict[str, Any]]) -> list[str]:
     """Names of the nodes a raftkv pod can land on: Ready, not cordoned, no hard taint."""
-    out = []
-    for node in nodes:
-        spec = node.get("spec", {})
-        if spec.get("unschedulable"):
-            continue
-        if any(t.get("effect") in ("NoSchedule", "NoExecute") for t in spec.get("taints") or []):
-            continue
-        if _ready(node.get("status", {}).get("conditions")) is not True:
-            continue
-        out.append(node["metadata"]["name"])
-    return sorted(out)
+    return sorted(n["metadata"]["name"] for n in nodes if _placeable(n, when_ready=False))
+
+
+def starting_nodes(nodes: Sequence[dict[str, Any]]) -> list[str]:
+    """Nodes that are not Ready yet but would be schedulable once they are (a new worker)."""
+    ready = set(schedulable_nodes(nodes))
+    return sorted(n["metadata"]["name"] for n in nodes
+                  if _placeable(n, when_ready=True) and n["metadata"]["name"] not in ready)
 
 
 class KindBackend:
@@ -205,19 +229,34 @@ class KindBackend:
     def nodes(self) -> list[dict[str, Any]]:
         return self._json(self.kubectl("get", "nodes", "-o", "json"))
 
-    def check_workers(self, replicas: int | None) -> None:
-        """Fail before installing when the hard anti-affinity cannot place every replica."""
+    def check_workers(self, replicas: int | None, reporter: Reporter | None = None) -> None:
+        """Fail before installing when the hard anti-affinity cannot place every replica.
+
+        Workers that are only not Ready yet (a cluster just created) are waited for, up to
+        ``NODE_WAIT_S``.
+        """
         want = replicas or DEFAULT_REPLICAS
         if self.s.anti_affinity != "hard" or want <= 1:
             return
-        usable = schedulable_nodes(self.nodes())
-        if len(usable) >= want:
-            return
+        deadline = time.monotonic() + NODE_WAIT_S
+        while True:
+            nodes = self.nodes()
+            usable, starting = schedulable_nodes(nodes), starting_nodes(nodes)
+            if len(usable) >= want:
+                return
+            if len(usable) + len(starting) < want or time.monotonic() >= deadline:
+                break
+            if reporter is not None:
+                reporter.step(f"waiting for worker node(s) {', '.join(starting)} to be Ready")
+                reporter = None  # say it once
+            time.sleep(NODE_POLL_S)
+        waited = (f" ({len(starting)} more not Ready after {NODE_WAIT_S:g}s: "
+                  f"{', '.join(starting)})" if starting else "")
         raise RaftctlError(
-            f"kind cluster {self.s.cluster!r} has {len(usable)} schedulable worker node(s) for "
-            f"{want} replicas, and the chart's hard anti-affinity puts each replica on its own "
-            f"node: use a cluster with at least {want} workers (`--kind-cluster NAME`; "
-            f"./kind-with-registry.sh --name NAME makes 4), or `--anti-affinity soft`"
+            f"kind cluster {self.s.cluster!r} has {len(usable)} schedulable worker node(s)"
+            f"{waited} for {want} replicas, and the chart's hard anti-affinity puts each replica "
+            f"on its own node: use a cluster with at least {want} workers (`--kind-cluster "
+            f"NAME`; ./kind-with-registry.sh --name NAME makes 4), or `--anti-affinity soft`"
         )
 
     def install(
@@ -229,7 +268,7 @@ class KindBackend:
             raise RaftctlError(
                 f"chart not found at {self.s.chart}: run raftctl from a raftkv checkout"
             )
-        self.check_workers(replicas)
+        self.check_workers(replicas, reporter)
         digest = digest or self.pushed_digest()
         args = [
             "upgrade", "--install", self.s.release, str(self.s.chart),
@@ -260,7 +299,7 @@ class KindBackend:
         reporter.step(f"kind cluster {self.s.cluster} with a registry on :5001 "
                       "(./kind-with-registry.sh: creates or repairs)")
         self._run([str(script), "--name", self.s.cluster], cwd=str(self.s.root), timeout=900)
-        self.check_workers(replicas)  # before a long build
+        self.check_workers(replicas, reporter)  # before a long build
         self.build(reporter)
         digest = self.push(reporter)
         self.install(replicas, reporter, digest=digest)
@@ -362,16 +401,19 @@ class KindBackend:
                 state = "running" if _running(_container(pod)) else "restarting"
             else:
                 state = str(status.get("phase", "pending")).lower()
-            out.append(Replica(
+            replica = Replica(
                 id=name,
-                url=self.forwards.url(name),
+                url=NO_ROUTE,
                 state=state,
                 pod=name,
                 node=node,
                 pod_ip=status.get("podIP"),
                 pod_ready=_ready(status.get("conditions")) is True,
                 node_ready=node_ready.get(node or ""),
-            ))  # fmt: skip
+            )  # fmt: skip
+            if _reachable(replica):
+                replica = dataclasses.replace(replica, url=self.forwards.url(name))
+            out.append(replica)
         self.forwards.ensure(r.id for r in out if _reachable(r))
         return out
 
@@ -442,6 +484,50 @@ class KindBackend:
                 continue
             names.append(name)
         return names
+
+    # -- running raftctl inside the cluster -------------------------------------------------
+    def in_cluster_endpoints(self) -> tuple[str, list[str]]:
+        """(the node image, every replica's pod DNS URL), read from the StatefulSet."""
+        sts = json.loads(self._run(self.kubectl("get", "statefulset", STATEFULSET, "-o", "json")))
+        spec = sts.get("spec", {})
+        containers = spec.get("template", {}).get("spec", {}).get("containers", [])
+        image = next((c.get("image") for c in containers if c.get("name") == CONTAINER), None)
+        if not image:
+            raise RaftctlError(f"statefulset/{STATEFULSET} has no {CONTAINER} container")
+        service = spec.get("serviceName") or "raft-service"
+        count = int(spec.get("replicas") or DEFAULT_REPLICAS)
+        return image, [f"http://{STATEFULSET}-{i}.{service}:{NODE_PORT}" for i in range(count)]
+
+    def run_pod(self, name: str, image: str, command: Sequence[str], *,
+                timeout: float, reporter: Reporter) -> str:
+        """Run ``command`` once in a Pod of ``image``; its log once it succeeded (deleted after)."""
+        require(self.runner, ["kubectl"], "run a pod")
+        self._run(self.kubectl(
+            "run", name, f"--image={image}", "--restart=Never", "--image-pull-policy=IfNotPresent",
+            f"--labels=app.kubernetes.io/instance={self.s.release},"
+            "app.kubernetes.io/component=bench",
+            "--command", "--", *command))  # fmt: skip
+        try:
+            reporter.step(f"pod {name} running `{' '.join(command[:2])}` in the cluster")
+            deadline = time.monotonic() + timeout
+            phase = ""
+            while time.monotonic() < deadline:
+                phase = self._run(self.kubectl("get", "pod", name, "-o",
+                                               "jsonpath={.status.phase}")).strip()
+                if phase in ("Succeeded", "Failed"):
+                    break
+                time.sleep(POD_POLL_S)
+            else:
+                raise RaftctlError(f"pod {name} did not finish within {timeout:.0f}s "
+                                   f"(phase {phase or 'unknown'})")
+            log = self._run(self.kubectl("logs", name))
+            if phase == "Failed":
+                last = log.strip().splitlines()[-1] if log.strip() else "no output"
+                raise RaftctlError(f"pod {name} failed: {last}")
+            return log
+        finally:
+            self.runner.run(self.kubectl("delete", "pod", name, "--wait=false",
+                                         "--ignore-not-found"), check=False)
 
     def logs(self, replica_id: str, *, tail: int | None, follow: bool) -> Iterator[str]:
         require(self.runner, ["kubectl"], "read pod logs")

@@ -126,9 +126,18 @@ class Spec:
     heartbeat_ms: int
     token: str | None = None
     version: int = 1
+    # the replicas that formed the cluster at its first start (empty: all of them). Only they get
+    # themselves in --peers; a replica added later by `raftctl scale` starts as a joining node
+    # (its id is not among its --peers) and becomes a member through the log.
+    bootstrap: tuple[str, ...] = ()
 
-    def peers(self) -> str:
-        return ",".join(f"{r.id}={r.url}" for r in self.replicas)
+    def peers(self, replica: ReplicaSpec | None = None) -> str:
+        founders = set(self.bootstrap) or {r.id for r in self.replicas}
+        if replica is not None and replica.id not in founders:
+            chosen = [r for r in self.replicas if r.id != replica.id]
+        else:
+            chosen = [r for r in self.replicas if r.id in founders]
+        return ",".join(f"{r.id}={r.url}" for r in chosen)
 
     def argv(self, replica: ReplicaSpec) -> list[str]:
         """The command line that runs ``replica`` (the token goes in the environment)."""
@@ -139,7 +148,7 @@ class Spec:
             "--host", "127.0.0.1",
             "--port", str(replica.port),
             "--data-dir", replica.data_dir,
-            "--peers", self.peers(),
+            "--peers", self.peers(replica),
             "--election-ms", str(self.election_ms),
             "--heartbeat-ms", str(self.heartbeat_ms),
         ]  # fmt: skip
@@ -164,6 +173,7 @@ class Spec:
                 heartbeat_ms=int(raw["heartbeat_ms"]),
                 token=raw.get("token"),
                 version=int(raw.get("version", 1)),
+                bootstrap=tuple(str(x) for x in raw.get("bootstrap", ())),
             )
         except (KeyError, TypeError, ValueError):
             return None

@@ -14,8 +14,8 @@ Contract:
   for every listed pod that has no live forward (kubectl exits with "lost connection to pod" when
   the pod's container restarts, so a dead forward is started again, at most every
   ``RESPAWN_S``), all at once, and waits until each printed ``Forwarding from`` or exited.
-  A pod left out (not running, node NotReady or frozen) has no forward: its port refuses
-  connections at once instead of hanging.
+  The caller leaves out pods that cannot answer (not running, node NotReady or frozen): they
+  get no forward (the kind backend gives them a URL that refuses at once instead of hanging).
 - ``close()`` stops every kubectl it started (also registered with ``atexit``).
 Each kubectl's output is drained by a thread (it prints a line per connection).
 """
@@ -82,7 +82,8 @@ class _Forward:
 
     @property
     def settled(self) -> bool:
-        return self.ready.is_set() or not self.alive or self.eof.is_set()
+        # an exited kubectl closes its pipe: wait for EOF so its last words are read
+        return self.ready.is_set() or self.eof.is_set()
 
     def stop(self) -> None:
         if self.alive:

@@ -22,7 +22,8 @@ def _meta(reply: Reply) -> dict[str, object]:
 @command
 def put(
     g: Globals,
-    key: Annotated[str, typer.Argument(help="the key (1-512 bytes of printable UTF-8)")],
+    key: Annotated[str, typer.Argument(
+        help="the key: any UTF-8 text of 1-512 bytes (`--` before one starting with `-`)")],
     value: Annotated[str, typer.Argument(help="the value; `-` reads it from stdin")],
     prev_value: Annotated[str | None, typer.Option(
         "--prev-value", help="compare-and-set: only write if the current value is this")] = None,

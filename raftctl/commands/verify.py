@@ -60,8 +60,11 @@ def verify(
     writes: Annotated[int, typer.Option(
         min=2, max=1000, help="--sequential: keys written per phase")] = 5,
     prefix: Annotated[str | None, typer.Option(
-        help="key prefix (default: verify/<random run id>)", show_default=False)] = None,
-    timeout: Annotated[float, typer.Option(help="request deadline and fault timeout (s)")] = 30.0,
+        help="key prefix [default: verify/RUN-ID, a fresh random id]",
+        show_default=False)] = None,
+    timeout: Annotated[float, typer.Option(
+        help="longest wait (s) for a recovery, a restart, replicas to converge, or "
+        "(--sequential) a request")] = 30.0,
 ) -> None:
     """Prove the cluster linearizable, durable and in agreement (concurrent clients, faults).
 

@@ -190,9 +190,11 @@ class RaftNode:
             self._tick_leader()
         else:
             self._election_elapsed += 1
-            if self._election_elapsed >= self._randomized_timeout:
+            if self._election_elapsed >= self._randomized_timeout and self._may_campaign():
                 self._election_elapsed = 0
                 self._campaign(transfer=False)
+            # a node that may not campaign (learner, joining, removed) lets its leader lease run
+            # out instead, so it answers the (pre-)votes a new election needs from it
 
     def campaign(self) -> None:
         """Start an election now (as if the election timer fired); a no-op on the leader."""
@@ -872,6 +874,7 @@ class RaftNode:
         self._election_elapsed += 1
         if self._election_elapsed >= cfg.election_tick:
             self._election_elapsed = 0
+            self._forget_silent_removed()
             if cfg.check_quorum:
                 prs = self._progress
                 active = sum(1 for v in self._voters if v == self.id or prs[v].recent_active)
@@ -1051,6 +1054,8 @@ class RaftNode:
             self._maybe_commit()
             if self.role is not Role.LEADER:
                 return  # our own removal committed: we stepped down
+            if m.src not in self._member_set:
+                self._prune_removed()
             if m.src == self._transferee and pr.match == self._log.last_index():
                 self._send_timeout_now(m.src)
         if m.src in self._progress:
@@ -1101,18 +1106,7 @@ class RaftNode:
         """Leader: the configuration in effect is committed. Stop replicating to removed nodes;
         if we removed ourselves, step down (thesis §4.2.2), handing over to an up-to-date voter."""
         conf = self._conf
-        stale = [p for p in self._progress if p != self.id and p not in self._member_set]
-        if stale:
-            for p in stale:
-                # a last heartbeat tells a removed node its removal is committed (it then stops
-                # campaigning for good); nothing is sent to it afterwards
-                pr = self._progress.pop(p)
-                self._send(
-                    Heartbeat(
-                        src=self.id, dst=p, term=self.term, commit=min(pr.match, self.commit)
-                    )
-                )
-            self._targets = tuple(sorted(p for p in self._progress if p != self.id))
+        self._prune_removed()
         if self.id in self._voter_set:
             return
         last = self._log.last_index()
@@ -1144,6 +1138,42 @@ class RaftNode:
         self._bcast_heartbeat(r.context)
 
     # ------------------------------------------------------------------ membership
+
+    def _prune_removed(self) -> None:
+        """Leader, configuration committed: stop replicating to nodes it removed, each once it
+        holds the entry that removed it. A last heartbeat tells it the removal is committed (it
+        then never campaigns again); nothing is sent to it afterwards."""
+        conf = self._conf
+        if self.commit < conf.index:
+            return
+        done = [
+            p
+            for p, pr in self._progress.items()
+            if p != self.id and p not in self._member_set and pr.match >= conf.index
+        ]
+        if not done:
+            return
+        for p in done:
+            pr = self._progress.pop(p)
+            commit = min(pr.match, self.commit)
+            self._send(Heartbeat(src=self.id, dst=p, term=self.term, commit=commit))
+        self._targets = tuple(sorted(p for p in self._progress if p != self.id))
+
+    def _forget_silent_removed(self) -> None:
+        """Leader, once per election timeout: stop replicating to removed nodes that did not
+        answer for a whole election timeout (down, or ignored for their higher term)."""
+        if self.commit < self._conf.index:
+            return
+        silent = []
+        for p, pr in self._progress.items():
+            if p != self.id and p not in self._member_set:
+                if not pr.recent_active:
+                    silent.append(p)
+                pr.recent_active = False
+        if silent:
+            for p in silent:
+                del self._progress[p]
+            self._targets = tuple(sorted(p for p in self._progress if p != self.id))
 
     def _snapshot_conf(self, meta: SnapshotMeta | None) -> Membership:
         """The configuration a snapshot carries; for an old snapshot (or none) the flags' one."""
@@ -1208,7 +1238,11 @@ class RaftNode:
             return m.src in self._electorate()
         if isinstance(m, TimeoutNow) and m.src == self.leader:
             return True  # a leader that removed itself hands over to us
-        return m.src in self._member_set or m.src in self._progress
+        if m.src in self._member_set:
+            return True
+        # a removed node we still replicate to (until it holds its removal): its answers count,
+        # its term never moves ours
+        return m.src in self._progress and m.term <= self.term
 
     def _may_campaign(self) -> bool:
         """Voters campaign. So does a voter whose removal is appended but not committed (thesis

@@ -34,13 +34,29 @@ class NodeStatus:
     last_applied: int = 0
     last_log_index: int = 0
     snapshot_index: int = 0
-    members: tuple[str, ...] = field(default_factory=tuple)
+    members: tuple[str, ...] = field(default_factory=tuple)  # the voters
     progress: dict[str, int] = field(default_factory=dict)
+    # membership (docs/membership.md): the configuration in effect on this node
+    learners: tuple[str, ...] = field(default_factory=tuple)
+    config_index: int = 0
+    member_role: str = "voter"  # voter | learner | removed | none (joining)
+    peer_urls: dict[str, str] = field(default_factory=dict)  # every member's URL
+
+    @property
+    def public_role(self) -> str:
+        """``role`` as /v1/status shows it: learners, removed and joining nodes say so."""
+        if self.member_role == "removed":
+            return "removed"
+        if self.member_role == "none":
+            return "joining"
+        if self.member_role == "learner":
+            return "learner"
+        return self.role
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "role": self.role,
+            "role": self.public_role,
             "term": self.term,
             "leader": self.leader,
             "commit_index": self.commit_index,
@@ -48,6 +64,9 @@ class NodeStatus:
             "last_log_index": self.last_log_index,
             "snapshot_index": self.snapshot_index,
             "members": list(self.members),
+            "voters": list(self.members),
+            "learners": list(self.learners),
+            "config_index": self.config_index,
         }
 
 
@@ -80,6 +99,10 @@ class NodeAPI(Protocol):
     def snapshot_now(self, timeout: float) -> int: ...
 
     def receive_snapshot_chunk(self, headers: Any, body: bytes) -> dict[str, Any]: ...
+
+    def change_membership(self, change: Any, force: bool, timeout: float) -> Any: ...
+
+    def peer_reachable(self, peer_id: str) -> bool: ...
 
     def start(self) -> None: ...
 

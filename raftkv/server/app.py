@@ -63,6 +63,7 @@ from raftkv.server import watch as watch_routes
 from raftkv.server.api import NodeAPI
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.keypath import forward_target, query_value, request_key
+from raftkv.server.members import register_members
 from raftkv.server.routes_hash import HASH_PATH, hash_blueprint
 from raftkv.server.routes_snapshot import SNAPSHOT_PATH, snapshot_blueprint
 
@@ -151,7 +152,8 @@ class _Ctx:
 
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
-    "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch", HASH_PATH, SNAPSHOT_PATH,
+    "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch", HASH_PATH, "/v1/members",
+    "/v1/admin/members", SNAPSHOT_PATH,
 })
 
 
@@ -443,7 +445,7 @@ def build_app(node: NodeAPI) -> Flask:
     @app.route("/v1/kv/", methods=["GET", "PUT", "DELETE"])
     def kv_empty_key() -> Response:
         if request.environ.get("PATH_INFO") != "/v1/kv/":  # key "/" (/v1/kv//) lands here
-            handler = {"GET": kv_get, "PUT": kv_put, "DELETE": kv_delete}[request.method]
+            handler = {"PUT": kv_put, "DELETE": kv_delete}.get(request.method, kv_get)
             return handler("/")
         if request.method == "GET":
             return kv_list()
@@ -490,11 +492,13 @@ def build_app(node: NodeAPI) -> Flask:
             why = "node is not running"
         elif node.draining:
             why = "node is shutting down"
+        elif st.member_role in ("none", "removed"):
+            why = "joining" if st.member_role == "none" else "removed from the cluster"
         elif st.leader is None:
             why = "no known leader"
         elif st.last_applied < st.commit_index:
             why = f"applying: last_applied {st.last_applied} < commit_index {st.commit_index}"
-        body = {"ready": why is None, "id": ctx.id, "leader": st.leader,
+        body = {"ready": why is None, "id": ctx.id, "role": st.public_role, "leader": st.leader,
                 "commit_index": st.commit_index, "last_applied": st.last_applied}
         if why is not None:
             body["error"] = f"not ready: {why}"
@@ -525,9 +529,10 @@ def build_app(node: NodeAPI) -> Flask:
         if unknown:
             raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
         target = body.get("target")
-        if target is not None and (not isinstance(target, str) or target not in ctx.cfg.peer_urls):
+        voters = node.status().members  # from the configuration: members added later count
+        if target is not None and (not isinstance(target, str) or target not in voters):
             raise BadRequest(
-                f"target must be null or one of {', '.join(ctx.cfg.peer_ids)}, got {target!r}"
+                f"target must be null or one of {', '.join(voters)}, got {target!r}"
             )
         relayed = leader_check()
         if relayed is not None:
@@ -552,6 +557,10 @@ def build_app(node: NodeAPI) -> Flask:
     watch_routes.register(app, node, ctx.slots)
     app.register_blueprint(hash_blueprint(node))
     app.register_blueprint(snapshot_blueprint(node))
+    # membership routes (members.py); members added through the log are found by their URL in the
+    # configuration, so forwarding reaches a leader that was not among the flags' peers
+    ctx.forwarder.resolver = lambda pid: node.status().peer_urls.get(pid)
+    register_members(app, node, forward_or_raise)
 
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists

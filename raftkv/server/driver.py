@@ -70,7 +70,10 @@ from raftkv.errors import (
 )
 from raftkv.kv import Command, KVStateMachine, Outcome, Result, encode_command, fingerprint
 from raftkv.raft import (
+    ConfChange,
+    ConfChangeRefused,
     Config as RaftConfig,
+    Membership,
     MessageDecodeError,
     NotLeader as CoreNotLeader,
     ProposalDropped,
@@ -81,10 +84,12 @@ from raftkv.raft import (
     decode_message,
     encode_message,
 )
+from raftkv.raft.membership import decode_change
 from raftkv.raft.messages import InstallSnapshot
 from raftkv.raft.types import EntryKind, HardState, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
 from raftkv.server.changefeed import Change, ChangeFeed
+from raftkv.server.members import MembershipConflict, check_change
 from raftkv.server.metrics import NodeMetrics
 from raftkv.server.snapshot_policy import should_snapshot
 from raftkv.server.snapshot_stream import SnapshotReceiver, SnapshotSender, staged_path
@@ -176,6 +181,11 @@ class NodeDriver:
             config.id, lambda: self._storage.snap_dir if self._storage else None,
             lambda m: self.deliver([m]),
         )
+        # membership (docs/membership.md)
+        self._membership = Membership(voters=config.peer_ids)
+        self._conf_pending: dict[int, tuple[int, Waiter[Membership]]] = {}
+        self._peer_ok: dict[str, float] = {}  # peer -> monotonic time of its last answer
+        self._synced_conf: tuple[int, bool] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -189,7 +199,9 @@ class NodeDriver:
     def start(self) -> None:
         """Open storage, recover, start the transport and the driver thread."""
         cfg = self.config
-        storage = Storage.open(cfg.data_dir, snapshot_data=False)
+        storage = Storage.open(
+            cfg.data_dir, lock_timeout=cfg.lock_timeout_s, snapshot_data=False
+        )
         rec = storage.recovered
         snap: Snapshot | None = rec.snapshot
         if snap is not None:
@@ -203,6 +215,7 @@ class NodeDriver:
         raft_cfg = RaftConfig(
             id=cfg.id,
             peers=cfg.peer_ids,
+            peer_urls=tuple(sorted(cfg.peer_urls.items())),
             election_tick=cfg.election_tick,
             heartbeat_tick=1,
             pre_vote=True,
@@ -218,9 +231,20 @@ class NodeDriver:
         self._storage = storage
         self.metrics.watch_storage(lambda: self._storage.stats() if self._storage else None)
         self._saved_hs = rec.hard_state
+        conf = self._node.membership
+        self._membership = conf
+        if conf.index > 0 and set(conf.members) != set(cfg.peer_ids):
+            # flags only bootstrap an empty cluster: from now on the log defines membership
+            log.warning(
+                "event=flags-ignored flags=%s members=%s config_index=%d: the persisted "
+                "configuration decides membership (docs/membership.md)",
+                ",".join(cfg.peer_ids), ",".join(conf.members), conf.index,
+            )
+        urls = dict(cfg.peer_urls)
+        urls.update(conf.urls)
         self._transport = PeerTransport(
             cfg.id,
-            cfg.peer_urls,
+            urls,
             encode_message,
             token=cfg.token,
             timeout=max(1.0, cfg.election_ms / 1000.0),
@@ -368,6 +392,7 @@ class NodeDriver:
 
     def _on_peer_reply(self, peer: str, objs: list[Any]) -> None:
         """Sender thread: a peer answered our POST with messages for us."""
+        self._peer_ok[peer] = time.monotonic()
         try:
             msgs = self.decode_messages(objs)
         except MalformedRaftMessage as err:
@@ -400,6 +425,34 @@ class NodeDriver:
         self.metrics.snapshot_transfers.labels("ok" if ok else "failed").inc()
         log.info("event=snapshot-transfer peer=%s index=%d ok=%s seconds=%.3f", peer,
                  meta.index, ok, seconds)
+
+    def change_membership(self, change: ConfChange, force: bool, timeout: float) -> Membership:
+        """Propose a membership change on the leader; the new configuration once it is committed
+        and applied. MembershipConflict (409), MemberNotFound (404), NotLeader/NoLeader (503),
+        CommitTimeout (504: outcome unknown)."""
+        waiter: Waiter[Membership] = Waiter()
+        self._submit("conf", (change, force), waiter)
+        if not waiter.wait(timeout):
+            raise CommitTimeout(
+                f"membership change ({change.describe()}) not committed within {timeout:g}s: "
+                "outcome unknown; check GET /v1/members before retrying"
+            )
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.value is not None
+        return waiter.value
+
+    def membership(self) -> Membership:
+        """The configuration in effect on this node (refreshed by the driver)."""
+        return self._membership
+
+    def peer_reachable(self, peer_id: str) -> bool:
+        """Did ``peer_id`` answer us within the last election timeout? (The leader hears from
+        every live peer once per heartbeat.)"""
+        if peer_id == self.config.id:
+            return self.started
+        last = self._peer_ok.get(peer_id)
+        return last is not None and time.monotonic() - last < self.config.election_ms / 1000
 
     def snapshot_now(self, timeout: float) -> int:
         waiter: Waiter[int] = Waiter()
@@ -503,6 +556,8 @@ class NodeDriver:
                 self._pending[index] = _Pending(term, waiter, cmd)
             elif kind == "transfer":
                 self._start_transfer(node, payload, waiter)
+            elif kind == "conf":
+                self._start_conf_change(node, payload[0], payload[1], waiter)
             elif kind == "snapshot":
                 self._snap_waiters.append(waiter)
                 if self._snap_thread is None:
@@ -535,6 +590,39 @@ class NodeDriver:
                 w.fail(e)
         else:
             self._reads[rid] = _Read(created=self._clock(), waiters=reads)
+
+    def _start_conf_change(
+        self, node: RaftNode, change: ConfChange, force: bool, waiter: Waiter[Membership]
+    ) -> None:
+        if self._role is not Role.LEADER:
+            waiter.fail(self._not_leader(self._leader))
+            return
+        st = node.status()
+        try:
+            check_change(
+                node.membership,
+                change,
+                leader_id=self.config.id,
+                match=st.progress,
+                last_index=st.last_log_index,
+                reachable=self.peer_reachable,
+                force=force,
+            )
+            index = node.propose_conf_change(change)
+        except RaftkvError as err:
+            waiter.fail(err)
+            return
+        except CoreNotLeader as err:
+            waiter.fail(self._not_leader(err.leader_hint))
+            return
+        except ProposalDropped:
+            waiter.fail(MembershipConflict("a leadership transfer is in progress; retry"))
+            return
+        except ConfChangeRefused as err:
+            waiter.fail(MembershipConflict(str(err)))
+            return
+        log.info("event=membership-change index=%d change=%s", index, change.describe())
+        self._conf_pending[index] = (st.term, waiter)
 
     def _not_leader(self, hint: str | None) -> RaftkvError:
         if hint is None or hint == self.config.id:
@@ -640,6 +728,8 @@ class NodeDriver:
                 if e.kind is not EntryKind.NORMAL:  # NOOP, CONFIG: nothing for the KV machine
                     sm.apply_noop(e.index, e.term)
                     result = None
+                    if e.kind is EntryKind.CONFIG:
+                        self._config_applied(e.index, e.term, e.data)
                 else:
                     nbytes += len(e.data)
                     result = sm.apply(e.index, e.term, e.data)
@@ -651,6 +741,36 @@ class NodeDriver:
         self._log_bytes_since += nbytes
         self.feed.publish(changes, sm.applied_index)
         self._wake_writes.extend(done)
+
+    def _config_applied(self, index: int, term: int, data: bytes) -> None:
+        change, conf = decode_change(data, index)
+        log.info("event=membership-committed index=%d change=%s voters=%s learners=%s",
+                 index, change.describe(), ",".join(conf.voters), ",".join(conf.learners) or "-")
+        pending = self._conf_pending.pop(index, None)
+        if pending is None:
+            return
+        if pending[0] == term:
+            pending[1].resolve(conf)
+        else:
+            pending[1].fail(ProposalLost(
+                "leadership changed before the membership change committed; it was not "
+                "applied (check GET /v1/members, then retry)"
+            ))
+
+    def _sync_membership(self, node: RaftNode, commit: int) -> None:
+        """Follow the configuration: the transport learns new members' URLs (they travel in the
+        configuration entries). Senders to removed members stay (the core stops sending to
+        them once they hold their removal; the last heartbeat must still get there)."""
+        conf = node.membership
+        self._membership = conf
+        transport = self._transport
+        if transport is None or (conf.index, commit >= conf.index) == self._synced_conf:
+            return
+        self._synced_conf = (conf.index, commit >= conf.index)
+        for nid in conf.members:
+            url = conf.url(nid) or self.config.peer_urls.get(nid)
+            if url and nid != self.config.id:
+                transport.set_peer(nid, url)
 
     def _wake_waiters(self) -> None:
         """Release the requests answered during this pass — at its very end, so the threads that
@@ -868,6 +988,10 @@ class NodeDriver:
         if node is None:
             return
         st = node.status()
+        self._sync_membership(node, st.commit_index)
+        conf = self._membership
+        urls = dict(self.config.peer_urls)
+        urls.update(conf.urls)
         self._status = NodeStatus(
             id=st.id,
             role=st.role.value,
@@ -879,10 +1003,16 @@ class NodeDriver:
             snapshot_index=max(st.snapshot_index, self._snapshot_index),
             members=tuple(st.members),
             progress=dict(st.progress),
+            learners=tuple(conf.learners),
+            config_index=conf.index,
+            member_role=conf.role_of(self.config.id),
+            peer_urls=urls,
         )
 
     def _on_send_result(self, peer: str, ok: bool, count: int) -> None:
-        if not ok:
+        if ok:
+            self._peer_ok[peer] = time.monotonic()
+        else:
             self.metrics.peer_send_failures.labels(peer).inc()
 
     def _fatal(self, err: BaseException) -> None:

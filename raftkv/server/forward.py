@@ -15,7 +15,8 @@ Failures, and what the client is told:
 - a read, or a write with ``X-Request-Id`` (the leader applies it at most once), that met a reset
   on a REUSED connection before any answer is re-sent once on a new connection (the keep-alive
   race: the leader closed the idle connection as we sent). A write without ``X-Request-Id`` is
-  never re-sent once its bytes went out.
+  never re-sent once its bytes went out. If that re-sent write then fails in any way, even
+  before it went out, the answer is ``OutcomeUnknown``: the first attempt may have been applied.
 Any exception closes and drops the pooled connection, so the next request starts clean. An idle
 connection the leader already closed (seen with a zero-timeout poll before use), or idle for
 longer than ``MAX_IDLE_S``, is replaced before anything is sent.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -65,14 +66,25 @@ class Forwarder:
         self.self_id = self_id
         self._targets: dict[str, tuple[bool, str, int]] = {}
         for pid, url in peer_urls.items():
-            parts = urlsplit(url)
-            https = parts.scheme == "https"
-            self._targets[pid] = (https, parts.hostname or "", parts.port or (443 if https else 80))
+            self._set(pid, url)
         self.timeout = timeout
         self._local = threading.local()
+        # where to find a member that is not among the flags' peers (added through the log)
+        self.resolver: Callable[[str], str | None] | None = None
+
+    def _set(self, pid: str, url: str) -> None:
+        parts = urlsplit(url)
+        https = parts.scheme == "https"
+        self._targets[pid] = (https, parts.hostname or "", parts.port or (443 if https else 80))
 
     def can_forward_to(self, leader: str | None) -> bool:
-        return leader is not None and leader != self.self_id and leader in self._targets
+        if leader is None or leader == self.self_id:
+            return False
+        if leader not in self._targets and self.resolver is not None:
+            url = self.resolver(leader)
+            if url:
+                self._set(leader, url)
+        return leader in self._targets
 
     def _pool(self) -> dict[str, _Pooled]:
         pool: dict[str, _Pooled] | None = getattr(self._local, "pool", None)
@@ -114,6 +126,7 @@ class Forwarder:
         out[FORWARDED_HEADER] = self.self_id
         safe = method in SAFE_METHODS
         resendable = safe or "X-Request-Id" in out
+        went_out = False  # a write's bytes reached the wire on an earlier attempt
         for attempt in (0, 1):
             conn, reused = self._conn(leader)
             try:
@@ -123,12 +136,16 @@ class Forwarder:
             except Exception as err:  # the connection is closed: never reuse it
                 self._drop(leader)
                 why = type(err).__name__
-                if not conn.sent:
+                if not conn.sent and not (went_out and not safe):
                     raise NoLeader(
                         f"leader {leader} unreachable ({why}); retry", leader=leader
                     ) from None
                 timed_out = isinstance(err, TimeoutError)
                 if reused and attempt == 0 and resendable and not timed_out:
+                    # A leader that dies resets every connection, including one whose request it
+                    # had already read and proposed: if the re-send cannot even connect, the
+                    # first attempt's fate is still unknown (never "no leader, safe to retry").
+                    went_out = True
                     continue
                 if safe:
                     raise NoLeader(

@@ -62,7 +62,9 @@ def settings(config: NodeConfig) -> dict[str, Any]:
         "threads": config.threads,
         "worker_connections": 1000,
         "keepalive": 75,
-        "timeout": 60,
+        # The master kills a worker silent this long; the worker is silent while it waits for the
+        # data dir's lock in post_worker_init (up to lock_timeout_s), so allow that on top.
+        "timeout": 60 + config.lock_timeout_s,
         "graceful_timeout": 15,
         "preload_app": False,
         "accesslog": None,

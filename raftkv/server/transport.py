@@ -235,18 +235,47 @@ class PeerTransport:
         on_reply: Callable[[str, list[Any]], None] | None = None,
     ) -> None:
         self.self_id = self_id
+        self._encode = encode
+        self._opts: dict[str, Any] = {
+            "token": token, "timeout": timeout, "on_result": on_result, "on_reply": on_reply,
+        }
         self.senders = {
-            pid: PeerSender(
-                pid, url, encode, token=token, timeout=timeout, on_result=on_result,
-                on_reply=on_reply,
-            )
+            pid: self._make(pid, url)
             for pid, url in sorted(peer_urls.items())
             if pid != self_id
         }
+        self._started = False
+
+    def _make(self, peer_id: str, url: str) -> PeerSender:
+        return PeerSender(peer_id, url, self._encode, **self._opts)
 
     def start(self) -> None:
+        self._started = True
         for s in self.senders.values():
             s.start()
+
+    def set_peer(self, peer_id: str, url: str) -> None:
+        """Send to ``peer_id`` at ``url`` from now on (a member added through the log, or one
+        whose URL changed). Called by the driver thread only."""
+        if peer_id == self.self_id:
+            return
+        old = self.senders.get(peer_id)
+        if old is not None and old.url == url:
+            return
+        sender = self._make(peer_id, url)
+        self.senders[peer_id] = sender
+        if self._started:
+            sender.start()
+        if old is not None:
+            old.stop(timeout=0.1)
+        log.info("peer=%s event=peer-set url=%s", peer_id, url)
+
+    def remove_peer(self, peer_id: str) -> None:
+        """Stop sending to ``peer_id`` (removed from the cluster). Driver thread only."""
+        sender = self.senders.pop(peer_id, None)
+        if sender is not None:
+            sender.stop(timeout=0.1)
+            log.info("peer=%s event=peer-removed", peer_id)
 
     def stop(self) -> None:
         for s in self.senders.values():

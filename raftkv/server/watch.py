@@ -16,7 +16,9 @@
   absent; poll again with ``wait_index=checked_index``).
 - Each watch or long poll holds a gunicorn thread: at most ``--max-watchers`` at once, and each
   also takes one of the node's request slots (so the Raft RPC keeps its reserved threads);
-  beyond: ``503 too_many_watchers``.
+  beyond: ``503 too_many_watchers``. A watcher whose client stops reading is dropped once a
+  write to it has made no progress for ``send_timeout`` (gunicorn's client socket gets a timeout),
+  so it cannot hold its thread forever.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = ["MAX_POLL_TIMEOUT_S", "WatchSlots", "long_poll", "parse_duration", "r
 NDJSON = "application/x-ndjson"
 DEFAULT_POLL_TIMEOUT_S = 30.0
 MAX_POLL_TIMEOUT_S = 600.0
+MIN_SEND_TIMEOUT_S = 10.0
 EXTENSION = "raftkv.watch"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
 
@@ -125,6 +128,11 @@ def parse_duration(raw: str | None, default: float = DEFAULT_POLL_TIMEOUT_S) -> 
     return value
 
 
+def send_timeout(progress_interval: float) -> float:
+    """How long a write to a watcher may block before the watcher is dropped."""
+    return max(MIN_SEND_TIMEOUT_S, 4 * progress_interval)
+
+
 def _line(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
 
@@ -146,10 +154,14 @@ def watch() -> Response:
     if feed.closed or node.draining:
         raise ShuttingDown(f"node {node.config.id} is shutting down; watch another node")
     feed.check(cursor)
+    interval = node.config.watch_progress_ms / 1000.0
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:  # a client that stops reading must not pin this thread forever
+        sock.settimeout(send_timeout(interval))
     slots = _slots()
     slots.acquire()
     try:
-        stream = _stream(feed, prefix, cursor, node.config.watch_progress_ms / 1000.0, slots)
+        stream = _stream(feed, prefix, cursor, interval, slots)
     except BaseException:
         slots.release()
         raise

@@ -20,13 +20,13 @@ Guarantees:
 - Any I/O error while writing makes the Storage unusable (``StorageFailed``): the caller must
   stop and reopen, because the disk and the in-memory view may differ.
 
-One Storage per directory (``StorageLocked`` otherwise). Methods are thread-safe.
+One Storage per directory (``StorageLocked`` otherwise, after waiting up to ``lock_timeout``:
+lock.py). Methods are thread-safe.
 """
 
 from __future__ import annotations
 
 import bisect
-import fcntl
 import logging
 import os
 import threading
@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from raftkv.raft.types import Entry, HardState, Snapshot, SnapshotMeta
-from raftkv.storage.errors import StorageClosed, StorageError, StorageFailed, StorageLocked
+from raftkv.storage import lock
+from raftkv.storage.errors import StorageClosed, StorageError, StorageFailed
 from raftkv.storage.fsutil import DIR_MODE, FILE_MODE, sync_dir, sync_file
 from raftkv.storage.records import (
     RecordType,
@@ -152,13 +153,16 @@ class Storage:
         data_dir: str,
         segment_bytes: int = 64 << 20,
         keep_snapshots: int = 3,
+        lock_timeout: float = 0.0,
         *,
         snapshot_data: bool = True,
     ) -> Storage:
         """Open (creating if needed) and recover ``data_dir``. Raises StorageCorrupt/Locked.
 
-        ``snapshot_data=False``: ``recovered.snapshot`` has empty data (the file is verified
-        block by block, not loaded); read it from ``snapshot_path()``."""
+        ``lock_timeout``: seconds to wait for another process to release the directory's lock
+        (logged), 0 = fail at once. ``snapshot_data=False``: ``recovered.snapshot`` has empty
+        data (the file is verified block by block, not loaded); read it from ``snapshot_path()``.
+        """
         if segment_bytes < MIN_SEGMENT_BYTES:
             raise ValueError(f"segment_bytes must be >= {MIN_SEGMENT_BYTES}")
         if keep_snapshots < 1:
@@ -170,10 +174,10 @@ class Storage:
         except OSError as err:
             raise StorageError(f"cannot open data directory {data_dir}: {err}") from err
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
+            lock.acquire(lock_fd, data_dir, lock_timeout)
+        except BaseException:
             os.close(lock_fd)
-            raise StorageLocked(f"{data_dir} is in use by another process") from err
+            raise
         st: Storage | None = None
         try:
             _mkdir_durable(os.path.join(data_dir, WAL_DIR))

@@ -9,7 +9,7 @@ the environment the chart gives the pods.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,8 +100,24 @@ def render(
     *,
     name: str = "raftkv",
     namespace: str = "default",
+    api_versions: Sequence[str] = (),
 ) -> Rendered:
-    manifests: dict[str, str] = chart.render(values or {}, name=name, namespace=namespace)
+    """``api_versions``: extra APIs the pretend cluster serves (``.Capabilities.APIVersions``,
+    like ``helm template --api-versions``), e.g. ``monitoring.coreos.com/v1``."""
+    if api_versions:
+        # Chart.render() does not expose the option; Helm's C binding accepts it as "api_versions".
+        import json
+
+        from helm_python import _native
+
+        opts = {"name": name, "namespace": namespace, "api_versions": list(api_versions)}
+        manifests: dict[str, str] = json.loads(
+            _native.call_string(
+                "helm_render", chart._raw(), json.dumps(values or {}), json.dumps(opts)
+            )
+        )
+    else:
+        manifests = chart.render(values or {}, name=name, namespace=namespace)
     objects: list[Obj] = []
     by_template: dict[str, list[Obj]] = {}
     notes = ""

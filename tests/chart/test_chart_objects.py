@@ -77,7 +77,9 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
             "auth": {"token": "s3cret-token-for-the-cluster"},
             "persistence": {"storageClass": "standard", "size": "10Gi"},
             "statefulset": {"priorityClassName": "high", "podAnnotations": {"a": "b"}},
-            "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+            "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+                        "grafanaDashboard": {"enabled": True},
+                        "prometheusRule": {"enabled": True}},
             "networkPolicy": {
                 "enabled": True,
                 "extraIngress": [
@@ -96,10 +98,15 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
 }
 
 
+# value set -> APIs its pretend cluster serves beyond the built-in ones
+API_VERSIONS: dict[str, tuple[str, ...]] = {"everything-on": ("monitoring.coreos.com/v1",)}
+
+
 @pytest.fixture(scope="module")
 def renders(chart: Any) -> dict[str, Rendered]:
     return {
-        key: render(chart, copy.deepcopy(values), name=release, namespace=ns)
+        key: render(chart, copy.deepcopy(values), name=release, namespace=ns,
+                    api_versions=API_VERSIONS.get(key, ()))
         for key, (values, release, ns) in VALUE_SETS.items()
     }
 
@@ -578,7 +585,10 @@ def test_helm_test_hook_runs_the_same_workload(renders: dict[str, Rendered], key
     r = renders[key]
     (hook,) = r.hook_pods()
     assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    assert hook["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == "before-hook-creation"
+    # helm uninstall never deletes hooks: a passing test's Pod is deleted by its policy
+    assert hook["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == (
+        "before-hook-creation,hook-succeeded"
+    )
     assert hook["spec"] == r.client_pod()["spec"]
 
 
@@ -689,8 +699,10 @@ def test_network_policy_admits_only_peers_clients_and_extras(renders: dict[str, 
 def test_notes_tell_how_to_reach_the_cluster(default: Rendered) -> None:
     notes = default.notes
     assert "raft-0.raft-service.default.svc.cluster.local:8000" in notes
-    assert "curl http://raft-1.raft-service:8000/v1/kv/greeting" in notes
-    assert "raftctl status --target kind" in notes
+    assert (
+        "curl http://raft-1.raft-service.default.svc.cluster.local:8000/v1/kv/greeting" in notes
+    )
+    assert "raftctl status --target kind --namespace default --name raftkv" in notes
     assert "kubectl -n default port-forward pod/raft-0 8000:8000" in notes
     assert "helm test raftkv" in notes
 

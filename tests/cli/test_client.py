@@ -187,3 +187,22 @@ def test_write_answered_504_until_the_deadline_is_an_unknown_outcome(fake: FakeC
     # a read answered 504 is no write: plain unavailable
     with pytest.raises(Unavailable):
         c.get("k")
+
+
+def test_write_sent_without_an_answer_until_the_deadline_is_an_unknown_outcome(
+    fake: FakeCluster,
+) -> None:
+    """Every node takes the request and drops the connection: it may have been applied."""
+    for node in fake.ids:
+        fake.take_down(node)
+    c = client_for(fake, timeout=0.5, deadline=0.5)
+    with pytest.raises(OutcomeUnknown, match="no answer"):
+        c.put("k", "v")
+
+
+def test_write_to_refusing_nodes_is_unavailable_not_unknown() -> None:
+    from tests.integration.cluster import free_port
+
+    c = KVClient([f"http://127.0.0.1:{free_port()}"], timeout=0.5, deadline=0.3)
+    with pytest.raises(Unavailable, match="no replica could serve"):
+        c.put("k", "v")

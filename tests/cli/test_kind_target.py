@@ -4,6 +4,7 @@ asked for, in front of fake nodes, so the HTTP part (keys, routing, chaos timing
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import socket
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,13 @@ from typer.testing import CliRunner
 from raftctl import options
 from raftctl.backends import kind as kind_module, portforward
 from raftctl.backends.base import Replica
-from raftctl.backends.kind import KindBackend, KindSettings, repo_root, schedulable_nodes
+from raftctl.backends.kind import (
+    KindBackend,
+    KindSettings,
+    repo_root,
+    schedulable_nodes,
+    starting_nodes,
+)
 from raftctl.client import KVClient
 from raftctl.errors import KeyNotFound, RaftctlError
 from raftctl.main import app
@@ -115,6 +123,8 @@ class RecordingRunner:
     workers: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         n: {} for n in ("raftkv-worker", "raftkv-worker2", "raftkv-worker3", "raftkv-worker4")})
     node_ready: dict[str, bool] = field(default_factory=dict)
+    ready_after: dict[str, int] = field(default_factory=dict)  # node: `get nodes` calls until Ready
+    node_polls: int = 0
     hosts: dict[str, str] = field(default_factory=dict)  # docker state of each kind node
     forward_fails: set[str] = field(default_factory=set)
     release_pods_left: list[int] = field(default_factory=list)  # pods listed per poll after down
@@ -123,6 +133,8 @@ class RecordingRunner:
     spawned: list[FakeProc] = field(default_factory=list)
     spawn_argv: list[list[str]] = field(default_factory=list)
     signal_at: dict[str, float] = field(default_factory=dict)
+    pod_phases: list[str] = field(default_factory=list)
+    pod_log: str = ""
 
     def __post_init__(self) -> None:
         self.hosts = {"raftkv-control-plane": "running", **{n: "running" for n in self.workers}}
@@ -173,9 +185,19 @@ class RecordingRunner:
         return json.dumps({"items": list(reversed(items))})
 
     def _nodes(self) -> str:
+        self.node_polls += 1
+        for name, polls in list(self.ready_after.items()):
+            if self.node_polls > polls:
+                self.node_ready[name] = True
+                del self.ready_after[name]
+
         def node(name: str, extra: dict[str, Any]) -> dict[str, Any]:
             ready = self.node_ready.get(name, True)
-            return {"metadata": {"name": name}, "spec": dict(extra),
+            spec = dict(extra)
+            if not ready:  # what the node lifecycle controller adds
+                spec["taints"] = [*spec.get("taints", []), {
+                    "key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
+            return {"metadata": {"name": name}, "spec": spec,
                     "status": {"conditions": [{"type": "Ready",
                                                "status": "True" if ready else "Unknown"}]}}
 
@@ -197,9 +219,14 @@ class RecordingRunner:
         self.signal_at[pod] = time.monotonic()
         self.fake.take_down(pod)
         if self.fake.leader == pod:
-            self.fake.elect(next(p for p in NODES if p not in self.fake.down))
+            self.fake.elect(next((p for p in NODES if p not in self.fake.down), None))
         if back:  # the kubelet restarts the container / the StatefulSet re-creates the pod
-            threading.Timer(self.restart_after, self.fake.bring_up, args=(pod,)).start()
+            threading.Timer(self.restart_after, self._back, args=(pod,)).start()
+
+    def _back(self, pod: str) -> None:
+        self.fake.bring_up(pod)
+        if self.fake.leader is None:  # every replica was down: the first one back leads
+            self.fake.elect(pod)
 
     def run(self, argv: Sequence[str], *, check: bool = True, stream: bool = False,
             timeout: float | None = None, cwd: str | None = None) -> Completed:
@@ -228,6 +255,16 @@ class RecordingRunner:
         elif args[:2] in (["docker", "unpause"], ["docker", "start"]):
             self.hosts[args[2]] = "running"
             self.fake.bring_up(self._pod_on(args[2]))
+        elif args[5:8] == ["get", "statefulset", "raft"]:
+            out = json.dumps({"spec": {"serviceName": "raft-service", "replicas": 3, "template": {
+                "spec": {"containers": [{"name": "raftkv",
+                                         "image": f"localhost:5001/raftkv@{DIGEST}"}]}}}})
+        elif args[5:6] == ["run"]:
+            self.pod_phases = ["Pending", "Running", "Succeeded"]
+        elif args[5:7] == ["get", "pod"]:
+            out = self.pod_phases.pop(0) if len(self.pod_phases) > 1 else self.pod_phases[0]
+        elif args[5:6] == ["logs"] and args[6].startswith("raftkv-bench-"):
+            out = self.pod_log
         elif args[:2] == ["docker", "push"]:
             out = f"The push refers to repository [{args[2]}]\ndev: digest: {DIGEST} size: 2412\n"
         elif args[:3] == ["docker", "image", "inspect"]:
@@ -240,6 +277,8 @@ def kind(fake: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recordi
     rec = RecordingRunner(fake)
     monkeypatch.setattr(options, "runner_factory", lambda: rec)
     monkeypatch.setattr(kind_module, "DOWN_POLL_S", 0.01)
+    monkeypatch.setattr(kind_module, "NODE_POLL_S", 0.01)
+    monkeypatch.setattr(kind_module, "NODE_WAIT_S", 0.3)
     monkeypatch.delenv("RAFTCTL_ENDPOINTS", raising=False)
     try:
         yield rec
@@ -371,9 +410,24 @@ def test_cordoned_tainted_and_unready_nodes_do_not_count(kind: RecordingRunner) 
     kind.node_ready = {"raftkv-worker5": False}
     nodes = json.loads(kind._nodes())["items"]
     assert schedulable_nodes(nodes) == ["raftkv-worker", "raftkv-worker4"]
+    assert starting_nodes(nodes) == ["raftkv-worker5"]  # NotReady: may still come
     code, _, err = invoke("install", "--replicas", "3")
-    assert code == 1 and "has 2 schedulable worker node(s) for 3 replicas" in err
+    assert code == 1
+    assert ("error: kind cluster 'raftkv' has 2 schedulable worker node(s) (1 more not Ready "
+            "after 0.3s: raftkv-worker5) for 3 replicas") in err
     assert invoke("install", "--replicas", "1")[0] == 0  # one replica needs one node
+
+
+def test_the_worker_check_waits_for_new_workers_to_be_ready(kind: RecordingRunner) -> None:
+    """Right after `kind create cluster` the workers are NotReady (and tainted not-ready)."""
+    kind.node_ready = {"raftkv-worker2": False, "raftkv-worker3": False, "raftkv-worker4": False}
+    kind.ready_after = {"raftkv-worker2": 3, "raftkv-worker3": 4}
+    code, _, err = invoke("install")
+    assert code == 0, err
+    assert "waiting for worker node(s) raftkv-worker2, raftkv-worker3, raftkv-worker4 to be Ready" \
+        in err
+    assert kind.calls.count(GET_NODES) == 5  # Ready after the 4th and 5th look
+    assert kind.calls[-1][0] == "helm"
 
 
 def test_soft_anti_affinity_skips_the_check_and_is_passed_to_the_chart(
@@ -495,8 +549,12 @@ def test_pods_that_cannot_answer_get_no_forward_and_fail_at_once(
     assert [a[6] for a in kind.spawn_argv] == ["pod/raft-0"]
     assert replicas["raft-1"].state == "frozen"
     assert replicas["raft-2"].node_ready is False
-    with socket.socket() as s:  # nothing listens on their ports: refused, no hanging
-        assert s.connect_ex(("127.0.0.1", int(replicas["raft-1"].url.rsplit(":", 1)[1]))) != 0
+    assert replicas["raft-1"].url == replicas["raft-2"].url == kind_module.NO_ROUTE
+    with socket.socket() as s:  # refused at once, no hanging, and nobody else can be there
+        assert s.connect_ex(("127.0.0.1", int(kind_module.NO_ROUTE.rsplit(":", 1)[1]))) != 0
+    kind.hosts["raftkv-worker2"] = "running"  # unpaused: it gets its forward and a real port
+    assert {r.id: r.url for r in backend.replicas()}["raft-1"] != kind_module.NO_ROUTE
+    assert [a[6] for a in kind.spawn_argv] == ["pod/raft-0", "pod/raft-1"]
 
 
 def test_a_forward_that_fails_is_named_in_one_line(kind: RecordingRunner) -> None:
@@ -521,6 +579,21 @@ def test_requests_go_to_the_leader_first_and_dead_pods_last(
                Replica("b", "http://127.0.0.1:1", node_ready=False),
                Replica("c", "http://127.0.0.1:1", state="restarting")]
     assert [r.id for r in request_order(unknown, timeout=0.2)] == ["a", "b", "c"]
+
+
+def test_a_dead_leader_that_kubernetes_still_shows_ready_is_tried_last(
+    backend: KindBackend, kind: RecordingRunner
+) -> None:
+    """The node hangs (not paused by raftctl, still Ready): the survivors still name it as
+    leader, but only a replica that answers as leader goes first; the silent one goes last."""
+    replicas = backend.replicas()
+    kind.fake.take_down("raft-0")  # the leader stops answering; followers still name it
+    start = time.monotonic()
+    ordered = request_order(replicas, timeout=0.5)
+    assert time.monotonic() - start < 2.0
+    assert [r.id for r in ordered][-1] == "raft-0"
+    kind.fake.elect("raft-2")
+    assert request_order(replicas, timeout=0.5)[0].id == "raft-2"
 
 
 def test_a_put_after_stop_node_does_not_wait_for_the_frozen_pod(kind: RecordingRunner) -> None:
@@ -708,6 +781,65 @@ def test_bench_says_it_measures_through_port_forward(kind: RecordingRunner) -> N
     assert "measures from this machine through `kubectl port-forward`" in " ".join(err.split())
 
 
+BENCH_DOC = {"clients": 4, "duration_s": 2.0, "read_ratio": 0.5, "value_size": 64, "ops": 300,
+             "ops_per_s": 150.0, "writes": 100, "writes_per_s": 50.0, "reads": 200,
+             "reads_per_s": 100.0, "errors": 0, "last_error": None,
+             "write_latency_ms": {"p50": 2.1, "p90": 3.0, "p99": 4.0, "max": 5.0},
+             "read_latency_ms": {"p50": 1.1, "p90": 2.0, "p99": 3.0, "max": 4.0}}
+
+
+def test_bench_in_cluster_runs_a_pod_of_the_node_image(
+    kind: RecordingRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kind_module, "POD_POLL_S", 0.01)
+    kind.pod_log = ("  1.0/2s  ops=150  150 ops/s  writes=50 reads=100 errors=0\n"
+                    + json.dumps(BENCH_DOC, indent=2) + "\n")
+    code, out, err = invoke("bench", "--in-cluster", "-c", "4", "-d", "2", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out) == BENCH_DOC
+    run = next(c for c in kind.calls if c[5:6] == ["run"])
+    name = run[6]
+    assert name.startswith("raftkv-bench-")
+    endpoints = ("http://raft-0.raft-service:8000,http://raft-1.raft-service:8000,"
+                 "http://raft-2.raft-service:8000")
+    assert run == ["kubectl", *CTX, "run", name, f"--image=localhost:5001/raftkv@{DIGEST}",
+                   "--restart=Never", "--image-pull-policy=IfNotPresent",
+                   "--labels=app.kubernetes.io/instance=raftkv,app.kubernetes.io/component=bench",
+                   "--command", "--", "raftctl", "bench", "--endpoints", endpoints,
+                   "--clients", "4", "--duration", "2", "--read-ratio", "0.5",
+                   "--value-size", "64", "--output", "json"]
+    assert kind.calls[-3:] == [
+        ["kubectl", *CTX, "get", "pod", name, "-o", "jsonpath={.status.phase}"],
+        ["kubectl", *CTX, "logs", name],
+        ["kubectl", *CTX, "delete", "pod", name, "--wait=false", "--ignore-not-found"],
+    ]
+    assert "measured inside the cluster by pod " + name in " ".join(err.split())
+    assert not kind.spawned  # no port-forward: the load never leaves the cluster
+
+
+def test_bench_in_cluster_failure_is_one_line_and_the_pod_is_deleted(
+    kind: RecordingRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kind_module, "POD_POLL_S", 0.01)
+
+    def failing(argv: Sequence[str], **kw: Any) -> Completed:
+        done = RecordingRunner.run(kind, argv, **kw)
+        if list(argv[5:6]) == ["run"]:
+            kind.pod_phases = ["Failed"]
+            kind.pod_log = "error: no replica answers at http://raft-0.raft-service:8000\n"
+        return done
+
+    kind.run = failing  # type: ignore[method-assign]
+    code, _, err = invoke("bench", "--in-cluster")
+    assert code == 1
+    assert [ln for ln in err.splitlines() if ln.startswith("error:")] == [
+        f"error: pod {kind.calls[-1][7]} failed: error: no replica answers at "
+        "http://raft-0.raft-service:8000"]
+    assert kind.calls[-1][5:7] == ["delete", "pod"]
+    result = cli.invoke(app, ["bench", "--in-cluster"])
+    assert result.exit_code == 2 and "--in-cluster needs --target kind" in result.stderr
+
+
 def test_logs_uses_kubectl_logs(kind: RecordingRunner) -> None:
     result = cli.invoke(app, ["logs", "raft-1", "--tail", "20", "--target", "kind"])
     assert result.exit_code == 0
@@ -768,3 +900,42 @@ def test_real_port_forward_process_lifecycle(tmp_path: Any) -> None:
     finally:
         fw.close()
     assert proc.poll() is not None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_helpers_die_with_raftctl_even_when_it_is_sigkilled() -> None:
+    """atexit stops the port-forwards on a normal exit or Ctrl-C; if raftctl is killed outright,
+    the kernel sends them SIGTERM (PR_SET_PDEATHSIG), so no kubectl is left holding a port."""
+    import os
+    import signal
+    import subprocess
+
+    code = ("import sys, time\n"
+            "from raftctl.shell import SubprocessRunner\n"
+            "p = SubprocessRunner().spawn(['sleep', '60'])\n"
+            "print(p.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = 0
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        os.kill(child, 0)  # running
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child}").exists():
+            stat = Path(f"/proc/{child}/stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":  # dead, waiting for init to reap it
+                break
+            assert time.monotonic() < deadline, "the helper outlived raftctl"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+        # only if it is still our `sleep 60` (the pid may be reused once it is gone)
+        with contextlib.suppress(OSError):
+            if child and Path(f"/proc/{child}/cmdline").read_bytes() == b"sleep\x0060\x00":
+                os.kill(child, signal.SIGKILL)

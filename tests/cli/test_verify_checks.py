@@ -127,3 +127,9 @@ def test_agreement_catches_diverged_replicas(good: TinyKV) -> None:
         assert late.ok is False and "tiny-0=5, tiny-1=6 did not converge" in late.explanation
     finally:
         other.stop()
+
+
+def test_a_reused_prefix_starts_from_the_keys_current_values(good: TinyKV) -> None:
+    for _ in range(2):  # the second run finds the first run's values already there
+        code, out, err = verify(good.url, "--prefix", "again")
+        assert code == 0, out + err

@@ -279,3 +279,19 @@ def test_wait_ready_gives_up_with_one_line(cluster: DockerCluster) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith("raftkv-wait-ready: not ready after 2s:"), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_raftkv_http_talks_to_pods_by_their_full_dns_names(cluster: DockerCluster) -> None:
+    """The image's small curl (`raftkv http`), as NOTES.txt and docs/kubernetes.md use it."""
+    url = "http://raft-1.raft-service.default.svc.cluster.local:8000/v1/status"
+
+    def answered() -> dict[str, Any] | None:
+        proc = cluster.run_client(["raftkv", "http", "GET", url], {}, timeout=60)
+        return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+    status = wait_until(answered, HEALTH_S, "raftkv http GET of raft-1's /v1/status")
+    assert status["id"] == "raft-1"
+    stale_read = url.replace("/v1/status", "/v1/kv/no-such-key?consistency=stale")
+    missing = cluster.run_client(["raftkv", "http", "GET", stale_read], {}, timeout=60)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("HTTP 404"), missing.stderr

@@ -160,3 +160,26 @@ def test_compacted_long_poll_and_raftctl_watch(tmp_path: Path) -> None:
         assert result.exit_code == 1 and "no longer held" in result.stderr
     finally:
         c.close()
+
+
+def test_sigterm_ends_open_watches_with_a_final_line_and_exits_promptly(
+    cluster: LocalCluster,
+) -> None:
+    c = cluster
+    c.wait_for_leader()
+    node = 1
+    conn = http.client.HTTPConnection("127.0.0.1", c.ports[node], timeout=20)
+    try:
+        conn.request("GET", "/v1/watch?prefix=")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert json.loads(resp.readline())["progress"] is True
+        t0 = time.monotonic()
+        c.procs[node].send_signal(15)  # SIGTERM to the gunicorn master, as Kubernetes does
+        lines = [json.loads(x) for x in iter(resp.readline, b"")]
+        assert lines and lines[-1]["code"] == "shutting_down", lines
+        assert all("error" not in x for x in lines[:-1])
+    finally:
+        conn.close()
+    assert c.procs[node].wait(30) == 0, c.logs()
+    assert time.monotonic() - t0 < 15  # the watch did not hold the graceful shutdown up

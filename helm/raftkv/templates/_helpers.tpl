@@ -166,6 +166,32 @@ app.kubernetes.io/component: client
 {{- if not (has .Values.client.kind (list "Pod" "Job")) -}}
 {{- fail (printf "client.kind must be Pod or Job, got %v" .Values.client.kind) -}}
 {{- end -}}
+{{- $grace := int .Values.statefulset.terminationGracePeriodSeconds -}}
+{{- $sleep := int (default 0 .Values.statefulset.preStopSleepSeconds) -}}
+{{- if gt (add $sleep 20) $grace -}}
+{{- fail (printf "statefulset.preStopSleepSeconds (%d) must leave 20 s of statefulset.terminationGracePeriodSeconds (%d) for the leadership handover after SIGTERM: lower it to %d or raise the grace period to %d" $sleep $grace (max 0 (sub $grace 20)) (add $sleep 20)) -}}
+{{- end -}}
+{{- include "raftkv.replicaGuard" (dict "root" . "live" (lookup "apps/v1" "StatefulSet" .Release.Namespace (include "raftkv.statefulsetName" .))) -}}
+{{- end -}}
+
+{{/*
+replicaCount defines the voter set only when the cluster is first created (docs/membership.md). On a live
+release the members are in the Raft log, and changing the flags of running pods would split the cluster
+(old pods with N voters, new pods with M), so a replicaCount that differs from the live StatefulSet's replicas
+is refused: membership changes go through the log (`raftctl member add/promote/remove`, `raftctl scale`).
+Pass (dict "root" $ "live" <the StatefulSet `lookup` returned, or empty>). `lookup` returns nothing in
+`helm template` / --dry-run=client, so the guard only acts against a real cluster.
+*/}}
+{{- define "raftkv.replicaGuard" -}}
+{{- $live := .live | default dict -}}
+{{- $spec := get $live "spec" | default dict -}}
+{{- if hasKey $spec "replicas" -}}
+{{- $was := int (get $spec "replicas") -}}
+{{- $want := int .root.Values.replicaCount -}}
+{{- if ne $was $want -}}
+{{- fail (printf "replicaCount cannot change on a live release (the StatefulSet runs %d replicas, replicaCount=%d): the Raft log, not the chart, defines the members once the cluster exists, and changing every pod's flags at once could elect two leaders. Change membership through the log with `raftctl scale` or `raftctl member add/promote/remove` (docs/membership.md); a helm upgrade must keep replicaCount equal to the StatefulSet's replicas (%d)" $was $want $was) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

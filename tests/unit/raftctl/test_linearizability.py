@@ -72,21 +72,22 @@ def test_stale_read_is_reported_in_words() -> None:
     assert v is not None and v.culprit is ops[2]
     assert "GET 'k' -> 'a'" in v.explanation
     assert "the key held 'b', written by" in v.explanation
-    assert "stale or lost value" in v.explanation
+    assert "a stale read: it read 'a', written by op" in v.explanation
+    assert "replaced it after that write was acknowledged" in v.explanation
     assert ops[1] in v.around
 
 
 def test_lost_write_is_reported() -> None:
     ops = [put("a", 0, 1), get(None, 2, 3)]
     v = check(ops).first_violation
-    assert v is not None and "lost write" in v.explanation and "read absent" in v.explanation
+    assert v is not None and "a lost write: it read that the key was absent" in v.explanation
 
 
 def test_duplicated_write_is_reported() -> None:
     # 'a' is written once, overwritten by 'b', then seen again: it was applied twice.
     ops = [put("a", 0, 1), put("b", 2, 3), get("b", 4, 5), get("a", 6, 7)]
     v = check(ops).first_violation
-    assert v is not None and v.culprit is ops[3]
+    assert v is not None and v.culprit is ops[3] and "a stale read: it read 'a'" in v.explanation
 
 
 def test_read_of_a_value_nobody_wrote() -> None:
@@ -110,7 +111,8 @@ def test_unknown_write_may_take_effect_late_or_never() -> None:
     assert check(late).linearizable
     # ... but not before its invocation
     early = [put("a", 0, 1), get("x", 2, 3), put("x", 4, None, status=Status.UNKNOWN)]
-    assert not check(early).linearizable
+    v = check(early).first_violation
+    assert v is not None and "a read from the future" in v.explanation
 
 
 def test_failed_operations_never_take_effect() -> None:
@@ -210,3 +212,20 @@ def test_agrees_with_brute_force(seed: int) -> None:
     assert got.linearizable is expected, (seed, [describe(o) for o in ops])
     if not expected:
         assert got.first_violation is not None and got.first_violation.explanation
+
+
+
+def test_initial_values() -> None:
+    ops = [get("old", 0, 1), put("a", 2, 3), get("a", 4, 5)]
+    assert check(ops, initial={"k": "old"}).linearizable
+    v = check(ops).first_violation  # from an absent key, 'old' came from nowhere
+    assert v is not None and "a value no operation ever wrote" in v.explanation
+
+
+def test_lost_write_fact_ignores_deletes_that_came_later() -> None:
+    ops = [put("a", 0, 1), get(None, 2, 3), op(Kind.DELETE, 10, 11)]
+    v = check(ops).first_violation
+    assert v is not None and "a lost write" in v.explanation
+    # ... but a delete that may have taken effect in between explains the absence
+    ops = [put("a", 0, 1), op(Kind.DELETE, 0.5, None, status=Status.UNKNOWN), get(None, 2, 3)]
+    assert check(ops).linearizable

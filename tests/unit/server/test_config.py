@@ -64,10 +64,8 @@ def test_replicas_and_template() -> None:
         ({"peers": "raft-0=ftp://a:1"}, "raft-0", "must be http"),
         ({"peers": "raft-0=http://a"}, "raft-0", "explicit port"),
         ({"peers": "raft-0=http://a:1/x"}, "raft-0", "scheme://host:port only"),
-        ({"peers": "raft-1=http://a:1"}, "raft-0", "not among the members"),
         ({"peers": PEERS, "replicas": "3"}, "raft-0", "not both"),
         ({"replicas": "3"}, "node", "must end in -<ordinal>"),
-        ({"replicas": "2"}, "raft-5", "ordinal 5"),
         ({"replicas": "0"}, "raft-0", "must be in 1..99"),
         ({"replicas": "3", "peer_template": "{nope}:1"}, "raft-0", "bad template"),
         ({"peer_template": "{name}:1"}, "raft-0", "needs --replicas"),
@@ -104,3 +102,14 @@ def test_parse_peers_keeps_order_and_strips() -> None:
         Peer("b", "http://h:2"),
         Peer("a", "http://h:1"),
     )
+
+
+def test_an_id_outside_the_peers_is_a_joining_node() -> None:
+    """docs/membership.md: a node whose id the flags do not list joins an existing cluster (it
+    never campaigns until it is added); with --replicas, a higher ordinal (kubectl scale up)."""
+    from raftkv.config import load_config
+
+    cfg = load_config({"peers": "raft-1=http://a:1"}, {}, "raft-0")
+    assert cfg.id == "raft-0" and cfg.peer_ids == ("raft-1",)
+    cfg = load_config({"replicas": "2"}, {}, "raft-5")
+    assert cfg.id == "raft-5" and cfg.peer_ids == ("raft-0", "raft-1")

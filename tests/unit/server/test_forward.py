@@ -4,6 +4,7 @@ next forward working (issues 10 and 13)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -81,7 +82,11 @@ class ScriptedLeader:
                     return
 
     def close(self) -> None:
+        """Stop listening now (shutdown wakes the blocked accept; a bare close would not, and the
+        kernel would keep accepting on the still-referenced socket)."""
         self.stop.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
 
@@ -194,6 +199,33 @@ def test_writes_with_a_request_id_are_resent_without_one_never(
     with pytest.raises(OutcomeUnknown):
         put(f)  # reused connection, bytes went out, no request id: not re-sent
     assert len(s.requests) == 5 and s.connections == 2
+
+
+def test_a_resent_write_that_cannot_connect_is_unknown_not_no_leader(
+    leader: Callable[..., ScriptedLeader],
+) -> None:
+    """A leader SIGKILLed while it holds our request resets the connection and stops listening:
+    the re-send cannot connect, yet the first attempt may have been proposed and committed by
+    the next leader. Found by `raftctl verify --chaos` (a 503 no_leader for a write that was
+    applied is a false "failed")."""
+    s = leader(OK, CLOSE)
+    f = fwd_to(s)
+    assert put(f, request_id="c:1")[0] == 200
+    real_request = forward_mod.KeepAliveConnection.request
+
+    def dies_after_reading(self: Any, *args: Any) -> Any:
+        try:
+            return real_request(self, *args)
+        finally:
+            s.close()  # the leader is gone: no new connection will be accepted
+
+    forward_mod.KeepAliveConnection.request = dies_after_reading  # type: ignore[method-assign]
+    try:
+        with pytest.raises(OutcomeUnknown, match="may or may not have been applied"):
+            put(f, request_id="c:2")
+    finally:
+        forward_mod.KeepAliveConnection.request = real_request  # type: ignore[method-assign]
+    assert sum(r.count(b"X-Request-Id: c:2") for r in s.requests) == 1
 
 
 def test_an_idle_connection_the_leader_closed_is_replaced_before_sending(

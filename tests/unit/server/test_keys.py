@@ -39,6 +39,9 @@ def test_a_raw_slash_means_a_slash() -> None:
     assert c.get("/v1/kv/a%2Fb").get_json()["value"] == "1"
     assert c.put("/v1/kv//lead/", data="2").get_json()["key"] == "/lead/"
     assert c.get("/v1/kv/%2Flead%2F").get_json()["value"] == "2"
+    assert c.put("/v1/kv/%2F", data="3").get_json()["key"] == "/"
+    assert c.head("/v1/kv//").status_code == 200
+    assert c.head("/v1/kv/%2Fnope").status_code == 404
 
 
 def test_prefix_and_prev_value_are_decoded_by_the_codec() -> None:

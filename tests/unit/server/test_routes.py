@@ -248,7 +248,8 @@ def test_forwarded_request_is_never_forwarded_again() -> None:
 def test_status_health_ready_metrics(client: FlaskClient, node: FakeNode) -> None:
     st = client.get("/v1/status").get_json()
     assert set(st) == {"id", "role", "term", "leader", "commit_index", "last_applied",
-                       "last_log_index", "snapshot_index", "members"}
+                       "last_log_index", "snapshot_index", "members", "voters", "learners",
+                       "config_index"}
     assert st["role"] == "leader" and st["members"] == ["n0", "n1", "n2"]
     assert client.get("/healthz").get_json()["ok"] is True
     assert client.get("/readyz").status_code == 200

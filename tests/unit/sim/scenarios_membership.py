@@ -17,6 +17,7 @@ __all__ = [
     "learners_cannot_elect",
     "one_change_at_a_time",
     "remove_leader_and_replace",
+    "removed_node_cannot_disrupt",
 ]
 
 
@@ -149,6 +150,41 @@ def remove_leader_and_replace(seed: int) -> Outcome:
         "lost": lost,
         "term_unchanged": new.raft is not None and new.raft.status().term == term,
         "still_leader": sim.settled_leader() is new,
+    }
+    settle(sim)
+    return Outcome(sim, facts)
+
+
+def removed_node_cannot_disrupt(seed: int, *, pre_vote: bool) -> Outcome:
+    """Thesis §4.2.3: a voter is cut off, then removed without ever hearing of it. It keeps
+    believing it is a voter and campaigns (without pre-vote its term climbs); when the network
+    heals, the cluster ignores it: same leader, same term, and it never leads."""
+    sim = boot(seed, "removed_node_cannot_disrupt", n=3, pre_vote=pre_vote)
+    leader = _leader(sim)
+    assert leader.raft is not None
+    victim = next(v for v in leader.raft.membership.voters if v != leader.id)
+    sim.net.isolate(victim)
+    change(sim, leader, ConfChange(op=ChangeOp.REMOVE, node_id=victim), wait=False)
+    sim.wait_for(
+        lambda: leader.raft is not None
+        and leader.raft.status().commit_index >= leader.raft.membership.index,
+        "the removal committed",
+        60,
+    )
+    term = leader.raft.status().term
+    sim.run_for(sim.ticks(20 * sim.params.election_tick))  # it campaigns alone
+    v = sim.nodes[victim]
+    victim_term = v.raft.status().term if v.raft else 0
+    sim.heal()
+    _propose_and_ack(sim, leader, 3)
+    sim.run_for(sim.ticks(20 * sim.params.election_tick))
+    facts = {
+        "victim_term_while_cut_off": victim_term,
+        "term": term,
+        "term_after": leader.raft.status().term,
+        "same_leader": sim.settled_leader() is leader,
+        "victim_led": any(rec.node == victim for rec in sim.history.leaders.values()),
+        "victim_knows": victim in (v.raft.membership.removed if v.raft else ()),
     }
     settle(sim)
     return Outcome(sim, facts)

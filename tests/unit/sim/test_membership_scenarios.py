@@ -32,3 +32,12 @@ def test_remove_the_leader_then_replace_a_lost_voter_with_a_new_id(seed: int) ->
     assert f["fresh"] in f["voters"] and len(f["voters"]) == 4, f
     assert f["old_leader"] in f["old_leader_config"].removed, f  # it knows it was removed
     assert f["term_unchanged"] and f["still_leader"], f
+
+
+@pytest.mark.parametrize("pre_vote", [True, False])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_removed_node_that_missed_its_removal_cannot_disrupt(seed: int, pre_vote: bool) -> None:
+    f = sm.removed_node_cannot_disrupt(seed, pre_vote=pre_vote).facts
+    assert f["same_leader"] and f["term_after"] == f["term"] and not f["victim_led"], f
+    if not pre_vote:
+        assert f["victim_term_while_cut_off"] > f["term"], f  # it did campaign, in vain
