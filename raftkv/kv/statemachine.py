@@ -18,10 +18,15 @@ Contract:
   ago than the last ``max_evicted`` evictions is forgotten: its late retry is applied as new.
   Eviction depends only on the applied sequence, so every replica evicts alike.
 - Memory: each key's (value, modification index) is ONE bytes object (``snapfmt.pack_value``:
-  8-byte index + UTF-8 value) in one dict; no per-key tuple or int objects.
-- ``snapshot_view()`` (caller holds ``lock``, the driver thread) copies the state in one C-level
-  ``dict.copy()`` plus the (bounded) session table; ``SnapshotView.write(out)`` then streams it
-  as format v3 (snapfmt.py) in any thread, without the lock. ``snapshot()`` is the same as one
+  8-byte index + UTF-8 value); no per-key tuple or int objects. The keys live in ``SHARDS``
+  dicts (by ``hash(key)``), copied on write: ``_freeze()`` (O(SHARDS), under ``lock``) hands
+  the current shard dicts to a reader and marks them frozen; the next write into a frozen shard
+  first replaces it by a copy (1/SHARDS of the keys: a few ms at a million keys), so a frozen
+  shard never changes and can be read without the lock.
+- ``snapshot_view()`` (caller holds ``lock`` or is the only writer) freezes the shards and copies
+  the (bounded) session table; ``SnapshotView.write(out)`` then streams it as format v3
+  (snapfmt.py) in any thread, without the lock. ``content_hash`` and ``list_prefix`` read frozen
+  shards the same way. ``snapshot()`` is the same as one
   blob (backups, tests); ``restore(blob)`` / ``restore_stream(src, length)`` replace the whole
   state from format v3, v2 or v1 (v1 results have no fingerprint and are answered to any
   request with their id).
@@ -37,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import io
+import itertools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -55,6 +61,10 @@ from raftkv.kv.commands import (
 from raftkv.kv.snapfmt import iter_records, pack_value, read_meta, write_v3
 
 __all__ = ["KVStateMachine", "SnapshotDecodeError", "SnapshotView"]
+
+
+SHARDS = 64  # copy-on-write unit: a write into a frozen shard copies 1/SHARDS of the keys
+_MASK = SHARDS - 1
 
 
 class SnapshotDecodeError(ValueError):
@@ -82,7 +92,7 @@ class SnapshotView:
 
     applied_index: int
     applied_term: int
-    data: dict[str, bytes]
+    shards: list[dict[str, bytes]]  # frozen: never written again
     sessions: list[tuple[str, int, list[tuple[int, tuple[Result, str | None]]]]]
     evicted: list[tuple[str, int]]
 
@@ -91,14 +101,14 @@ class SnapshotView:
         meta = {
             "applied_index": self.applied_index,
             "applied_term": self.applied_term,
-            "keys": len(self.data),
+            "keys": sum(len(d) for d in self.shards),
             "sessions": [
                 [client, floor, [[seq, r.to_json(), fp] for seq, (r, fp) in results]]
                 for client, floor, results in self.sessions
             ],
             "evicted": [[client, mark] for client, mark in self.evicted],
         }
-        return write_v3(out, meta, self.data.items())
+        return write_v3(out, meta, itertools.chain.from_iterable(d.items() for d in self.shards))
 
 
 class KVStateMachine:
@@ -111,7 +121,9 @@ class KVStateMachine:
         self.max_clients = max_clients
         self.window = window
         self.max_evicted = max_evicted
-        self._data: dict[str, bytes] = {}  # key -> pack_value(value, modification index)
+        # key -> pack_value(value, modification index), in SHARDS dicts by hash(key)
+        self._shards: list[dict[str, bytes]] = [{} for _ in range(SHARDS)]
+        self._frozen = [False] * SHARDS
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._evicted: OrderedDict[str, int] = OrderedDict()  # client id -> watermark seq
         self.applied_index = 0
@@ -121,40 +133,50 @@ class KVStateMachine:
     def get(self, key: str) -> tuple[str, int] | None:
         """(value, modification index) or None."""
         with self.lock:
-            packed = self._data.get(key)
+            packed = self._shards[hash(key) & _MASK].get(key)
         return None if packed is None else _unpack(packed)
+
+    def _freeze(self) -> list[dict[str, bytes]]:
+        """The current shards, frozen (caller holds ``lock``): read them without the lock."""
+        self._frozen = [True] * SHARDS
+        return list(self._shards)
+
+    def _shard_for_write(self, key: str) -> dict[str, bytes]:
+        i = hash(key) & _MASK
+        if self._frozen[i]:  # a reader holds this dict: write into a copy
+            self._shards[i] = self._shards[i].copy()
+            self._frozen[i] = False
+        return self._shards[i]
 
     def list_prefix(self, prefix: str, limit: int) -> list[tuple[str, str, int]]:
         """Up to ``limit`` (key, value, index) with ``key.startswith(prefix)``, sorted by key.
 
-        The lock is held only to copy the key list (C speed) and then to read the chosen keys:
-        the scan itself does not block the driver."""
+        The lock is held only to freeze the shards: the scan does not block the driver."""
         with self.lock:
-            all_keys = list(self._data)
-        keys = heapq.nsmallest(limit, (k for k in all_keys if k.startswith(prefix)))
+            shards = self._freeze()
+        found = heapq.nsmallest(
+            limit, ((k, v) for d in shards for k, v in d.items() if k.startswith(prefix))
+        )
         out = []
-        with self.lock:
-            data = self._data
-            for k in keys:
-                packed = data.get(k)
-                if packed is not None:  # (deleted meanwhile)
-                    value, index = _unpack(packed)
-                    out.append((k, value, index))
+        for k, packed in found:
+            value, index = _unpack(packed)
+            out.append((k, value, index))
         return out
 
     def __len__(self) -> int:
-        return len(self._data)
+        return sum(len(d) for d in self._shards)
 
     def content_hash(self) -> tuple[int, int, str]:
         """(applied index, number of keys, hex SHA-256 of the sorted key/value pairs).
 
-        The lock is held only while the items are copied (a C-level copy, no Python per key), so
-        the driver is not blocked while they are sorted and hashed. Each key and value is
+        The lock is held only to freeze the shards, so the driver is not blocked while the items
+        are sorted and hashed. Each key and value is
         length-prefixed, so no two different contents hash the same input.
         """
         with self.lock:
             applied = self.applied_index
-            items = list(self._data.items())
+            shards = self._freeze()
+        items = [item for d in shards for item in d.items()]
         items.sort()
         h = hashlib.sha256()
         for key, packed in items:
@@ -239,7 +261,8 @@ class KVStateMachine:
         self.applied_term = term
 
     def _execute(self, cmd: Command, index: int, term: int) -> Result:
-        packed = self._data.get(cmd.key)
+        shard = self._shards[hash(cmd.key) & _MASK]
+        packed = shard.get(cmd.key)
         current = None if packed is None else _unpack(packed)
         if cmd.prev_value is not None and (current is None or current[0] != cmd.prev_value):
             return Result(
@@ -251,13 +274,13 @@ class KVStateMachine:
             )
         if cmd.op is Op.PUT:
             assert cmd.value is not None  # guaranteed by decode_command
-            self._data[cmd.key] = pack_value(cmd.value, index)
+            self._shard_for_write(cmd.key)[cmd.key] = pack_value(cmd.value, index)
             return Result(outcome=Outcome.OK, key=cmd.key, value=cmd.value, index=index, term=term)
         if current is None:
             return Result(
                 outcome=Outcome.NOT_FOUND, key=cmd.key, value=None, index=index, term=term
             )
-        del self._data[cmd.key]
+        del self._shard_for_write(cmd.key)[cmd.key]
         return Result(outcome=Outcome.OK, key=cmd.key, value=None, index=index, term=term)
 
     def _record(self, client_id: str, seq: int, result: Result, fp: str) -> None:
@@ -284,14 +307,14 @@ class KVStateMachine:
 
     # ------------------------------------------------------------------ snapshots
     def snapshot_view(self) -> SnapshotView:
-        """A point-in-time copy to write later without the lock (caller holds ``lock`` or is
-        the only writer): one ``dict.copy()`` of the data (values are immutable bytes) and a
-        copy of the bounded session table."""
+        """A point-in-time view to write later without the lock (caller holds ``lock`` or is
+        the only writer): the frozen shards (O(SHARDS); values are immutable bytes) and a copy
+        of the bounded session table."""
         with self.lock:
             return SnapshotView(
                 applied_index=self.applied_index,
                 applied_term=self.applied_term,
-                data=self._data.copy(),
+                shards=self._freeze(),
                 sessions=[
                     (client, sess.floor, list(sess.results.items()))
                     for client, sess in self._sessions.items()
@@ -320,16 +343,19 @@ class KVStateMachine:
             obj, remaining = read_meta(src, length)
             if obj.get("v") not in (1, 2, 3):
                 raise SnapshotDecodeError("snapshot must be a JSON object with v=1, 2 or 3")
-            data: dict[str, bytes] = {}
+            shards: list[dict[str, bytes]] = [{} for _ in range(SHARDS)]
             if obj["v"] == 3:
                 for batch in iter_records(src, remaining):
-                    data.update(batch)
-                if len(data) != int(obj["keys"]):
+                    for k, packed in batch:
+                        shards[hash(k) & _MASK][k] = packed
+                count = sum(len(d) for d in shards)
+                if count != int(obj["keys"]):
                     raise SnapshotDecodeError(
-                        f"snapshot holds {len(data)} keys, its meta says {obj['keys']}"
+                        f"snapshot holds {count} keys, its meta says {obj['keys']}"
                     )
             else:
-                data = {str(k): pack_value(str(v), int(i)) for k, v, i in obj["data"]}
+                for k, v, i in obj["data"]:
+                    shards[hash(str(k)) & _MASK][str(k)] = pack_value(str(v), int(i))
             sessions: OrderedDict[str, _Session] = OrderedDict()
             if obj["v"] == 1:
                 for client, results in obj["sessions"]:
@@ -352,7 +378,8 @@ class KVStateMachine:
                 raise
             raise SnapshotDecodeError(f"snapshot does not decode: {err}") from None
         with self.lock:
-            self._data = data
+            self._shards = shards
+            self._frozen = [False] * SHARDS
             self._sessions = sessions
             self._evicted = evicted
             self.applied_index = applied_index

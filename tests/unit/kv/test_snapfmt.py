@@ -45,6 +45,29 @@ def test_view_is_a_point_in_time_copy() -> None:
     assert again.get("late") is None and len(again) == 10 and again.applied_index == 10
 
 
+def test_writes_after_a_view_copy_the_frozen_shards_and_leave_the_view_alone() -> None:
+    sm = loaded(2000)
+    before_hash = sm.content_hash()
+    with sm.lock:
+        view = sm.snapshot_view()
+        for i in range(1, 2001, 3):  # overwrite, delete and add across every shard
+            sm.apply(2000 + i, 1, encode_command(Command(op=Op.DELETE, key=f"k{i}")))
+            sm.apply(2001 + i, 1, encode_command(Command(op=Op.PUT, key=f"k{i + 1}", value="n")))
+            sm.apply(2002 + i, 1, encode_command(Command(op=Op.PUT, key=f"new{i}", value="a")))
+    out = io.BytesIO()
+    view.write(out)
+    frozen = KVStateMachine()
+    frozen.restore(out.getvalue())
+    assert frozen.content_hash() == before_hash and len(frozen) == 2000
+    assert frozen.get("k2") == ("v" * 100, 2) and frozen.get("new1") is None
+    assert sm.get("k2") == ("n", 2002) and sm.get("k1") is None and sm.get("new1") == ("a", 2003)
+    keys = {f"k{i}-é" if i % 7 == 0 else f"k{i}" for i in range(1, 2001)}
+    for i in range(1, 2001, 3):
+        keys.discard(f"k{i}")
+        keys |= {f"k{i + 1}", f"new{i}"}
+    assert len(sm) == len(keys)
+
+
 @pytest.mark.parametrize("cut", [1, 5, 50, 1000])
 def test_truncated_or_damaged_data_is_refused(cut: int) -> None:
     blob = loaded(100).snapshot()
