@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """bench_snapshot.py — the KV state machine alone at N keys (default 1M x 100-byte values), in one
 process: RSS of the state, the driver's pause to copy it (``snapshot_view``), the time to stream it
-to a snapshot file (``write_snapshot_stream``, what the background thread does), the file size,
-and the time to verify + restore it (what a restart and a snapshot install do).
+to a snapshot file (``write_snapshot_stream``, what the background thread does), the cost of the
+writes that follow (the first write into each frozen shard copies it), the file size, and the
+time to verify + restore it (what a restart and a snapshot install do).
 
     python3 benchmarks/bench_snapshot.py [--keys 1000000] [--value-bytes 100] [--dir DIR]
 
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from raftkv.kv import Command, KVStateMachine, Op, encode_command  # noqa: E402
+from raftkv.kv.statemachine import SHARDS  # noqa: E402
 from raftkv.raft.types import SnapshotMeta  # noqa: E402
 from raftkv.storage.snapshot import open_snapshot_data, write_snapshot_stream  # noqa: E402
 
@@ -62,6 +64,17 @@ def main() -> int:
     t0 = time.perf_counter()
     path, size = write_snapshot_stream(str(tmp), meta, view.write)
     write_s = time.perf_counter() - t0
+    # writes after the view: the first one into each frozen shard copies that shard
+    worst = total = 0.0
+    index = args.keys
+    with sm.lock:
+        for i in range(SHARDS * 8):
+            index += 1
+            data = encode_command(Command(op=Op.PUT, key=f"scale-1-{i}", value=value))
+            t = time.perf_counter()
+            sm.apply(index, 1, data)
+            took = time.perf_counter() - t
+            worst, total = max(worst, took), total + took
     del view
     other = KVStateMachine()
     final = str(tmp / os.path.basename(path).removesuffix(".stream.tmp"))
@@ -71,12 +84,14 @@ def main() -> int:
     with f:
         other.restore_stream(f, layout.data_len)
     restore_s = time.perf_counter() - t0
-    assert len(other) == len(sm) == args.keys
+    assert len(other) == args.keys  # the view: before the writes above
     print(f"keys: {args.keys} x {args.value_bytes} B values")
     print(f"apply: {apply_s:.2f} s ({args.keys / apply_s:,.0f} commands/s, one thread)")
     print(f"state RSS: {state:.1f} MiB ({state * (1 << 20) / args.keys:.0f} bytes/key)")
     print(f"snapshot copy under the lock (the driver's pause): {copy_s * 1000:.1f} ms")
     print(f"snapshot stream to file (background thread) incl. fsync: {write_s:.2f} s")
+    print(f"{SHARDS * 8} writes after the view (each frozen shard copied once): longest "
+          f"{worst * 1000:.1f} ms, all {total * 1000:.0f} ms")
     print(f"snapshot file: {size / (1 << 20):.1f} MiB data ({size / args.keys:.0f} bytes/key)")
     print(f"verify + restore from the file: {restore_s:.2f} s")
     print(f"loadavg {os.getloadavg()} on {os.cpu_count()} CPUs")
