@@ -11,7 +11,10 @@ snapshot written with the node's own snapshot writer and adopted by Storage into
 and a restart. Then the three ``raftkv serve`` processes start together and it measures:
 time to ``/healthz`` per node (storage opened, snapshot verified and restored), time until a
 write through the leader is acknowledged, RSS of each node's worker then and after a short
-write load (wrk, 10 s, overwrites). Every process it starts is stopped by PID at the end.
+write load (wrk, 10 s, overwrites); then a follower is stopped, its data dir deleted and it is
+restarted under writes: the leader's snapshot time, the catch-up time (the snapshot streamed in
+chunks), the write rate meanwhile, and the leader's longest driver pass. Every process it starts
+is stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_scale import mib, node_rss, run_wrk, wrk_env  # noqa: E402
+from benchmarks.bench_scale import (  # noqa: E402
+    BackgroundWrk,
+    metric,
+    mib,
+    node_rss,
+    run_wrk,
+    wait_applied,
+    wrk_env,
+)
 from raftkv.kv import Command, KVStateMachine, Op, encode_command  # noqa: E402
 from raftkv.raft.types import HardState, SnapshotMeta  # noqa: E402
 from raftkv.storage import Storage  # noqa: E402
@@ -84,6 +95,30 @@ def main() -> int:
                                cluster.status(leader)["commit_index"]  # type: ignore[union-attr]
                                for i in range(3)), 120, "followers applied")
         rss_load = [mib(node_rss(cluster, i)[0]) for i in range(3)]
+
+        # a wiped follower catches up from the 1M-key snapshot (1 MiB chunks) under writes; the
+        # leader snapshots right after its restart (it trusts the follower's old match index)
+        c = cluster
+        follower = next(i for i in range(3) if i != leader)
+        c.terminate(follower)
+        shutil.rmtree(c.data_dir(follower))
+        bg = BackgroundWrk(c.url(leader), 16, wrk_env(per_thread, args.value_bytes))
+        try:
+            time.sleep(2)
+            target = int(c.status(leader)["commit_index"])
+            t1 = time.monotonic()
+            c.start_node(follower)
+            c.wait_serving(follower, timeout=120)
+            ts = time.monotonic()
+            r = c.request(leader, "POST", "/v1/admin/snapshot", timeout=600)
+            snap_s = time.monotonic() - ts
+            if r.status != 200:
+                raise RuntimeError(f"snapshot on the leader: {r}")
+            wait_applied(c, follower, target, 1200)
+            catchup = time.monotonic() - t1
+        finally:
+            during = bg.stop()
+        stall = 1000 * metric(c, leader, "raftkv_driver_pass_max_seconds")
         print(f"keys: {n} x {args.value_bytes} B; raftkv_keys line: "
               f"{next(x for x in keys.splitlines() if x.startswith('raftkv_keys '))}")
         print(f"serving again (/healthz) after start, per node: "
@@ -93,6 +128,12 @@ def main() -> int:
         print(f"RSS per node after 10 s of writes ({load['rps']:.0f}/s): "
               f"{', '.join(f'{r:.0f}' for r in rss_load)} MiB "
               f"({max(rss_load) * (1 << 20) / n:.0f} bytes/key)")
+        print(f"leader snapshot of ~{n} keys under writes (POST /v1/admin/snapshot): "
+              f"{snap_s:.1f} s")
+        print(f"wiped follower caught up (snapshot streamed in chunks): {catchup:.1f} s; writes "
+              f"meanwhile {during['rps']:.0f}/s = {during['rps'] / max(load['rps'], 1e-9):.2f}x "
+              f"the rate before (p99 {during['p99_ms']:.0f} ms, max {during['max_ms']:.0f} ms)")
+        print(f"leader's longest driver pass since its start: {stall:.0f} ms")
         print(f"loadavg {os.getloadavg()} on {os.cpu_count()} CPUs")
     finally:
         if cluster is not None:
