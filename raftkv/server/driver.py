@@ -642,6 +642,10 @@ class NodeDriver:
                 path = storage.snapshot_path()
                 assert path is not None
                 self._restore_file(path)
+            elif not snap.data:
+                # the core accepted a streamed snapshot whose file is gone: never install an
+                # empty state in its place; the node restarts from its disk (fatal)
+                raise StorageFailed(f"streamed snapshot {snap.meta.index} has no file {staged}")
             else:
                 storage.save_snapshot(snap)
                 sm.restore(snap.data)

@@ -23,8 +23,8 @@ is empty, docs/storage.md), the driver hands it to ``SnapshotSender``, and:
   at offset 0 starts over. When complete the file is fsynced and verified (checksums), and an
   ``InstallSnapshot`` (meta only) from the leader is delivered to the driver, which adopts the
   file (``Storage.adopt_snapshot_file``) and restores the state machine from it, streaming.
-  The core decides as for any InstallSnapshot (a stale term is ignored, the file is left for
-  cleanup at the next transfer or restart).
+  The core decides as for any InstallSnapshot (a stale term is ignored; a delivered file is
+  kept until the driver adopts it or the node restarts, when ``*.tmp`` files are removed).
 """
 
 from __future__ import annotations
@@ -254,6 +254,7 @@ class SnapshotReceiver:
         self._mu = threading.Lock()
         self._key: tuple[int, int] | None = None
         self._asm: FileAssembler | None = None
+        self._delivered: set[str] = set()  # complete files handed to the driver, not yet adopted
 
     def chunk(self, headers: Any, body: bytes) -> dict[str, Any]:
         """Handle one chunk (``headers``: a mapping with the X-Raftkv-* headers)."""
@@ -301,6 +302,7 @@ class SnapshotReceiver:
                 raise BadRequest(f"bad snapshot stream: {err}") from None
             asm.close()
             self._asm, self._key = None, None
+            self._delivered = {p for p in self._delivered if os.path.exists(p)} | {asm.path}
             if (layout.meta.index, layout.meta.term) != (index, sterm):
                 os.unlink(asm.path)
                 raise BadRequest("snapshot header does not match its X-Raftkv-Snapshot-* headers")
@@ -313,8 +315,9 @@ class SnapshotReceiver:
     def _start(self, snap_dir: str, index: int, sterm: int) -> None:
         self._drop()
         for name in os.listdir(snap_dir):  # leftovers of abandoned transfers
-            if name.endswith(RECV_TMP_SUFFIX):
-                os.unlink(os.path.join(snap_dir, name))
+            path = os.path.join(snap_dir, name)
+            if name.endswith(RECV_TMP_SUFFIX) and path not in self._delivered:
+                os.unlink(path)
         path = os.path.join(snap_dir, snapshot_name(index, sterm) + RECV_TMP_SUFFIX)
         self._asm = FileAssembler(path)
         self._key = (index, sterm)
