@@ -8,6 +8,8 @@ stop them and delete their data unless --keep-data (kind: scale the StatefulSet,
 PVCs unless --keep-pvcs).
 """
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -51,23 +53,25 @@ def _show(conf: Config, g: Globals, title: str) -> None:
                     f" {reach:<11} {m.get('url', '')}")
 
 
-def _members(g: Globals) -> tuple[Members, object]:
+@contextlib.contextmanager
+def _members(g: Globals) -> Iterator[Members]:
+    """The membership API of the cluster ``g`` names; its client and backend closed on exit."""
     backend = g.backend()
     client = g.kv_client(backend)
     client.transport.token = _token(g)
-    return Members(client), backend
+    try:
+        yield Members(client)
+    finally:
+        client.close()
+        backend.close()
 
 
 @app.command("list")
 @command
 def member_list(g: Globals) -> None:
     """Every member: role (voter/learner), match index, reachable, URL."""
-    m, backend = _members(g)
-    try:
+    with _members(g) as m:
         _show(m.list(), g, "members")
-    finally:
-        m.client.close()
-        backend.close()  # type: ignore[attr-defined]
 
 
 @app.command("add")
@@ -81,12 +85,8 @@ def member_add(
         "e.g. a StatefulSet ordinal whose PVC was deleted)")] = False,
 ) -> None:
     """Add a learner (it replicates but does not vote until promoted)."""
-    m, backend = _members(g)
-    try:
+    with _members(g) as m:
         _show(m.add(member_id, url, reuse_removed_id=force), g, f"{member_id} added as a learner")
-    finally:
-        m.client.close()
-        backend.close()  # type: ignore[attr-defined]
 
 
 @app.command("promote")
@@ -98,12 +98,8 @@ def member_promote(
         "--force", help="promote even if it has not caught up")] = False,
 ) -> None:
     """Make a caught-up learner a voter."""
-    m, backend = _members(g)
-    try:
+    with _members(g) as m:
         _show(m.promote(member_id, force=force), g, f"{member_id} promoted to voter")
-    finally:
-        m.client.close()
-        backend.close()  # type: ignore[attr-defined]
 
 
 @app.command("remove")
@@ -113,12 +109,8 @@ def member_remove(
     member_id: Annotated[str, typer.Argument(help="a voter's or learner's id")],
 ) -> None:
     """Remove a member through the log (its id can never join again)."""
-    m, backend = _members(g)
-    try:
+    with _members(g) as m:
         _show(m.remove(member_id), g, f"{member_id} removed")
-    finally:
-        m.client.close()
-        backend.close()  # type: ignore[attr-defined]
 
 
 @command
