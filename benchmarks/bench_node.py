@@ -12,7 +12,11 @@ What it does (everything on 127.0.0.1, every process it starts is stopped by PID
 2. For each connection count, PUT with wrk (benchmarks/kv_load.lua) on the ceiling and then on
    raftkv's leader, back to back (``--reps`` times, median kept); then the same for GETs of keys
    written beforehand (linearizable on raftkv: ReadIndex), and stale GETs at the top count.
-3. failover: one client writes sequentially through a follower; the leader's process group is
+3. etcd (when the ``etcd`` binary is installed: Debian ``etcd-server``; ``--no-etcd`` skips it):
+   3 members on 127.0.0.1, the same wrk load through etcd's v3 JSON gateway
+   (benchmarks/etcd_load.lua: POST /v3/kv/put with a fresh key, linearizable POST /v3/kv/range)
+   on its leader, in the same run, so the table shows raftkv, the ceiling and etcd side by side.
+4. failover: one client writes sequentially through a follower; the leader's process group is
    SIGKILLed between two writes; the window is the time from the kill to the next acknowledged
    write. The killed node is restarted and allowed to catch up between trials.
 It prints requests/s, p50 and p99 for every point, each raftkv figure as a ratio of the ceiling,
@@ -42,18 +46,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.etcd_cluster import EtcdCluster, etcd_available  # noqa: E402
 from tests.integration.cluster import LocalCluster, free_port, wait_until  # noqa: E402
 
 LUA = ROOT / "benchmarks" / "kv_load.lua"
+ETCD_LUA = ROOT / "benchmarks" / "etcd_load.lua"
 KEYS_PER_THREAD = 1000
 
 
-def run_wrk(url: str, mode: str, conns: int, duration: float, query: str = "") -> dict[str, Any]:
+def run_wrk(url: str, mode: str, conns: int, duration: float, query: str = "",
+            lua: Path = LUA) -> dict[str, Any]:
     threads = min(2, conns)
     env = dict(os.environ, BENCH_MODE=mode, BENCH_KEYS=str(KEYS_PER_THREAD), BENCH_QUERY=query,
                BENCH_KEY_PREFIX="bench")
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration:g}s", "--timeout", "5s",
-           "-s", str(LUA), url]
+           "-s", str(lua), url]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True,
                          timeout=duration + 60, check=False)
     for line in out.stdout.splitlines():
@@ -165,6 +172,8 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=1, help="runs per point (median kept)")
     ap.add_argument("--threads", type=int, default=96, help="gunicorn threads (both servers)")
     ap.add_argument("--out", help="also write the results as JSON here")
+    ap.add_argument("--no-etcd", action="store_true",
+                    help="skip the etcd row (measured when the etcd binary is installed)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         print("bench_node: error: wrk not found (Debian: apt-get install wrk)", file=sys.stderr)
@@ -178,6 +187,9 @@ def main() -> int:
           flush=True)
     ceiling_proc = None
     cluster = None
+    etcd: EtcdCluster | None = None
+    etcd_put: dict[int, dict[str, Any]] = {}
+    etcd_get: dict[int, dict[str, Any]] = {}
     try:
         # Both servers run side by side and each point is measured on the ceiling and on raftkv
         # back to back (--reps times, median kept), so a change of the machine's load during
@@ -216,6 +228,23 @@ def main() -> int:
                   f"raftkv {kv_get[c]['rps']:.0f}/s", flush=True)
         kv_stale = {c: run_wrk(lurl, "get", c, args.duration, "?consistency=stale")
                     for c in conns[-1:]}
+        if etcd_available() and not args.no_etcd:
+            # etcd 3 members on loopback, the same wrk load through its v3 JSON gateway, on its
+            # leader, right after raftkv's points (the ceiling is still running beside it)
+            (tmp / "etcd").mkdir()
+            etcd = EtcdCluster(tmp / "etcd").start()
+            eleader = etcd.leader()
+            assert eleader is not None
+            eurl = etcd.url(eleader)
+            for c in conns:
+                etcd_put[c] = run_wrk(eurl, "put", c, args.duration, lua=ETCD_LUA)
+                print(f"  etcd PUT c={c}: {etcd_put[c]['rps']:.0f}/s", flush=True)
+            etcd.prefill(eleader, 2, KEYS_PER_THREAD)
+            for c in conns:
+                etcd_get[c] = run_wrk(eurl, "get", c, args.duration, lua=ETCD_LUA)
+                print(f"  etcd GET c={c}: {etcd_get[c]['rps']:.0f}/s", flush=True)
+            etcd.close()
+            etcd = None
         os.killpg(ceiling_proc.pid, signal.SIGTERM)
         ceiling_proc.wait(30)
         ceiling_proc = None
@@ -227,6 +256,9 @@ def main() -> int:
             os.killpg(ceiling_proc.pid, signal.SIGKILL)
         if cluster is not None:
             cluster.close()
+        if etcd is not None:
+            etcd.close()
+    results.update(etcd_put=etcd_put, etcd_get=etcd_get)
     results.update(ceiling_put=ceil_put, ceiling_get=ceil_get, raftkv_put=kv_put,
                    raftkv_get=kv_get, raftkv_get_stale=kv_stale, failover_s=windows,
                    loadavg_end=os.getloadavg())
@@ -244,7 +276,11 @@ def main() -> int:
         print(fmt_row("raftkv GET linearizable", c, kv_get[c], ceil_get[c]))
     for c, r in kv_stale.items():
         print(fmt_row("raftkv GET stale", c, r, ceil_get[c]))
-    print("(ratio = raftkv req/s / ceiling req/s at the same connection count)")
+    for c, r in etcd_put.items():
+        print(fmt_row("etcd PUT", c, r, ceil_put[c]))
+    for c, r in etcd_get.items():
+        print(fmt_row("etcd GET linearizable", c, r, ceil_get[c]))
+    print("(ratio = the row's req/s / ceiling req/s at the same connection count)")
     if windows:
         print(f"\nfailover window (leader SIGKILL -> next acknowledged write), {len(windows)} "
               f"trials: median {statistics.median(windows):.3f} s, min {min(windows):.3f} s, "
@@ -258,6 +294,16 @@ def main() -> int:
     ]
     if 16 in kv_put:
         checks.append(("p99 write latency at 16 conns <= 50 ms", kv_put[16]["p99_ms"], 50, False))
+    # issue 14's targets (CPU per write)
+    checks += [
+        (f"issue 14: writes/s at {top} conns >= 0.8 x ceiling",
+         kv_put[top]["rps"] / ceil_put[top]["rps"], 0.8, True),
+        (f"issue 14: linearizable reads/s at {top} conns >= 0.9 x ceiling",
+         kv_get[top]["rps"] / ceil_get[top]["rps"], 0.9, True),
+    ]
+    if 16 in kv_put:
+        checks.append(("issue 14: p99 write latency at 16 conns <= 25 ms", kv_put[16]["p99_ms"],
+                       25, False))
     if windows:
         checks.append(("median failover window <= 1.5 s", statistics.median(windows), 1.5, False))
     print("\ntargets (docs/node.md):")

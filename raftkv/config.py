@@ -61,7 +61,12 @@ OPTIONS: dict[str, tuple[str, str, str]] = {
     "snapshot_every": (
         "--snapshot-every",
         "RAFTKV_SNAPSHOT_EVERY",
-        "applied entries between snapshots",
+        "applied entries between snapshots, at least (more once the data is big: docs/storage.md)",
+    ),
+    "snapshot_chunk_bytes": (
+        "--snapshot-chunk-bytes",
+        "RAFTKV_SNAPSHOT_CHUNK_BYTES",
+        "size of one InstallSnapshot chunk sent to a follower (default 1 MiB)",
     ),
     "token": (
         "--token",
@@ -150,6 +155,7 @@ class NodeConfig:
     election_ms: int = 600
     heartbeat_ms: int = 100
     snapshot_every: int = 10_000
+    snapshot_chunk_bytes: int = 1 << 20
     token: str | None = None
     cluster_tokens: tuple[str, ...] = ()
     client_tokens: tuple[str, ...] = ()
@@ -354,6 +360,9 @@ def load_config(
             f"({heartbeat_ms}), got {election_ms}"
         )
     snapshot_every = _int("snapshot_every", get("snapshot_every") or "10000", 1, 1 << 40)
+    snapshot_chunk_bytes = _int(
+        "snapshot_chunk_bytes", get("snapshot_chunk_bytes") or str(1 << 20), 1024, 64 << 20
+    )
     threads = _int("threads", get("threads") or "96", 4, 1024)
     request_timeout_ms = _int(
         "request_timeout_ms", get("request_timeout_ms") or "5000", 100, 3_600_000
@@ -431,6 +440,7 @@ def load_config(
         tls_key=tls_key,
         tls_ca=tls_ca,
         peer_mtls=peer_mtls,
+        snapshot_chunk_bytes=snapshot_chunk_bytes,
         threads=threads,
         request_timeout_ms=request_timeout_ms,
         log_level=log_level,

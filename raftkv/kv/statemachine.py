@@ -17,9 +17,19 @@ Contract:
   starts a fresh session that keeps refusing seqs up to the watermark. A client evicted longer
   ago than the last ``max_evicted`` evictions is forgotten: its late retry is applied as new.
   Eviction depends only on the applied sequence, so every replica evicts alike.
-- ``snapshot()`` encodes data + sessions (fingerprints, watermarks) + evicted list + applied
-  index/term (format v2; ``restore`` also reads v1, whose results have no fingerprint and are
-  answered to any request with their id); ``restore(blob)`` replaces the whole state with it.
+- Memory: each key's (value, modification index) is ONE bytes object (``snapfmt.pack_value``:
+  8-byte index + UTF-8 value); no per-key tuple or int objects. The keys live in ``SHARDS``
+  dicts (by ``hash(key)``), copied on write: ``_freeze()`` (O(SHARDS), under ``lock``) hands
+  the current shard dicts to a reader and marks them frozen; the next write into a frozen shard
+  first replaces it by a copy (1/SHARDS of the keys: a few ms at a million keys), so a frozen
+  shard never changes and can be read without the lock.
+- ``snapshot_view()`` (caller holds ``lock`` or is the only writer) freezes the shards and copies
+  the (bounded) session table; ``SnapshotView.write(out)`` then streams it as format v3
+  (snapfmt.py) in any thread, without the lock. ``content_hash`` and ``list_prefix`` read frozen
+  shards the same way. ``snapshot()`` is the same as one
+  blob (backups, tests); ``restore(blob)`` / ``restore_stream(src, length)`` replace the whole
+  state from format v3, v2 or v1 (v1 results have no fingerprint and are answered to any
+  request with their id).
 - ``content_hash()`` returns (applied index, key count, SHA-256 over the sorted key/values) — the
   replica-agreement check (``GET /v1/admin/hash``); it holds ``lock`` only to copy the items.
 - Thread-safety: the driver thread is the only writer; request threads read through ``get`` /
@@ -31,11 +41,12 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
+import io
+import itertools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from raftkv.errors import RequestIdConflict, RequestIdReused, SessionExpired
 from raftkv.kv.commands import (
@@ -47,8 +58,13 @@ from raftkv.kv.commands import (
     decode_command,
     fingerprint,
 )
+from raftkv.kv.snapfmt import iter_records, pack_value, read_meta, write_v3
 
-__all__ = ["KVStateMachine", "SnapshotDecodeError"]
+__all__ = ["KVStateMachine", "SnapshotDecodeError", "SnapshotView"]
+
+
+SHARDS = 64  # copy-on-write unit: a write into a frozen shard copies 1/SHARDS of the keys
+_MASK = SHARDS - 1
 
 
 class SnapshotDecodeError(ValueError):
@@ -70,6 +86,31 @@ class _Session:
         return max(self.floor, next(reversed(self.results), 0))
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotView:
+    """A point-in-time copy of the state (``KVStateMachine.snapshot_view``), written later."""
+
+    applied_index: int
+    applied_term: int
+    shards: list[dict[str, bytes]]  # frozen: never written again
+    sessions: list[tuple[str, int, list[tuple[int, tuple[Result, str | None]]]]]
+    evicted: list[tuple[str, int]]
+
+    def write(self, out: Any) -> int:
+        """Stream the view as format v3 into ``out`` (anything with ``write(bytes)``)."""
+        meta = {
+            "applied_index": self.applied_index,
+            "applied_term": self.applied_term,
+            "keys": sum(len(d) for d in self.shards),
+            "sessions": [
+                [client, floor, [[seq, r.to_json(), fp] for seq, (r, fp) in results]]
+                for client, floor, results in self.sessions
+            ],
+            "evicted": [[client, mark] for client, mark in self.evicted],
+        }
+        return write_v3(out, meta, itertools.chain.from_iterable(d.items() for d in self.shards))
+
+
 class KVStateMachine:
     """Keys -> (value, last-modified index), plus the bounded exactly-once session table."""
 
@@ -80,7 +121,9 @@ class KVStateMachine:
         self.max_clients = max_clients
         self.window = window
         self.max_evicted = max_evicted
-        self._data: dict[str, tuple[str, int]] = {}
+        # key -> pack_value(value, modification index), in SHARDS dicts by hash(key)
+        self._shards: list[dict[str, bytes]] = [{} for _ in range(SHARDS)]
+        self._frozen = [False] * SHARDS
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._evicted: OrderedDict[str, int] = OrderedDict()  # client id -> watermark seq
         self.applied_index = 0
@@ -90,32 +133,54 @@ class KVStateMachine:
     def get(self, key: str) -> tuple[str, int] | None:
         """(value, modification index) or None."""
         with self.lock:
-            return self._data.get(key)
+            packed = self._shards[hash(key) & _MASK].get(key)
+        return None if packed is None else _unpack(packed)
+
+    def _freeze(self) -> list[dict[str, bytes]]:
+        """The current shards, frozen (caller holds ``lock``): read them without the lock."""
+        self._frozen = [True] * SHARDS
+        return list(self._shards)
+
+    def _shard_for_write(self, key: str) -> dict[str, bytes]:
+        i = hash(key) & _MASK
+        if self._frozen[i]:  # a reader holds this dict: write into a copy
+            self._shards[i] = self._shards[i].copy()
+            self._frozen[i] = False
+        return self._shards[i]
 
     def list_prefix(self, prefix: str, limit: int) -> list[tuple[str, str, int]]:
-        """Up to ``limit`` (key, value, index) with ``key.startswith(prefix)``, sorted by key."""
+        """Up to ``limit`` (key, value, index) with ``key.startswith(prefix)``, sorted by key.
+
+        The lock is held only to freeze the shards: the scan does not block the driver."""
         with self.lock:
-            data = self._data
-            keys = heapq.nsmallest(limit, (k for k in data if k.startswith(prefix)))
-            return [(k, data[k][0], data[k][1]) for k in keys]
+            shards = self._freeze()
+        found = heapq.nsmallest(
+            limit, ((k, v) for d in shards for k, v in d.items() if k.startswith(prefix))
+        )
+        out = []
+        for k, packed in found:
+            value, index = _unpack(packed)
+            out.append((k, value, index))
+        return out
 
     def __len__(self) -> int:
-        return len(self._data)
+        return sum(len(d) for d in self._shards)
 
     def content_hash(self) -> tuple[int, int, str]:
         """(applied index, number of keys, hex SHA-256 of the sorted key/value pairs).
 
-        The lock is held only while the items are copied (a C-level copy, no Python per key), so
-        the driver is not blocked while they are sorted and hashed. Each key and value is
+        The lock is held only to freeze the shards, so the driver is not blocked while the items
+        are sorted and hashed. Each key and value is
         length-prefixed, so no two different contents hash the same input.
         """
         with self.lock:
             applied = self.applied_index
-            items = list(self._data.items())
+            shards = self._freeze()
+        items = [item for d in shards for item in d.items()]
         items.sort()
         h = hashlib.sha256()
-        for key, (value, _index) in items:
-            k, v = key.encode("utf-8"), value.encode("utf-8")
+        for key, packed in items:
+            k, v = key.encode("utf-8"), packed[8:]
             h.update(b"%d:%s%d:%s" % (len(k), k, len(v), v))
         return applied, len(items), h.hexdigest()
 
@@ -196,7 +261,9 @@ class KVStateMachine:
         self.applied_term = term
 
     def _execute(self, cmd: Command, index: int, term: int) -> Result:
-        current = self._data.get(cmd.key)
+        shard = self._shards[hash(cmd.key) & _MASK]
+        packed = shard.get(cmd.key)
+        current = None if packed is None else _unpack(packed)
         if cmd.prev_value is not None and (current is None or current[0] != cmd.prev_value):
             return Result(
                 outcome=Outcome.CAS_FAILED,
@@ -207,13 +274,13 @@ class KVStateMachine:
             )
         if cmd.op is Op.PUT:
             assert cmd.value is not None  # guaranteed by decode_command
-            self._data[cmd.key] = (cmd.value, index)
+            self._shard_for_write(cmd.key)[cmd.key] = pack_value(cmd.value, index)
             return Result(outcome=Outcome.OK, key=cmd.key, value=cmd.value, index=index, term=term)
         if current is None:
             return Result(
                 outcome=Outcome.NOT_FOUND, key=cmd.key, value=None, index=index, term=term
             )
-        del self._data[cmd.key]
+        del self._shard_for_write(cmd.key)[cmd.key]
         return Result(outcome=Outcome.OK, key=cmd.key, value=None, index=index, term=term)
 
     def _record(self, client_id: str, seq: int, result: Result, fp: str) -> None:
@@ -239,31 +306,56 @@ class KVStateMachine:
             results.popitem(last=False)
 
     # ------------------------------------------------------------------ snapshots
-    def snapshot(self) -> bytes:
-        """Encode the whole state (caller holds ``lock`` or is the only writer)."""
+    def snapshot_view(self) -> SnapshotView:
+        """A point-in-time view to write later without the lock (caller holds ``lock`` or is
+        the only writer): the frozen shards (O(SHARDS); values are immutable bytes) and a copy
+        of the bounded session table."""
         with self.lock:
-            obj: dict[str, Any] = {
-                "v": 2,
-                "applied_index": self.applied_index,
-                "applied_term": self.applied_term,
-                "data": [[k, v, i] for k, (v, i) in self._data.items()],
-                "sessions": [
-                    [client, sess.floor, [[seq, r.to_json(), fp] for seq, (r, fp) in results]]
+            return SnapshotView(
+                applied_index=self.applied_index,
+                applied_term=self.applied_term,
+                shards=self._freeze(),
+                sessions=[
+                    (client, sess.floor, list(sess.results.items()))
                     for client, sess in self._sessions.items()
-                    for results in [sess.results.items()]
                 ],
-                "evicted": [[client, mark] for client, mark in self._evicted.items()],
-            }
-            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+                evicted=list(self._evicted.items()),
+            )
+
+    def snapshot(self) -> bytes:
+        """The whole state as one format-v3 blob (backups, tests; the node streams
+        ``snapshot_view()`` to disk instead)."""
+        view = self.snapshot_view()
+        out = io.BytesIO()
+        view.write(out)
+        return out.getvalue()
 
     def restore(self, blob: bytes) -> None:
-        """Replace the whole state with a snapshot (format v2, or v1 of older versions); raise
+        """Replace the whole state with a snapshot blob (format v3, v2 or v1); raise
         ``SnapshotDecodeError`` if malformed."""
+        self.restore_stream(io.BytesIO(blob), len(blob))
+
+    def restore_stream(self, src: BinaryIO, length: int) -> None:
+        """Replace the whole state with the ``length`` bytes of snapshot data read from ``src``
+        (v3: block by block); raise ``SnapshotDecodeError`` if malformed. The new state is
+        built aside and swapped in under the lock at the end."""
         try:
-            obj = json.loads(blob) if blob else {"v": 2, "data": [], "sessions": []}
-            if not isinstance(obj, dict) or obj.get("v") not in (1, 2):
-                raise SnapshotDecodeError("snapshot must be a JSON object with v=1 or v=2")
-            data = {str(k): (str(v), int(i)) for k, v, i in obj["data"]}
+            obj, remaining = read_meta(src, length)
+            if obj.get("v") not in (1, 2, 3):
+                raise SnapshotDecodeError("snapshot must be a JSON object with v=1, 2 or 3")
+            shards: list[dict[str, bytes]] = [{} for _ in range(SHARDS)]
+            if obj["v"] == 3:
+                for batch in iter_records(src, remaining):
+                    for k, packed in batch:
+                        shards[hash(k) & _MASK][k] = packed
+                count = sum(len(d) for d in shards)
+                if count != int(obj["keys"]):
+                    raise SnapshotDecodeError(
+                        f"snapshot holds {count} keys, its meta says {obj['keys']}"
+                    )
+            else:
+                for k, v, i in obj["data"]:
+                    shards[hash(str(k)) & _MASK][str(k)] = pack_value(str(v), int(i))
             sessions: OrderedDict[str, _Session] = OrderedDict()
             if obj["v"] == 1:
                 for client, results in obj["sessions"]:
@@ -281,12 +373,13 @@ class KVStateMachine:
             )
             applied_index = int(obj.get("applied_index", 0))
             applied_term = int(obj.get("applied_term", 0))
-        except (ValueError, TypeError, KeyError, RecursionError) as err:
+        except (ValueError, TypeError, KeyError, OSError, RecursionError) as err:
             if isinstance(err, SnapshotDecodeError):
                 raise
             raise SnapshotDecodeError(f"snapshot does not decode: {err}") from None
         with self.lock:
-            self._data = data
+            self._shards = shards
+            self._frozen = [False] * SHARDS
             self._sessions = sessions
             self._evicted = evicted
             self.applied_index = applied_index
@@ -297,3 +390,7 @@ class KVStateMachine:
         with self.lock:
             self.applied_index = index
             self.applied_term = term
+
+
+def _unpack(packed: bytes) -> tuple[str, int]:
+    return packed[8:].decode("utf-8"), int.from_bytes(packed[:8], "little")

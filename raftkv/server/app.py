@@ -68,6 +68,7 @@ from raftkv.server.openapi import register as register_openapi
 from raftkv.server.peer_gate import check_peer_cluster
 from raftkv.server.requestid import parse_request_id
 from raftkv.server.routes_hash import HASH_PATH, hash_blueprint
+from raftkv.server.routes_snapshot import SNAPSHOT_PATH, snapshot_blueprint
 from raftkv.server.tls import client_context
 from raftkv.server.worker import ClientTooSlow, extend_for_body
 
@@ -147,7 +148,7 @@ class _Ctx:
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
     "/v1/admin/snapshot", "/raft/v1/messages", "/v1/watch", HASH_PATH, "/v1/members",
-    "/v1/admin/members", "/openapi.json",
+    "/v1/admin/members", "/openapi.json", SNAPSHOT_PATH,
 })
 
 
@@ -597,6 +598,7 @@ def build_app(node: NodeAPI) -> Flask:
 
     watch_routes.register(app, node, ctx.slots)
     app.register_blueprint(hash_blueprint(node))
+    app.register_blueprint(snapshot_blueprint(node))
     # membership routes (members.py); members added through the log are found by their URL in the
     # configuration, so forwarding reaches a leader that was not among the flags' peers
     ctx.forwarder.resolver = lambda pid: node.status().peer_urls.get(pid)

@@ -15,7 +15,15 @@ The loop (etcd's raftexample ``serveChannels``, docs/contracts.md §1):
         read states -> wake reads once applied >= their index
         soft state -> log role/leader changes; fail reads on a lost leadership
         advance
-    every ``snapshot_every`` applied entries: storage.save_snapshot + node.compact
+    snapshot policy (snapshot_policy.py: entries AND log bytes since the last one relative to its
+        size) -> copy the state under the lock, write it in the background (``raftkv-snapshot``
+        thread, streaming), then storage.adopt_snapshot_file + node.compact on this thread
+
+Snapshots travel as files, never as one message: the core's snapshot carries meta only (empty
+data); an outgoing InstallSnapshot is handed to ``SnapshotSender`` (snapshot_stream.py: chunks,
+flow control, resume) and a follower's ``SnapshotReceiver`` delivers an InstallSnapshot once the
+file is complete; the Ready that installs it adopts the file and restores the KV machine from it
+block by block (docs/storage.md).
 
 Waiters: a request thread enqueues its work with a ``Waiter`` (waiters.py) and blocks on it; the
 driver resolves it. A proposal is acknowledged only if the entry applied at its index has the term
@@ -37,6 +45,7 @@ the wake-up Event; ``status()`` returns an immutable snapshot refreshed by the d
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -76,19 +85,26 @@ from raftkv.raft import (
     encode_message,
 )
 from raftkv.raft.membership import decode_change
+from raftkv.raft.messages import InstallSnapshot
 from raftkv.raft.types import EntryKind, HardState, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
 from raftkv.server.changefeed import Change, ChangeFeed
 from raftkv.server.members import MembershipConflict, check_change
 from raftkv.server.metrics import NodeMetrics
+from raftkv.server.snapshot_policy import should_snapshot
+from raftkv.server.snapshot_stream import SnapshotReceiver, SnapshotSender, staged_path
 from raftkv.server.tls import client_context
 from raftkv.server.transport import PeerTransport
 from raftkv.server.waiters import Waiter
 from raftkv.storage import Storage
+from raftkv.storage.errors import StorageFailed
+from raftkv.storage.snapshot import open_snapshot_data, snapshot_name, write_snapshot_stream
 
 __all__ = ["NodeDriver"]
 
 log = logging.getLogger(__name__)
+
+SLOW_PASS_S = 0.2  # a driver pass longer than this is logged (heartbeats waited behind it)
 
 
 @dataclass(slots=True)
@@ -122,6 +138,7 @@ class NodeDriver:
         self.feed = ChangeFeed(config.watch_window)  # watches read it; fed by _apply
         self._status = NodeStatus(id=config.id, members=config.peer_ids)
         self.metrics = NodeMetrics(config.id, self.status)
+        self.metrics.watch_keys(self.sm.__len__)
         self._on_fatal = on_fatal
         self._clock = clock
         self._rng = rng or random.Random()
@@ -155,6 +172,17 @@ class NodeDriver:
         self._handover_pending = False
         self._handover_deadline = 0.0
         self._shutdown_seen = threading.Event()
+        self._snap_thread: threading.Thread | None = None  # a snapshot being written
+        self._snap_waiters: list[Waiter[int]] = []  # snapshot_now callers
+        self._log_bytes_since = 0  # bytes of entries applied since the last snapshot
+        self._snap_bytes_at_start = 0
+        self._pass_notes: list[str] = []  # what took time in this pass (slow-pass log line)
+        self._last_snapshot_bytes = 0
+        self._sender: SnapshotSender | None = None
+        self.snapshot_receiver = SnapshotReceiver(
+            config.id, lambda: self._storage.snap_dir if self._storage else None,
+            lambda m: self.deliver([m]),
+        )
         # membership (docs/membership.md)
         self._membership = Membership(voters=config.peer_ids)
         self._conf_pending: dict[int, tuple[int, Waiter[Membership]]] = {}
@@ -174,11 +202,15 @@ class NodeDriver:
     def start(self) -> None:
         """Open storage, recover, start the transport and the driver thread."""
         cfg = self.config
-        storage = Storage.open(cfg.data_dir, lock_timeout=cfg.lock_timeout_s)
+        storage = Storage.open(
+            cfg.data_dir, lock_timeout=cfg.lock_timeout_s, snapshot_data=False
+        )
         rec = storage.recovered
         snap: Snapshot | None = rec.snapshot
         if snap is not None:
-            self.sm.restore(snap.data)
+            path = storage.snapshot_path()
+            assert path is not None
+            self._restore_file(path)
             self.sm.reset_applied(snap.meta.index, snap.meta.term)
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
@@ -224,6 +256,19 @@ class NodeDriver:
             on_reply=self._on_peer_reply,
             ssl_context=client_context(cfg).get if cfg.tls else None,
         )
+        self._sender = SnapshotSender(
+            cfg.id,
+            self._peer_url,
+            token=cfg.token,
+            chunk_bytes=cfg.snapshot_chunk_bytes,
+            timeout=max(2.0, cfg.election_ms / 100.0),
+            on_done=self._on_snapshot_sent,
+            # the receiver refuses chunks from another cluster, like every Raft message
+            extra_headers=lambda: (
+                {"X-Raftkv-Cluster-Id": self.cluster_id} if self.cluster_id else {}
+            ),
+            ssl_context=client_context(cfg).get if cfg.tls else None,
+        )
         self._refresh_status()
         log.info(
             "event=start term=%d commit=%d last_index=%d snapshot=%d members=%s",
@@ -265,6 +310,10 @@ class NodeDriver:
                 self._fail_waiters(ShuttingDown(f"node {self.config.id} stopped; retry"))
         if self._transport is not None:
             self._transport.stop()
+        if self._sender is not None:
+            self._sender.stop()
+        if self._snap_thread is not None:
+            self._snap_thread.join(max(0.1, deadline - time.monotonic()))
         if self._storage is not None and (self._thread is None or not self._thread.is_alive()):
             self._storage.close()
             self._storage = None
@@ -370,6 +419,23 @@ class NodeDriver:
             raise waiter.error
         return waiter.value
 
+    def receive_snapshot_chunk(self, headers: Any, body: bytes) -> dict[str, Any]:
+        """``POST /raft/v1/snapshot`` (request thread): one chunk of a streamed snapshot."""
+        if self._failed is not None:
+            raise NodeFailed(f"node {self.config.id} failed: {self._failed}")
+        return self.snapshot_receiver.chunk(headers, body)
+
+    def _peer_url(self, peer: str) -> str | None:
+        transport = self._transport
+        sender = transport.senders.get(peer) if transport is not None else None
+        return sender.url if sender is not None else self.config.peer_urls.get(peer)
+
+    def _on_snapshot_sent(self, peer: str, meta: SnapshotMeta, ok: bool, seconds: float) -> None:
+        """Sender thread: a transfer ended (ok: the follower holds the whole file)."""
+        self.metrics.snapshot_transfers.labels("ok" if ok else "failed").inc()
+        log.info("event=snapshot-transfer peer=%s index=%d ok=%s seconds=%.3f", peer,
+                 meta.index, ok, seconds)
+
     def change_membership(self, change: ConfChange, force: bool, timeout: float) -> Membership:
         """Propose a membership change on the leader; the new configuration once it is committed
         and applied. MembershipConflict (409), MemberNotFound (404), NotLeader/NoLeader (503),
@@ -435,6 +501,7 @@ class NodeDriver:
             if not inbox:
                 wake.wait(max(0.0, next_tick - clock()))
             wake.clear()
+            t_pass = time.perf_counter()
             now = clock()
             if now >= next_tick:
                 behind = int((now - next_tick) / tick) + 1
@@ -464,9 +531,17 @@ class NodeDriver:
                 self._reply_slots.clear()
             self._refresh_status()  # before waking: a client sees its index in X-Raft-Index
             self._wake_waiters()
-            if self.sm.applied_index - self._last_snapshot_applied >= self.config.snapshot_every:
-                self._take_snapshot(node)
-                self._refresh_status()
+            if self._snap_thread is None and should_snapshot(
+                self.sm.applied_index - self._last_snapshot_applied, self._log_bytes_since,
+                self._last_snapshot_bytes, self.config.snapshot_every,
+            ):
+                self._start_snapshot(node)
+            took = time.perf_counter() - t_pass
+            self.metrics.observe_pass(took)
+            if took > SLOW_PASS_S:
+                log.warning("event=slow-driver-pass seconds=%.3f applied=%d %s", took,
+                            self.sm.applied_index, " ".join(self._pass_notes))
+            self._pass_notes.clear()
 
     def _drain(self, node: RaftNode) -> None:
         inbox = self._inbox
@@ -500,10 +575,11 @@ class NodeDriver:
             elif kind == "conf":
                 self._start_conf_change(node, payload[0], payload[1], waiter)
             elif kind == "snapshot":
-                try:
-                    waiter.resolve(self._take_snapshot(node))
-                except RaftkvError as err:
-                    waiter.fail(err)
+                self._snap_waiters.append(waiter)
+                if self._snap_thread is None:
+                    self._start_snapshot(node)
+            elif kind == "snapshot-written":
+                self._finish_snapshot(node, *payload)
             elif kind == "shutdown":
                 if self._role is Role.LEADER and len(self.config.peers) > 1:
                     self._handover_pending = self._start_transfer(node, None, None)
@@ -575,17 +651,33 @@ class NodeDriver:
         sm = self.sm
         if rd.snapshot is not None:
             snap = rd.snapshot
-            storage.save_snapshot(snap)
-            sm.restore(snap.data)
+            t0 = time.perf_counter()
+            staged = staged_path(storage.snap_dir, snap.meta)
+            if not snap.data and os.path.exists(staged):  # streamed in (snapshot_stream.py)
+                storage.adopt_snapshot_file(staged, snap.meta)
+                path = storage.snapshot_path()
+                assert path is not None
+                self._restore_file(path)
+            elif not snap.data:
+                # the core accepted a streamed snapshot whose file is gone: never install an
+                # empty state in its place; the node restarts from its disk (fatal)
+                raise StorageFailed(f"streamed snapshot {snap.meta.index} has no file {staged}")
+            else:
+                storage.save_snapshot(snap)
+                sm.restore(snap.data)
+                self._last_snapshot_bytes = len(snap.data)
             sm.reset_applied(snap.meta.index, snap.meta.term)
+            self._log_bytes_since = 0
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
             self.feed.reset(snap.meta.index)
             for index in [i for i in self._pending if i <= snap.meta.index]:
                 p = self._pending.pop(index)
                 self._wake_writes.append((p.waiter, self._covered_by_snapshot(p.cmd, index)))
-            log.info("event=snapshot-installed index=%d term=%d",
-                     snap.meta.index, snap.meta.term)
+            took = time.perf_counter() - t0
+            self._pass_notes.append(f"snapshot-install={took:.3f}s")
+            log.info("event=snapshot-installed index=%d term=%d keys=%d seconds=%.3f",
+                     snap.meta.index, snap.meta.term, len(sm), took)
         hs = rd.hard_state
         saved = self._saved_hs
         if rd.entries or (
@@ -595,16 +687,22 @@ class NodeDriver:
             # hint (it may lag; the core recovers it from the leader), like etcd's MustSync.
             t0 = time.perf_counter()
             storage.save(hs, rd.entries)
-            self.metrics.fsync_seconds.observe(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            self.metrics.fsync_seconds.observe(took)
+            if took > SLOW_PASS_S / 2:
+                self._pass_notes.append(f"save={took:.3f}s/{len(rd.entries)}")
             if hs is not None:
                 self._saved_hs = hs
             if rd.entries:
                 self.metrics.batch_entries.observe(len(rd.entries))
         if rd.messages:
+            msgs: Sequence[Any] = rd.messages
+            if any(isinstance(m, InstallSnapshot) for m in msgs):
+                msgs = self._stream_snapshots(msgs)
             slots = self._reply_slots
             if slots:
                 rest = []
-                for m in rd.messages:
+                for m in msgs:
                     slot = slots.get(m.dst)
                     if slot is not None:
                         slot[1].append(m)
@@ -612,9 +710,13 @@ class NodeDriver:
                         rest.append(m)
                 self._transport.send(rest)
             else:
-                self._transport.send(rd.messages)
+                self._transport.send(msgs)
         if rd.committed_entries:
+            t0 = time.perf_counter()
             self._apply(rd)
+            took = time.perf_counter() - t0
+            if took > SLOW_PASS_S / 2:
+                self._pass_notes.append(f"apply={took:.3f}s/{len(rd.committed_entries)}")
         for rs in rd.read_states:
             read = self._reads.pop(rs.request_id, None)
             if read is not None:
@@ -638,6 +740,7 @@ class NodeDriver:
         pending = self._pending
         done: list[tuple[Waiter[Result], Result | RaftkvError | None]] = []
         changes: list[Change] = []
+        nbytes = 32 * len(rd.committed_entries)  # + the commands: the log's cost to replay
         with sm.lock:
             for e in rd.committed_entries:
                 if e.index <= sm.applied_index:
@@ -648,12 +751,14 @@ class NodeDriver:
                     if e.kind is EntryKind.CONFIG:
                         self._config_applied(e.index, e.term, e.data)
                 else:
+                    nbytes += len(e.data)
                     result = sm.apply(e.index, e.term, e.data)
                     if result.outcome is Outcome.OK and result.index == e.index:
                         changes.append(Change(e.index, result.key, result.value))
                 p = pending.pop(e.index, None) if pending else None
                 if p is not None:
                     done.append((p.waiter, result if p.term == e.term else None))
+        self._log_bytes_since += nbytes
         self.feed.publish(changes, sm.applied_index)
         self._wake_writes.extend(done)
 
@@ -815,34 +920,98 @@ class NodeDriver:
                 keep.append((deadline, w))
         self._transfers = keep
 
-    def _take_snapshot(self, node: RaftNode) -> int:
+    def _stream_snapshots(self, msgs: Sequence[Any]) -> list[Any]:
+        """Hand every InstallSnapshot to the snapshot sender (the file, in chunks); the rest
+        goes through the transport."""
+        rest = []
+        storage, sender = self._storage, self._sender
+        assert storage is not None and sender is not None
+        for m in msgs:
+            if isinstance(m, InstallSnapshot):
+                meta = m.snapshot.meta
+                path = os.path.join(storage.snap_dir, snapshot_name(meta.index, meta.term))
+                sender.send(m.dst, meta, path, m.term)
+            else:
+                rest.append(m)
+        return rest
+
+    def _restore_file(self, path: str) -> None:
+        """Restore the KV machine from a snapshot file, block by block."""
+        layout, f = open_snapshot_data(path)
+        with f:
+            self.sm.restore_stream(f, layout.data_len)
+        self._last_snapshot_bytes = layout.data_len
+
+    def _start_snapshot(self, node: RaftNode) -> None:
+        """Copy the state under the lock (the only pause of the driver) and write it in the
+        background; ``_finish_snapshot`` runs on this thread when the file is written."""
         sm = self.sm
         storage = self._storage
         assert storage is not None
+        t0 = time.perf_counter()
         with sm.lock:
             index, term = sm.applied_index, sm.applied_term
             if index <= self._snapshot_index:
                 self._last_snapshot_applied = index
-                return self._snapshot_index
-            data = sm.snapshot()
+                self._log_bytes_since = 0
+                self._resolve_snapshot_waiters(self._snapshot_index)
+                return
+            view = sm.snapshot_view()
+        self._snap_bytes_at_start = self._log_bytes_since
         conf = node.membership_at(index)
-        snap = Snapshot(
-            meta=SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf),
-            data=data,
-        )
-        t0 = time.perf_counter()
-        storage.save_snapshot(snap)
-        node.compact(index, data)
-        self._snapshot_index = index
-        self._last_snapshot_applied = index
-        self.metrics.snapshots.inc()
-        self.metrics.snapshot_bytes.set(len(data))
-        self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
-        log.info(
-            "event=snapshot index=%d term=%d bytes=%d keys=%d seconds=%.3f",
-            index, term, len(data), len(sm), time.perf_counter() - t0,
-        )
-        return index
+        meta = SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf)
+        copy_s = time.perf_counter() - t0
+        self._pass_notes.append(f"snapshot-copy={copy_s:.3f}s")
+        snap_dir = storage.snap_dir
+
+        def write() -> None:
+            try:
+                path, size = write_snapshot_stream(snap_dir, meta, view.write)
+            except BaseException as err:  # reported to the driver: a storage failure is fatal
+                self._inbox.append(("snapshot-written", (meta, None, 0, t0, copy_s, err), None))
+            else:
+                self._inbox.append(
+                    ("snapshot-written", (meta, path, size, t0, copy_s, None), None)
+                )
+            self._wake.set()
+
+        self._snap_thread = threading.Thread(target=write, name="raftkv-snapshot", daemon=True)
+        self._snap_thread.start()
+
+    def _finish_snapshot(
+        self, node: RaftNode, meta: SnapshotMeta, path: str | None, size: int, t0: float,
+        copy_s: float, err: BaseException | None,
+    ) -> None:
+        storage = self._storage
+        assert storage is not None
+        if self._snap_thread is not None:
+            self._snap_thread.join()
+            self._snap_thread = None
+        if err is not None or path is None:
+            raise StorageFailed(f"writing snapshot {meta.index} failed: {err}") from err
+        t_adopt = time.perf_counter()
+        adopted = storage.adopt_snapshot_file(path, meta)
+        self._pass_notes.append(f"snapshot-adopt={time.perf_counter() - t_adopt:.3f}s")
+        if adopted:
+            node.compact(meta.index, b"")
+            self._snapshot_index = meta.index
+            self._last_snapshot_bytes = size
+            self.metrics.snapshots.inc()
+            self.metrics.snapshot_bytes.set(size)
+            self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
+            log.info(
+                "event=snapshot index=%d term=%d bytes=%d seconds=%.3f copy_seconds=%.3f",
+                meta.index, meta.term, size, time.perf_counter() - t0, copy_s,
+            )
+        self._last_snapshot_applied = max(self._last_snapshot_applied, meta.index)
+        self._log_bytes_since = max(0, self._log_bytes_since - self._snap_bytes_at_start)
+        self._resolve_snapshot_waiters(self._snapshot_index)
+        self._refresh_status()
+
+    def _resolve_snapshot_waiters(self, index: int) -> None:
+        waiters, self._snap_waiters = self._snap_waiters, []
+        for w in waiters:
+            w.resolve(index)
 
     def _refresh_status(self) -> None:
         node = self._node
@@ -913,4 +1082,7 @@ class NodeDriver:
         for _, tw in self._transfers:
             tw.fail(failure)
         self._transfers = []
+        waiters, self._snap_waiters = self._snap_waiters, []
+        for sw in waiters:
+            sw.fail(failure)
 

@@ -100,6 +100,36 @@ class NodeMetrics:
             registry=r,
         )
 
+        self.snapshot_transfers = Counter(
+            "raftkv_snapshot_transfers", "Snapshots streamed to followers, by result",
+            ["result"], registry=r,
+        )
+        self.pass_seconds = Histogram(
+            "raftkv_driver_pass_seconds",
+            "Duration of one pass of the driver loop (ticks, messages, persist, apply, snapshot): "
+            "the time heartbeats and commits wait behind it",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                     5.0, 10.0),
+            registry=r,
+        )
+        self.pass_max = 0.0
+        Gauge(
+            "raftkv_driver_pass_max_seconds", "Longest driver loop pass since the node started",
+            registry=r,
+        ).set_function(lambda: self.pass_max)
+
+    def watch_keys(self, count: Callable[[], int]) -> None:
+        """Export ``count()`` (the state machine's key count) at every scrape."""
+        Gauge("raftkv_keys", "Keys in the state machine", registry=self.registry).set_function(
+            lambda: float(count())
+        )
+
+    def observe_pass(self, seconds: float) -> None:
+        """One driver loop pass took ``seconds`` (driver thread only)."""
+        self.pass_seconds.observe(seconds)
+        if seconds > self.pass_max:
+            self.pass_max = seconds
+
     def watch_storage(self, stats: Callable[[], Any]) -> None:
         """Export ``stats()`` (a ``StorageStats`` or None while closed) at every scrape."""
         if self._storage_collector is None:

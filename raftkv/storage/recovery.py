@@ -34,7 +34,12 @@ from raftkv.storage.records import (
     decode_snap,
     decode_state,
 )
-from raftkv.storage.snapshot import SnapshotFileInfo, list_snapshots, read_snapshot
+from raftkv.storage.snapshot import (
+    SnapshotFileInfo,
+    list_snapshots,
+    read_snapshot,
+    verify_snapshot_file,
+)
 from raftkv.storage.wal import TornTail, list_segments, scan_segment
 
 __all__ = [
@@ -149,8 +154,11 @@ def _list_tmp(*dirs: str) -> list[str]:
     return out
 
 
-def scan_data_dir(data_dir: str) -> DirScan:
-    """Read ``data_dir`` and rebuild its state. Raises StorageCorrupt; never writes."""
+def scan_data_dir(data_dir: str, load_snapshot_data: bool = True) -> DirScan:
+    """Read ``data_dir`` and rebuild its state. Raises StorageCorrupt; never writes.
+
+    With ``load_snapshot_data=False`` the newest snapshot is verified block by block and
+    returned with empty ``data`` (the caller streams it from ``snapshot_path``)."""
     wal_dir = os.path.join(data_dir, WAL_DIR)
     snap_dir = os.path.join(data_dir, SNAP_DIR)
     segs = list_segments(wal_dir) if os.path.isdir(wal_dir) else []
@@ -164,7 +172,10 @@ def scan_data_dir(data_dir: str) -> DirScan:
 
     if snaps:
         newest = snaps[-1]
-        scan.snapshot = read_snapshot(newest.path)
+        if load_snapshot_data:
+            scan.snapshot = read_snapshot(newest.path)
+        else:
+            scan.snapshot = Snapshot(meta=verify_snapshot_file(newest.path).meta, data=b"")
         scan.snapshot_path = newest.path
     s_idx, s_term = scan.snap_index, scan.snap_term
 

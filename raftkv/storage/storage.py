@@ -50,6 +50,7 @@ from raftkv.storage.snapshot import (
     DEFAULT_CHUNK_SIZE,
     SnapshotAssembler,
     list_snapshots,
+    snapshot_name,
     write_snapshot,
 )
 from raftkv.storage.wal import SegmentWriter, create_segment
@@ -153,11 +154,15 @@ class Storage:
         segment_bytes: int = 64 << 20,
         keep_snapshots: int = 3,
         lock_timeout: float = 0.0,
+        *,
+        snapshot_data: bool = True,
     ) -> Storage:
         """Open (creating if needed) and recover ``data_dir``. Raises StorageCorrupt/Locked.
 
         ``lock_timeout``: seconds to wait for another process to release the directory's lock
-        (logged), 0 = fail at once."""
+        (logged), 0 = fail at once. ``snapshot_data=False``: ``recovered.snapshot`` has empty
+        data (the file is verified block by block, not loaded); read it from ``snapshot_path()``.
+        """
         if segment_bytes < MIN_SEGMENT_BYTES:
             raise ValueError(f"segment_bytes must be >= {MIN_SEGMENT_BYTES}")
         if keep_snapshots < 1:
@@ -177,7 +182,7 @@ class Storage:
         try:
             _mkdir_durable(os.path.join(data_dir, WAL_DIR))
             _mkdir_durable(os.path.join(data_dir, SNAP_DIR))
-            scan = scan_data_dir(data_dir)
+            scan = scan_data_dir(data_dir, load_snapshot_data=snapshot_data)
             st = cls(data_dir, lock_fd, scan, segment_bytes, keep_snapshots)
             st._repair(scan)
         except BaseException as err:
@@ -426,29 +431,66 @@ class Storage:
             except OSError as err:
                 self._failed = err
                 raise StorageFailed(f"writing snapshot {meta.index} failed: {err}") from err
-            self._append(RecordType.SNAP, [encode_snap(meta.index, meta.term)])
-            self._snapshots_saved += 1
-            keep = self.term_at(meta.index) == meta.term
-            self._snap_index, self._snap_term = meta.index, meta.term
-            self._snap_members = meta.members
-            self._snap_membership = meta.membership
-            if keep and self._last_index > meta.index:
-                # drop the runs before index + 1; the run holding index + 1 now starts there
-                k = bisect.bisect_right(self._run_start, meta.index + 1) - 1
-                self._run_start = [meta.index + 1, *self._run_start[k + 1 :]]
-                self._run_term = self._run_term[k:]
-            else:
-                self._run_start.clear()
-                self._run_term.clear()
-                self._last_index = meta.index
-            log.info(
-                "storage snapshot saved index=%d term=%d log_kept=%s last_index=%d",
-                meta.index,
-                meta.term,
-                keep,
-                self._last_index,
-            )
-            self._prune()
+            self._snapshot_in_place(meta)
+
+    def adopt_snapshot_file(self, tmp_path: str, meta: SnapshotMeta) -> bool:
+        """Move a complete, fsynced snapshot file (written by ``write_snapshot_stream`` or
+        received by a ``FileAssembler``, in this snapshot directory) into place, like
+        ``save_snapshot``. A snapshot not newer than the stored one is discarded (False)."""
+        with self._mu:
+            self._check_usable()
+            if meta.index < 1 or meta.term < 1:
+                raise ValueError("snapshot index and term must be >= 1")
+            if meta.index <= self._snap_index:
+                os.unlink(tmp_path)
+                return False
+            path = os.path.join(self._snap_dir, snapshot_name(meta.index, meta.term))
+            try:
+                os.rename(tmp_path, path)
+                sync_dir(self._snap_dir)
+            except OSError as err:
+                self._failed = err
+                raise StorageFailed(f"installing snapshot {meta.index} failed: {err}") from err
+            self._snapshot_in_place(meta)
+            return True
+
+    def snapshot_path(self) -> str | None:
+        """The stored snapshot's file, or None."""
+        with self._mu:
+            if self._snap_index == 0:
+                return None
+            return os.path.join(self._snap_dir, snapshot_name(self._snap_index, self._snap_term))
+
+    @property
+    def snap_dir(self) -> str:
+        return self._snap_dir
+
+    def _snapshot_in_place(self, meta: SnapshotMeta) -> None:
+        """The snapshot file of ``meta`` is durable in place: mark it in the log, drop what it
+        covers (caller holds ``_mu``)."""
+        self._append(RecordType.SNAP, [encode_snap(meta.index, meta.term)])
+        self._snapshots_saved += 1
+        keep = self.term_at(meta.index) == meta.term
+        self._snap_index, self._snap_term = meta.index, meta.term
+        self._snap_members = meta.members
+        self._snap_membership = meta.membership
+        if keep and self._last_index > meta.index:
+            # drop the runs before index + 1; the run holding index + 1 now starts there
+            k = bisect.bisect_right(self._run_start, meta.index + 1) - 1
+            self._run_start = [meta.index + 1, *self._run_start[k + 1 :]]
+            self._run_term = self._run_term[k:]
+        else:
+            self._run_start.clear()
+            self._run_term.clear()
+            self._last_index = meta.index
+        log.info(
+            "storage snapshot saved index=%d term=%d log_kept=%s last_index=%d",
+            meta.index,
+            meta.term,
+            keep,
+            self._last_index,
+        )
+        self._prune()
 
     def _prune(self) -> None:
         """Delete snapshots beyond keep_snapshots and segments wholly covered by the snapshot."""

@@ -15,15 +15,21 @@ from raftctl.backends import kind as kind_module
 from raftctl.kind_ops import SECRET_LIMIT
 from raftctl.shell import Completed
 from raftkv.backup import build_header, iter_backup
-from raftkv.kv import KVStateMachine
+from raftkv.kv import Command, KVStateMachine, Op, encode_command
 from tests.cli.fakenode import FakeCluster
 from tests.cli.test_kind_target import CTX, SELECTOR, RecordingRunner, helm_install, invoke
 
 
 def _backup(path: Path, pad: int = 0) -> Path:
+    """A valid backup; ``pad``: hold a value of that many bytes (a big file that decodes)."""
     sm = KVStateMachine()
-    blob = sm.snapshot() + b" " * pad
-    header = build_header(index=9, term=2, keys=0, data_bytes=len(blob), cluster_id="old",
+    keys = 0
+    if pad:
+        with sm.lock:
+            sm.apply(1, 1, encode_command(Command(op=Op.PUT, key="big", value="v" * pad)))
+        keys = 1
+    blob = sm.snapshot()
+    header = build_header(index=9, term=2, keys=keys, data_bytes=len(blob), cluster_id="old",
                           node="raft-0", created="")
     path.write_bytes(b"".join(iter_backup(header, blob)))
     return path

@@ -1,14 +1,17 @@
 """Exactly-once table: request fingerprints (request_id_reused), evicted sessions
-(session_expired), and the v2 snapshot format that carries both (v1 still read)."""
+(session_expired), and the snapshot format that carries both (v3; v2 and v1 still read)."""
 
 from __future__ import annotations
 
+import io
 import json
+from typing import Any
 
 import pytest
 
 from raftkv.errors import RequestIdConflict, RequestIdReused, SessionExpired
 from raftkv.kv import Command, KVStateMachine, Op, Outcome, encode_command, fingerprint
+from raftkv.kv.snapfmt import read_meta
 
 
 def put(key: str, value: str, **kw: object) -> bytes:
@@ -111,8 +114,8 @@ def test_two_replicas_decide_identically_and_snapshots_carry_the_table() -> None
             assert restored.snapshot() == b.sm.snapshot()
             b.sm = restored
     assert a.sm.snapshot() == b.sm.snapshot()
-    obj = json.loads(a.sm.snapshot())
-    assert obj["v"] == 2 and obj["evicted"] and all(len(s) == 3 for s in obj["sessions"])
+    obj = snapshot_meta(a.sm.snapshot())
+    assert obj["v"] == 3 and obj["evicted"] and all(len(s) == 3 for s in obj["sessions"])
 
 
 def test_v1_snapshots_are_still_read() -> None:
@@ -126,7 +129,30 @@ def test_v1_snapshots_are_still_read() -> None:
     assert sm.get("k") == ("v", 3) and sm.applied_index == 3
     recorded = sm.lookup_session("c", 1, "any-fingerprint")  # no fingerprint: answered as before
     assert recorded is not None and recorded.index == 3
-    assert json.loads(sm.snapshot())["v"] == 2
+    assert snapshot_meta(sm.snapshot())["v"] == 3
+
+
+def test_v2_snapshots_are_still_read() -> None:
+    v2 = {
+        "v": 2, "applied_index": 4, "applied_term": 2,
+        "data": [["k", "v", 3], ["k2", "w\u00e9", 4]],
+        "sessions": [["c", 0, [[1, ["ok", "k", "v", 3, 2], "fp1"]]]],
+        "evicted": [["gone", 7]],
+    }
+    sm = KVStateMachine()
+    sm.restore(json.dumps(v2).encode())
+    assert sm.get("k") == ("v", 3) and sm.get("k2") == ("w\u00e9", 4) and len(sm) == 2
+    with pytest.raises(RequestIdReused):
+        sm.lookup_session("c", 1, "other-fp")
+    with pytest.raises(SessionExpired):
+        sm.lookup_session("gone", 7)
+    again = KVStateMachine()
+    again.restore(sm.snapshot())  # rewritten as v3, same state
+    assert again.snapshot() == sm.snapshot() and again.get("k2") == ("w\u00e9", 4)
+
+
+def snapshot_meta(blob: bytes) -> dict[str, Any]:
+    return read_meta(io.BytesIO(blob), len(blob))[0]
 
 
 def test_stale_seq_in_a_full_window_stays_request_id_conflict() -> None:
