@@ -256,7 +256,12 @@ def _check_url(where: str, member: str, url: str) -> str:
     url = url.strip().rstrip("/")
     if "://" not in url:
         url = "http://" + url
-    parts = urlsplit(url)
+    if not url.isascii() or not url.isprintable():
+        raise ConfigError(f"{where}: URL of {member!r} must be printable ASCII: {url!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:  # e.g. an unbalanced '[' (IPv6 literal)
+        raise ConfigError(f"{where}: URL of {member!r} is malformed ({err}): {url!r}") from None
     if parts.scheme not in ("http", "https"):
         raise ConfigError(f"{where}: URL of {member!r} must be http:// or https://, got {url!r}")
     if not parts.hostname:

@@ -221,7 +221,7 @@ def test_admin_answers(cluster: GrowingCluster) -> None:
     body = {"id": "raft-9", "url": "http://127.0.0.1:1"}
     assert c.admin(f, "POST", "/v1/admin/members", body, headers={}).status == 401
     for bad in ({"id": "bad id", "url": "http://x:1"}, {"id": "raft-9", "url": "x"},
-                {"id": "raft-9"}, [1]):
+                {"id": "raft-9"}, [1], {"id": "raft-9", "url": "^\U0001f600[\u009a}"}):
         r = c.admin(f, "POST", "/v1/admin/members", bad)
         assert r.status == 400 and r.json["error"], (bad, r)
     r = c.admin(f, "DELETE", "/v1/admin/members/raft-7")

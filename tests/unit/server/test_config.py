@@ -64,6 +64,8 @@ def test_replicas_and_template() -> None:
         ({"peers": "raft-0=ftp://a:1"}, "raft-0", "must be http"),
         ({"peers": "raft-0=http://a"}, "raft-0", "explicit port"),
         ({"peers": "raft-0=http://a:1/x"}, "raft-0", "scheme://host:port only"),
+        ({"peers": "raft-0=http://[a:1"}, "raft-0", "malformed"),
+        ({"peers": "raft-0=http://h\u00e9:1"}, "raft-0", "printable ASCII"),
         ({"peers": PEERS, "replicas": "3"}, "raft-0", "not both"),
         ({"replicas": "3"}, "node", "must end in -<ordinal>"),
         ({"replicas": "0"}, "raft-0", "must be in 1..99"),
