@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chart_render import load_chart
+
+from tests.chart.chart_render import load_chart
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_render import ROOT
+
+from tests.chart.chart_render import ROOT
 
 SCRIPT = ROOT / "images" / "build.sh"
 PUBLIC_BASE = "python:3.11.14-slim-bookworm"

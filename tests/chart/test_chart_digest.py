@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from chart_render import iter_containers, pod_specs, render
+
+from tests.chart.chart_render import iter_containers, pod_specs, render
 
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64

@@ -10,7 +10,8 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from chart_render import render
+
+from tests.chart.chart_render import render
 
 MONITORING = ("monitoring.coreos.com/v1",)
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_render import CHART_DIR, render
+
+from tests.chart.chart_render import CHART_DIR, render
 
 GUARD_TEMPLATE = """\
 {{- include "raftkv.replicaGuard" (dict "root" . "live" .Values.fakeLive) -}}

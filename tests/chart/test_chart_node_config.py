@@ -11,9 +11,9 @@ import copy
 from typing import Any
 
 import pytest
-from chart_render import Rendered, render, resolve_env
 
 from raftkv.config import NodeConfig, load_config
+from tests.chart.chart_render import Rendered, render, resolve_env
 
 
 def _node_configs(r: Rendered, namespace: str) -> list[NodeConfig]:

@@ -14,7 +14,9 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from chart_render import (
+
+import raftkv
+from tests.chart.chart_render import (
     CHART_DIR,
     Obj,
     Rendered,
@@ -23,8 +25,6 @@ from chart_render import (
     pod_specs,
     render,
 )
-
-import raftkv
 
 KUBE_VERSIONS = ("1.25", kubernetes_validate.latest_version())
 

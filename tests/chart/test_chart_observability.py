@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from chart_render import CHART_DIR, ROOT, Rendered, render
+
+from tests.chart.chart_render import CHART_DIR, Rendered, render
+from tests.integration.cluster import LocalCluster
 
 MONITORING = "monitoring.coreos.com/v1"
 ON = {"metrics": {"grafanaDashboard": {"enabled": True}, "prometheusRule": {"enabled": True}}}
@@ -121,9 +122,6 @@ def test_schema_rejects_bad_thresholds(chart: Any) -> None:
 # ---------------------------------------------------------------- against a real node's /metrics
 @pytest.fixture(scope="module")
 def node_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
-    sys.path.insert(0, str(ROOT))
-    from tests.integration.cluster import LocalCluster
-
     cluster = LocalCluster(Path(tmp_path_factory.mktemp("metrics-node")), size=1)
     try:
         cluster.start()

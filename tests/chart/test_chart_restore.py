@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_render import Rendered, render, resolve_env
 
 from raftkv.backup import build_header, iter_backup
 from raftkv.cli import main
@@ -16,6 +15,7 @@ from raftkv.config import load_config
 from raftkv.kv import KVStateMachine
 from raftkv.storage import Storage
 from raftkv.storage.identity import read_cluster_id
+from tests.chart.chart_render import Rendered, render, resolve_env
 
 RESTORE = {"restore": {"enabled": True, "secretName": "raftkv-restore"}}
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from chart_render import CHART_DIR, ROOT, load_values_yaml
+
+from tests.chart.chart_render import CHART_DIR, ROOT, load_values_yaml
 
 BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"replicaCount": 0}, "at '/replicaCount': value must be one of 1, 3, 5, 7, 9"),

@@ -11,9 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from chart_render import Rendered, iter_containers, pod_specs, render, resolve_env
 
 from raftkv.config import load_config
+from tests.chart.chart_render import Rendered, iter_containers, pod_specs, render, resolve_env
 
 ROTATION = ["new-cluster-token-0123456", "old-cluster-token-0123456"]
 

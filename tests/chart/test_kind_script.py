@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_render import ROOT
+
+from tests.chart.chart_render import ROOT
 
 SCRIPT = ROOT / "kind-with-registry.sh"
 

@@ -946,6 +946,8 @@ def test_helpers_die_with_raftctl_even_when_it_is_sigkilled() -> None:
     import signal
     import subprocess
 
+    from tests.support.waiting import wait_until
+
     code = ("import sys, time\n"
             "from raftctl.shell import SubprocessRunner\n"
             "p = SubprocessRunner().spawn(['sleep', '60'])\n"
@@ -960,13 +962,15 @@ def test_helpers_die_with_raftctl_even_when_it_is_sigkilled() -> None:
         os.kill(child, 0)  # running
         parent.kill()
         parent.wait(10)
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{child}").exists():
-            stat = Path(f"/proc/{child}/stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] == "Z":  # dead, waiting for init to reap it
-                break
-            assert time.monotonic() < deadline, "the helper outlived raftctl"
-            time.sleep(0.05)
+
+        def helper_dead() -> bool:
+            try:
+                stat = Path(f"/proc/{child}/stat").read_text()
+            except FileNotFoundError:
+                return True  # reaped
+            return stat.rsplit(")", 1)[1].split()[0] == "Z"  # dead, waiting for init to reap it
+
+        wait_until(helper_dead, 10, "the helper to die with raftctl (it outlived raftctl)")
     finally:
         if parent.poll() is None:
             parent.kill()

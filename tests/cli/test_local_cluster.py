@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from raftctl.backends.procs import proc_state
-from tests.cli.conftest import wait_until
 from tests.cli.localcluster import Local
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

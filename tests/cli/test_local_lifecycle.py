@@ -17,8 +17,8 @@ import pytest
 
 from raftctl.backends.localstate import write_json
 from raftctl.backends.procs import ProcId, same_process
-from tests.cli.conftest import wait_until
 from tests.cli.localcluster import Local
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from raftctl.backends.procs import (
     signal_group,
     start_time,
 )
-from tests.cli.conftest import wait_until
+from tests.support.waiting import wait_until
 
 
 def test_identity_of_this_process() -> None:

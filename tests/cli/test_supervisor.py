@@ -15,7 +15,7 @@ import pytest
 
 from raftctl.backends.localstate import ClusterPaths, ReplicaSpec, Runtime, Spec, write_json
 from raftctl.backends.procs import proc_state, same_process
-from tests.cli.conftest import wait_until
+from tests.support.waiting import wait_until
 
 SLEEPER = (sys.executable, "-c", "import sys, time; print('up', sys.argv[1:7], flush=True); "
                                  "time.sleep(300)")

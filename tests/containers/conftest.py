@@ -8,15 +8,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-# docker_cluster imports chart_render (the chart's rendered env): make tests/chart importable.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chart"))
-
-from docker_cluster import BASE_IMAGE  # after the sys.path entry above
+from tests.containers.docker_cluster import BASE_IMAGE
 
 
 def container_tier_unavailable() -> str | None:

@@ -17,6 +17,7 @@ network. Nothing else on the engine is touched. The host talks to the nodes by t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -25,9 +26,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.support import waiting
 
 DOCKER = "docker"
 # The container tier builds on the OFFLINE base (images/base/mkbase.sh, debootstrap as root): CI has
@@ -73,23 +75,9 @@ def docker(
     return proc
 
 
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll ``pred`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            value = pred()
-            if value:
-                return value
-        except Exception as err:  # remembered for the failure message
-            last_error = err
-        if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.0f}s waiting for {what}"
-                + (f" (last error: {last_error})" if last_error else "")
-            )
-        time.sleep(interval)
+# The container tier polls more slowly (each probe is a docker exec or a request into a
+# container) and counts any error as "not yet": a container mid-restart fails in many ways.
+wait_until = functools.partial(waiting.wait_until, interval=0.2, retry_on=(Exception,))
 
 
 @dataclass
@@ -188,7 +176,7 @@ class DockerCluster:
         ]
 
     def container_env(self, pod: str) -> dict[str, str]:
-        from chart_render import resolve_env
+        from tests.chart.chart_render import resolve_env
 
         return resolve_env(
             self.node_env, pod_name=pod, namespace=self.namespace, secrets=self.secrets

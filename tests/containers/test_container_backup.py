@@ -18,11 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_render import Rendered, load_chart, render
-from docker_cluster import _POD_RUN_FLAGS, DockerCluster, Node, docker, http, wait_until
-from test_container_cluster import ELECTION_S, image  # noqa: F401 - the built image fixture
 
 from raftkv.backup import verify_backup
+from tests.chart.chart_render import Rendered, load_chart, render
+from tests.containers.docker_cluster import (
+    _POD_RUN_FLAGS,
+    DockerCluster,
+    Node,
+    docker,
+    http,
+    wait_until,
+)
+from tests.containers.test_container_cluster import ELECTION_S, image  # noqa: F401 - the built image fixture
 
 pytestmark = pytest.mark.containers
 
@@ -53,7 +60,7 @@ class SeededCluster(DockerCluster):
     init_logs: dict[str, str]
 
     def start_node(self, i: int) -> Node:
-        from chart_render import resolve_env
+        from tests.chart.chart_render import resolve_env
 
         pod = f"{self.statefulset}-{i}"
         volume = f"{self.prefix}-data-{pod}"

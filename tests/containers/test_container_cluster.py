@@ -24,8 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_render import Rendered, load_chart, render
-from docker_cluster import BASE_IMAGE, DockerCluster, Node, docker, http, wait_until
+
+from tests.chart.chart_render import Rendered, load_chart, render
+from tests.containers.docker_cluster import (
+    BASE_IMAGE,
+    DockerCluster,
+    Node,
+    docker,
+    http,
+    wait_until,
+)
 
 pytestmark = pytest.mark.containers
 

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_render import Rendered, load_chart, render, resolve_env
-from docker_cluster import BASE_IMAGE, DockerCluster, Node, docker, wait_until
 
 from raftctl.certs import make_ca, make_cert
+from tests.chart.chart_render import Rendered, load_chart, render, resolve_env
+from tests.containers.docker_cluster import BASE_IMAGE, DockerCluster, Node, docker, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = f"old-token-{secrets.token_hex(8)}"

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from docker_cluster import BASE_IMAGE
 
 from raftctl.backends.base import Replica
 from raftctl.backends.kind import KindBackend, KindSettings
 from raftctl.shell import Completed, Process, SubprocessRunner
+from tests.containers.docker_cluster import BASE_IMAGE
+from tests.support.waiting import wait_until
 
 # The "node": a workload process (its pid in /tmp/workload.pid) and a crictl that logs its
 # arguments and prints that pid, as `crictl inspect --output go-template --template
@@ -68,11 +68,10 @@ def nodes(container_tier: None) -> Iterator[tuple[str, list[str]]]:
         for name in names:
             docker("run", "-d", "--name", name, "--label", f"io.x-k8s.kind.cluster={cluster}",
                    "--entrypoint", "sh", BASE_IMAGE, "-c", NODE_SCRIPT)
-        deadline = time.monotonic() + 30
-        while any(subprocess.run(["docker", "exec", n, "test", "-x", "/usr/local/bin/crictl"],
-                                 capture_output=True).returncode for n in names):
-            assert time.monotonic() < deadline, "stand-in nodes did not start"
-            time.sleep(0.1)
+        wait_until(lambda: not any(
+            subprocess.run(["docker", "exec", n, "test", "-x", "/usr/local/bin/crictl"],
+                           capture_output=True).returncode for n in names),
+            30, "the stand-in nodes to start", interval=0.1)
         yield cluster, names
     finally:
         subprocess.run(["docker", "rm", "-f", *names], capture_output=True, timeout=60)
@@ -130,13 +129,14 @@ def test_kill_sigkills_the_process_the_runtime_names(nodes: tuple[str, list[str]
     assert docker("exec", names[0], "cat", "/tmp/crictl.args") == \
         "inspect --output go-template --template {{.info.pid}} c0"
     assert runner.docker_calls[-1] == ["docker", "exec", names[0], "sh", "-c", f"kill -9 {pid}"]
-    deadline = time.monotonic() + 10
-    while subprocess.run(["docker", "exec", names[0], "sh", "-c", f"kill -0 {pid}"],
-                         capture_output=True).returncode == 0:
+
+    def workload_dead() -> bool:
+        if subprocess.run(["docker", "exec", names[0], "sh", "-c", f"kill -0 {pid}"],
+                          capture_output=True).returncode != 0:
+            return True
         # a zombie still answers kill -0 until reaped; its state says it is dead
         state = docker("exec", names[0], "sh", "-c", f"cat /proc/{pid}/stat 2>/dev/null || true")
-        if state.split(")")[-1].split()[:1] == ["Z"]:
-            break
-        assert time.monotonic() < deadline, "the workload survived kill -9"
-        time.sleep(0.1)
+        return state.split(")")[-1].split()[:1] == ["Z"]
+
+    wait_until(workload_dead, 10, "the workload to die (it survived kill -9)", interval=0.1)
     assert docker("exec", names[1], "cat", "/tmp/workload.pid")  # the other node is untouched

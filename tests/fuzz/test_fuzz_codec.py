@@ -12,8 +12,7 @@ from typing import Any
 from hypothesis import given, strategies as st
 
 from raftkv.raft import Message, MessageDecodeError, decode_message, encode_message
-
-from .strategies import json_values, messages, mutated
+from tests.fuzz.strategies import json_values, messages, mutated
 
 
 def _decodes_or_rejects(obj: Any) -> Message | None:

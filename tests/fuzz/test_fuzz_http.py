@@ -24,9 +24,8 @@ from raftkv.errors import MalformedRaftMessage
 from raftkv.raft import MessageDecodeError, decode_message, encode_message
 from raftkv.server.app import build_app
 from raftkv.server.httpconn import read_response
+from tests.fuzz.strategies import json_values, messages, mutated
 from tests.unit.server.fakenode import FakeNode
-
-from .strategies import json_values, messages, mutated
 
 # ---------------------------------------------------------------- response parser
 

@@ -12,8 +12,7 @@ from hypothesis import example, given, strategies as st
 from raftkv.kv import KVStateMachine
 from raftkv.kv.commands import CommandDecodeError, decode_command
 from raftkv.kv.statemachine import SnapshotDecodeError
-
-from .strategies import json_values
+from tests.fuzz.strategies import json_values
 
 docs = json_values.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=100)
 

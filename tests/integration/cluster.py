@@ -1,14 +1,16 @@
 """cluster.py — a local cluster of real ``raftkv serve`` processes for integration tests.
 
-``LocalCluster(tmp_path, size=3)`` picks free ports on 127.0.0.1, gives each node a data dir under
-``tmp_path`` and short election timeouts, and starts each node as ``python -m raftkv serve`` in
-its own session (process group = gunicorn master + worker), so ``kill``/``pause``/``resume`` act on
-exactly the processes it started (by PGID). ``close()`` kills every group it started; use it in a
-fixture finalizer. Logs go to ``tmp_path/node-<i>.log``; ``logs()`` returns their tails for
-assertion messages.
+``LocalCluster(tmp_path, size=3)`` reserves a port on 127.0.0.1 per node for the cluster's whole
+life (``tests.support.ports``: no other process can take it, not even between a node's stop and
+its restart), gives each node a data dir under ``tmp_path`` and short election timeouts, and
+starts each node as ``python -m raftkv serve`` in its own session (process group = gunicorn
+master + worker), so ``kill``/``pause``/``resume`` act on exactly the processes it started (by
+PGID). ``close()`` kills every group it started and releases the ports; use it in a fixture
+finalizer. Logs go to ``tmp_path/node-<i>.log``; ``logs()`` returns their tails for assertion
+messages.
 
-Polling only: ``wait_until(pred, timeout, what)`` raises ``AssertionError`` naming what did not
-happen (and the node logs) — no blind sleeps.
+Polling only, through ``tests.support.waiting.wait_until`` (which names what did not happen, with
+the node logs) — no blind sleeps.
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-__all__ = ["REPO_ROOT", "LocalCluster", "Reply", "free_port", "subprocess_env", "wait_until"]
+from tests.support.ports import ReservedPort
+from tests.support.waiting import wait_until
 
-T = TypeVar("T")
-
+__all__ = ["REPO_ROOT", "LocalCluster", "Reply", "free_port", "subprocess_env"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,28 +46,12 @@ def subprocess_env() -> dict[str, str]:
 
 
 def free_port() -> int:
+    """A port that was free a moment ago. Racy (anything may take it before it is used): for a
+    server the test starts, use ``tests.support.ports.ReservedPort``; kept for callers not yet
+    moved."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_until(pred: Callable[[], T], timeout: float, what: str,
-               on_fail: Callable[[], str] | None = None) -> T:
-    """Poll ``pred`` until it returns a truthy value (returned) or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while True:
-        try:
-            value = pred()
-            if value:
-                return value
-        except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
-            last_exc = exc
-        if time.monotonic() >= deadline:
-            extra = on_fail() if on_fail else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} "
-                                 f"(last error: {last_exc!r})\n{extra}")
-        time.sleep(0.05)
 
 
 class Reply:
@@ -108,7 +93,7 @@ class LocalCluster:
         self.root = Path(root)
         self.size = size
         self.ids = [f"raft-{i}" for i in range(size)]
-        self.ports = [free_port() for _ in range(size)]
+        self.reserved = [ReservedPort() for _ in range(size)]
         self.token = token
         self.common = [
             "--election-ms", str(election_ms),
@@ -140,6 +125,23 @@ class LocalCluster:
 
     def log_path(self, i: int) -> Path:
         return self.root / f"node-{i}.log"
+
+    @property
+    def ports(self) -> list[int]:
+        return [r.port for r in self.reserved]
+
+    def add_port(self) -> int:
+        """Reserve one more port (for a node added later); returns its index."""
+        self.reserved.append(ReservedPort())
+        return len(self.reserved) - 1
+
+    def use_ports_of(self, other: LocalCluster) -> None:
+        """Run on ``other``'s ports (and ``--peers``) instead of this cluster's own: a second
+        cluster on reused addresses. The reservations are shared: closing either releases them."""
+        for port in self.reserved:
+            port.close()
+        self.reserved = other.reserved
+        self.peers = other.peers
 
     def start_node(self, i: int) -> None:
         assert i not in self.procs or self.procs[i].poll() is not None, f"node {i} is running"
@@ -207,6 +209,8 @@ class LocalCluster:
                 proc.wait(10)
         for log in self._logs.values():
             log.close()
+        for port in self.reserved:
+            port.close()
 
     def logs(self, lines: int = 25) -> str:
         out = []

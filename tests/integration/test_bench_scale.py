@@ -19,8 +19,7 @@ pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk")
 
 
 def test_bench_scale_prints_every_figure(tmp_path: Path) -> None:
-    sys.path.insert(0, str(REPO_ROOT))
-    from benchmarks.bench_scale import FIGURES
+    from benchmarks.bench_scale import FIGURES  # the repository root is on sys.path
 
     out = tmp_path / "scale.json"
     # a small snapshot interval and chunk size: the wiped follower must catch up from a

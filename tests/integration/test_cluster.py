@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import LocalCluster, wait_until
+from tests.integration.cluster import LocalCluster
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import free_port, subprocess_env, wait_until
+from tests.integration.cluster import subprocess_env
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -18,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("conf", ["raftkv/gunicorn_conf.py", "raftkv/server/gunicorn_conf.py"])
-def test_gunicorn_config_file_runs_a_single_node(tmp_path: Path, conf: str) -> None:
+def test_gunicorn_config_file_runs_a_single_node(tmp_path: Path, conf: str,
+                                                 reserved_port: int) -> None:
     import http.client
 
-    port = free_port()
+    port = reserved_port
     env = subprocess_env()
     env.update(RAFTKV_ID="solo-0", RAFTKV_HOST="127.0.0.1", RAFTKV_PORT=str(port),
                RAFTKV_DATA_DIR=str(tmp_path / "d"), RAFTKV_ELECTION_MS="200",
@@ -70,13 +72,14 @@ def test_bad_env_is_one_line_and_nonzero(tmp_path: Path) -> None:
     assert "raftkv: error: --port/RAFTKV_PORT: must be an integer, got 'eighty'" in out.stderr
 
 
-def test_unusable_data_dir_stops_the_node_with_one_line(tmp_path: Path) -> None:
+def test_unusable_data_dir_stops_the_node_with_one_line(tmp_path: Path,
+                                                        reserved_port: int) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     env = subprocess_env()
     out = subprocess.run(
         [sys.executable, "-m", "raftkv", "serve", "--id", "solo", "--host", "127.0.0.1",
-         "--port", str(free_port()), "--data-dir", str(blocker)],
+         "--port", str(reserved_port), "--data-dir", str(blocker)],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 3, out.stderr
@@ -85,7 +88,8 @@ def test_unusable_data_dir_stops_the_node_with_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("conf", ["raftkv/gunicorn_conf.py", "raftkv/server/gunicorn_conf.py"])
-def test_gunicorn_config_file_serves_https_from_env(tmp_path: Path, conf: str) -> None:
+def test_gunicorn_config_file_serves_https_from_env(tmp_path: Path, conf: str,
+                                                    reserved_port: int) -> None:
     import http.client
     import ssl
 
@@ -93,7 +97,7 @@ def test_gunicorn_config_file_serves_https_from_env(tmp_path: Path, conf: str) -
 
     ca = make_ca(tmp_path / "ca")
     cert, key = make_cert(ca, tmp_path / "ca", "solo-0", ["127.0.0.1"])
-    port = free_port()
+    port = reserved_port
     env = subprocess_env()
     env.update(RAFTKV_ID="solo-0", RAFTKV_HOST="127.0.0.1", RAFTKV_PORT=str(port),
                RAFTKV_DATA_DIR=str(tmp_path / "d"), RAFTKV_THREADS="8",

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import LocalCluster, free_port, subprocess_env
+from tests.integration.cluster import LocalCluster, subprocess_env
+from tests.support.ports import ReservedPort
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +62,9 @@ def test_headers_reach_the_node_and_include_shows_the_answer(node: LocalCluster)
 
 
 def test_connection_failure_is_one_line() -> None:
-    url = f"http://127.0.0.1:{free_port()}/v1/status"
-    result = http("GET", url, "--timeout", "5")
+    with ReservedPort() as nobody:  # nothing listens there
+        url = f"http://127.0.0.1:{nobody.port}/v1/status"
+        result = http("GET", url, "--timeout", "5")
     assert result.returncode == 1
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()

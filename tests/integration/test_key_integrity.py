@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from raftkv.keycodec import encode_query_value, key_path
 from tests.integration.cluster import LocalCluster, Reply
 from tests.keys import any_key
+from tests.support.waiting import retry
 
 pytestmark = pytest.mark.integration
 
@@ -46,12 +46,8 @@ def call(c: LocalCluster, i: int, method: str, path: str, body: str | None = Non
     """One request; a 503/504 (leader change under CPU contention) is retried with the same
     request id, which the cluster applies at most once."""
     headers = {"X-Request-Id": request_id} if request_id else {}
-    deadline = time.monotonic() + 20
-    while True:
-        r = c.request(i, method, path, body, headers)
-        if r.status not in (503, 504) or time.monotonic() > deadline:
-            return r
-        time.sleep(0.1)
+    return retry(lambda: c.request(i, method, path, body, headers),
+                 lambda r: r.status not in (503, 504), 20)
 
 
 def everything(c: LocalCluster, i: int) -> dict[str, Any]:

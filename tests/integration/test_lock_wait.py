@@ -22,7 +22,8 @@ import pytest
 from raftkv.config import load_config
 from raftkv.errors import ConfigError
 from raftkv.server.gunicorn_app import settings
-from tests.integration.cluster import free_port, subprocess_env, wait_until
+from tests.integration.cluster import subprocess_env
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -116,11 +117,11 @@ def serves(port: int) -> bool:
 
 
 def test_node_waits_for_the_lock_then_starts_when_it_is_released(
-    procs: Procs, tmp_path: Path
+    procs: Procs, tmp_path: Path, reserved_port: int
 ) -> None:
     data = tmp_path / "data"
     holder = procs.hold_lock(data)
-    port = free_port()
+    port = reserved_port
     node = procs.node(data, port, "--lock-timeout", "60")
     wait_until(lambda: "storage waiting for the lock" in procs.log(), 30,
                "the node to log that it waits for the lock", on_fail=procs.log)
@@ -142,12 +143,12 @@ def test_node_waits_for_the_lock_then_starts_when_it_is_released(
 
 
 def test_lock_still_held_after_the_timeout_is_a_clear_error(
-    procs: Procs, tmp_path: Path
+    procs: Procs, tmp_path: Path, reserved_port: int
 ) -> None:
     data = tmp_path / "data"
     procs.hold_lock(data)
     began = time.monotonic()
-    node = procs.node(data, free_port(), "--lock-timeout", "2")
+    node = procs.node(data, reserved_port, "--lock-timeout", "2")
     code = node.wait(60)
     took = time.monotonic() - began
     log = procs.log()
@@ -160,10 +161,11 @@ def test_lock_still_held_after_the_timeout_is_a_clear_error(
     assert "Traceback" not in log
 
 
-def test_lock_timeout_zero_fails_at_once(procs: Procs, tmp_path: Path) -> None:
+def test_lock_timeout_zero_fails_at_once(procs: Procs, tmp_path: Path,
+                                         reserved_port: int) -> None:
     data = tmp_path / "data"
     procs.hold_lock(data)
-    node = procs.node(data, free_port(), "--lock-timeout", "0")
+    node = procs.node(data, reserved_port, "--lock-timeout", "0")
     assert node.wait(60) != 0
     log = procs.log()
     assert "StorageLocked" in log and "is in use by another process" in log

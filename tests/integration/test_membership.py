@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.cluster import LocalCluster, Reply, free_port, wait_until
+from tests.integration.cluster import LocalCluster, Reply
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ class GrowingCluster(LocalCluster):
     def add_process(self) -> int:
         i = len(self.ids)
         self.ids.append(f"raft-{i}")
-        self.ports.append(free_port())
+        self.add_port()
         self.start_node(i)
         self.wait_serving(i)
         return i

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from raftkv.backup import verify_backup
-from tests.integration.cluster import LocalCluster, subprocess_env, wait_until
+from tests.integration.cluster import LocalCluster, subprocess_env
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -111,8 +112,7 @@ def test_two_clusters_on_reused_ports_never_talk(
     b = LocalCluster(tmp_path / "b")  # a restored cluster on the SAME ports
     clusters.append(b)
     (tmp_path / "b").mkdir()
-    b.ports = list(a.ports)
-    b.peers = a.peers
+    b.use_ports_of(a)
     restore_into(b, backup)
     for i in (1, 2):
         b.start_node(i)

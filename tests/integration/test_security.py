@@ -16,7 +16,8 @@ import pytest
 from cryptography import x509
 
 from raftctl.certs import make_ca, make_cert
-from tests.integration.cluster import LocalCluster, wait_until
+from tests.integration.cluster import LocalCluster
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

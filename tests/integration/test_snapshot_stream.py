@@ -14,7 +14,8 @@ import pytest
 
 from raftkv.raft.types import Snapshot, SnapshotMeta
 from raftkv.storage.snapshot import encode_snapshot
-from tests.integration.cluster import LocalCluster, wait_until
+from tests.integration.cluster import LocalCluster
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

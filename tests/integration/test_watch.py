@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from raftctl.main import app as raftctl_app
 from raftctl.watch import WatchStream
-from tests.integration.cluster import LocalCluster, wait_until
+from tests.integration.cluster import LocalCluster
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -41,21 +42,18 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
 
 def write(c: LocalCluster, key: str, value: str, rid: str, timeout: float = 60) -> dict[str, Any]:
     """PUT through any live node until acknowledged; retries keep the X-Request-Id."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
+    def attempt() -> dict[str, Any] | None:
         for i in c.alive():
             try:
                 r = c.put(i, key, value, headers={"X-Request-Id": rid})
-            except (OSError, http.client.HTTPException) as err:
-                last = err
+            except (OSError, http.client.HTTPException):
                 continue
             if r.status == 200:
                 return dict(r.json)
             assert r.status in (502, 503, 504), r
-            last = r
-        time.sleep(0.1)
-    raise AssertionError(f"write {key} not acknowledged: {last}\n{c.logs()}")
+        return None
+
+    return wait_until(attempt, timeout, f"write {key} acknowledged", c.logs, interval=0.1)
 
 
 def collect(stream: WatchStream, out: list[dict[str, Any]], errors: list[BaseException]) -> None:

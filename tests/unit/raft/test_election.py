@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftnet import Network, make_config
 
 from raftkv.raft import (
     AppendEntries,
@@ -15,6 +14,7 @@ from raftkv.raft import (
     RequestVoteResponse,
     Role,
 )
+from tests.unit.raft.raftnet import Network, make_config
 
 
 def test_three_nodes_elect_exactly_one_leader_by_ticking() -> None:

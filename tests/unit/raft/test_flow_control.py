@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from raftnet import Network
-
 from raftkv.raft import AppendEntries, AppendEntriesResponse
+from tests.unit.raft.raftnet import Network
 
 
 def _appends_to(msgs: list, dst: str) -> list[AppendEntries]:

@@ -12,7 +12,6 @@ import random
 from pathlib import Path
 
 import pytest
-from raftnet import Network, make_config
 
 from raftkv.raft import (
     ConfChangeRefused,
@@ -35,6 +34,7 @@ from raftkv.raft.membership import (
 )
 from raftkv.raft.messages import InstallSnapshot
 from raftkv.raft.types import Membership, Snapshot, SnapshotMeta
+from tests.unit.raft.raftnet import Network, make_config
 
 
 def add(nid: str, url: str = "") -> ConfChange:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftnet import Network, make_config
 
 from raftkv.raft import (
     AppendEntries,
@@ -22,6 +21,7 @@ from raftkv.raft import (
     RestoredState,
     Role,
 )
+from tests.unit.raft.raftnet import Network, make_config
 
 
 def _node(**kw: object) -> RaftNode:

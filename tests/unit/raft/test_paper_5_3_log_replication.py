@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from raftnet import Network
 
 from raftkv.raft import AppendEntries, AppendEntriesResponse, Role
+from tests.unit.raft.raftnet import Network
 
 
 def test_leader_appends_command_then_sends_append_entries() -> None:

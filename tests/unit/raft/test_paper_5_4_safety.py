@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftnet import Network, make_config
 
 from raftkv.raft import (
     AppendEntriesResponse,
@@ -16,6 +15,7 @@ from raftkv.raft import (
     RequestVoteResponse,
     RestoredState,
 )
+from tests.unit.raft.raftnet import Network, make_config
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from raftnet import Network
-
 from raftkv.raft import AppendEntriesResponse, Heartbeat
+from tests.unit.raft.raftnet import Network
 
 
 def test_read_index_confirms_with_one_heartbeat_round() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftnet import Network, make_config
 
 from raftkv.raft import EntryKind, NotLeader, RaftNode, Role
+from tests.unit.raft.raftnet import Network, make_config
 
 
 def test_three_nodes_replicate_and_commit() -> None:

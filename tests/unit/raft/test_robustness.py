@@ -6,7 +6,6 @@ import json
 
 import pytest
 from hypothesis import given, settings, strategies as st
-from raftnet import Network
 
 from raftkv.raft import (
     AppendEntries,
@@ -22,6 +21,7 @@ from raftkv.raft import (
     SnapshotMeta,
     TimeoutNow,
 )
+from tests.unit.raft.raftnet import Network
 
 ids = st.sampled_from(["n1", "n2", "n3", "zz"])
 small = st.integers(min_value=0, max_value=8)

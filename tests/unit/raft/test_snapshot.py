@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftnet import Network, make_config
 
 from raftkv.raft import (
     AppendEntries,
@@ -18,6 +17,7 @@ from raftkv.raft import (
     Snapshot,
     SnapshotMeta,
 )
+from tests.unit.raft.raftnet import Network, make_config
 
 
 def _fill(net: Network, leader: str, n: int, start: int = 0) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from raftnet import Network
 
 from raftkv.raft import ConfigError, NotLeader, ProposalDropped, Role, TimeoutNow
+from tests.unit.raft.raftnet import Network
 
 
 def test_transfer_to_an_up_to_date_follower() -> None:

@@ -14,6 +14,7 @@ from raftkv.errors import Compacted
 from raftkv.kv import Command, Op
 from raftkv.server.changefeed import Change, ChangeFeed, FeedClosed
 from raftkv.server.driver import NodeDriver
+from tests.unit.server.test_driver import wait_leader
 
 
 def ch(index: int, key: str, value: str | None = "v") -> Change:
@@ -109,10 +110,7 @@ def test_driver_feeds_applied_changes_only(tmp_path: Path) -> None:
     d = NodeDriver(cfg)
     d.start()
     try:
-        deadline = time.monotonic() + 20
-        while d.status().role != "leader":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_leader(d)
         put = d.propose(Command(op=Op.PUT, key="w/a", value="1", client_id="c", seq=1), 10)
         d.propose(Command(op=Op.PUT, key="w/a", value="1", client_id="c", seq=1), 10)  # dedup
         d.propose(Command(op=Op.PUT, key="w/a", value="2", prev_value="nope"), 10)  # CAS fails

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from raftkv.config import load_config
 from raftkv.errors import MalformedRaftMessage, ShuttingDown
 from raftkv.kv import Command, Op, Outcome
 from raftkv.server.driver import NodeDriver
-from tests.integration.cluster import wait_until
+from tests.support.waiting import wait_until
 
 
 def make(tmp_path: Path, **flags: str) -> NodeDriver:
@@ -26,10 +25,8 @@ def make(tmp_path: Path, **flags: str) -> NodeDriver:
 
 
 def wait_leader(d: NodeDriver, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while d.status().role != "leader":
-        assert time.monotonic() < deadline, f"no leader: {d.status()}"
-        time.sleep(0.01)
+    wait_until(lambda: d.status().role == "leader", timeout, "a leader",
+               lambda: f"no leader: {d.status()}", interval=0.01)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ or a storage failure never turns a write that may be applied into a definite fai
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from raftkv.raft.types import Snapshot, SnapshotMeta
 from raftkv.server.driver import NodeDriver, _Pending
 from raftkv.server.waiters import Waiter
 from raftkv.storage import Storage
+from tests.unit.server.test_driver import wait_leader
 
 
 def make(tmp_path: Path) -> NodeDriver:
@@ -34,13 +34,6 @@ def make(tmp_path: Path) -> NodeDriver:
         "solo",
     )
     return NodeDriver(cfg)
-
-
-def wait_leader(d: NodeDriver, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while d.status().role != "leader":
-        assert time.monotonic() < deadline, f"no leader: {d.status()}"
-        time.sleep(0.01)
 
 
 def put(key: str, value: str, **kw: Any) -> Command:

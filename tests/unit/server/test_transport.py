@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from raftkv.server.transport import PeerTransport
-from tests.integration.cluster import free_port, wait_until
+from tests.support.ports import ReservedPort
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -53,10 +54,9 @@ def serve(rec: Recorder) -> tuple[ThreadingHTTPServer, int]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # the server picks its own port
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, port
+    return server, server.server_address[1]
 
 
 @pytest.fixture
@@ -102,9 +102,9 @@ def test_batches_token_and_replies(peers: tuple[Recorder, int, Recorder, int]) -
 
 def test_dead_peer_does_not_block_live_one(peers: tuple[Recorder, int, Recorder, int]) -> None:
     a, pa, _, _ = peers
-    dead = free_port()  # nothing listens there
-    t = PeerTransport("me", {"a": f"http://127.0.0.1:{pa}", "dead": f"http://127.0.0.1:{dead}"},
-                      encode, timeout=0.5)
+    dead = ReservedPort()  # nothing listens there, nothing can
+    t = PeerTransport("me", {"a": f"http://127.0.0.1:{pa}",
+                             "dead": f"http://127.0.0.1:{dead.port}"}, encode, timeout=0.5)
     t.start()
     try:
         start = time.monotonic()
@@ -116,10 +116,11 @@ def test_dead_peer_does_not_block_live_one(peers: tuple[Recorder, int, Recorder,
         assert t.senders["dead"].sent == 0
     finally:
         t.stop()
+        dead.close()
 
 
 def test_queue_is_bounded() -> None:
-    t = PeerTransport("me", {"x": f"http://127.0.0.1:{free_port()}"}, encode)
+    t = PeerTransport("me", {"x": "http://127.0.0.1:1"}, encode)
     s = t.senders["x"]  # not started: nothing drains the queue
     s._max_queue = 10
     t.send([Msg("x", n) for n in range(25)])

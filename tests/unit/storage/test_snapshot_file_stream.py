@@ -10,7 +10,6 @@ import zlib
 from pathlib import Path
 
 import pytest
-from storage_testutil import ents, hs, snap
 
 from raftkv.raft.membership import Membership
 from raftkv.raft.types import Snapshot, SnapshotMeta
@@ -25,6 +24,7 @@ from raftkv.storage.snapshot import (
     verify_snapshot_file,
     write_snapshot_stream,
 )
+from tests.unit.storage.storage_testutil import ents, hs, snap
 
 DATA = bytes(random.Random(7).randbytes(300_000))
 

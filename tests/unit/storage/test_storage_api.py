@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-from storage_testutil import SMALL_SEGMENT, ents, hs, pairs, reopen, segments, snap, snapshots
 
 from raftkv.raft.types import Entry, EntryKind, HardState
 from raftkv.storage import (
@@ -14,6 +13,16 @@ from raftkv.storage import (
     StorageClosed,
     StorageCorrupt,
     StorageLocked,
+)
+from tests.unit.storage.storage_testutil import (
+    SMALL_SEGMENT,
+    ents,
+    hs,
+    pairs,
+    reopen,
+    segments,
+    snap,
+    snapshots,
 )
 
 

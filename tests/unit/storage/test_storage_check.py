@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from storage_testutil import SMALL_SEGMENT, ents, hs, segments, snap
 
 from raftkv.storage import Storage
 from raftkv.storage.check import run_check_data
+from tests.unit.storage.storage_testutil import SMALL_SEGMENT, ents, hs, segments, snap
 
 
 def run(path: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

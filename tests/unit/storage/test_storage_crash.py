@@ -10,11 +10,11 @@ import struct
 from pathlib import Path
 
 import pytest
-from storage_testutil import SMALL_SEGMENT, ents, hs, segments, snap
 
 from raftkv.raft.types import Entry
 from raftkv.storage import Storage, StorageCorrupt
 from raftkv.storage.snapshot import write_snapshot
+from tests.unit.storage.storage_testutil import SMALL_SEGMENT, ents, hs, segments, snap
 
 SEGMENT_HEADER = 24
 FRAME = 16

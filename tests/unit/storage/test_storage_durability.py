@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_testutil import ents, hs, snap
 
 from raftkv.storage import Storage
+from tests.unit.storage.storage_testutil import ents, hs, snap
 
 
 class Recorder:

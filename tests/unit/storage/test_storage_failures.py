@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_testutil import ents, hs, snap
 
 from raftkv.raft.types import Entry
 from raftkv.storage import Storage, StorageError, StorageFailed
+from tests.unit.storage.storage_testutil import ents, hs, snap
 
 
 def test_failed_write_is_fatal_and_the_partial_record_is_cut_at_reopen(

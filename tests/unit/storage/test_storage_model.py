@@ -11,10 +11,10 @@ import tempfile
 
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from storage_testutil import Model, segments
 
 from raftkv.raft.types import Entry, EntryKind, HardState, Snapshot, SnapshotMeta
 from raftkv.storage import Storage
+from tests.unit.storage.storage_testutil import Model, segments
 
 SEGMENT_BYTES = 4096
 VOTES = st.sampled_from([None, "raft-0", "raft-1", "ü-node"])

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_testutil import Model, ents, hs, snap
 
 from raftkv.raft.types import Entry, HardState, Snapshot
 from raftkv.storage import Storage
+from tests.unit.storage.storage_testutil import Model, ents, hs, snap
 
 SEGMENT_BYTES = 4096
 

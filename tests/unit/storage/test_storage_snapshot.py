@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-from storage_testutil import ents, hs, snap, snapshots
 
 from raftkv.storage import (
     SnapshotAssembler,
@@ -17,6 +16,7 @@ from raftkv.storage import (
     iter_snapshot_chunks,
 )
 from raftkv.storage.snapshot import encode_snapshot, read_snapshot, write_snapshot
+from tests.unit.storage.storage_testutil import ents, hs, snap, snapshots
 
 BIG = bytes(range(256)) * 4099  # ~1 MiB, not a multiple of any chunk size used
 
