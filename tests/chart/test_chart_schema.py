@@ -1,7 +1,7 @@
 """values.schema.json rejects bad values before anything is created (checked through Helm's own
 engine, as `helm install` does), the template guard catches the same mistakes when the schema is
-skipped, and values.yaml is documented line by line (@param) with the same table in
-docs/kubernetes.md."""
+skipped, and values.yaml is documented line by line (@param; the generated table and schema
+descriptions: test_values_doc.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.chart.chart_render import CHART_DIR, ROOT, load_values_yaml
+from tests.chart.chart_render import CHART_DIR, load_values_yaml
 
 BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"replicaCount": 0}, "at '/replicaCount': value must be one of 1, 3, 5, 7, 9"),
@@ -175,11 +175,3 @@ def test_every_value_has_a_param_line() -> None:
     values = load_values_yaml()
     assert not _undocumented(values, set(params)), "values without a ## @param line"
     assert [p for p in params if not _exists(values, p)] == [], "@param lines for unknown values"
-
-
-def test_docs_table_lists_every_param() -> None:
-    doc = (ROOT / "docs" / "kubernetes.md").read_text()
-    rows = set(re.findall(r"^\| `([^`]+)` \|", doc, flags=re.MULTILINE))
-    params = set(_params())
-    assert params - rows == set(), "values missing from docs/kubernetes.md's table"
-    assert rows - params == set(), "docs/kubernetes.md documents values the chart does not have"
