@@ -37,13 +37,6 @@ def _node_configs(r: Rendered, namespace: str) -> list[NodeConfig]:
 CASES: dict[str, tuple[dict[str, Any], str, str, str, str]] = {
     # name: (values, namespace, statefulset, headless service, cluster domain)
     "template-3": ({}, "default", "raft", "raft-service", "cluster.local"),
-    "list-3": (
-        {"peers": {"discovery": "list"}},
-        "default",
-        "raft",
-        "raft-service",
-        "cluster.local",
-    ),
     "template-5-renamed": (
         {
             "replicaCount": 5,
@@ -56,10 +49,9 @@ CASES: dict[str, tuple[dict[str, Any], str, str, str, str]] = {
         "kv-peers",
         "corp.internal",
     ),
-    "list-7-renamed": (
+    "template-7-renamed": (
         {
             "replicaCount": 7,
-            "peers": {"discovery": "list"},
             "statefulset": {"name": "kv"},
             "headlessService": {"name": "kv-peers"},
             "clusterDomain": "corp.internal",

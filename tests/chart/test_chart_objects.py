@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 
 import raftkv
+from raftkv.config import load_config
 from tests.chart.chart_render import (
     CHART_DIR,
     Obj,
@@ -33,7 +34,7 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
     "defaults": ({}, "raftkv", "default"),
     "no-persistence": ({"persistence": {"enabled": False}}, "raftkv", "default"),
     "soft-anti-affinity": ({"antiAffinity": "soft"}, "raftkv", "kv"),
-    "peer-list-5": ({"replicaCount": 5, "peers": {"discovery": "list"}}, "raftkv", "default"),
+    "replicas-5": ({"replicaCount": 5}, "raftkv", "default"),
     "renamed": (
         {
             "statefulset": {"name": "kv"},
@@ -536,10 +537,14 @@ def test_node_env_identity_and_dns_peers(default: Rendered) -> None:
         assert optional not in env  # null: the node's own default
 
 
-def test_peer_list_mode_renders_every_pod_dns_name(renders: dict[str, Rendered]) -> None:
-    env = renders["peer-list-5"].node_env()
-    assert "RAFTKV_REPLICAS" not in env and "RAFTKV_PEER_TEMPLATE" not in env
-    assert env["RAFTKV_PEERS"]["value"] == ",".join(
+def test_five_replicas_expand_to_every_pod_dns_name(renders: dict[str, Rendered]) -> None:
+    env = renders["replicas-5"].node_env()
+    assert "RAFTKV_PEERS" not in env and env["RAFTKV_REPLICAS"]["value"] == "5"
+    node_env = {"RAFTKV_ID": "raft-0", "RAFTKV_NAMESPACE": "default", "RAFTKV_DATA_DIR": "/data",
+                **{k: env[k]["value"] for k in ("RAFTKV_SERVICE", "RAFTKV_REPLICAS",
+                                               "RAFTKV_PEER_TEMPLATE", "RAFTKV_PORT")}}
+    peers = load_config({}, node_env, hostname="raft-0").peers
+    assert ",".join(f"{p.id}={p.url}" for p in peers) == ",".join(
         f"raft-{i}=http://raft-{i}.raft-service.default.svc.cluster.local:8000" for i in range(5)
     )
 

@@ -70,12 +70,11 @@ def test_schema_rejects_a_bad_cluster_id(chart: Any) -> None:
     assert "clusterId" in str(err.value)
 
 
-@pytest.mark.parametrize("discovery", ["template", "list"])
 def test_the_init_container_seeds_the_voter_set_the_node_runs_with(
-    chart: Any, discovery: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    chart: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    r = render(chart, {**RESTORE, "peers": {"discovery": discovery}}, namespace="kv")
+    r = render(chart, RESTORE, namespace="kv")
     sm = KVStateMachine()
     blob = sm.snapshot()
     header = build_header(index=7, term=3, keys=0, data_bytes=len(blob), cluster_id="old",

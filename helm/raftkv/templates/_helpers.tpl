@@ -107,22 +107,6 @@ app.kubernetes.io/component: client
 {{- end }}
 {{- end -}}
 
-{{/* "http://raft-0.raft-service.default.svc.cluster.local:8000" for pod index .i (dict "root" $ "i" i). */}}
-{{- define "raftkv.peerURL" -}}
-{{- $root := .root -}}
-{{- printf "%s://%s-%d.%s.%s.svc.%s:8000" (include "raftkv.scheme" $root) (include "raftkv.statefulsetName" $root) (int .i) (include "raftkv.headlessServiceName" $root) $root.Release.Namespace $root.Values.clusterDomain -}}
-{{- end -}}
-
-{{/* RAFTKV_PEERS: "raft-0=http://raft-0.raft-service.<ns>.svc.<domain>:8000,..." (self included). */}}
-{{- define "raftkv.peers" -}}
-{{- $root := . -}}
-{{- $peers := list -}}
-{{- range $i := until (int .Values.replicaCount) -}}
-{{- $peers = append $peers (printf "%s-%d=%s" (include "raftkv.statefulsetName" $root) $i (include "raftkv.peerURL" (dict "root" $root "i" $i))) -}}
-{{- end -}}
-{{- join "," $peers -}}
-{{- end -}}
-
 {{/* RAFTKV_PEER_TEMPLATE, expanded by the node: {name} = id without "-N", {i} = 0..replicas-1. */}}
 {{- define "raftkv.peerTemplate" -}}
 {{- printf "%s://{name}-{i}.{service}.{namespace}.svc.%s:{port}" (include "raftkv.scheme" .) .Values.clusterDomain -}}

@@ -50,15 +50,10 @@ initContainers:
             fieldPath: metadata.namespace
       - name: RAFTKV_SERVICE
         value: {{ include "raftkv.headlessServiceName" . | quote }}
-      {{- if eq .Values.peers.discovery "list" }}
-      - name: RAFTKV_PEERS
-        value: {{ include "raftkv.peers" . | quote }}
-      {{- else }}
       - name: RAFTKV_REPLICAS
         value: {{ .Values.replicaCount | quote }}
       - name: RAFTKV_PEER_TEMPLATE
         value: {{ include "raftkv.peerTemplate" . | quote }}
-      {{- end }}
       - name: RAFTKV_PORT
         value: "8000"
       - name: RAFTKV_DATA_DIR
