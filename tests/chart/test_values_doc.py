@@ -18,8 +18,9 @@ SCRIPT = ROOT / "tools" / "gen_values_doc.py"
 
 
 def test_the_generated_table_and_schema_descriptions_are_current() -> None:
-    out = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -43,13 +44,18 @@ def test_every_schema_description_is_the_param_line() -> None:
 
 def test_a_changed_param_line_makes_both_stale() -> None:
     values = VALUES.read_text()
-    edited = values.replace("## @param image.pullPolicy Image pull policy",
-                            "## @param image.pullPolicy When to pull the image", 1)
+    edited = values.replace(
+        "## @param image.pullPolicy Image pull policy",
+        "## @param image.pullPolicy When to pull the image",
+        1,
+    )
     assert edited != values
     current_readme, current_schema = README.read_text(), SCHEMA.read_text()
     new_readme = readme(current_readme, edited)
-    assert new_readme != current_readme and "| `image.pullPolicy` | When to pull the image" \
-        in new_readme
+    assert (
+        new_readme != current_readme
+        and "| `image.pullPolicy` | When to pull the image" in new_readme
+    )
     assert '"description": "When to pull the image' in schema(current_schema, edited)
 
 
@@ -60,8 +66,12 @@ def test_the_check_fails_on_a_hand_edited_table_and_a_run_repairs_it(tmp_path: P
     copy.write_text(copy.read_text().replace("| `replicaCount` |", "| `replicas` |"))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(SCRIPT), "--chart", str(tmp_path), *args],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, str(SCRIPT), "--chart", str(tmp_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     stale = run("--check")
     assert stale.returncode == 1 and f"{copy} is stale" in stale.stderr, stale.stderr

@@ -67,8 +67,11 @@ def test_linearizable_reads_through_every_node_see_every_acknowledged_write(
 def test_stale_reads_are_local_and_catch_up(c: LocalCluster) -> None:
     c.put_ok(c.wait_for_leader(), "stale/k2", "v2")
     for i in range(3):
-        wait_until(lambda i=i: c.get(i, "/v1/kv/stale/k2?consistency=stale").status == 200, 10,
-                   f"stale read on node {i}")
+        wait_until(
+            lambda i=i: c.get(i, "/v1/kv/stale/k2?consistency=stale").status == 200,
+            10,
+            f"stale read on node {i}",
+        )
 
 
 def test_a_listing_is_cut_at_the_limit_and_says_so(c: LocalCluster) -> None:
@@ -123,8 +126,21 @@ def test_bad_input_gets_its_status_and_a_json_error_never_html(c: LocalCluster) 
         (c.request(f, "PATCH", "/v1/kv/k"), 405),
         (c.request(f, "POST", "/raft/v1/messages", "{not json"), 400),
         (c.request(f, "POST", "/raft/v1/messages", json.dumps({"messages": [{"v": 1}]})), 400),
-        (c.request(f, "POST", "/raft/v1/messages", json.dumps({"messages": [{"v": 1, "type":
-                   "heartbeat", "src": "raft-0", "dst": "zz", "term": 1}]})), 400),
+        (
+            c.request(
+                f,
+                "POST",
+                "/raft/v1/messages",
+                json.dumps(
+                    {
+                        "messages": [
+                            {"v": 1, "type": "heartbeat", "src": "raft-0", "dst": "zz", "term": 1}
+                        ]
+                    }
+                ),
+            ),
+            400,
+        ),
     ]
     for reply, status in bad:
         assert reply.status == status, reply

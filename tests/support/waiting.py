@@ -52,13 +52,15 @@ def wait_until(
             last_exc = exc
         if time.monotonic() >= deadline:
             extra = on_fail() if on_fail else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} "
-                                 f"(last error: {last_exc!r})\n{extra}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what} (last error: {last_exc!r})\n{extra}"
+            )
         time.sleep(interval)
 
 
-def retry(attempt: Callable[[], T], done: Callable[[T], bool], timeout: float,
-          *, interval: float = 0.1) -> T:
+def retry(
+    attempt: Callable[[], T], done: Callable[[T], bool], timeout: float, *, interval: float = 0.1
+) -> T:
     """Call ``attempt`` until ``done(result)`` or ``timeout`` s passed; return the last result."""
     deadline = time.monotonic() + timeout
     while True:
