@@ -537,6 +537,14 @@ def test_node_env_identity_and_dns_peers(default: Rendered) -> None:
         assert optional not in env  # null: the node's own default
 
 
+def test_deprecated_peer_discovery_value_still_installs_with_the_one_mode(chart: Any) -> None:
+    # peers.discovery=list (earlier releases) rendered RAFTKV_PEERS; it is accepted and ignored
+    listed = render(chart, {"peers": {"discovery": "list"}}).node_env()
+    assert "RAFTKV_PEERS" not in listed
+    assert listed["RAFTKV_REPLICAS"]["value"] == "3"
+    assert "{name}-{i}" in listed["RAFTKV_PEER_TEMPLATE"]["value"]
+
+
 def test_five_replicas_expand_to_every_pod_dns_name(renders: dict[str, Rendered]) -> None:
     env = renders["replicas-5"].node_env()
     assert "RAFTKV_PEERS" not in env and env["RAFTKV_REPLICAS"]["value"] == "5"

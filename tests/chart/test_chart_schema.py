@@ -29,7 +29,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"replicas": 3}, "additional properties 'replicas' not allowed"),
     ({"persistence": {"sizee": "1Gi"}}, "additional properties 'sizee' not allowed"),
     ({"antiAffinity": "sometimes"}, "at '/antiAffinity'"),
-    ({"peers": {"discovery": "list"}}, "additional properties 'peers' not allowed"),  # one mode
+    ({"peers": {"discovery": "dns"}}, "at '/peers/discovery'"),
     ({"service": {"port": 0}}, "at '/service/port'"),
     ({"service": {"port": 70000}}, "at '/service/port'"),
     ({"service": {"type": "ExternalName"}}, "at '/service/type'"),
