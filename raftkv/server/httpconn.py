@@ -158,7 +158,7 @@ def read_response(rfile: BinaryIO) -> tuple[int, dict[str, str], bytes, bool]:
         name, sep, value = line.partition(b":")
         if not sep:
             raise ConnectionError(f"bad header line {line[:80]!r}")
-        resp_headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        resp_headers[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
     else:
         raise ConnectionError("too many response headers")
 

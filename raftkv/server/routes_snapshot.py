@@ -12,14 +12,14 @@ import json
 from flask import Blueprint, Response, request
 
 from raftkv.errors import BadRequest, PayloadTooLarge
-from raftkv.server.api import NodeAPI
+from raftkv.server.edge_node import EdgeNode
 from raftkv.server.peer_gate import check_peer_cluster
 from raftkv.server.snapshot_stream import MAX_CHUNK_BYTES, SNAPSHOT_PATH
 
 __all__ = ["SNAPSHOT_PATH", "snapshot_blueprint"]
 
 
-def snapshot_blueprint(node: NodeAPI) -> Blueprint:
+def snapshot_blueprint(node: EdgeNode) -> Blueprint:
     """The blueprint serving ``POST /raft/v1/snapshot`` for ``node``."""
     bp = Blueprint("raftkv_snapshot_stream", __name__)
 
