@@ -5,6 +5,10 @@ truthfully. These say WHY (a message and a machine ``code``) and nothing about H
 ``raftkv.errors.refusal_error`` turns one into the node's error (409 with the same code), used by
 the driver and by the HTTP edge's one error mapping (``raftkv/server/http_errors.py``).
 ``raftkv.errors`` re-exports them, so the node's error vocabulary is importable from one module.
+
+    RequestIdConflict (request_id_conflict)  the seq is older than the client's recorded window
+    ├── SessionExpired (session_expired)     the client's session was evicted: cannot deduplicate
+    └── RequestIdReused (request_id_reused)  the id is recorded for a different request
 """
 
 from __future__ import annotations

@@ -33,20 +33,20 @@ from raftkv.server.routes_admin import admin_blueprint
 from raftkv.server.routes_backup import backup_blueprint
 from raftkv.server.routes_hash import hash_blueprint
 from raftkv.server.routes_health import health_blueprint
-from raftkv.server.routes_kv import KeyConverter as _KeyConverter, kv_blueprint
+from raftkv.server.routes_kv import KeyConverter, kv_blueprint
 from raftkv.server.routes_members import members_blueprint
 from raftkv.server.routes_raft import raft_blueprint
 from raftkv.server.routes_snapshot import snapshot_blueprint
 from raftkv.server.watch import WatchSlots, watch_blueprint
 from raftkv.server.wsgi_edge import WsgiEdge
 
-__all__ = ["EXTENSION_KEY", "build_app", "error_parts", "parse_request_id", "validate_key"]
+__all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
 
 EXTENSION_KEY = "raftkv.node"
 RELAY_KEY = "raftkv.ctx"  # the app's Relay (its ``forwarder`` may be replaced, e.g. by tests)
 
 
-class KeyConverter(PathConverter):
+class AnyPathConverter(PathConverter):
     """``<path:key>`` for keys: any characters, a leading '/' and newlines included (werkzeug's
     own stops at a newline and refuses a leading '/', so such keys were a 404 "no such route"
     instead of the key's own answer: found by schemathesis). validate_key judges the key."""
@@ -58,10 +58,10 @@ class KeyConverter(PathConverter):
 def build_app(node: NodeAPI) -> Flask:
     """The Flask app serving ``node`` (see module docstring)."""
     app = Flask("raftkv")
-    app.url_map.converters["path"] = KeyConverter  # before any route is added
+    app.url_map.converters["path"] = AnyPathConverter  # before any route is added
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
-    app.url_map.converters["key"] = _KeyConverter
+    app.url_map.converters["key"] = KeyConverter
     edge = EdgeNode(node)
     relay = Relay(edge)
     app.extensions[EXTENSION_KEY] = node
