@@ -10,11 +10,10 @@ app's WSGI edge before the request reaches this blueprint).
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response
 
 from raftkv.server.edge_node import EdgeNode
+from raftkv.server.http_errors import json_response
 
 __all__ = ["HASH_PATH", "hash_blueprint"]
 
@@ -29,6 +28,6 @@ def hash_blueprint(node: EdgeNode) -> Blueprint:
     def admin_hash() -> Response:
         applied, keys, digest = node.content_hash()
         body = {"id": node.id, "applied_index": applied, "hash": digest, "keys": keys}
-        return Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")
+        return json_response(body)
 
     return bp

@@ -22,6 +22,7 @@ from raftkv.config import _check_id, _check_url
 from raftkv.errors import BadRequest, ConfigError, InvalidQuery, RaftkvError
 from raftkv.raft import ChangeOp, ConfChange, Membership
 from raftkv.server.edge_node import EdgeNode
+from raftkv.server.http_errors import json_response
 from raftkv.server.members import members_json
 from raftkv.server.relay import Relay
 
@@ -68,11 +69,6 @@ def members_blueprint(node: EdgeNode, relay: Relay) -> Blueprint:
     """The blueprint serving the membership routes for ``node``."""
     bp = Blueprint("members", __name__)
 
-    def answer(obj: dict[str, Any], status: int = 200) -> Response:
-        return Response(
-            json.dumps(obj, separators=(",", ":")), status=status, mimetype="application/json"
-        )
-
     def change(c: ConfChange) -> Response:
         relayed = relay.unless_leader()
         if relayed is not None:
@@ -81,7 +77,7 @@ def members_blueprint(node: EdgeNode, relay: Relay) -> Blueprint:
         conf = node.change_membership(c, force)
         st = node.status()
         out = members_json(conf, st.progress, node.peer_reachable, st.peer_urls)
-        return answer(out)
+        return json_response(out)
 
     @bp.route("/v1/members", methods=["GET"])
     def list_members() -> Response:
@@ -96,7 +92,7 @@ def members_blueprint(node: EdgeNode, relay: Relay) -> Blueprint:
         if conf is None:
             conf = Membership(voters=st.members, learners=st.learners, index=st.config_index)
         leading = st.role == "leader"
-        return answer(
+        return json_response(
             members_json(
                 conf,
                 st.progress if leading else None,

@@ -7,12 +7,11 @@ with ``received`` (where the sender must resume); bad headers or a damaged strea
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response, request
 
 from raftkv.errors import BadRequest, PayloadTooLarge
 from raftkv.server.edge_node import EdgeNode
+from raftkv.server.http_errors import json_response
 from raftkv.server.peer_gate import check_peer_cluster
 from raftkv.server.snapshot_stream import MAX_CHUNK_BYTES, SNAPSHOT_PATH
 
@@ -35,6 +34,6 @@ def snapshot_blueprint(node: EdgeNode) -> Blueprint:
         if len(body) != length:
             raise BadRequest(f"snapshot chunk truncated: {len(body)} of {length} bytes")
         answer = node.receive_snapshot_chunk(request.headers, body)
-        return Response(json.dumps(answer, separators=(",", ":")), mimetype="application/json")
+        return json_response(answer)
 
     return bp

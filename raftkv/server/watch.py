@@ -43,6 +43,7 @@ from raftkv.errors import (
 )
 from raftkv.server.changefeed import ChangeFeed, FeedClosed
 from raftkv.server.edge_node import EdgeNode
+from raftkv.server.http_errors import json_response
 from raftkv.server.keypath import query_value
 from raftkv.server.query import check_query
 
@@ -209,19 +210,14 @@ def long_poll(node: EdgeNode, slots: WatchSlots, key: str, req: Request) -> Resp
                 ) from None
             if changes:
                 body: dict[str, Any] = {**changes[0].to_json(), "changed": True}
-                return _json(body)
+                return json_response(body)
             if time.monotonic() >= deadline:
                 break
     found = node.get(key)
-    return _json({
+    return json_response({
         "key": key,
         "value": None if found is None else found[0],
         "index": 0 if found is None else found[1],
         "changed": False,
         "checked_index": cursor,
     })
-
-
-def _json(obj: dict[str, Any]) -> Response:
-    return Response(json.dumps(obj, separators=(",", ":"), ensure_ascii=False),
-                    mimetype="application/json")
