@@ -19,9 +19,6 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     ├── Unauthorized (401)             cluster or client token missing or wrong
     ├── Forbidden (403)                client token too weak (read-only token, write request)
     ├── KeyNotFound (404)
-    ├── RequestIdConflict (409)        X-Request-Id older than the deduplication window
-    │   ├── SessionExpired             the client's session was evicted: cannot deduplicate
-    │   └── RequestIdReused            the X-Request-Id was used for a different request
     ├── ClusterIdMismatch (409)        a peer's Raft message comes from another cluster
     ├── Compacted (410)                watch/long poll from an index older than the change window
     ├── PreconditionFailed (412)       compare-and-set: current value differs / key absent
@@ -37,11 +34,23 @@ Every error a client can see is a ``RaftkvError``: it knows its HTTP ``status``,
     ├── OutcomeUnknown (504)           the write may or may not be applied (shutdown, failure,
     │                                  snapshot install, lost connection after sending)
     └── NodeFailed (500)               storage failed: the node stops serving
+
+The state machine's own refusals are domain errors without any HTTP in them (raftkv/kv/errors.py,
+re-exported here). ``refusal_error(err)`` turns one into the node's error, which is both: the
+driver uses it for the answers it computes, the edge (raftkv/server/http_errors.py) for the rest.
+
+    RequestIdConflict                  X-Request-Id older than the deduplication window
+    ├── SessionExpired                 the client's session was evicted: cannot deduplicate
+    └── RequestIdReused                the X-Request-Id was used for a different request
+    RaftkvError + the refusal: RequestIdConflictError (409 request_id_conflict),
+    SessionExpiredError (409 session_expired), RequestIdReusedError (409 request_id_reused)
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from raftkv.kv.errors import RequestIdConflict, RequestIdReused, SessionExpired
 
 __all__ = [
     "BadRequest",
@@ -66,12 +75,16 @@ __all__ = [
     "ProposalLost",
     "RaftkvError",
     "RequestIdConflict",
+    "RequestIdConflictError",
     "RequestIdReused",
+    "RequestIdReusedError",
     "SessionExpired",
+    "SessionExpiredError",
     "ShuttingDown",
     "TooManyWatchers",
     "Unauthorized",
     "Unavailable",
+    "refusal_error",
 ]
 
 
@@ -149,9 +162,30 @@ class KeyNotFound(RaftkvError):
         return {**super().payload(), "key": self.key}
 
 
-class RequestIdConflict(RaftkvError):
+class RequestIdConflictError(RaftkvError, RequestIdConflict):
+    """A kv session refusal as the node reports it (409); ``refusal_error`` builds one."""
+
     status = 409
     code = "request_id_conflict"
+
+
+class SessionExpiredError(RequestIdConflictError, SessionExpired):
+    code = "session_expired"
+
+
+class RequestIdReusedError(RequestIdConflictError, RequestIdReused):
+    code = "request_id_reused"
+
+
+def refusal_error(err: RequestIdConflict) -> RequestIdConflictError:
+    """The node's error (409, with the refusal's own code) for a kv session refusal."""
+    if isinstance(err, RequestIdConflictError):
+        return err
+    if isinstance(err, RequestIdReused):
+        return RequestIdReusedError(str(err))
+    if isinstance(err, SessionExpired):
+        return SessionExpiredError(str(err))
+    return RequestIdConflictError(str(err))
 
 
 class ClusterIdMismatch(RaftkvError):
@@ -159,20 +193,6 @@ class ClusterIdMismatch(RaftkvError):
 
     status = 409
     code = "cluster_id_mismatch"
-
-
-class SessionExpired(RequestIdConflict):
-    """The client's exactly-once session was evicted (Raft thesis §6.3): a request of it whose
-    seq is not newer than the last one applied cannot be deduplicated, so it is refused."""
-
-    code = "session_expired"
-
-
-class RequestIdReused(RequestIdConflict):
-    """The X-Request-Id is recorded for a different request (other op, key, value or
-    condition): this request was not applied. Client ids must be unique per incarnation."""
-
-    code = "request_id_reused"
 
 
 class Compacted(RaftkvError):

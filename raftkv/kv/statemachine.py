@@ -7,13 +7,13 @@ Contract:
 - Exactly-once: a command carrying ``(client_id, seq)`` that was already applied returns the
   recorded ``Result`` and changes nothing — if it is the SAME request: each result is recorded
   with the request's ``fingerprint`` (op, key, value, condition); another request under a
-  recorded id is refused (``REQUEST_ID_REUSED``, 409 ``request_id_reused``).
+  recorded id is refused (``REQUEST_ID_REUSED``; ``lookup_session`` raises ``RequestIdReused``).
   The session table is bounded: at most ``max_clients`` clients (least recently used evicted
   first) and the last ``window`` results per client. A seq older than a full window is refused
-  (``STALE_REQUEST``, 409 ``request_id_conflict``). An evicted client leaves a watermark (the
+  (``STALE_REQUEST``, ``RequestIdConflict``). An evicted client leaves a watermark (the
   highest seq applied for it) in a bounded list of the last ``max_evicted`` evicted clients: a
   request of it with a seq not above the watermark may have been applied and cannot be checked,
-  so it is refused (``SESSION_EXPIRED``, 409 ``session_expired``, Raft thesis §6.3); a newer seq
+  so it is refused (``SESSION_EXPIRED``, ``SessionExpired``, Raft thesis §6.3); a newer seq
   starts a fresh session that keeps refusing seqs up to the watermark. A client evicted longer
   ago than the last ``max_evicted`` evictions is forgotten: its late retry is applied as new.
   Eviction depends only on the applied sequence, so every replica evicts alike.
@@ -48,7 +48,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from raftkv.errors import RequestIdConflict, RequestIdReused, SessionExpired
 from raftkv.kv.commands import (
     Command,
     CommandDecodeError,
@@ -58,6 +57,7 @@ from raftkv.kv.commands import (
     decode_command,
     fingerprint,
 )
+from raftkv.kv.errors import RequestIdConflict, RequestIdReused, SessionExpired
 from raftkv.kv.snapfmt import iter_records, pack_value, read_meta, write_v3
 
 __all__ = ["KVStateMachine", "SnapshotDecodeError", "SnapshotView"]

@@ -1,7 +1,8 @@
 """api.py — what the HTTP layer needs from a node (``NodeAPI``), and the status it reports.
 
-The Flask app (app.py) talks to the node only through this protocol, so route tests can use a
-fake node and the real ``NodeDriver`` (driver.py) can be tested without HTTP.
+The Flask app (app.py) is built around this protocol, so route tests can use a fake node and the
+real ``NodeDriver`` (driver.py) can be tested without HTTP. The blueprints themselves see less:
+``EdgeNode`` (edge_node.py), the narrow API over it that the routes depend on.
 
 Blocking calls (``propose``, ``read_barrier``, ``transfer_leadership``, ``snapshot_now``) raise
 from the ``raftkv.errors`` tree: ``NotLeader(leader=...)`` when another node leads (the app then

@@ -67,6 +67,7 @@ from raftkv.errors import (
     RequestIdConflict,
     RequestIdReused,
     ShuttingDown,
+    refusal_error,
 )
 from raftkv.kv import Command, KVStateMachine, Outcome, Result, encode_command, fingerprint
 from raftkv.raft import (
@@ -837,7 +838,7 @@ class NodeDriver:
         try:
             recorded = self.sm.lookup_session(cmd.client_id, cmd.seq, fingerprint(cmd))
         except RequestIdReused as err:
-            return err
+            return refusal_error(err)
         except RequestIdConflict as err:
             return OutcomeUnknown(f"{where}; whether it was applied is unknown: {err}")
         if recorded is None:

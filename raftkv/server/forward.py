@@ -33,7 +33,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from raftkv.errors import NoLeader, OutcomeUnknown
 from raftkv.server.httpconn import KeepAliveConnection
@@ -77,7 +76,7 @@ class Forwarder:
     ) -> None:
         self.self_id = self_id
         self._ssl_context = ssl_context
-        self._targets: dict[str, tuple[bool, str, int]] = {}
+        self._targets: dict[str, str] = {}  # member id -> its URL
         for pid, url in peer_urls.items():
             self._set(pid, url)
         self.timeout = timeout
@@ -86,9 +85,7 @@ class Forwarder:
         self.resolver: Callable[[str], str | None] | None = None
 
     def _set(self, pid: str, url: str) -> None:
-        parts = urlsplit(url)
-        https = parts.scheme == "https"
-        self._targets[pid] = (https, parts.hostname or "", parts.port or (443 if https else 80))
+        self._targets[pid] = url
 
     def can_forward_to(self, leader: str | None) -> bool:
         if leader is None or leader == self.self_id:
@@ -115,9 +112,8 @@ class Forwarder:
             if conn.is_open and not stale and not conn.peer_closed():
                 return conn, True
             self._drop(leader)
-        https, host, port = self._targets[leader]
-        conn = KeepAliveConnection(host, port, self.timeout, tls=https,
-                                   ssl_context=self._ssl_context)
+        conn = KeepAliveConnection.for_url(self._targets[leader], self.timeout,
+                                           ssl_context=self._ssl_context)
         pool[leader] = _Pooled(conn)
         return conn, False
 

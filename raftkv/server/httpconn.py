@@ -4,6 +4,12 @@ Why not ``http.client``: it parses every response's headers with the ``email`` p
 here at ~165 µs of CPU per request against ~36 µs for this reader, and a leader sends one POST
 per follower for every batch it replicates.
 
+This is THE node's HTTP client, one per role: peer messages (transport.py), snapshot chunks
+(snapshot_stream.py: its own connection per transfer, so a chunk upload never holds up the
+heartbeats behind it) and leader forwarding (forward.py: a pool per request thread).
+``KeepAliveConnection.for_url(url, timeout, ssl_context=...)`` opens one to a member's URL
+(``address_of`` is the one parser of such URLs: scheme, host, port).
+
 Contract: ``KeepAliveConnection(host, port, timeout, tls=False, ssl_context=None)
 .request(method, path, body, headers)`` (``ssl_context``: a callable giving the TLS context of
 each new connection, tls.py) returns ``(status, headers, body)`` with header names
@@ -24,16 +30,43 @@ import select
 import socket
 import ssl
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
+from urllib.parse import urlsplit
 
-__all__ = ["KeepAliveConnection", "read_response"]
+__all__ = ["Address", "KeepAliveConnection", "address_of", "read_response"]
 
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
 _MAX_BODY = 1 << 30  # a response larger than this is damage, not an answer
 
 
+class Address(NamedTuple):
+    """Where a member's URL points: TLS or not, host, port (443/80 when the URL has none)."""
+
+    tls: bool
+    host: str
+    port: int
+
+
+def address_of(url: str) -> Address:
+    parts = urlsplit(url)
+    tls = parts.scheme == "https"
+    return Address(tls, parts.hostname or "", parts.port or (443 if tls else 80))
+
+
 class KeepAliveConnection:
+    @classmethod
+    def for_url(
+        cls,
+        url: str,
+        timeout: float,
+        *,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
+    ) -> KeepAliveConnection:
+        """A (lazily opened) connection to the member at ``url`` (``https://``: TLS)."""
+        addr = address_of(url)
+        return cls(addr.host, addr.port, timeout, tls=addr.tls, ssl_context=ssl_context)
+
     def __init__(
         self,
         host: str,
@@ -158,7 +191,7 @@ def read_response(rfile: BinaryIO) -> tuple[int, dict[str, str], bytes, bool]:
         name, sep, value = line.partition(b":")
         if not sep:
             raise ConnectionError(f"bad header line {line[:80]!r}")
-        resp_headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        resp_headers[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
     else:
         raise ConnectionError("too many response headers")
 

@@ -1,6 +1,6 @@
-"""members.py — membership over HTTP (docs/membership.md): list, add a learner, promote, remove.
-
-Routes (registered on the app by ``register_members``):
+"""members.py — the membership rules the HTTP API applies (docs/membership.md): the leader's
+admission checks for a change (``check_change``, run in the driver thread) and the JSON shape of a
+configuration (``members_json``). The routes are in routes_members.py:
 
 - ``GET /v1/members`` -> ``{"members": [{"id", "url", "role", "match_index", "reachable"}],
   "config_index", "removed"}`` (``removed``: ids that can never join again). Answered by the
@@ -21,14 +21,10 @@ or URL. The checks that need the leader's view (progress, reachability) run in t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, Request, Response, request
-
-from raftkv.config import _check_id, _check_url
-from raftkv.errors import BadRequest, ConfigError, InvalidQuery, RaftkvError
+from raftkv.errors import RaftkvError
 from raftkv.raft import ChangeOp, ConfChange, Membership
 from raftkv.raft.quorum import quorum_size
 
@@ -38,7 +34,6 @@ __all__ = [
     "MembershipConflict",
     "check_change",
     "members_json",
-    "register_members",
 ]
 
 # A learner is caught up when its match index is within this many entries of the leader's last
@@ -123,115 +118,3 @@ def members_json(
             }
         )
     return {"members": members, "config_index": conf.index, "removed": list(conf.removed)}
-
-
-def _flag(req: Request, name: str) -> bool:
-    raw = req.args.get(name)
-    if raw is None:
-        return False
-    if raw.lower() in ("1", "true", "yes"):
-        return True
-    if raw.lower() in ("0", "false", "no"):
-        return False
-    raise InvalidQuery(f"{name} must be true or false, got {raw!r}")
-
-
-def _only_query(req: Request, allowed: set[str]) -> None:
-    for name in req.args:
-        if name not in allowed:
-            raise InvalidQuery(f"unknown query parameter {name!r}")
-
-
-def _valid_id(raw: object) -> str:
-    if not isinstance(raw, str):
-        raise BadRequest("id must be a string")
-    try:
-        return _check_id("id", raw)
-    except ConfigError as err:
-        raise BadRequest(str(err)) from None
-
-
-def _body() -> dict[str, Any]:
-    try:
-        obj = json.loads(request.get_data(cache=True) or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest('body must be a JSON object {"id": ..., "url": ...}') from None
-    if not isinstance(obj, dict):
-        raise BadRequest('body must be a JSON object {"id": ..., "url": ...}')
-    return obj
-
-
-def register_members(app: Flask, node: Any, forward: Callable[[str | None], Response]) -> None:
-    """Add the membership routes to ``app``. ``forward(leader)`` relays the current request to the
-    leader (or raises 503 when there is none); ``node`` is the NodeAPI."""
-
-    def answer(obj: dict[str, Any], status: int = 200) -> Response:
-        return Response(
-            json.dumps(obj, separators=(",", ":")), status=status, mimetype="application/json"
-        )
-
-    def relay_unless_leader() -> Response | None:
-        st = node.status()
-        return None if st.role == "leader" else forward(st.leader)
-
-    def change(c: ConfChange) -> Response:
-        relayed = relay_unless_leader()
-        if relayed is not None:
-            return relayed
-        force = _flag(request, "force") if c.op is ChangeOp.PROMOTE else False
-        conf: Membership = node.change_membership(c, force, node.config.request_timeout)
-        st = node.status()
-        out = members_json(conf, st.progress, node.peer_reachable, st.peer_urls)
-        return answer(out)
-
-    @app.route("/v1/members", methods=["GET"])
-    def list_members() -> Response:
-        _only_query(request, set())
-        st = node.status()
-        if st.role != "leader" and st.leader is not None and st.leader != st.id:
-            try:
-                return forward(st.leader)
-            except RaftkvError:
-                pass  # the leader is unreachable: answer from our own configuration
-        conf = node.membership() if hasattr(node, "membership") else None
-        if conf is None:
-            conf = Membership(voters=st.members, learners=st.learners, index=st.config_index)
-        leading = st.role == "leader"
-        return answer(
-            members_json(
-                conf,
-                st.progress if leading else None,
-                node.peer_reachable if leading else None,
-                st.peer_urls,
-            )
-        )
-
-    @app.route("/v1/admin/members", methods=["POST"])
-    def add_member() -> Response:
-        _only_query(request, {"force"})
-        reuse = _flag(request, "force")
-        body = _body()
-        unknown = set(body) - {"id", "url"}
-        if unknown or "id" not in body or "url" not in body:
-            raise BadRequest('body must be {"id": "<node id>", "url": "http://host:port"}')
-        nid = _valid_id(body["id"])
-        if not isinstance(body["url"], str):
-            raise BadRequest("url must be a string")
-        try:
-            url = _check_url("url", nid, body["url"])
-        except ConfigError as err:
-            raise BadRequest(str(err)) from None
-        return change(
-            ConfChange(op=ChangeOp.ADD_LEARNER, node_id=nid, url=url, reuse_removed_id=reuse)
-        )
-
-    @app.route("/v1/admin/members/<member_id>/promote", methods=["POST"])
-    def promote_member(member_id: str) -> Response:
-        _only_query(request, {"force"})
-        _flag(request, "force")
-        return change(ConfChange(op=ChangeOp.PROMOTE, node_id=_valid_id(member_id)))
-
-    @app.route("/v1/admin/members/<member_id>", methods=["DELETE"])
-    def remove_member(member_id: str) -> Response:
-        _only_query(request, set())
-        return change(ConfChange(op=ChangeOp.REMOVE, node_id=_valid_id(member_id)))

@@ -10,9 +10,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from flask import Flask, Response
+from flask import Blueprint, Response
 
-__all__ = ["load_document", "register"]
+__all__ = ["load_document", "openapi_blueprint"]
 
 
 def _raw() -> bytes:
@@ -26,9 +26,13 @@ def load_document() -> dict[str, Any]:
     return doc
 
 
-def register(app: Flask) -> None:
+def openapi_blueprint() -> Blueprint:
+    """The blueprint serving ``GET /openapi.json``."""
     body = _raw()
+    bp = Blueprint("openapi", __name__)
 
-    @app.route("/openapi.json", methods=["GET"])
+    @bp.route("/openapi.json", methods=["GET"])
     def openapi_json() -> Response:
         return Response(body, mimetype="application/json")
+
+    return bp

@@ -10,25 +10,24 @@ app's WSGI edge before the request reaches this blueprint).
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response
 
-from raftkv.server.api import NodeAPI
+from raftkv.server.edge_node import EdgeNode
+from raftkv.server.http_errors import json_response
 
 __all__ = ["HASH_PATH", "hash_blueprint"]
 
 HASH_PATH = "/v1/admin/hash"
 
 
-def hash_blueprint(node: NodeAPI) -> Blueprint:
+def hash_blueprint(node: EdgeNode) -> Blueprint:
     """The blueprint serving ``GET /v1/admin/hash`` for ``node``."""
     bp = Blueprint("raftkv_hash", __name__)
 
     @bp.route(HASH_PATH, methods=["GET"])
     def admin_hash() -> Response:
-        applied, keys, digest = node.sm.content_hash()
-        body = {"id": node.config.id, "applied_index": applied, "hash": digest, "keys": keys}
-        return Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")
+        applied, keys, digest = node.content_hash()
+        body = {"id": node.id, "applied_index": applied, "hash": digest, "keys": keys}
+        return json_response(body)
 
     return bp

@@ -7,19 +7,18 @@ with ``received`` (where the sender must resume); bad headers or a damaged strea
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response, request
 
 from raftkv.errors import BadRequest, PayloadTooLarge
-from raftkv.server.api import NodeAPI
+from raftkv.server.edge_node import EdgeNode
+from raftkv.server.http_errors import json_response
 from raftkv.server.peer_gate import check_peer_cluster
 from raftkv.server.snapshot_stream import MAX_CHUNK_BYTES, SNAPSHOT_PATH
 
 __all__ = ["SNAPSHOT_PATH", "snapshot_blueprint"]
 
 
-def snapshot_blueprint(node: NodeAPI) -> Blueprint:
+def snapshot_blueprint(node: EdgeNode) -> Blueprint:
     """The blueprint serving ``POST /raft/v1/snapshot`` for ``node``."""
     bp = Blueprint("raftkv_snapshot_stream", __name__)
 
@@ -35,6 +34,6 @@ def snapshot_blueprint(node: NodeAPI) -> Blueprint:
         if len(body) != length:
             raise BadRequest(f"snapshot chunk truncated: {len(body)} of {length} bytes")
         answer = node.receive_snapshot_chunk(request.headers, body)
-        return Response(json.dumps(answer, separators=(",", ":")), mimetype="application/json")
+        return json_response(answer)
 
     return bp

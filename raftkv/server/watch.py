@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, Flask, Request, Response, current_app, request
+from flask import Blueprint, Request, Response, request
 
 from raftkv.errors import (
     Compacted,
@@ -41,20 +41,20 @@ from raftkv.errors import (
     ShuttingDown,
     TooManyWatchers,
 )
-from raftkv.server.api import NodeAPI
 from raftkv.server.changefeed import ChangeFeed, FeedClosed
+from raftkv.server.edge_node import EdgeNode
+from raftkv.server.http_errors import json_response
 from raftkv.server.keypath import query_value
+from raftkv.server.query import check_query
 
-__all__ = ["MAX_POLL_TIMEOUT_S", "WatchSlots", "long_poll", "parse_duration", "register"]
+__all__ = ["MAX_POLL_TIMEOUT_S", "WatchSlots", "long_poll", "parse_duration", "watch_blueprint"]
 
 NDJSON = "application/x-ndjson"
 DEFAULT_POLL_TIMEOUT_S = 30.0
 MAX_POLL_TIMEOUT_S = 600.0
 MIN_SEND_TIMEOUT_S = 10.0
-EXTENSION = "raftkv.watch"
+_Q_WATCH = frozenset({"prefix", "from_index"})
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
-
-bp = Blueprint("watch", __name__)
 
 
 class WatchSlots:
@@ -87,21 +87,6 @@ class WatchSlots:
             yield
         finally:
             self.release()
-
-
-def register(app: Flask, node: NodeAPI, request_slots: threading.BoundedSemaphore) -> None:
-    app.extensions[EXTENSION] = WatchSlots(node.config.max_watchers, request_slots)
-    app.register_blueprint(bp)
-
-
-def _node() -> NodeAPI:
-    node: NodeAPI = current_app.extensions["raftkv.node"]
-    return node
-
-
-def _slots() -> WatchSlots:
-    slots: WatchSlots = current_app.extensions[EXTENSION]
-    return slots
 
 
 def parse_index(req: Request, name: str, default: int | None = None) -> int:
@@ -141,12 +126,19 @@ def _progress(index: int) -> bytes:
     return _line({"progress": True, "index": index})
 
 
-@bp.route("/v1/watch", methods=["GET"])
-def watch() -> Response:
-    node = _node()
-    for name in request.args:
-        if name not in ("prefix", "from_index"):
-            raise InvalidQuery(f"unknown query parameter {name!r} (allowed: from_index, prefix)")
+def watch_blueprint(node: EdgeNode, slots: WatchSlots) -> Blueprint:
+    """The blueprint serving ``GET /v1/watch`` for ``node``; ``slots`` bounds the watchers."""
+    bp = Blueprint("watch", __name__)
+
+    @bp.route("/v1/watch", methods=["GET"])
+    def watch() -> Response:
+        return _watch(node, slots)
+
+    return bp
+
+
+def _watch(node: EdgeNode, slots: WatchSlots) -> Response:
+    check_query(request, _Q_WATCH)
     # the same key codec as every other key-carrying parameter (keypath.query_value)
     prefix = query_value(request.environ, "prefix", error=InvalidKey) or ""
     feed = node.feed
@@ -158,7 +150,6 @@ def watch() -> Response:
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:  # a client that stops reading must not pin this thread forever
         sock.settimeout(send_timeout(interval))
-    slots = _slots()
     slots.acquire()
     try:
         stream = _stream(feed, prefix, cursor, interval, slots)
@@ -197,7 +188,7 @@ def _stream(
         slots.release()
 
 
-def long_poll(node: NodeAPI, key: str, req: Request) -> Response:
+def long_poll(node: EdgeNode, slots: WatchSlots, key: str, req: Request) -> Response:
     """``GET /v1/kv/<key>?wait_index=N&timeout=30s`` (see the module docstring)."""
     wait_index = parse_index(req, "wait_index")
     timeout = parse_duration(req.args.get("timeout"))
@@ -205,7 +196,7 @@ def long_poll(node: NodeAPI, key: str, req: Request) -> Response:
     if feed.closed:
         raise ShuttingDown(f"node {node.config.id} is shutting down; retry on another node")
     feed.check(wait_index)
-    with _slots().held():
+    with slots.held():
         cursor = wait_index
         deadline = time.monotonic() + timeout
         while True:
@@ -219,19 +210,14 @@ def long_poll(node: NodeAPI, key: str, req: Request) -> Response:
                 ) from None
             if changes:
                 body: dict[str, Any] = {**changes[0].to_json(), "changed": True}
-                return _json(body)
+                return json_response(body)
             if time.monotonic() >= deadline:
                 break
-    found = node.sm.get(key)
-    return _json({
+    found = node.get(key)
+    return json_response({
         "key": key,
         "value": None if found is None else found[0],
         "index": 0 if found is None else found[1],
         "changed": False,
         "checked_index": cursor,
     })
-
-
-def _json(obj: dict[str, Any]) -> Response:
-    return Response(json.dumps(obj, separators=(",", ":"), ensure_ascii=False),
-                    mimetype="application/json")

@@ -111,3 +111,20 @@ def test_connection_refused_is_oserror() -> None:
     sock.close()
     with pytest.raises(OSError):
         KeepAliveConnection("127.0.0.1", port, 1).request("POST", "/", b"", {}, 1)
+
+
+def test_address_of_a_member_url() -> None:
+    from raftkv.server.httpconn import Address, address_of
+
+    assert address_of("http://raft-0.raft-service:8000") == Address(False, "raft-0.raft-service",
+                                                                     8000)
+    assert address_of("https://[::1]/") == Address(True, "::1", 443)
+    assert address_of("http://h") == Address(False, "h", 80)
+
+
+def test_for_url_opens_tls_for_https_only() -> None:
+    plain = KeepAliveConnection.for_url("http://127.0.0.1:9", 1.0)
+    assert (plain.host, plain.port, plain.tls) == ("127.0.0.1", 9, False)
+    secure = KeepAliveConnection.for_url("https://node:8443", 1.0)
+    assert (secure.host, secure.port, secure.tls) == ("node", 8443, True)
+    assert not plain.is_open and not secure.is_open  # opened lazily

@@ -1,13 +1,14 @@
-"""admin_backup.py — ``GET /v1/admin/snapshot``: stream a backup of the KV state (backup.py).
+"""routes_backup.py — ``GET /v1/admin/snapshot``: stream a backup of the KV state (backup.py).
 
 Contract (docs/operations.md "Backup"):
 - Protected like every ``/v1/admin/*`` route: ``Authorization: Bearer <token>`` when the cluster
-  has a token (checked by app.py's edge layer before this runs).
+  has a token (checked by the WSGI edge, wsgi_edge.py, before this runs).
 - Point in time: the node copies the state machine (index, term, keys, encoded data) in ONE
   critical section of the KV lock — the same pause as the node's own periodic snapshot — and
   streams that copy afterwards; the driver never waits on a slow reader.
 - Linearizable by default: on the leader, after a ReadIndex round (the backup holds every write
-  acknowledged before the request arrived); a follower relays the request to the leader.
+  acknowledged before the request arrived); a follower relays the request to the leader
+  (relay.py decides whether it may; the answer's headers are re-derived from the body).
   ``?consistency=stale`` serves the node's own applied state at once (any replica, may be behind).
 - The answer is the backup file itself (application/octet-stream, self-describing, SHA-256 in
   its trailer) plus ``X-Raftkv-Snapshot-Index/-Term/-Keys/-Checksum`` and ``X-Raftkv-Cluster-Id``
@@ -18,17 +19,18 @@ from __future__ import annotations
 
 import io
 import time
-from typing import Any
 
 from flask import Blueprint, Response, request
 
 from raftkv.backup import TRAILER_SIZE, build_header, checksum_of, iter_backup, verify_backup
-from raftkv.errors import InvalidQuery, NoLeader, NotLeader
-from raftkv.server.api import NodeAPI
-from raftkv.server.forward import FORWARDED_HEADER
+from raftkv.errors import NotLeader
+from raftkv.server.edge_node import EdgeNode
+from raftkv.server.query import check_query, linearizable
+from raftkv.server.relay import Relay
 
 __all__ = ["SNAPSHOT_HEADERS", "backup_blueprint"]
 
+_QUERY = frozenset({"consistency"})
 SNAPSHOT_HEADERS = (
     "X-Raftkv-Snapshot-Index",
     "X-Raftkv-Snapshot-Term",
@@ -51,20 +53,15 @@ def _headers(index: int, term: int, keys: int, checksum: str, cluster_id: str,
     }
 
 
-def backup_blueprint(node: NodeAPI, ctx: Any) -> Blueprint:
-    """The blueprint serving ``GET /v1/admin/snapshot`` for ``node`` (``ctx``: app.py's _Ctx)."""
-    bp = Blueprint("raftkv_backup", __name__)
+def backup_blueprint(node: EdgeNode, relay: Relay) -> Blueprint:
+    """The blueprint serving ``GET /v1/admin/snapshot`` for ``node``."""
+    bp = Blueprint("backup", __name__)
 
-    def relay(leader: str | None) -> Response:
-        if request.headers.get(FORWARDED_HEADER) is not None:
-            raise NotLeader(f"node {ctx.id} is not the leader (request already forwarded once);"
-                            " retry", leader=leader)
-        if not ctx.forwarder.can_forward_to(leader):
-            raise NoLeader("no leader known (election in progress); retry, or ask for "
-                           "?consistency=stale", leader=None)
-        assert leader is not None
+    def relay_backup(leader: str | None) -> Response:
+        leader = relay.check(leader, ", or ask for ?consistency=stale")
         path_qs = request.full_path if request.query_string else request.path
-        status, headers, data = ctx.forwarder.forward(leader, "GET", path_qs, request.headers, b"")
+        status, headers, data = relay.forwarder.forward(leader, "GET", path_qs, request.headers,
+                                                        b"")
         out = dict(headers)
         if status == 200:
             try:  # the relay passes few headers: re-derive ours from the self-describing body
@@ -78,31 +75,22 @@ def backup_blueprint(node: NodeAPI, ctx: Any) -> Blueprint:
 
     @bp.route("/v1/admin/snapshot", methods=["GET"])
     def get_snapshot() -> Response:
-        for name in request.args:
-            if name != "consistency":
-                raise InvalidQuery(f"unknown query parameter {name!r} (allowed: consistency)")
-        consistency = request.args.get("consistency", "linearizable")
-        if consistency not in ("linearizable", "stale"):
-            raise InvalidQuery(
-                f"consistency must be 'linearizable' or 'stale', got {consistency!r}"
-            )
-        if consistency == "linearizable":
+        check_query(request, _QUERY)
+        if linearizable(request):
             st = node.status()
             if st.role != "leader":
-                return relay(st.leader)
-            with ctx.slot():
+                return relay_backup(st.leader)
+            with node.slot():
                 try:
-                    node.read_barrier(ctx.cfg.request_timeout)
+                    node.read_barrier()
                 except NotLeader as err:
-                    return relay(err.leader)
-        sm = node.sm
-        with sm.lock:  # one consistent copy; streamed after the lock is released
-            index, term, keys = sm.applied_index, sm.applied_term, len(sm)
-            data = sm.snapshot()
+                    return relay_backup(err.leader)
+        copy = node.backup_copy()  # one consistent copy; streamed after the lock is released
+        index, term, keys, data = copy.index, copy.term, copy.keys, copy.data
         cluster_id = node.cluster_id or ""
         header = build_header(
             index=index, term=term, keys=keys, data_bytes=len(data), cluster_id=cluster_id,
-            node=ctx.id, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            node=node.id, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         size = len(header) + len(data) + TRAILER_SIZE
         return Response(
