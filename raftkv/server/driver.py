@@ -51,13 +51,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from raftkv.config import NodeConfig
 from raftkv.errors import (
     CommitTimeout,
-    MalformedRaftMessage,
     NodeFailed,
     NoLeader,
     NotLeader,
@@ -74,28 +73,39 @@ from raftkv.raft import (
     ConfChangeRefused,
     Config as RaftConfig,
     Membership,
-    MessageDecodeError,
+    Message,
     NotLeader as CoreNotLeader,
     ProposalDropped,
     RaftNode,
     Ready,
     RestoredState,
     Role,
-    decode_message,
-    encode_message,
 )
 from raftkv.raft.membership import decode_change
 from raftkv.raft.messages import InstallSnapshot
 from raftkv.raft.types import EntryKind, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
 from raftkv.server.changefeed import Change, ChangeFeed
+from raftkv.server.handover import Handover
 from raftkv.server.members import MembershipConflict, check_change
 from raftkv.server.metrics import NodeMetrics
+from raftkv.server.reads import LinearizableReads
 from raftkv.server.snapshot_policy import should_snapshot
 from raftkv.server.snapshot_stream import SnapshotReceiver, SnapshotSender, staged_path
 from raftkv.server.tls import client_context
 from raftkv.server.transport import PeerTransport
 from raftkv.server.waiters import Waiter
+from raftkv.server.work import (
+    WAITING,
+    ChangeMembership,
+    PeerMessages,
+    Propose,
+    Shutdown,
+    SnapshotNow,
+    SnapshotWritten,
+    TransferLeadership,
+    Work,
+)
 from raftkv.storage import Storage
 from raftkv.storage.errors import StorageFailed
 from raftkv.storage.snapshot import open_snapshot_data, snapshot_name, write_snapshot_stream
@@ -114,13 +124,6 @@ class _Pending:
     cmd: Command
 
 
-@dataclass(slots=True)
-class _Read:
-    created: float
-    index: int = -1  # -1 until the core released the ReadState
-    waiters: list[Waiter[int]] = field(default_factory=list)
-
-
 class NodeDriver:
     """Runs one Raft node (see module docstring). ``start()`` in the gunicorn worker only."""
 
@@ -128,12 +131,15 @@ class NodeDriver:
         self,
         config: NodeConfig,
         *,
+        cluster_id: str | None = None,
         on_fatal: Callable[[BaseException], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
+        """``cluster_id``: recorded in the data dir (raftkv.identity; None: joining, not known
+        yet). ``on_fatal``: runs once after a fatal error (under gunicorn: exit the worker)."""
         self.config = config
-        self.cluster_id: str | None = None  # set by create_app (raftkv.identity)
+        self.cluster_id = cluster_id
         self.sm = KVStateMachine()
         self.feed = ChangeFeed(config.watch_window)  # watches read it; fed by _apply
         self._status = NodeStatus(id=config.id, members=config.peer_ids)
@@ -142,7 +148,7 @@ class NodeDriver:
         self._on_fatal = on_fatal
         self._clock = clock
         self._rng = rng or random.Random()
-        self._inbox: deque[tuple[str, Any, Any]] = deque()
+        self._inbox: deque[Work] = deque()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False
@@ -153,24 +159,15 @@ class NodeDriver:
         self._storage: Storage | None = None
         self._transport: PeerTransport | None = None
         self._pending: dict[int, _Pending] = {}
-        self._reply_slots: dict[str, tuple[Waiter[list[Any]], list[Any]]] = {}
         # None: overwritten by a new leader (ProposalLost)
         self._wake_writes: list[tuple[Waiter[Result], Result | RaftkvError | None]] = []
-        self._wake_reads: list[_Read] = []
-        self._reads: dict[str, _Read] = {}  # rounds started, ReadState not yet released
-        self._read_queue: deque[Waiter[int]] = deque()  # reads waiting for the next round
-        self._reads_inflight = False
-        self._ready_reads: list[_Read] = []
-        self._read_seq = 0
-        self._transfers: list[tuple[float, Waiter[str | None]]] = []
+        self._reads = LinearizableReads(clock, self._not_leader)
+        self._handover = Handover(config.election_ms / 1000, clock, self._not_leader)
         self._role = Role.FOLLOWER
         self._leader: str | None = None
         self._snapshot_index = 0
         self._last_snapshot_applied = 0
         self._stopped_evt = threading.Event()
-        self._handover_pending = False
-        self._handover_deadline = 0.0
-        self._shutdown_seen = threading.Event()
         self._snap_thread: threading.Thread | None = None  # a snapshot being written
         self._snap_waiters: list[Waiter[int]] = []  # snapshot_now callers
         self._log_bytes_since = 0  # bytes of entries applied since the last snapshot
@@ -246,12 +243,11 @@ class NodeDriver:
         self._transport = PeerTransport(
             cfg.id,
             urls,
-            encode_message,
+            self,  # the Consumer: replies to our POSTs come back through ``deliver``
             token=cfg.token,
             cluster_id=self.cluster_id,
             timeout=max(1.0, cfg.election_ms / 1000.0),
             on_result=self._on_send_result,
-            on_reply=self._on_peer_reply,
             ssl_context=client_context(cfg).get if cfg.tls else None,
         )
         self._sender = SnapshotSender(
@@ -287,7 +283,7 @@ class NodeDriver:
             return
         self._draining = True
         self.feed.close()
-        self._inbox.append(("shutdown", None, None))
+        self._inbox.append(Shutdown())
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -297,8 +293,8 @@ class NodeDriver:
         if self._thread is not None and self._thread.is_alive():
             # first let the driver take in the shutdown (it decides whether to hand over), then
             # keep it running (transport included) until the handover is done or abandoned
-            self._shutdown_seen.wait(max(0.0, deadline - time.monotonic()))
-            while time.monotonic() < deadline and self._handover_pending:
+            self._handover.shutdown_seen.wait(max(0.0, deadline - time.monotonic()))
+            while time.monotonic() < deadline and self._handover.pending:
                 if self._stopped_evt.wait(0.02):
                     break
             self._stopping = True
@@ -323,17 +319,17 @@ class NodeDriver:
     def status(self) -> NodeStatus:
         return self._status
 
-    def _submit(self, kind: str, payload: Any, waiter: Any) -> None:
+    def _submit(self, work: Work) -> None:
         if self._failed is not None:
             raise NodeFailed(f"node {self.config.id} failed: {self._failed}")
-        self._inbox.append((kind, payload, waiter))
+        self._inbox.append(work)
         self._wake.set()
 
     def propose(self, cmd: Command, timeout: float) -> Result:
         if self._draining:
             raise ShuttingDown(f"node {self.config.id} is shutting down; retry on another node")
         waiter: Waiter[Result] = Waiter()
-        self._submit("propose", (encode_command(cmd), cmd), waiter)
+        self._submit(Propose(encode_command(cmd), cmd, waiter))
         if not waiter.wait(timeout):
             self.metrics.proposals.labels("timeout").inc()
             raise CommitTimeout(
@@ -349,10 +345,9 @@ class NodeDriver:
         if self._failed is not None:
             raise NodeFailed(f"node {self.config.id} failed: {self._failed}")
         waiter: Waiter[int] = Waiter()
-        self._read_queue.append(waiter)
-        # While a confirmation round is in flight the driver starts the next one (for every
-        # read queued meanwhile) as soon as it completes: no need to wake it per read.
-        if not self._reads_inflight:
+        # While a confirmation round is in flight its answer (or the next tick) wakes the
+        # driver, which hands every read queued meanwhile over: no need to wake it per read.
+        if self._reads.enqueue(waiter):
             self._wake.set()
         if not waiter.wait(timeout):
             self.metrics.reads.labels("timeout").inc()
@@ -363,54 +358,33 @@ class NodeDriver:
         assert waiter.value is not None
         return waiter.value
 
-    def decode_messages(self, objs: Sequence[Any]) -> list[Any]:
-        out = []
-        for i, obj in enumerate(objs):
-            try:
-                msg = decode_message(obj)
-            except MessageDecodeError as err:
-                raise MalformedRaftMessage(f"message {i}: {err}") from None
-            if msg.dst != self.config.id:
-                raise MalformedRaftMessage(
-                    f"message {i} is for {msg.dst!r}, but this node is {self.config.id!r}"
-                )
-            out.append(msg)
-        return out
-
-    def deliver(self, msgs: Sequence[Any]) -> None:
+    # ------------------------------------------------------------------ transport Consumer
+    def deliver(self, msgs: Sequence[Message]) -> None:
+        """Decoded messages to step (transport.py; nobody waits for an answer)."""
         if msgs and self._failed is None:
-            self._inbox.append(("msgs", msgs, None))
+            self._inbox.append(PeerMessages(msgs))
             self._wake.set()
 
-    def deliver_and_reply(self, msgs: Sequence[Any], timeout: float) -> list[Any]:
-        """Deliver a peer's batch and return, encoded, the messages our driver produced for that
-        peer while handling it (persisted before they are handed over, like any send).
+    def deliver_and_reply(self, msgs: Sequence[Message], timeout: float) -> list[Message]:
+        """Deliver a peer's batch and return the messages our driver produced for that peer
+        while handling it (persisted before they are handed over, like any send).
 
-        The route answers the peer's POST with them, so acknowledgements ride back on the same
-        HTTP exchange. Messages produced later (or after ``timeout``) go through the transport.
+        The transport answers the peer's POST with them, so acknowledgements ride back on the
+        same HTTP exchange. Messages produced later (or after ``timeout``) go through the
+        transport's senders.
         """
         if not msgs or self._failed is not None:
             return []
-        waiter: Waiter[list[Any]] = Waiter()
-        self._inbox.append(("msgs", msgs, waiter))
+        waiter: Waiter[list[Message]] = Waiter()
+        self._inbox.append(PeerMessages(msgs, waiter))
         self._wake.set()
         if not waiter.wait(timeout) or waiter.value is None:
             return []
-        return [encode_message(m) for m in waiter.value]
-
-    def _on_peer_reply(self, peer: str, objs: list[Any]) -> None:
-        """Sender thread: a peer answered our POST with messages for us."""
-        self._peer_ok[peer] = time.monotonic()
-        try:
-            msgs = self.decode_messages(objs)
-        except MalformedRaftMessage as err:
-            log.warning("event=bad-peer-reply peer=%s error=%s", peer, err)
-            return
-        self.deliver(msgs)
+        return waiter.value
 
     def transfer_leadership(self, target: str | None, timeout: float) -> str | None:
         waiter: Waiter[str | None] = Waiter()
-        self._submit("transfer", target, waiter)
+        self._submit(TransferLeadership(target, waiter))
         if not waiter.wait(timeout):
             raise CommitTimeout(f"leadership transfer did not finish within {timeout:g}s")
         if waiter.error is not None:
@@ -424,9 +398,8 @@ class NodeDriver:
         return self.snapshot_receiver.chunk(headers, body)
 
     def _peer_url(self, peer: str) -> str | None:
-        transport = self._transport
-        sender = transport.senders.get(peer) if transport is not None else None
-        return sender.url if sender is not None else self.config.peer_urls.get(peer)
+        url = self._transport.url_of(peer) if self._transport is not None else None
+        return url or self.config.peer_urls.get(peer)
 
     def _on_snapshot_sent(self, peer: str, meta: SnapshotMeta, ok: bool, seconds: float) -> None:
         """Sender thread: a transfer ended (ok: the follower holds the whole file)."""
@@ -439,7 +412,7 @@ class NodeDriver:
         and applied. MembershipConflict (409), MemberNotFound (404), NotLeader/NoLeader (503),
         CommitTimeout (504: outcome unknown)."""
         waiter: Waiter[Membership] = Waiter()
-        self._submit("conf", (change, force), waiter)
+        self._submit(ChangeMembership(change, force, waiter))
         if not waiter.wait(timeout):
             raise CommitTimeout(
                 f"membership change ({change.describe()}) not committed within {timeout:g}s: "
@@ -470,7 +443,7 @@ class NodeDriver:
 
     def snapshot_now(self, timeout: float) -> int:
         waiter: Waiter[int] = Waiter()
-        self._submit("snapshot", None, waiter)
+        self._submit(SnapshotNow(waiter))
         if not waiter.wait(timeout):
             raise CommitTimeout(f"snapshot did not finish within {timeout:g}s")
         if waiter.error is not None:
@@ -495,6 +468,8 @@ class NodeDriver:
         next_tick = clock() + tick
         inbox = self._inbox
         wake = self._wake
+        transport = self._transport
+        assert transport is not None
         while not self._stopping:
             if not inbox:
                 wake.wait(max(0.0, next_tick - clock()))
@@ -507,26 +482,24 @@ class NodeDriver:
                 for _ in range(min(behind, 2)):
                     node.tick()
                 next_tick = (next_tick + behind * tick) if behind <= 2 else now + tick
-                self._expire_transfers(now)
-                if self._reads:
-                    self._expire_reads(now)
+                self._handover.expire(now, self._role is Role.LEADER)
+                if self._reads.pending:
+                    self._reads.expire(now - 2 * self.config.request_timeout)
             if inbox:
                 self._drain(node)
             while node.has_ready():
                 self._handle_ready(node, node.ready())
-            # reads: clear the in-flight flag BEFORE looking at the queue (read_barrier appends
-            # before it looks at the flag), so a queued read is never left without a wake-up
-            self._reads_inflight = bool(self._reads)
-            while self._read_queue and not self._reads:
-                self._start_read_round(node)
-                self._reads_inflight = bool(self._reads)
+            # reads: refresh the in-flight flag BEFORE looking at the queue (read_barrier
+            # appends before it looks at the flag), so a queued read is never left without a
+            # wake-up; the core's readonly.py batches what is handed over (reads.py)
+            reads = self._reads
+            reads.refresh_in_flight()
+            while reads.queued:
+                reads.start(node)
                 while node.has_ready():
                     self._handle_ready(node, node.ready())
-                self._reads_inflight = bool(self._reads)
-            if self._reply_slots:
-                for waiter, msgs in self._reply_slots.values():
-                    waiter.resolve(msgs)
-                self._reply_slots.clear()
+                reads.refresh_in_flight()
+            transport.release_replies()
             self._refresh_status()  # before waking: a client sees its index in X-Raft-Index
             self._wake_waiters()
             if self._snap_thread is None and should_snapshot(
@@ -543,67 +516,43 @@ class NodeDriver:
 
     def _drain(self, node: RaftNode) -> None:
         inbox = self._inbox
+        transport = self._transport
+        assert transport is not None
         term: int | None = None
         while inbox:
-            kind, payload, waiter = inbox.popleft()
-            if kind == "msgs":
-                for msg in payload:
-                    node.step(msg)
-                term = None
-                if waiter is not None:
-                    src = payload[0].src
-                    if src in self._reply_slots:  # at most one POST per peer is in flight
-                        self._reply_slots[src][0].resolve([])
-                    self._reply_slots[src] = (waiter, [])
-            elif kind == "propose":
-                data, cmd = payload
-                try:
-                    index = node.propose(data)
-                except CoreNotLeader as err:
-                    waiter.fail(self._not_leader(err.leader_hint))
-                    continue
-                except ProposalDropped:
-                    waiter.fail(ProposalLost("leader is busy (leadership transfer); retry"))
-                    continue
-                if term is None:
-                    term = node.status().term
-                self._pending[index] = _Pending(term, waiter, cmd)
-            elif kind == "transfer":
-                self._start_transfer(node, payload, waiter)
-            elif kind == "conf":
-                self._start_conf_change(node, payload[0], payload[1], waiter)
-            elif kind == "snapshot":
-                self._snap_waiters.append(waiter)
-                if self._snap_thread is None:
-                    self._start_snapshot(node)
-            elif kind == "snapshot-written":
-                self._finish_snapshot(node, *payload)
-            elif kind == "shutdown":
-                if self._role is Role.LEADER and len(self.config.peers) > 1:
-                    self._handover_pending = self._start_transfer(node, None, None)
-                    self._handover_deadline = (
-                        self._clock() + 3 * self.config.election_ms / 1000
+            match inbox.popleft():
+                case PeerMessages(msgs, reply):
+                    for msg in msgs:
+                        node.step(msg)
+                    term = None
+                    if reply is not None:
+                        transport.hold_replies(msgs[0].src, reply)
+                case Propose(data, cmd, waiter):
+                    try:
+                        index = node.propose(data)
+                    except CoreNotLeader as err:
+                        waiter.fail(self._not_leader(err.leader_hint))
+                        continue
+                    except ProposalDropped:
+                        waiter.fail(ProposalLost("leader is busy (leadership transfer); retry"))
+                        continue
+                    if term is None:
+                        term = node.status().term
+                    self._pending[index] = _Pending(term, waiter, cmd)
+                case TransferLeadership(target, tw):
+                    self._handover.transfer(node, self._role, self._leader, target, tw)
+                case ChangeMembership(change, force, cw):
+                    self._start_conf_change(node, change, force, cw)
+                case SnapshotNow(sw):
+                    self._snap_waiters.append(sw)
+                    if self._snap_thread is None:
+                        self._start_snapshot(node)
+                case SnapshotWritten() as written:
+                    self._finish_snapshot(node, written)
+                case Shutdown():
+                    self._handover.begin_shutdown(
+                        node, self._role, self._leader, len(self.config.peers)
                     )
-                self._shutdown_seen.set()  # stop() may now rely on _handover_pending
-
-    def _start_read_round(self, node: RaftNode) -> None:
-        """ONE ReadIndex round for every linearizable read queued since the last one."""
-        queue = self._read_queue
-        reads: list[Waiter[int]] = []
-        while queue:
-            reads.append(queue.popleft())
-        if not reads:
-            return
-        self._read_seq += 1
-        rid = f"r{self._read_seq}"
-        try:
-            node.read_index(rid)
-        except CoreNotLeader as err:
-            e = self._not_leader(err.leader_hint)
-            for w in reads:
-                w.fail(e)
-        else:
-            self._reads[rid] = _Read(created=self._clock(), waiters=reads)
 
     def _start_conf_change(
         self, node: RaftNode, change: ConfChange, force: bool, waiter: Waiter[Membership]
@@ -686,44 +635,22 @@ class NodeDriver:
             if rd.entries:
                 self.metrics.batch_entries.observe(len(rd.entries))
         if rd.messages:
-            msgs: Sequence[Any] = rd.messages
+            msgs: Sequence[Message] = rd.messages
             if any(isinstance(m, InstallSnapshot) for m in msgs):
                 msgs = self._stream_snapshots(msgs)
-            slots = self._reply_slots
-            if slots:
-                rest = []
-                for m in msgs:
-                    slot = slots.get(m.dst)
-                    if slot is not None:
-                        slot[1].append(m)
-                    else:
-                        rest.append(m)
-                self._transport.send(rest)
-            else:
-                self._transport.send(msgs)
+            self._transport.send(msgs)  # replies to a waiting POST ride back on it
         if rd.committed_entries:
             t0 = time.perf_counter()
             self._apply(rd)
             took = time.perf_counter() - t0
             if took > SLOW_PASS_S / 2:
                 self._pass_notes.append(f"apply={took:.3f}s/{len(rd.committed_entries)}")
-        for rs in rd.read_states:
-            read = self._reads.pop(rs.request_id, None)
-            if read is not None:
-                read.index = rs.index
-                self._ready_reads.append(read)
+        if rd.read_states:
+            self._reads.released(rd.read_states)
         if rd.soft_state is not None:
             self._on_soft_state(*rd.soft_state)
         node.advance(rd)
-        if self._ready_reads:
-            applied = sm.applied_index
-            still = []
-            for read in self._ready_reads:
-                if read.index <= applied:
-                    self._wake_reads.append(read)
-                else:
-                    still.append(read)
-            self._ready_reads = still
+        self._reads.applied(sm.applied_index)
 
     def _apply(self, rd: Ready) -> None:
         sm = self.sm
@@ -806,10 +733,7 @@ class NodeDriver:
                 waiter.fail(res)
             else:
                 waiter.resolve(res)
-        reads, self._wake_reads = self._wake_reads, []
-        for read in reads:
-            for w in read.waiters:
-                w.resolve(read.index)
+        self._reads.wake()
 
     def _covered_by_snapshot(self, cmd: Command, index: int) -> Result | RaftkvError:
         """The answer for a write pending at ``index`` when a snapshot from the leader covers it.
@@ -849,71 +773,13 @@ class NodeDriver:
             st.term if st else 0,
         )
         if was_leader and role is not Role.LEADER:
-            err = self._not_leader(leader)
-            for read in list(self._reads.values()) + self._ready_reads:
-                for w in read.waiters:
-                    w.fail(err)
-            self._reads.clear()
-            self._ready_reads = []
-            while self._read_queue:
-                self._read_queue.popleft().fail(err)
-        if role is not Role.LEADER:
-            self._handover_pending = False
-        if self._transfers and role is not Role.LEADER:
-            for _, tw in self._transfers:
-                tw.resolve(leader)
-            self._transfers = []
+            self._reads.fail_all(self._not_leader(leader))
+        self._handover.on_role(role, leader)
 
-    def _start_transfer(
-        self, node: RaftNode, target: str | None, waiter: Waiter[str | None] | None
-    ) -> bool:
-        """Ask the core to hand leadership over; True if a transfer is under way."""
-        if self._role is not Role.LEADER:
-            if waiter is not None:
-                waiter.fail(self._not_leader(self._leader))
-            return False
-        try:
-            chosen = node.transfer_leadership(target)
-        except CoreNotLeader as err:
-            if waiter is not None:
-                waiter.fail(self._not_leader(err.leader_hint))
-            return False
-        except Exception as err:  # the core refused (e.g. no follower): report, don't die
-            log.warning("event=transfer-leadership-refused error=%s", err)
-            if waiter is not None:
-                waiter.fail(NoLeader(f"leadership transfer refused: {err}"))
-            return False
-        log.info("event=transfer-leadership target=%s", chosen or target or "auto")
-        if waiter is not None:
-            self._transfers.append((self._clock() + 4 * self.config.election_ms / 1000, waiter))
-        return True
-
-    def _expire_reads(self, now: float) -> None:
-        """Forget read rounds nobody can be waiting for any more (the request timed out)."""
-        horizon = now - 2 * self.config.request_timeout
-        stale = [rid for rid, r in self._reads.items() if r.created < horizon]
-        for rid in stale:
-            for w in self._reads.pop(rid).waiters:
-                w.fail(CommitTimeout("linearizable read was never confirmed; retry"))
-
-    def _expire_transfers(self, now: float) -> None:
-        if self._handover_pending and now >= self._handover_deadline:
-            log.warning("event=handover-timeout still-leader=%s", self._role is Role.LEADER)
-            self._handover_pending = False
-        if not self._transfers:
-            return
-        keep = []
-        for deadline, w in self._transfers:
-            if now >= deadline:
-                w.fail(CommitTimeout("leadership transfer did not complete; still the leader"))
-            else:
-                keep.append((deadline, w))
-        self._transfers = keep
-
-    def _stream_snapshots(self, msgs: Sequence[Any]) -> list[Any]:
+    def _stream_snapshots(self, msgs: Sequence[Message]) -> list[Message]:
         """Hand every InstallSnapshot to the snapshot sender (the file, in chunks); the rest
         goes through the transport."""
-        rest = []
+        rest: list[Message] = []
         storage, sender = self._storage, self._sender
         assert storage is not None and sender is not None
         for m in msgs:
@@ -958,20 +824,17 @@ class NodeDriver:
             try:
                 path, size = write_snapshot_stream(snap_dir, meta, view.write)
             except BaseException as err:  # reported to the driver: a storage failure is fatal
-                self._inbox.append(("snapshot-written", (meta, None, 0, t0, copy_s, err), None))
+                self._inbox.append(SnapshotWritten(meta, None, 0, t0, copy_s, err))
             else:
-                self._inbox.append(
-                    ("snapshot-written", (meta, path, size, t0, copy_s, None), None)
-                )
+                self._inbox.append(SnapshotWritten(meta, path, size, t0, copy_s))
             self._wake.set()
 
         self._snap_thread = threading.Thread(target=write, name="raftkv-snapshot", daemon=True)
         self._snap_thread.start()
 
-    def _finish_snapshot(
-        self, node: RaftNode, meta: SnapshotMeta, path: str | None, size: int, t0: float,
-        copy_s: float, err: BaseException | None,
-    ) -> None:
+    def _finish_snapshot(self, node: RaftNode, written: SnapshotWritten) -> None:
+        meta, path, size, err = written.meta, written.path, written.size, written.error
+        t0, copy_s = written.started, written.copy_seconds
         storage = self._storage
         assert storage is not None
         if self._snap_thread is not None:
@@ -1060,18 +923,14 @@ class NodeDriver:
             for p in self._pending.values():
                 p.waiter.fail(unknown)
             self._pending.clear()
-        for read in list(self._reads.values()) + self._ready_reads:
-            for w in read.waiters:
-                w.fail(failure)
-        while self._read_queue:
-            self._read_queue.popleft().fail(failure)
+        self._reads.fail_all(failure)
         while self._inbox:
-            _, _, waiter = self._inbox.popleft()
-            if waiter is not None:
-                waiter.fail(failure)
-        for _, tw in self._transfers:
-            tw.fail(failure)
-        self._transfers = []
+            work = self._inbox.popleft()
+            if isinstance(work, WAITING):
+                work.waiter.fail(failure)
+            elif isinstance(work, PeerMessages) and work.reply is not None:
+                work.reply.fail(failure)
+        self._handover.fail_all(failure)
         waiters, self._snap_waiters = self._snap_waiters, []
         for sw in waiters:
             sw.fail(failure)
