@@ -485,14 +485,18 @@ class NodeDriver:
                 self._handover.expire(now, self._role is Role.LEADER)
                 if self._reads.pending:
                     self._reads.expire(now - 2 * self.config.request_timeout)
+            reads = self._reads
             if inbox:
+                if reads.queued and reads.pending:
+                    # a round is in flight: hand the reads queued meanwhile over BEFORE the peer
+                    # messages, so the round its confirmation starts (readonly.py) takes them all
+                    reads.start(node)
                 self._drain(node)
             while node.has_ready():
                 self._handle_ready(node, node.ready())
             # reads: refresh the in-flight flag BEFORE looking at the queue (read_barrier
             # appends before it looks at the flag), so a queued read is never left without a
             # wake-up; the core's readonly.py batches what is handed over (reads.py)
-            reads = self._reads
             reads.refresh_in_flight()
             while reads.queued:
                 reads.start(node)
