@@ -4,13 +4,16 @@ The loop (etcd's raftexample ``serveChannels``, docs/contracts.md §1):
 
     wait until the next tick or new work (an Event set by request threads and the RPC route)
     tick the core for every tick period elapsed on the monotonic clock
-    drain the inbox: peer messages -> step; ALL queued client proposals -> propose;
-        admin requests; then ALL linearizable reads queued since the last round -> ONE read_index
-        (a new round starts as soon as the previous one is confirmed)
+    drain the inbox (typed work items, work.py): peer messages -> step; ALL queued client
+        proposals -> propose; admin requests; then ALL linearizable reads queued since the last
+        pass -> ONE read_index (reads.py; the core's readonly.py batches: a round starts now, or
+        with the next batch as soon as the one in flight is confirmed)
     while the core has a Ready:
         snapshot -> storage.save_snapshot + restore the KV machine
-        hard state + entries -> ONE storage.save (one fsync for the whole batch: group commit)
-        messages -> transport (per-peer queues; never blocks)        [persist BEFORE send]
+        if rd.must_sync (the core decides, etcd's MustSync): hard state + entries -> ONE
+            storage.save (one fsync for the whole batch: group commit)
+        messages -> transport (a reply to a waiting POST rides back on it, the rest goes to
+            per-peer queues; never blocks)                         [persist BEFORE send]
         committed entries -> apply; wake the proposal waiting at (index, term)
         read states -> wake reads once applied >= their index
         soft state -> log role/leader changes; fail reads on a lost leadership
@@ -26,11 +29,10 @@ file is complete; the Ready that installs it adopts the file and restores the KV
 block by block (docs/storage.md).
 
 Waiters: a request thread enqueues its work with a ``Waiter`` (waiters.py) and blocks on it; the
-driver resolves it. A proposal is acknowledged only if the entry applied at its index has the term
-it was proposed in; another term means it was overwritten (``ProposalLost``: definite). A proposal
-outlives a leadership change: if its entry still commits (it reached a majority), it is
-acknowledged. A snapshot installed over a pending proposal's index answers it from the restored
-exactly-once table (when it carried an X-Request-Id), else ``OutcomeUnknown``.
+driver resolves it. Writes: proposals.py (acknowledged only if the entry applied at their index
+has the term they were proposed in; a snapshot over a pending index answers from the restored
+exactly-once table). Reads: reads.py. Leadership transfers and the shutdown handover:
+handover.py. Peer messages: transport.py (the driver is its ``Consumer``).
 
 A storage failure is fatal: it is logged, every waiter fails (``NodeFailed``; proposals already
 in the log: ``OutcomeUnknown``, they may still commit), and ``on_fatal`` runs (under gunicorn it
@@ -51,7 +53,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from raftkv.config import NodeConfig
@@ -60,14 +61,11 @@ from raftkv.errors import (
     NodeFailed,
     NoLeader,
     NotLeader,
-    OutcomeUnknown,
     ProposalLost,
     RaftkvError,
-    RequestIdConflict,
-    RequestIdReused,
     ShuttingDown,
 )
-from raftkv.kv import Command, KVStateMachine, Outcome, Result, encode_command, fingerprint
+from raftkv.kv import Command, KVStateMachine, Outcome, Result, encode_command
 from raftkv.raft import (
     ConfChange,
     ConfChangeRefused,
@@ -89,6 +87,7 @@ from raftkv.server.changefeed import Change, ChangeFeed
 from raftkv.server.handover import Handover
 from raftkv.server.members import MembershipConflict, check_change
 from raftkv.server.metrics import NodeMetrics
+from raftkv.server.proposals import Proposals
 from raftkv.server.reads import LinearizableReads
 from raftkv.server.snapshot_policy import should_snapshot
 from raftkv.server.snapshot_stream import SnapshotReceiver, SnapshotSender, staged_path
@@ -115,13 +114,6 @@ __all__ = ["NodeDriver"]
 log = logging.getLogger(__name__)
 
 SLOW_PASS_S = 0.2  # a driver pass longer than this is logged (heartbeats waited behind it)
-
-
-@dataclass(slots=True)
-class _Pending:
-    term: int
-    waiter: Waiter[Result]
-    cmd: Command
 
 
 class NodeDriver:
@@ -158,9 +150,7 @@ class NodeDriver:
         self._node: RaftNode | None = None
         self._storage: Storage | None = None
         self._transport: PeerTransport | None = None
-        self._pending: dict[int, _Pending] = {}
-        # None: overwritten by a new leader (ProposalLost)
-        self._wake_writes: list[tuple[Waiter[Result], Result | RaftkvError | None]] = []
+        self._proposals = Proposals(self.metrics.proposals.labels("lost").inc)
         self._reads = LinearizableReads(clock, self._not_leader)
         self._handover = Handover(config.election_ms / 1000, clock, self._not_leader)
         self._role = Role.FOLLOWER
@@ -542,7 +532,7 @@ class NodeDriver:
                         continue
                     if term is None:
                         term = node.status().term
-                    self._pending[index] = _Pending(term, waiter, cmd)
+                    self._proposals.add(index, term, waiter, cmd)
                 case TransferLeadership(target, tw):
                     self._handover.transfer(node, self._role, self._leader, target, tw)
                 case ChangeMembership(change, force, cw):
@@ -622,9 +612,7 @@ class NodeDriver:
             self._snapshot_index = snap.meta.index
             self._last_snapshot_applied = snap.meta.index
             self.feed.reset(snap.meta.index)
-            for index in [i for i in self._pending if i <= snap.meta.index]:
-                p = self._pending.pop(index)
-                self._wake_writes.append((p.waiter, self._covered_by_snapshot(p.cmd, index)))
+            self._proposals.covered_by_snapshot(snap.meta.index, sm)
             took = time.perf_counter() - t0
             self._pass_notes.append(f"snapshot-install={took:.3f}s")
             log.info("event=snapshot-installed index=%d term=%d keys=%d seconds=%.3f",
@@ -658,8 +646,7 @@ class NodeDriver:
 
     def _apply(self, rd: Ready) -> None:
         sm = self.sm
-        pending = self._pending
-        done: list[tuple[Waiter[Result], Result | RaftkvError | None]] = []
+        proposals = self._proposals
         changes: list[Change] = []
         nbytes = 32 * len(rd.committed_entries)  # + the commands: the log's cost to replay
         with sm.lock:
@@ -676,12 +663,10 @@ class NodeDriver:
                     result = sm.apply(e.index, e.term, e.data)
                     if result.outcome is Outcome.OK and result.index == e.index:
                         changes.append(Change(e.index, result.key, result.value))
-                p = pending.pop(e.index, None) if pending else None
-                if p is not None:
-                    done.append((p.waiter, result if p.term == e.term else None))
+                if proposals:
+                    proposals.applied(e.index, e.term, result)
         self._log_bytes_since += nbytes
         self.feed.publish(changes, sm.applied_index)
-        self._wake_writes.extend(done)
 
     def _config_applied(self, index: int, term: int, data: bytes) -> None:
         change, conf = decode_change(data, index)
@@ -726,41 +711,8 @@ class NodeDriver:
     def _wake_waiters(self) -> None:
         """Release the requests answered during this pass — at its very end, so the threads that
         wake do not compete for the GIL with the rest of the driver's pass."""
-        done, self._wake_writes = self._wake_writes, []
-        for waiter, res in done:
-            if res is None:
-                self.metrics.proposals.labels("lost").inc()
-                waiter.fail(ProposalLost(
-                    "overwritten by a new leader before it committed: not applied; retry"
-                ))
-            elif isinstance(res, RaftkvError):
-                waiter.fail(res)
-            else:
-                waiter.resolve(res)
+        self._proposals.wake()
         self._reads.wake()
-
-    def _covered_by_snapshot(self, cmd: Command, index: int) -> Result | RaftkvError:
-        """The answer for a write pending at ``index`` when a snapshot from the leader covers it.
-
-        The entry at ``index`` is committed, but the snapshot does not say whether it is ours.
-        The restored exactly-once table does, for a write with an X-Request-Id: recorded -> its
-        result; not recorded (and still checkable) -> the entry is another write, ours is lost.
-        """
-        where = f"write at index {index} is covered by a snapshot installed from the leader"
-        if cmd.client_id is None or cmd.seq is None:
-            return OutcomeUnknown(
-                f"{where}; whether it was applied is unknown (send X-Request-Id to make "
-                "retries safe)"
-            )
-        try:
-            recorded = self.sm.lookup_session(cmd.client_id, cmd.seq, fingerprint(cmd))
-        except RequestIdReused as err:
-            return err
-        except RequestIdConflict as err:
-            return OutcomeUnknown(f"{where}; whether it was applied is unknown: {err}")
-        if recorded is None:
-            return ProposalLost(f"{where}, and that entry is another write: not applied; retry")
-        return recorded
 
     def _on_soft_state(self, role: Role, leader: str | None) -> None:
         if role is Role.CANDIDATE and self._role is not Role.CANDIDATE:
@@ -919,14 +871,7 @@ class NodeDriver:
         """Fail every waiter still pending (driver stopped or failed); those already answered
         during the last pass (their entries applied, their reads confirmed) get their answer."""
         self._wake_waiters()
-        if self._pending:
-            unknown = OutcomeUnknown(
-                f"{failure} after the write was proposed: it may still be committed by another "
-                "leader; retry with the same X-Request-Id to learn its outcome"
-            )
-            for p in self._pending.values():
-                p.waiter.fail(unknown)
-            self._pending.clear()
+        self._proposals.fail_all(failure)
         self._reads.fail_all(failure)
         while self._inbox:
             work = self._inbox.popleft()
