@@ -32,7 +32,8 @@ Waiters: a request thread enqueues its work with a ``Waiter`` (waiters.py) and b
 driver resolves it. Writes: proposals.py (acknowledged only if the entry applied at their index
 has the term they were proposed in; a snapshot over a pending index answers from the restored
 exactly-once table). Reads: reads.py. Leadership transfers and the shutdown handover:
-handover.py. Peer messages: transport.py (the driver is its ``Consumer``).
+handover.py. Membership changes and following the configuration: conf_changes.py. Peer
+messages: transport.py (the driver is its ``Consumer``).
 
 A storage failure is fatal: it is logged, every waiter fails (``NodeFailed``; proposals already
 in the log: ``OutcomeUnknown``, they may still commit), and ``on_fatal`` runs (under gunicorn it
@@ -68,7 +69,6 @@ from raftkv.errors import (
 from raftkv.kv import Command, KVStateMachine, Outcome, Result, encode_command
 from raftkv.raft import (
     ConfChange,
-    ConfChangeRefused,
     Config as RaftConfig,
     Membership,
     Message,
@@ -79,13 +79,12 @@ from raftkv.raft import (
     RestoredState,
     Role,
 )
-from raftkv.raft.membership import decode_change
 from raftkv.raft.messages import InstallSnapshot
 from raftkv.raft.types import EntryKind, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
 from raftkv.server.changefeed import Change, ChangeFeed
+from raftkv.server.conf_changes import ConfChanges
 from raftkv.server.handover import Handover
-from raftkv.server.members import MembershipConflict, check_change
 from raftkv.server.metrics import NodeMetrics
 from raftkv.server.proposals import Proposals
 from raftkv.server.reads import LinearizableReads
@@ -170,11 +169,8 @@ class NodeDriver:
             lambda m: self.deliver([m]),
         )
         # membership (docs/membership.md)
-        self._membership = Membership(voters=config.peer_ids)
-        self._conf_pending: dict[int, tuple[int, Waiter[Membership]]] = {}
+        self._conf = ConfChanges(config.id, config.peer_ids, config.peer_urls, self._not_leader)
         self._peer_ok: dict[str, float] = {}  # peer -> monotonic time of its last answer
-        self._synced_conf: tuple[int, bool] | None = None
-        self._member_role = ""
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -220,7 +216,7 @@ class NodeDriver:
         self._storage = storage
         self.metrics.watch_storage(lambda: self._storage.stats() if self._storage else None)
         conf = self._node.membership
-        self._membership = conf
+        self._conf.membership = conf
         if conf.index > 0 and set(conf.members) != set(cfg.peer_ids):
             # flags only bootstrap an empty cluster: from now on the log defines membership
             log.warning(
@@ -415,7 +411,7 @@ class NodeDriver:
 
     def membership(self) -> Membership:
         """The configuration in effect on this node (refreshed by the driver)."""
-        return self._membership
+        return self._conf.membership
 
     def peer_reachable(self, peer_id: str) -> bool:
         """Did ``peer_id`` answer us within the last election timeout? (The leader hears from
@@ -536,7 +532,9 @@ class NodeDriver:
                 case TransferLeadership(target, tw):
                     self._handover.transfer(node, self._role, self._leader, target, tw)
                 case ChangeMembership(change, force, cw):
-                    self._start_conf_change(node, change, force, cw)
+                    self._conf.propose(
+                        node, self._role, self._leader, change, force, cw, self.peer_reachable
+                    )
                 case SnapshotNow(sw):
                     self._snap_waiters.append(sw)
                     if self._snap_thread is None:
@@ -547,39 +545,6 @@ class NodeDriver:
                     self._handover.begin_shutdown(
                         node, self._role, self._leader, len(self.config.peers)
                     )
-
-    def _start_conf_change(
-        self, node: RaftNode, change: ConfChange, force: bool, waiter: Waiter[Membership]
-    ) -> None:
-        if self._role is not Role.LEADER:
-            waiter.fail(self._not_leader(self._leader))
-            return
-        st = node.status()
-        try:
-            check_change(
-                node.membership,
-                change,
-                leader_id=self.config.id,
-                match=st.progress,
-                last_index=st.last_log_index,
-                reachable=self.peer_reachable,
-                force=force,
-            )
-            index = node.propose_conf_change(change)
-        except RaftkvError as err:
-            waiter.fail(err)
-            return
-        except CoreNotLeader as err:
-            waiter.fail(self._not_leader(err.leader_hint))
-            return
-        except ProposalDropped:
-            waiter.fail(MembershipConflict("a leadership transfer is in progress; retry"))
-            return
-        except ConfChangeRefused as err:
-            waiter.fail(MembershipConflict(str(err)))
-            return
-        log.info("event=membership-change index=%d change=%s", index, change.describe())
-        self._conf_pending[index] = (st.term, waiter)
 
     def _not_leader(self, hint: str | None) -> RaftkvError:
         if hint is None or hint == self.config.id:
@@ -657,7 +622,7 @@ class NodeDriver:
                     sm.apply_noop(e.index, e.term)
                     result = None
                     if e.kind is EntryKind.CONFIG:
-                        self._config_applied(e.index, e.term, e.data)
+                        self._conf.applied(e.index, e.term, e.data)
                 else:
                     nbytes += len(e.data)
                     result = sm.apply(e.index, e.term, e.data)
@@ -667,46 +632,6 @@ class NodeDriver:
                     proposals.applied(e.index, e.term, result)
         self._log_bytes_since += nbytes
         self.feed.publish(changes, sm.applied_index)
-
-    def _config_applied(self, index: int, term: int, data: bytes) -> None:
-        change, conf = decode_change(data, index)
-        log.info("event=membership-committed index=%d change=%s voters=%s learners=%s",
-                 index, change.describe(), ",".join(conf.voters), ",".join(conf.learners) or "-")
-        pending = self._conf_pending.pop(index, None)
-        if pending is None:
-            return
-        if pending[0] == term:
-            pending[1].resolve(conf)
-        else:
-            pending[1].fail(ProposalLost(
-                "leadership changed before the membership change committed; it was not "
-                "applied (check GET /v1/members, then retry)"
-            ))
-
-    def _sync_membership(self, node: RaftNode, commit: int) -> None:
-        """Follow the configuration: the transport learns new members' URLs (they travel in the
-        configuration entries). Senders to removed members stay (the core stops sending to
-        them once they hold their removal; the last heartbeat must still get there)."""
-        conf = node.membership
-        self._membership = conf
-        role = conf.role_of(self.config.id)
-        if role != self._member_role:
-            self._member_role = role
-            hint = {
-                "none": "joining: waiting to be added (POST /v1/admin/members), never campaigns",
-                "learner": "learner: replicating, not voting until promoted",
-                "voter": "voter",
-                "removed": "removed from the cluster: never campaigns again",
-            }[role]
-            log.info("event=membership-role role=%s config_index=%d: %s", role, conf.index, hint)
-        transport = self._transport
-        if transport is None or (conf.index, commit >= conf.index) == self._synced_conf:
-            return
-        self._synced_conf = (conf.index, commit >= conf.index)
-        for nid in conf.members:
-            url = conf.url(nid) or self.config.peer_urls.get(nid)
-            if url and nid != self.config.id:
-                transport.set_peer(nid, url)
 
     def _wake_waiters(self) -> None:
         """Release the requests answered during this pass — at its very end, so the threads that
@@ -827,8 +752,8 @@ class NodeDriver:
         if node is None:
             return
         st = node.status()
-        self._sync_membership(node, st.commit_index)
-        conf = self._membership
+        self._conf.sync(node, st.commit_index, self._transport)
+        conf = self._conf.membership
         urls = dict(self.config.peer_urls)
         urls.update(conf.urls)
         self._status = NodeStatus(
