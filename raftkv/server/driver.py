@@ -88,7 +88,7 @@ from raftkv.server.handover import Handover
 from raftkv.server.metrics import NodeMetrics
 from raftkv.server.proposals import Proposals
 from raftkv.server.reads import LinearizableReads
-from raftkv.server.snapshot_policy import should_snapshot
+from raftkv.server.snapshot_policy import SnapshotSchedule
 from raftkv.server.snapshot_stream import SnapshotReceiver, SnapshotSender, staged_path
 from raftkv.server.tls import client_context
 from raftkv.server.transport import PeerTransport
@@ -154,15 +154,11 @@ class NodeDriver:
         self._handover = Handover(config.election_ms / 1000, clock, self._not_leader)
         self._role = Role.FOLLOWER
         self._leader: str | None = None
-        self._snapshot_index = 0
-        self._last_snapshot_applied = 0
+        self._snaps = SnapshotSchedule()
         self._stopped_evt = threading.Event()
         self._snap_thread: threading.Thread | None = None  # a snapshot being written
         self._snap_waiters: list[Waiter[int]] = []  # snapshot_now callers
-        self._log_bytes_since = 0  # bytes of entries applied since the last snapshot
-        self._snap_bytes_at_start = 0
         self._pass_notes: list[str] = []  # what took time in this pass (slow-pass log line)
-        self._last_snapshot_bytes = 0
         self._sender: SnapshotSender | None = None
         self.snapshot_receiver = SnapshotReceiver(
             config.id, lambda: self._storage.snap_dir if self._storage else None,
@@ -194,8 +190,7 @@ class NodeDriver:
             assert path is not None
             self._restore_file(path)
             self.sm.reset_applied(snap.meta.index, snap.meta.term)
-            self._snapshot_index = snap.meta.index
-            self._last_snapshot_applied = snap.meta.index
+            self._snaps.restored(snap.meta.index)
         self.feed.reset(self.sm.applied_index)
         raft_cfg = RaftConfig(
             id=cfg.id,
@@ -254,8 +249,8 @@ class NodeDriver:
             "event=start term=%d commit=%d last_index=%d snapshot=%d members=%s",
             rec.hard_state.term,
             rec.hard_state.commit,
-            rec.entries[-1].index if rec.entries else self._snapshot_index,
-            self._snapshot_index,
+            rec.entries[-1].index if rec.entries else self._snaps.index,
+            self._snaps.index,
             ",".join(cfg.peer_ids),
         )
         self._transport.start()
@@ -492,9 +487,8 @@ class NodeDriver:
             transport.release_replies()
             self._refresh_status()  # before waking: a client sees its index in X-Raft-Index
             self._wake_waiters()
-            if self._snap_thread is None and should_snapshot(
-                self.sm.applied_index - self._last_snapshot_applied, self._log_bytes_since,
-                self._last_snapshot_bytes, self.config.snapshot_every,
+            if self._snap_thread is None and self._snaps.due(
+                self.sm.applied_index, self.config.snapshot_every
             ):
                 self._start_snapshot(node)
             took = time.perf_counter() - t_pass
@@ -571,11 +565,9 @@ class NodeDriver:
             else:
                 storage.save_snapshot(snap)
                 sm.restore(snap.data)
-                self._last_snapshot_bytes = len(snap.data)
+                self._snaps.last_bytes = len(snap.data)
             sm.reset_applied(snap.meta.index, snap.meta.term)
-            self._log_bytes_since = 0
-            self._snapshot_index = snap.meta.index
-            self._last_snapshot_applied = snap.meta.index
+            self._snaps.restored(snap.meta.index)
             self.feed.reset(snap.meta.index)
             self._proposals.covered_by_snapshot(snap.meta.index, sm)
             took = time.perf_counter() - t0
@@ -630,7 +622,7 @@ class NodeDriver:
                         changes.append(Change(e.index, result.key, result.value))
                 if proposals:
                     proposals.applied(e.index, e.term, result)
-        self._log_bytes_since += nbytes
+        self._snaps.log_bytes += nbytes
         self.feed.publish(changes, sm.applied_index)
 
     def _wake_waiters(self) -> None:
@@ -677,7 +669,7 @@ class NodeDriver:
         layout, f = open_snapshot_data(path)
         with f:
             self.sm.restore_stream(f, layout.data_len)
-        self._last_snapshot_bytes = layout.data_len
+        self._snaps.last_bytes = layout.data_len
 
     def _start_snapshot(self, node: RaftNode) -> None:
         """Copy the state under the lock (the only pause of the driver) and write it in the
@@ -688,13 +680,12 @@ class NodeDriver:
         t0 = time.perf_counter()
         with sm.lock:
             index, term = sm.applied_index, sm.applied_term
-            if index <= self._snapshot_index:
-                self._last_snapshot_applied = index
-                self._log_bytes_since = 0
-                self._resolve_snapshot_waiters(self._snapshot_index)
+            if index <= self._snaps.index:
+                self._snaps.nothing_new(index)
+                self._resolve_snapshot_waiters(self._snaps.index)
                 return
             view = sm.snapshot_view()
-        self._snap_bytes_at_start = self._log_bytes_since
+        self._snaps.copied()
         conf = node.membership_at(index)
         meta = SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf)
         copy_s = time.perf_counter() - t0
@@ -728,8 +719,6 @@ class NodeDriver:
         self._pass_notes.append(f"snapshot-adopt={time.perf_counter() - t_adopt:.3f}s")
         if adopted:
             node.compact(meta.index, b"")
-            self._snapshot_index = meta.index
-            self._last_snapshot_bytes = size
             self.metrics.snapshots.inc()
             self.metrics.snapshot_bytes.set(size)
             self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
@@ -737,9 +726,8 @@ class NodeDriver:
                 "event=snapshot index=%d term=%d bytes=%d seconds=%.3f copy_seconds=%.3f",
                 meta.index, meta.term, size, time.perf_counter() - t0, copy_s,
             )
-        self._last_snapshot_applied = max(self._last_snapshot_applied, meta.index)
-        self._log_bytes_since = max(0, self._log_bytes_since - self._snap_bytes_at_start)
-        self._resolve_snapshot_waiters(self._snapshot_index)
+        self._snaps.written(meta.index, size if adopted else None)
+        self._resolve_snapshot_waiters(self._snaps.index)
         self._refresh_status()
 
     def _resolve_snapshot_waiters(self, index: int) -> None:
@@ -764,7 +752,7 @@ class NodeDriver:
             commit_index=st.commit_index,
             last_applied=self.sm.applied_index,
             last_log_index=st.last_log_index,
-            snapshot_index=max(st.snapshot_index, self._snapshot_index),
+            snapshot_index=max(st.snapshot_index, self._snaps.index),
             members=tuple(st.members),
             progress=dict(st.progress),
             learners=tuple(conf.learners),
