@@ -15,10 +15,10 @@ commits could not receive the acknowledgements that commit them). No slot -> 503
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from raftkv.config import NodeConfig
 from raftkv.errors import Overloaded
@@ -27,6 +27,7 @@ from raftkv.raft import ConfChange, Membership
 from raftkv.server.api import NodeAPI, NodeStatus
 from raftkv.server.changefeed import ChangeFeed
 from raftkv.server.metrics import NodeMetrics
+from raftkv.server.transport import receive_post
 
 __all__ = ["BackupCopy", "EdgeNode"]
 
@@ -143,10 +144,9 @@ class EdgeNode:
         return self._node.peer_reachable(peer_id)
 
     # ------------------------------------------------------------------ peers
-    def raft_exchange(self, objs: Sequence[Any], timeout: float) -> tuple[int, list[Any]]:
-        """Deliver a peer's batch of wire messages; (how many, our replies to them)."""
-        msgs = self._node.decode_messages(objs)
-        return len(msgs), self._node.deliver_and_reply(msgs, timeout)
+    def raft_exchange(self, length: int | None, stream: IO[bytes]) -> dict[str, Any]:
+        """A peer's POSTed batch: read, decoded, delivered and answered by the transport."""
+        return receive_post(self._node, self._node.config.id, length, stream)
 
     def receive_snapshot_chunk(self, headers: Any, body: bytes) -> dict[str, Any]:
         return self._node.receive_snapshot_chunk(headers, body)

@@ -4,6 +4,8 @@ the blueprint modules reach the node through it only (never the driver or its st
 from __future__ import annotations
 
 import ast
+import io
+import json
 import threading
 from pathlib import Path
 
@@ -12,9 +14,10 @@ import pytest
 import raftkv.server
 from raftkv.errors import Overloaded
 from raftkv.kv import Command, Op
+from raftkv.raft import Heartbeat
 from raftkv.server.app import build_app
 from raftkv.server.edge_node import EdgeNode
-from tests.unit.server.fakenode import FakeNode
+from tests.unit.server.fakenode import FakeNode, raft_body
 
 SERVER_DIR = Path(raftkv.server.__file__).parent
 ROUTE_MODULES = sorted([*SERVER_DIR.glob("routes_*.py"), SERVER_DIR / "watch.py"])
@@ -63,11 +66,13 @@ def test_recorded_result_answers_only_writes_with_a_request_id() -> None:
     assert node.recorded_result(Command(op=Op.PUT, key="k", value="v")) is None
 
 
-def test_raft_exchange_decodes_then_delivers() -> None:
+def test_raft_exchange_decodes_delivers_and_answers() -> None:
     fake = FakeNode()
-    received, replies = EdgeNode(fake).raft_exchange([{"v": 1}, {"v": 1}], 1.0)
-    assert received == 2 and replies == [{"v": 1, "reply_to": 2}]
-    assert fake.delivered == [{"v": 1}, {"v": 1}]
+    body = json.dumps({"messages": raft_body(fake)["messages"] * 2}).encode()
+    answer = EdgeNode(fake).raft_exchange(len(body), io.BytesIO(body))
+    assert answer["ok"] is True and answer["received"] == 2
+    assert [type(m) for m in fake.delivered] == [Heartbeat, Heartbeat]
+    assert [r["type"] for r in answer["messages"]] == ["HeartbeatResponse"] * 2
 
 
 def test_membership_is_none_when_the_node_tracks_none() -> None:
