@@ -26,10 +26,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from raftctl.backends.base import Backend, Reporter
-from raftctl.backends.local import LocalBackend
-from raftctl.backends.localstate import ReplicaSpec, Spec, write_json
+from raftctl.backends.local.backend import LocalBackend
+from raftctl.backends.local.state import ReplicaSpec, Spec, write_json
 from raftctl.client import tls_context
-from raftctl.cluster import fetch_view
+from raftctl.clusterview import fetch_view
 from raftctl.errors import ClusterNotRunning, NodeError, RaftctlError, UnknownReplica, UsageError
 from raftkv.backup import BackupError, BackupInfo, read_backup
 from raftkv.identity import new_cluster_id

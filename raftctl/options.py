@@ -6,7 +6,7 @@ Contract (docs/contracts.md §4): every command accepts ``--target local|kind``,
 (kind), ``--context`` and ``--cacert``. They may be given before the command (``raftctl --target
 kind status``) or after it (``raftctl status --target kind``); precedence: after the command >
 before it > environment (``RAFTCTL_<NAME>``) > the selected context of the config file
-(``raftctl.contexts``: target, name, namespace, endpoints, token, cacert) > default.
+(``raftctl.configfile``: target, name, namespace, endpoints, token, cacert) > default.
 
 ``@command`` adds these options to a command function's signature (so Typer parses them), builds
 the ``Globals`` the function receives as its first argument, and turns any ``RaftctlError`` into
@@ -31,9 +31,9 @@ from raftctl import render
 from raftctl.backends.base import Backend
 from raftctl.backends.endpoints import EndpointsBackend
 from raftctl.backends.kind import KindBackend, KindSettings
-from raftctl.backends.local import LocalBackend
+from raftctl.backends.local.backend import LocalBackend
 from raftctl.client import KVClient, use_cacert
-from raftctl.contexts import load_config
+from raftctl.configfile import load_config
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.render import Output
 from raftctl.routing import request_order

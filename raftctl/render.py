@@ -24,9 +24,9 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
-from raftctl.bench import BenchResult, BenchSnapshot
-from raftctl.chaos import FaultReport, RestoreReport
-from raftctl.cluster import ClusterView, ReplicaStatus
+from raftctl.clusterview import ClusterView, ReplicaStatus
+from raftctl.faults import FaultReport, RestoreReport
+from raftctl.loadgen import BenchResult, BenchSnapshot
 from raftctl.workload import Check
 
 if TYPE_CHECKING:

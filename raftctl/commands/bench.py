@@ -12,9 +12,9 @@ from typing import Annotated, Any
 import typer
 
 from raftctl import render
-from raftctl.bench import BenchResult, run_bench
-from raftctl.cluster import fetch_view
+from raftctl.clusterview import fetch_view
 from raftctl.errors import RaftctlError, Unavailable, UsageError
+from raftctl.loadgen import BenchResult, run_bench
 from raftctl.options import Globals, Target, command
 
 __all__ = ["register"]

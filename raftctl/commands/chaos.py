@@ -2,14 +2,14 @@
 
 Faults go through the backend (local: SIGKILL / SIGSTOP / SIGCONT; kind: SIGKILL to the pod's
 container process through the node's container runtime / kubectl delete pod / docker pause /
-docker unpause the kind node); timings are measured by ``raftctl.chaos`` from the signal.
+docker unpause the kind node); timings are measured by ``raftctl.faults`` from the signal.
 """
 
 from typing import Annotated
 
 import typer
 
-from raftctl import chaos as faults, render
+from raftctl import faults, render
 from raftctl.backends.base import Replica
 from raftctl.errors import UsageError
 from raftctl.options import Globals, Target, command

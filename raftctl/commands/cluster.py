@@ -11,7 +11,7 @@ import typer
 
 from raftctl import render
 from raftctl.backends.base import Backend
-from raftctl.cluster import ClusterView, fetch_view, wait_for_leader
+from raftctl.clusterview import ClusterView, fetch_view, wait_for_leader
 from raftctl.commands.image import AntiAffinity, AntiAffinityOpt
 from raftctl.errors import Unavailable, UsageError
 from raftctl.options import Globals, Target, command

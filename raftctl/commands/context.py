@@ -1,6 +1,6 @@
 """context.py — `raftctl context list | use NAME | show [NAME]`: the config file's named contexts.
 
-Contexts live in the optional YAML config file (raftctl.contexts: ``$XDG_CONFIG_HOME/raftctl/
+Contexts live in the optional YAML config file (raftctl.configfile: ``$XDG_CONFIG_HOME/raftctl/
 config.yaml``); ``--context`` / ``RAFTCTL_CONTEXT`` select one for a command, ``use`` makes one the
 file's ``current-context``, ``show`` prints one context's fields. Tokens are never printed, only
 whether one is set.
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from raftctl import render
-from raftctl.contexts import FIELDS, load_config, use_context
+from raftctl.configfile import FIELDS, load_config, use_context
 from raftctl.options import Globals, command
 
 __all__ = ["app"]

@@ -143,7 +143,7 @@ def scale(
         backend = g.kind()
         pool = KindPool(backend)
     else:
-        from raftctl.backends.localscale import LocalPool
+        from raftctl.backends.local.scale import LocalPool
 
         backend = g.local()
         pool = LocalPool(backend)

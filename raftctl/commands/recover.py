@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from raftctl import backup_ops, kind_ops, render
-from raftctl.cluster import fetch_view, wait_for_leader
+from raftctl.clusterview import fetch_view, wait_for_leader
 from raftctl.errors import UsageError
 from raftctl.options import Globals, Target, command
 

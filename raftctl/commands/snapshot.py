@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from raftctl import backup_ops, kind_ops, render
-from raftctl.cluster import fetch_view, wait_for_leader
+from raftctl.clusterview import fetch_view, wait_for_leader
 from raftctl.options import Globals, Target, command
 
 __all__ = ["app"]

@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from raftctl import chaos as faults, render
+from raftctl import faults, render
 from raftctl.backends.base import Backend
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.faultplan import FAULTS

@@ -1,7 +1,7 @@
 """watch.py — `raftctl watch PREFIX [--from-index N]`: print changes as they happen.
 
 Follows ``GET /v1/watch`` on any replica and resumes on another one from the last index it
-printed when a node dies or shuts down (raftctl/watch.py), so no change is missed or repeated.
+printed when a node dies or shuts down (raftctl/watchstream.py), so no change is missed or repeated.
 """
 
 from typing import Annotated
@@ -10,7 +10,7 @@ import typer
 
 from raftctl import render
 from raftctl.options import Globals, command
-from raftctl.watch import WatchStream
+from raftctl.watchstream import WatchStream
 
 __all__ = ["register"]
 

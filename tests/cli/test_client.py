@@ -6,7 +6,7 @@ import pytest
 
 from raftctl.backends.base import Replica
 from raftctl.client import KVClient, Transport, normalize_url
-from raftctl.cluster import fetch_view
+from raftctl.clusterview import fetch_view
 from raftctl.errors import CompareFailed, KeyNotFound, NodeError, OutcomeUnknown, Unavailable
 from tests.cli.fakenode import FakeCluster
 

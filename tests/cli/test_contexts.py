@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from raftctl.certs import make_ca
-from raftctl.contexts import config_path, load_config
+from raftctl.configfile import config_path, load_config
 from raftctl.main import app
 from raftctl.options import Target, build_globals
 from tests.cli.fakenode import FakeCluster

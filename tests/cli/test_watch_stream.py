@@ -1,5 +1,5 @@
-"""raftctl.watch.WatchStream against scripted fake nodes: resume after a broken stream with the
-last index, skip what it already printed, 503 → next node, compacted → WatchCompacted."""
+"""raftctl.watchstream.WatchStream against scripted fake nodes: resume after a broken stream
+with the last index, skip what it already printed, 503 → next node, compacted → WatchCompacted."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from raftctl.errors import Unavailable
 from raftctl.main import app
-from raftctl.watch import WatchCompacted, WatchStream
+from raftctl.watchstream import WatchCompacted, WatchStream
 
 
 class Node:

@@ -1,8 +1,8 @@
-"""local.py — the local target: real ``raftkv serve`` processes on 127.0.0.1.
+"""local/backend.py — the local target: real ``raftkv serve`` processes on 127.0.0.1.
 
 Contract:
 - ``up`` writes the spec (ids ``raft-0..N-1``, free ports or ``--base-port``, data and log files
-  under the state directory, see ``localstate``) and starts the supervisor detached; it returns
+  under the state directory, see ``state``) and starts the supervisor detached; it returns
   once the supervisor has published its PIDs. Running it again on a healthy cluster changes
   nothing. State left by a crashed run (supervisor gone) is detected, its surviving processes —
   and only those, checked by (pid, start time) — are killed, and the cluster is started again
@@ -32,7 +32,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from raftctl.backends.base import Replica, Reporter
-from raftctl.backends.localstate import (
+from raftctl.backends.local.procs import (
+    ProcId,
+    group_members,
+    proc_state,
+    same_process,
+    signal_group,
+)
+from raftctl.backends.local.state import (
     SUPERVISOR_MARKER,
     ClusterPaths,
     ReplicaSpec,
@@ -41,13 +48,6 @@ from raftctl.backends.localstate import (
     default_state_root,
     read_json,
     write_json,
-)
-from raftctl.backends.procs import (
-    ProcId,
-    group_members,
-    proc_state,
-    same_process,
-    signal_group,
 )
 from raftctl.certs import make_ca, make_cert
 from raftctl.client import cacert_in_use, use_cacert

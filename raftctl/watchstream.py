@@ -1,4 +1,4 @@
-"""watch.py — follow a raftkv cluster's changes (``GET /v1/watch``), resuming across failures.
+"""watchstream.py — follow a raftkv cluster's changes (``GET /v1/watch``), resuming across failures.
 
 Contract: ``WatchStream(urls, prefix=, from_index=)`` yields each change under the prefix once, in
 index order, as the node sends it (``{"index","op","key","value"}``). It connects to one replica

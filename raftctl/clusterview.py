@@ -1,4 +1,4 @@
-"""cluster.py — one picture of a cluster: every replica's ``/v1/status``, fetched at once.
+"""clusterview.py — one picture of a cluster: every replica's ``/v1/status``, fetched at once.
 
 Contract: ``fetch_view`` asks every replica concurrently (one short-lived ``Transport`` per
 replica, short timeout), never raises for a replica that does not answer — that replica's row
