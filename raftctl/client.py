@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -277,6 +277,12 @@ class KVClient:
 
     def close(self) -> None:
         self.transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- the KV API -------------------------------------------------------------------------
     def put(self, key: str, value: str, *, prev_value: str | None = None) -> Reply:

@@ -17,7 +17,7 @@ import http.client
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from raftctl.client import tls_context
@@ -69,6 +69,12 @@ class WatchStream:
         self.on_reconnect = on_reconnect
         self.reconnects = 0
         self._conn: http.client.HTTPConnection | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if self._conn is not None:

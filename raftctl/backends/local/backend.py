@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from raftctl.backends.base import Replica, Reporter
+from raftctl.backends.base import Closing, Replica, Reporter
 from raftctl.backends.local.procs import (
     ProcId,
     group_members,
@@ -95,7 +95,7 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-class LocalBackend:
+class LocalBackend(Closing):
     """A cluster of ``raftkv serve`` processes on this machine, kept alive by a supervisor."""
 
     target = "local"
@@ -384,6 +384,3 @@ class LocalBackend:
                     yield line
                 else:
                     time.sleep(0.2)
-
-    def close(self) -> None:
-        return None
