@@ -7,20 +7,26 @@ shuts down, stops sending (no line, not even a progress line, within ``read_time
 reconnects to the next replica with ``from_index`` = the last index it saw (a change or a
 progress line), so nothing is missed or repeated. A 410 (or a final ``compacted`` line: the
 watcher fell behind the node's window) raises ``WatchCompacted``; no replica reachable for
-``deadline`` seconds raises ``Unavailable``. Stdlib ``http.client`` only, one connection at a
-time.
+``deadline`` seconds raises ``Unavailable``. One streamed ``requests`` response at a time
+(``raftctl.client.Transport.stream``: the same TLS trust and token as every raftctl request).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Self
-from urllib.parse import urlsplit
 
-from raftctl.client import tls_context
+import requests
+
+from raftctl.client import (
+    STREAM_ERRORS,
+    NodeUnreachable,
+    Transport,
+    iter_lines,
+    root_cause,
+)
 from raftctl.errors import NodeError, Unavailable
 from raftkv.keycodec import encode_query_value
 
@@ -68,7 +74,8 @@ class WatchStream:
         self.deadline = deadline
         self.on_reconnect = on_reconnect
         self.reconnects = 0
-        self._conn: http.client.HTTPConnection | None = None
+        self._transport = Transport(timeout=read_timeout, token=token)
+        self._resp: requests.Response | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -77,9 +84,11 @@ class WatchStream:
         self.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Drop the current stream's connection (the next one is made on demand)."""
+        if self._resp is not None:
+            self._resp.close()
+            self._resp = None
+        self._transport.close()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         turn = 0
@@ -113,30 +122,23 @@ class WatchStream:
             delay = min(delay * 2, 1.0)
 
     def _follow(self, url: str) -> Iterator[dict[str, Any]]:
-        parts = urlsplit(url)
-        host = parts.hostname or "127.0.0.1"
-        if parts.scheme == "https":  # trust --cacert like every other raftctl request
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, parts.port, timeout=self.read_timeout, context=tls_context())
-        else:
-            conn = http.client.HTTPConnection(host, parts.port, timeout=self.read_timeout)
-        self._conn = conn
         query = "prefix=" + encode_query_value(self.prefix)  # the one key codec (raftkv.keycodec)
         if self.cursor is not None:
             query += f"&from_index={self.cursor}"
-        headers = {"Accept": "application/x-ndjson"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
         try:
-            conn.request("GET", parts.path.rstrip("/") + "/v1/watch?" + query,
-                         headers=headers)
-            resp = conn.getresponse()
-            if resp.status != 200:
-                self._refuse(resp.status, resp.read())
-            for raw in iter(resp.readline, b""):
+            resp = self._transport.stream(url, "/v1/watch?" + query,
+                                          headers={"Accept": "application/x-ndjson"},
+                                          timeout=self.read_timeout)
+        except NodeUnreachable as err:
+            raise _Broken(err.why) from None
+        self._resp = resp
+        try:
+            if resp.status_code != 200:
+                self._refuse(resp.status_code, resp.content)
+            for raw in iter_lines(resp):
                 yield from self._line(raw)
-        except (OSError, http.client.HTTPException) as err:
-            raise _Broken(type(err).__name__ if not str(err) else str(err)) from None
+        except STREAM_ERRORS as err:
+            raise _Broken(root_cause(err)) from None
 
     def _refuse(self, status: int, raw: bytes) -> None:
         body = _parse(raw)
