@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.cli.fakenode import FakeCluster
+from tests.cli.realnodes import RealCluster, real_cluster
 
 
 def wait_until(pred: Callable[[], object], timeout: float, what: str) -> None:
@@ -17,6 +19,13 @@ def wait_until(pred: Callable[[], object], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for: {what}")
         time.sleep(0.05)
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[RealCluster]:
+    """A real 3-node cluster (raft-0 leads), each node behind a fault-injecting relay."""
+    with real_cluster(tmp_path) as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from raftctl.certs import make_ca
 from raftctl.configfile import config_path, load_config
 from raftctl.main import app
 from raftctl.options import Globals, GlobalsCommand, GlobalsGroup, Target, build_globals
-from tests.cli.fakenode import FakeCluster
+from tests.cli.realnodes import RealCluster
 
 runner = CliRunner()
 
@@ -105,11 +105,11 @@ def test_context_values_sit_between_env_and_defaults(
     assert parsed("--namespace", "before").namespace == "before"
 
 
-def test_a_command_runs_against_the_contexts_endpoints(clean_env: Path, fake: FakeCluster) -> None:
-    write(clean_env, {"contexts": {"fake": {"endpoints": ",".join(fake.urls)}}})
-    code, out, err = cli("--context", "fake", "put", "greeting", "hi")
+def test_a_command_runs_against_the_contexts_endpoints(clean_env: Path, nodes: RealCluster) -> None:
+    write(clean_env, {"contexts": {"nodes": {"endpoints": ",".join(nodes.urls)}}})
+    code, out, err = cli("--context", "nodes", "put", "greeting", "hi")
     assert code == 0, err
-    code, out, err = cli("get", "greeting", "--context", "fake")
+    code, out, err = cli("get", "greeting", "--context", "nodes")
     assert code == 0 and out == "hi\n", err
     # without a context (and no current-context) there is no such cluster to talk to
     code, _, err = cli("get", "greeting", env={"RAFTCTL_STATE_DIR": str(clean_env.parent)})
