@@ -1,4 +1,5 @@
-"""Fixtures for raftctl's tests: a fake node cluster (unit tests) and helpers."""
+"""Fixtures for raftctl's tests: a real 3-node cluster behind fault-injecting relays
+(tests/cli/realnodes.py) and helpers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.fakenode import FakeCluster
 from tests.cli.realnodes import RealCluster, real_cluster
 
 
@@ -26,12 +26,3 @@ def nodes(tmp_path: Path) -> Iterator[RealCluster]:
     """A real 3-node cluster (raft-0 leads), each node behind a fault-injecting relay."""
     with real_cluster(tmp_path) as cluster:
         yield cluster
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCluster]:
-    cluster = FakeCluster().start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()

@@ -17,6 +17,7 @@ API of its own; it only records and breaks traffic, as a network or a crashing n
 - ``drop_after_apply``: the node's next write reaches it (and is applied) but its answer is lost;
 - ``silent_close``: the node closes each keep-alive connection after answering, unannounced;
 - ``corrupt_reads(suffix, value=)``: reads of those keys are answered with a wrong value;
+- ``without_route(prefix)``: the nodes answer 404 there, as an older version would;
 - ``lag_behind(node, n)``: Raft traffic to the node is dropped while ``n`` writes commit.
 
 Leadership is real too: raft-0 has the shortest election timeout and wins the first election;
@@ -40,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from raftkv.keycodec import key_path
 from tests.integration.cluster import LocalCluster, wait_until
 
 __all__ = ["RealCluster", "Seen"]
@@ -154,6 +156,8 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
                     cluster.seen.append(Seen(node, self.command, self.path, headers))
                     injected = cluster.fail.get(node, [])
                     status = injected.pop(0) if injected else None
+                    status = status or next((s for p, s in cluster.missing.items()
+                                             if self.path.startswith(p)), None)
                     drop_answer = (node in cluster.drop_after_apply
                                    and self.command in ("PUT", "DELETE"))
                     if drop_answer:
@@ -193,6 +197,7 @@ class RealCluster:
     drop_after_apply: set[str] = field(default_factory=set)
     silent_close: set[str] = field(default_factory=set)
     corrupt: dict[str, str] = field(default_factory=dict)  # GET path suffix -> value answered
+    missing: dict[str, int] = field(default_factory=dict)  # path prefix -> status answered
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     relays: dict[str, Relay] = field(default_factory=dict)
@@ -264,6 +269,21 @@ class RealCluster:
         assert reply.status == 200, reply
         return {i["key"]: (i["value"], i["index"]) for i in reply.json["items"]}
 
+    def put(self, key: str, value: str) -> None:
+        """Write through the leader, past the relays (setting up a test, not under test)."""
+        leader = self.leader
+        assert leader is not None, "no leader"
+        reply = self._local.request(self._i(leader), "PUT", key_path(key), value)
+        assert reply.status == 200, reply
+
+    def clear_keys(self) -> None:
+        """Delete every key, through the leader."""
+        leader = self.leader
+        assert leader is not None, "no leader"
+        for key in self.store:
+            reply = self._local.request(self._i(leader), "DELETE", key_path(key))
+            assert reply.status == 200, reply
+
     # -- steering ----------------------------------------------------------------------------
     def elect(self, node: str | None) -> None:
         """Make ``node`` the leader (a real leadership transfer), or leave no leader at all:
@@ -308,6 +328,11 @@ class RealCluster:
         """GETs of paths ending in ``path_suffix`` are answered with ``value`` instead of the
         node's (a node returning a wrong value: what ``verify`` must catch)."""
         self.corrupt[path_suffix] = value
+
+    def without_route(self, path_prefix: str, status: int = 404) -> None:
+        """Every node answers ``status`` under ``path_prefix``, as an older version without that
+        route would."""
+        self.missing[path_prefix] = status
 
     def requests_to(self, path_prefix: str) -> list[Seen]:
         return [s for s in self.seen if s.path.startswith(path_prefix)]
