@@ -10,11 +10,12 @@ PVCs unless --keep-pvcs).
 
 import contextlib
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from raftctl import render
+from raftctl.backends.kind import KindBackend
 from raftctl.errors import UsageError
 from raftctl.membership import (
     Config,
@@ -130,23 +131,19 @@ def scale(
     if voters % 2 == 0:
         render.note(f"note: {voters} voters tolerate no more failures than {voters - 1}, and "
                     "need a larger majority")
-    backend: Any
-    pool: ReplicaPool
-    if g.target is Target.kind:
-        from raftctl.backends.kindscale import KindPool
+    with g.target_backend() as backend, g.kv_client(backend) as client:
+        pool: ReplicaPool
+        if isinstance(backend, KindBackend):
+            from raftctl.backends.kindscale import KindPool
 
-        backend = g.kind()
-        pool = KindPool(backend)
-    else:
-        from raftctl.backends.local.scale import LocalPool
+            pool = KindPool(backend)
+        else:
+            from raftctl.backends.local.scale import LocalPool
 
-        backend = g.local()
-        pool = LocalPool(backend)
-    client = g.kv_client(backend)
-    token = _token(g)
-    client.transport.token = token
-    m = Members(client)
-    try:
+            pool = LocalPool(backend)
+        token = _token(g)
+        client.transport.token = token
+        m = Members(client)
         with render.Steps(f"raftctl scale {voters}") as steps:
             conf = m.list()
             steps.step(f"voters now: {', '.join(conf.voters)}")
@@ -158,9 +155,6 @@ def scale(
                 conf = scale_down(m, pool, conf, voters, timeout, keep_data or keep_pvcs,
                                   steps.step)
         _show(conf, g, f"{len(conf.voters)} voters")
-    finally:
-        client.close()
-        backend.close()
 
 
 def register(root: typer.Typer) -> None:

@@ -116,15 +116,13 @@ def _verify(g: Globals, backend: Backend, with_chaos: bool, writes: int, prefix:
         if not g.json:
             render.verify_event(text)
 
-    client = g.kv_client(backend, deadline=timeout)
-    work = Workload(client, prefix, emit)
     reports: list[faults.FaultReport] = []
-    try:
-        _run(g, backend, work, with_chaos, writes, prefix, timeout, reports, emit, event)
-    except WorkloadAborted as err:
-        event(f"aborted: {err}")
-    finally:
-        client.close()
+    with g.kv_client(backend, deadline=timeout) as client:
+        work = Workload(client, prefix, emit)
+        try:
+            _run(g, backend, work, with_chaos, writes, prefix, timeout, reports, emit, event)
+        except WorkloadAborted as err:
+            event(f"aborted: {err}")
     failed = len(work.failed)
     render.verify_verdict(failed == 0, len(work.checks), failed, output=g.output,
                           checks=work.checks, faults=reports)
