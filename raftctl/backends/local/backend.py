@@ -41,6 +41,7 @@ from raftctl.backends.local.procs import (
 )
 from raftctl.backends.local.state import (
     SUPERVISOR_MARKER,
+    SUPERVISOR_MODULE,
     ClusterPaths,
     ReplicaSpec,
     Runtime,
@@ -251,7 +252,7 @@ class LocalBackend(Closing):
             return True
 
     def _start_supervisor(self, replicas: int) -> None:
-        argv = [sys.executable, "-m", SUPERVISOR_MARKER, str(self.paths.root)]
+        argv = [sys.executable, "-m", SUPERVISOR_MODULE, str(self.paths.root)]
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               check=False, timeout=30)
         if proc.returncode != 0:

@@ -37,7 +37,10 @@ __all__ = [
     "write_json",
 ]
 
-SUPERVISOR_MARKER = "raftctl.backends.local.supervisor"
+SUPERVISOR_MODULE = "raftctl.backends.local.supervisor"  # run as `python -m SUPERVISOR_MODULE`
+# what its command line contains; also matches `python -m raftctl.supervisor` (raftctl before the
+# local backend became one package), so a cluster started by an older raftctl is still recognized
+SUPERVISOR_MARKER = "supervisor"
 
 
 def default_state_root() -> Path:
