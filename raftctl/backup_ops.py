@@ -2,7 +2,8 @@
 local target (the kind target's half is in kind_ops.py). Prints nothing: progress goes to a
 ``Reporter``, results are returned for ``render``. docs/operations.md is the runbook.
 
-- ``download_backup``: streams ``GET /v1/admin/snapshot`` from one node into ``FILE.tmp-<pid>``,
+- ``download_backup``: streams ``GET /v1/admin/snapshot`` from one node (``requests``,
+  ``stream=True``: the same TLS trust and token as every raftctl request) into ``FILE.tmp-<pid>``,
   verifies the whole file (raftkv.backup), fsyncs and renames it into place: FILE is either a
   complete verified backup or untouched.
 - ``restore_local``: a NEW local cluster (``--name`` must not exist) whose data dirs are seeded by
@@ -17,7 +18,6 @@ local target (the kind target's half is in kind_ops.py). Prints nothing: progres
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import os
 import shutil
 import subprocess
@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 from raftctl.backends.base import Backend, Reporter
-from raftctl.backends.local import LocalBackend
-from raftctl.backends.localstate import ReplicaSpec, Spec, write_json
-from raftctl.client import stream_connection
-from raftctl.cluster import fetch_view
+from raftctl.backends.local.backend import LocalBackend
+from raftctl.backends.local.state import ReplicaSpec, Spec, write_json
+from raftctl.client import STREAM_ERRORS, NodeUnreachable, Transport, iter_chunks, root_cause
+from raftctl.clusterview import fetch_view
 from raftctl.errors import ClusterNotRunning, NodeError, RaftctlError, UnknownReplica, UsageError
 from raftkv.backup import BackupError, BackupInfo, read_backup
 from raftkv.identity import new_cluster_id
@@ -61,40 +61,40 @@ def node_url(backend: Backend, token: str | None) -> str:
 def download_backup(url: str, dest: Path, *, token: str | None, stale: bool = False,
                     timeout: float = 60.0) -> BackupInfo:
     """Stream a backup from the node at ``url`` into ``dest`` (atomically), verified."""
-    conn, base = stream_connection(url, timeout)
-    path = base + "/v1/admin/snapshot" + ("?consistency=stale" if stale else "")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    path = "/v1/admin/snapshot" + ("?consistency=stale" if stale else "")
     dest = dest.resolve()
     tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
-    try:
+    with Transport(timeout=timeout, token=token) as transport:
         try:
-            conn.request("GET", path, headers=headers)
-            resp = conn.getresponse()
-            if resp.status != 200:
-                body = resp.read(2000).decode("utf-8", "replace")
-                raise NodeError(f"GET /v1/admin/snapshot on {url}: HTTP {resp.status}: "
-                                f"{_error_text(body)}", status=resp.status)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                while chunk := resp.read(_CHUNK):
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except (OSError, http.client.HTTPException) as err:
-            raise NodeError(f"GET /v1/admin/snapshot on {url} failed: "
-                            f"{type(err).__name__}: {err}") from None
-        info = check_file(tmp)
-        os.replace(tmp, dest)
-        dir_fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
+            try:
+                with transport.stream(url, path, headers={"Accept": "*/*"}) as resp:
+                    if resp.status_code != 200:
+                        body = resp.content[:2000].decode("utf-8", "replace")
+                        raise NodeError(f"GET /v1/admin/snapshot on {url}: HTTP "
+                                        f"{resp.status_code}: {_error_text(body)}",
+                                        status=resp.status_code)
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    with os.fdopen(fd, "wb") as fh:
+                        for chunk in iter_chunks(resp, _CHUNK):
+                            fh.write(chunk)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+            except NodeUnreachable as err:
+                raise NodeError(f"GET /v1/admin/snapshot on {url} failed: {err.why}") from None
+            except STREAM_ERRORS as err:
+                raise NodeError(f"GET /v1/admin/snapshot on {url} failed: "
+                                f"{type(err).__name__}: {root_cause(err)}") from None
+            info = check_file(tmp)
+            os.replace(tmp, dest)
+            dir_fd = os.open(dest.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+            return info
         finally:
-            os.close(dir_fd)
-        return info
-    finally:
-        conn.close()
-        if tmp.exists():
-            tmp.unlink()
+            if tmp.exists():
+                tmp.unlink()
 
 
 def _error_text(body: str) -> str:

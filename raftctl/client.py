@@ -25,19 +25,18 @@ Contract:
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import json
 import ssl
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, Self, TypeVar
 
 import requests
+import urllib3.exceptions
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
@@ -52,7 +51,10 @@ from raftctl.errors import (
 from raftkv.errors import InvalidKey
 from raftkv.keycodec import encode_query_value, key_path
 
-__all__ = ["KVClient", "NodeUnreachable", "Reply", "Transport", "normalize_url"]
+__all__ = [
+    "STREAM_ERRORS", "KVClient", "NodeUnreachable", "Reply", "Transport", "iter_chunks",
+    "iter_lines", "normalize_url", "root_cause",
+]
 
 JSON = Any
 
@@ -120,7 +122,7 @@ def retry_policy() -> Retry:
     )  # fmt: skip
 
 
-def _root_cause(err: BaseException) -> str:
+def root_cause(err: BaseException) -> str:
     """The innermost reason of a ``requests`` error ("[Errno 111] Connection refused", "timed
     out", "Remote end closed connection without response"), not urllib3's wrapper text."""
     seen: set[int] = set()
@@ -156,7 +158,7 @@ def _new_session() -> requests.Session:
     return session
 
 
-_TLS: dict[str, Any] = {}  # "ctx": the SSLContext (stdlib clients), "cafile": its path (requests)
+_TLS: dict[str, str] = {}  # "cafile": the CA bundle every request trusts (requests' verify=)
 
 
 def use_cacert(path: str | Path | None) -> None:
@@ -165,35 +167,14 @@ def use_cacert(path: str | Path | None) -> None:
     _TLS.clear()
     if path:
         try:
-            _TLS["ctx"] = ssl.create_default_context(cafile=str(path))
+            ssl.create_default_context(cafile=str(path))  # refuse a bundle that cannot load
         except (OSError, ssl.SSLError) as err:
             raise UsageError(f"--cacert {path}: cannot load a CA bundle ({err})") from None
         _TLS["cafile"] = str(path)
 
 
-def tls_context() -> ssl.SSLContext | None:
-    """The SSLContext that trusts ``--cacert`` (None: the system's), for stdlib HTTPS clients."""
-    ctx: ssl.SSLContext | None = _TLS.get("ctx")
-    return ctx
-
-
-def stream_connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
-    """A stdlib connection to the node at ``url`` (https trusts ``--cacert`` like every other
-    raftctl request) and the URL's base path, for the streaming calls (watch, backup download)
-    that read a response body incrementally; the one place raftctl parses a node URL for them."""
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout,
-                                           context=tls_context())
-    else:
-        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
-    return conn, parts.path.rstrip("/")
-
-
 def cacert_in_use() -> bool:
-    return "ctx" in _TLS
+    return "cafile" in _TLS
 
 
 @dataclass
@@ -209,6 +190,12 @@ class Transport:
             self._session.close()
             self._session = None
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def request(
         self,
         base: str,
@@ -220,27 +207,12 @@ class Transport:
         timeout: float | None = None,
     ) -> Reply:
         """Send one request to the node at ``base``; raises ``NodeUnreachable``."""
-        if self._session is None:
-            self._session = _new_session()
-        session = self._session
-        hdrs = {"Accept": "application/json"}
-        if self.token:  # a comma-separated list (rotation, like the node's): send the first
-            hdrs["Authorization"] = f"Bearer {self.token.split(',')[0].strip()}"
-        if body is not None:
-            hdrs["Content-Type"] = "application/octet-stream"
-        hdrs.update(headers or {})
-        url = base.rstrip("/") + path
         start = time.monotonic()
+        resp = self._send(base, method, path, body=body, headers=headers, timeout=timeout)
         try:
-            prepared = session.prepare_request(
-                requests.Request(method, url, data=body, headers=hdrs)
-            )
-            prepared.url = url  # exactly as built: requests would re-quote it (%2E%2E -> ..)
-            resp = session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False,
-                                verify=_TLS.get("cafile", True))
             raw = resp.content
         except requests.RequestException as err:
-            raise NodeUnreachable(base, _root_cause(err), sent=not _never_connected(err)) from err
+            raise NodeUnreachable(base, root_cause(err), sent=not _never_connected(err)) from err
         elapsed = time.monotonic() - start
         try:
             parsed: JSON = json.loads(raw) if raw else None
@@ -262,6 +234,66 @@ class Transport:
             retry_after=retry_after,
             elapsed=elapsed,
         )
+
+    def stream(
+        self,
+        base: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> requests.Response:
+        """``GET`` with the body left on the wire (``stream=True``): read it with
+        ``iter_chunks``/``iter_lines`` and close the response. Same TLS trust, token and
+        connection-failure mapping (``NodeUnreachable``) as ``request``; ``timeout`` bounds the
+        connect and each read, not the whole body."""
+        return self._send(base, "GET", path, headers=headers, timeout=timeout, stream=True)
+
+    def _send(self, base: str, method: str, path: str, *, body: bytes | None = None,
+              headers: Mapping[str, str] | None = None, timeout: float | None = None,
+              stream: bool = False) -> requests.Response:
+        if self._session is None:
+            self._session = _new_session()
+        session = self._session
+        hdrs = {"Accept": "application/json"}
+        if self.token:  # a comma-separated list (rotation, like the node's): send the first
+            hdrs["Authorization"] = f"Bearer {self.token.split(',')[0].strip()}"
+        if body is not None:
+            hdrs["Content-Type"] = "application/octet-stream"
+        hdrs.update(headers or {})
+        url = base.rstrip("/") + path
+        try:
+            prepared = session.prepare_request(
+                requests.Request(method, url, data=body, headers=hdrs)
+            )
+            prepared.url = url  # exactly as built: requests would re-quote it (%2E%2E -> ..)
+            return session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False,
+                                verify=_TLS.get("cafile", True), stream=stream)
+        except requests.RequestException as err:
+            raise NodeUnreachable(base, root_cause(err), sent=not _never_connected(err)) from err
+
+
+STREAM_ERRORS = (OSError, requests.RequestException, urllib3.exceptions.HTTPError)
+"""What reading a streamed body can raise when the node dies, stalls or resets mid-body."""
+
+
+def iter_chunks(resp: requests.Response, size: int = 1 << 16) -> Iterator[bytes]:
+    """The streamed body as it arrives: each piece as soon as the node has sent it (a watch line
+    is never held back waiting for ``size`` bytes); raises one of ``STREAM_ERRORS``."""
+    while chunk := resp.raw.read1(size, decode_content=True):
+        yield chunk
+
+
+def iter_lines(resp: requests.Response) -> Iterator[bytes]:
+    """The streamed body line by line (each with its ``\n``; a last unterminated one too)."""
+    pending = b""
+    for chunk in iter_chunks(resp):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+    if pending:
+        yield pending
 
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
@@ -294,6 +326,12 @@ class KVClient:
 
     def close(self) -> None:
         self.transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- the KV API -------------------------------------------------------------------------
     def put(self, key: str, value: str, *, prev_value: str | None = None) -> Reply:

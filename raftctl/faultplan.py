@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raftctl.backends.base import Backend, Replica
-from raftctl.cluster import ClusterView, fetch_view
+from raftctl.clusterview import ClusterView, fetch_view
 from raftctl.errors import RaftctlError
 
 __all__ = ["FAULTS", "FaultPlan", "FaultWindow", "restart_all", "wait_all_up"]

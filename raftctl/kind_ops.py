@@ -25,7 +25,7 @@ from pathlib import Path
 from raftctl import backup_ops
 from raftctl.backends.base import Reporter
 from raftctl.backends.kind import STATEFULSET, KindBackend
-from raftctl.backends.localstate import default_state_root
+from raftctl.backends.local.state import default_state_root
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.shell import require
 from raftkv.backup import BackupInfo

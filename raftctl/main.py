@@ -1,14 +1,14 @@
 """main.py — the root ``raftctl`` Typer app and the console-script entry point.
 
-Contract: ``app`` registers every command group; the root callback accepts the global options
-(they are also accepted after each command, see ``raftctl.options``) and ``--version``.
+Contract: ``app`` registers every command group; the root app (``GlobalsGroup``) accepts the
+global options (they are also accepted after each command, see ``raftctl.options``), its callback
+``--version``.
 ``main()`` runs the app; usage errors exit 2, runtime errors 1 with ONE line on stderr, Ctrl-C 130.
 Tracebacks are never shown for expected failures (Typer's pretty exceptions are off).
 """
 
-import inspect
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -27,12 +27,13 @@ from raftctl.commands import (
     watch,
 )
 from raftctl.errors import RaftctlError
-from raftctl.options import root_options
+from raftctl.options import GlobalsGroup
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="raftctl",
+    cls=GlobalsGroup,
     help="Operate raftkv clusters: run one locally or on kind, read and write keys, inject "
     "faults, verify and benchmark.",
     no_args_is_help=True,
@@ -49,22 +50,14 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+@app.callback()
 def _root(
-    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="show the version and exit")] = False,
-    **globals_: Any,
 ) -> None:
     """Operate raftkv clusters."""
     del version
-    ctx.obj = {k: v for k, v in globals_.items() if v is not None}
 
-
-_sig = inspect.signature(_root, eval_str=True)
-_params = [p for p in _sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-_root.__signature__ = _sig.replace(parameters=_params + root_options())  # type: ignore[attr-defined]
-_root.__annotations__ = {p.name: p.annotation for p in _params + root_options()}
-app.callback()(_root)
 
 cluster.register(app)
 member.register(app)

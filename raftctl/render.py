@@ -24,9 +24,9 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
-from raftctl.bench import BenchResult, BenchSnapshot
-from raftctl.chaos import FaultReport, RestoreReport
-from raftctl.cluster import ClusterView, ReplicaStatus
+from raftctl.clusterview import ClusterView, ReplicaStatus
+from raftctl.faults import FaultReport, RestoreReport
+from raftctl.loadgen import BenchResult, BenchSnapshot
 from raftctl.workload import Check
 
 if TYPE_CHECKING:
@@ -225,7 +225,13 @@ def status(view: ClusterView, *, output: Output, title: str, kubernetes: bool,
         console.print("[yellow]no leader[/] — the cluster cannot serve writes right now")
     else:
         console.print(f"leader [bold green]{escape(view.leader)}[/] in term {view.term}; "
-                      f"{sum(r.health == 'healthy' for r in view.rows)}/{len(view.rows)} healthy")
+                      f"{view.healthy_voters}/{len(view.voters)} healthy"
+                      + (f"; learners (not in the quorum): {_learners(view)}"
+                         if view.learners else ""))
+
+
+def _learners(view: ClusterView) -> str:
+    return ", ".join(f"{escape(r.id)} {r.health}" for r in view.learners)
 
 
 def status_watch(fetch: Callable[[], ClusterView], *, interval: float, output: Output,

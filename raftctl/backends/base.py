@@ -5,15 +5,18 @@ reach each (``Replica.url``), and how to inject the two faults (``kill``: SIGKIL
 replica's process, which the target restarts in place like a kubelet; ``stop``: freeze the
 machine under it until ``restore``). It never prints: progress goes through a ``Reporter``.
 Talking HTTP to the replicas is ``raftctl.client``'s job, not the backend's.
+
+Every backend is a context manager (``Closing``): ``with g.backend() as backend:`` releases its
+helpers (the kind target's ``kubectl port-forward`` processes) however the command ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self
 
-__all__ = ["Backend", "NullReporter", "Replica", "Reporter"]
+__all__ = ["Backend", "Closing", "NullReporter", "Replica", "Reporter"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,19 @@ class NullReporter:
 
     def step(self, text: str) -> None:
         del text
+
+
+class Closing:
+    """Context-manager behaviour shared by every backend: ``close()`` on exit."""
+
+    def close(self) -> None:
+        """Release helpers; a backend without any keeps this no-op."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class Backend(Protocol):
@@ -83,3 +99,7 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release helpers (e.g. kubectl port-forwards)."""
         ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from raftctl.backends.base import Replica, Reporter
+from raftctl.backends.base import Closing, Replica, Reporter
 from raftctl.client import NodeUnreachable, Transport, normalize_url
 from raftctl.errors import NodeError, UsageError
 
 __all__ = ["EndpointsBackend"]
 
 
-class EndpointsBackend:
+class EndpointsBackend(Closing):
     """A cluster known only by its nodes' URLs."""
 
     target = "endpoints"
@@ -66,6 +66,3 @@ class EndpointsBackend:
 
     def logs(self, replica_id: str, *, tail: int | None, follow: bool) -> Iterator[str]:
         raise self._nope("logs")
-
-    def close(self) -> None:
-        return None

@@ -47,7 +47,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from raftctl.backends.base import Replica, Reporter
+from raftctl.backends.base import Closing, Replica, Reporter
 from raftctl.backends.portforward import PortForwards
 from raftctl.errors import ClusterNotRunning, CommandFailed, RaftctlError, UnknownReplica
 from raftctl.shell import Runner, require
@@ -154,7 +154,7 @@ def starting_nodes(nodes: Sequence[dict[str, Any]]) -> list[str]:
                   if _placeable(n, when_ready=True) and n["metadata"]["name"] not in ready)
 
 
-class KindBackend:
+class KindBackend(Closing):
     """raftkv as a Helm release on a kind cluster."""
 
     target = "kind"

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 import typer
 
 from raftctl import render
-from raftctl.bench import BenchResult, run_bench
-from raftctl.cluster import fetch_view
+from raftctl.clusterview import fetch_view
 from raftctl.errors import RaftctlError, Unavailable, UsageError
-from raftctl.options import Globals, Target, command
+from raftctl.loadgen import BenchResult, run_bench
+from raftctl.options import Globals, GlobalsCommand, Target
 
 __all__ = ["register"]
 
@@ -26,9 +26,8 @@ KIND_NOTE = ("note: --target kind measures from this machine through `kubectl po
              "\"Benchmarks on kind\")")
 
 
-@command
 def bench(
-    g: Globals,
+    ctx: typer.Context,
     clients: Annotated[int, typer.Option("--clients", "-c", min=1, max=512,
                                          help="concurrent clients (connections)")] = 16,
     duration: Annotated[float, typer.Option("--duration", "-d", min=0.5,
@@ -41,12 +40,12 @@ def bench(
         "DNS names, instead of from here through port-forward")] = False,
 ) -> None:
     """Drive the cluster with concurrent clients and report throughput and latency."""
+    g = Globals.of(ctx)
     if in_cluster:
         _bench_in_cluster(g, clients=clients, duration=duration, read_ratio=read_ratio,
                           value_size=value_size)
         return
-    backend = g.backend()
-    try:
+    with g.backend() as backend:
         replicas = backend.replicas()
         view = fetch_view(replicas, token=g.token)
         leader = view.leader_row
@@ -59,16 +58,13 @@ def bench(
         render.bench_result(result, output=g.output)
         if backend.target == "kind":
             render.note(KIND_NOTE)
-    finally:
-        backend.close()
 
 
 def _bench_in_cluster(g: Globals, *, clients: int, duration: float, read_ratio: float,
                       value_size: int) -> None:
     if g.target is not Target.kind or g.endpoints:
         raise UsageError("--in-cluster needs --target kind")
-    backend = g.kind()
-    with render.Steps("raftctl bench --in-cluster") as steps:
+    with g.kind() as backend, render.Steps("raftctl bench --in-cluster") as steps:
         image, urls = backend.in_cluster_endpoints()
         command = ["raftctl", "bench", "--endpoints", ",".join(urls), "--clients", str(clients),
                    "--duration", f"{duration:g}", "--read-ratio", f"{read_ratio:g}",
@@ -97,4 +93,4 @@ def parse_bench_log(log: str) -> BenchResult:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel="Testing")(bench)
+    app.command(cls=GlobalsCommand, rich_help_panel="Testing")(bench)

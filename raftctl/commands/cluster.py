@@ -4,6 +4,7 @@ Thin: each command resolves its backend from the global options, lets the backen
 hands the result to ``render``.
 """
 
+import contextlib
 import time
 from typing import Annotated
 
@@ -11,10 +12,10 @@ import typer
 
 from raftctl import render
 from raftctl.backends.base import Backend
-from raftctl.cluster import ClusterView, fetch_view, wait_for_leader
+from raftctl.clusterview import ClusterView, fetch_view, wait_for_leader
 from raftctl.commands.image import AntiAffinity, AntiAffinityOpt
 from raftctl.errors import Unavailable, UsageError
-from raftctl.options import Globals, Target, command
+from raftctl.options import Globals, GlobalsCommand, Target
 
 __all__ = ["register"]
 
@@ -38,9 +39,8 @@ def _flags(g: Globals) -> str:
     return (" " + " ".join(parts)) if parts else ""
 
 
-@command
 def up(
-    g: Globals,
+    ctx: typer.Context,
     replicas: Annotated[int | None, typer.Option(
         "--replicas", "-r", min=1, max=99, help="replica count (odd; default 3)",
         show_default=False)] = None,
@@ -63,6 +63,7 @@ def up(
 
     **Examples**: `raftctl up` · `raftctl up --replicas 5` · `raftctl up --target kind`
     """
+    g = Globals.of(ctx)
     if g.endpoints:
         raise UsageError("up needs a target (--target local|kind), not --endpoints")
     if tls and g.target is not Target.local:
@@ -70,11 +71,10 @@ def up(
                          "(docs/security.md)")
     if replicas is not None and replicas % 2 == 0:
         render.note(f"note: {replicas} replicas tolerate no more failures than {replicas - 1}")
-    backend = g.backend(use_endpoints=False, base_port=base_port, election_ms=election_ms,
-                        heartbeat_ms=heartbeat_ms, tag=tag, base=base,
-                        anti_affinity=anti_affinity.value,
-                        **({"tls": True} if tls else {}))
-    try:
+    with g.backend(use_endpoints=False, base_port=base_port, election_ms=election_ms,
+                   heartbeat_ms=heartbeat_ms, tag=tag, base=base,
+                   anti_affinity=anti_affinity.value,
+                   **({"tls": True} if tls else {})) as backend:
         with render.Steps(f"raftctl up ({g.target.value})") as steps:
             started = backend.up(replicas, steps)
             steps.step("waiting for a leader")
@@ -99,13 +99,10 @@ def up(
             leader = view.leader_row
             url = leader.replica.url if leader and g.target is Target.local else None
             render.curl_examples(url, flags=_flags(g))
-    finally:
-        backend.close()
 
 
-@command
 def down(
-    g: Globals,
+    ctx: typer.Context,
     purge: Annotated[bool, typer.Option(
         "--purge", help="also delete the data (local: the state dir; kind: the PVCs)")] = False,
     timeout: Annotated[float, typer.Option(
@@ -115,10 +112,11 @@ def down(
 
     kind: returns once the release's pods are gone (exit 1 naming those left at --timeout).
     """
+    g = Globals.of(ctx)
     if g.endpoints:
         raise UsageError("down needs a target (--target local|kind), not --endpoints")
-    backend = g.backend(use_endpoints=False, wait_s=timeout)
-    with render.Steps(f"raftctl down ({g.target.value})") as steps:
+    with (g.backend(use_endpoints=False, wait_s=timeout) as backend,
+          render.Steps(f"raftctl down ({g.target.value})") as steps):
         done = backend.down(purge, steps)
     if g.json:
         render.emit_json({"name": g.name, "target": g.target.value, "purged": purge, "done": done})
@@ -127,9 +125,8 @@ def down(
             render.line(item)
 
 
-@command
 def status(
-    g: Globals,
+    ctx: typer.Context,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh until Ctrl-C")] = False,
     interval: Annotated[float, typer.Option(min=0.2, help="--watch refresh interval (s)")] = 1.0,
 ) -> None:
@@ -137,9 +134,9 @@ def status(
 
     Exit code 0 when a leader and a healthy quorum are seen, 1 otherwise.
     """
-    backend = g.backend()
+    g = Globals.of(ctx)
     kube = g.target is Target.kind and not g.endpoints
-    try:
+    with g.backend() as backend, contextlib.suppress(KeyboardInterrupt):
         if not watch:
             view = _view(g, backend)
             render.status(view, output=g.output, title=_title(g), kubernetes=kube)
@@ -148,33 +145,24 @@ def status(
             return
         render.status_watch(lambda: _view(g, backend), interval=interval, output=g.output,
                             title=_title(g), kubernetes=kube)
-    except KeyboardInterrupt:
-        return
-    finally:
-        backend.close()
 
 
-@command
 def logs(
-    g: Globals,
+    ctx: typer.Context,
     replica: Annotated[str, typer.Argument(help="replica id (e.g. raft-0), or `supervisor`")],
     tail: Annotated[int | None, typer.Option("--tail", "-n", min=0,
                                              help="only the last N lines")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines")] = False,
 ) -> None:
     """Show a replica's log."""
-    backend = g.backend(use_endpoints=False)
-    try:
+    g = Globals.of(ctx)
+    with g.backend(use_endpoints=False) as backend, contextlib.suppress(KeyboardInterrupt):
         for text in backend.logs(replica, tail=tail, follow=follow):
             render.raw(text)
-    except KeyboardInterrupt:
-        return
-    finally:
-        backend.close()
 
 
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel="Cluster")(up)
-    app.command(rich_help_panel="Cluster")(down)
-    app.command(rich_help_panel="Cluster")(status)
-    app.command(rich_help_panel="Cluster")(logs)
+    app.command(cls=GlobalsCommand, rich_help_panel="Cluster")(up)
+    app.command(cls=GlobalsCommand, rich_help_panel="Cluster")(down)
+    app.command(cls=GlobalsCommand, rich_help_panel="Cluster")(status)
+    app.command(cls=GlobalsCommand, rich_help_panel="Cluster")(logs)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from raftctl import render
-from raftctl.options import Globals, command
+from raftctl.options import Globals, GlobalsCommand
 
 __all__ = ["AntiAffinityOpt", "register"]
 
@@ -31,27 +31,24 @@ AntiAffinityOpt = Annotated[AntiAffinity, typer.Option(
     "cluster's schedulable workers before installing); `soft` = preferred only")]
 
 
-@command
-def build(g: Globals, tag: Tag = "dev", base: Base = None) -> None:
+def build(ctx: typer.Context, tag: Tag = "dev", base: Base = None) -> None:
     """Build the raftkv image as localhost:5001/raftkv:TAG (images/build.sh)."""
-    backend = g.kind(tag, base=base)
-    with render.Steps("raftctl build") as steps:
+    g = Globals.of(ctx)
+    with g.kind(tag, base=base) as backend, render.Steps("raftctl build") as steps:
         ref = backend.build(steps)
     render.line(f"built {ref}")
 
 
-@command
-def push(g: Globals, tag: Tag = "dev") -> None:
+def push(ctx: typer.Context, tag: Tag = "dev") -> None:
     """Push localhost:5001/raftkv:TAG to the kind cluster's registry."""
-    backend = g.kind(tag)
-    with render.Steps("raftctl push") as steps:
+    g = Globals.of(ctx)
+    with g.kind(tag) as backend, render.Steps("raftctl push") as steps:
         digest = backend.push(steps)
     render.line(f"pushed {backend.s.ref}" + (f" ({digest})" if digest else ""))
 
 
-@command
 def install(
-    g: Globals,
+    ctx: typer.Context,
     tag: Tag = "dev",
     replicas: Annotated[int | None, typer.Option("--replicas", "-r", min=1,
                                                  show_default=False)] = None,
@@ -59,14 +56,15 @@ def install(
 ) -> None:
     """helm upgrade --install the chart with this image (by its pushed digest; waits for the pods).
     """
-    backend = g.kind(tag, anti_affinity=anti_affinity.value)
-    with render.Steps("raftctl install") as steps:
+    g = Globals.of(ctx)
+    with (g.kind(tag, anti_affinity=anti_affinity.value) as backend,
+          render.Steps("raftctl install") as steps):
         digest = backend.install(replicas, steps)
     shown = f"{backend.s.image}@{digest}" if digest else f"{backend.s.ref} (by tag)"
     render.line(f"release {g.name} installed in namespace {g.namespace}: {shown}")
 
 
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel="Kubernetes (kind)")(build)
-    app.command(rich_help_panel="Kubernetes (kind)")(push)
-    app.command(rich_help_panel="Kubernetes (kind)")(install)
+    app.command(cls=GlobalsCommand, rich_help_panel="Kubernetes (kind)")(build)
+    app.command(cls=GlobalsCommand, rich_help_panel="Kubernetes (kind)")(push)
+    app.command(cls=GlobalsCommand, rich_help_panel="Kubernetes (kind)")(install)

@@ -10,7 +10,7 @@ import typer
 
 from raftctl import render
 from raftctl.client import Reply
-from raftctl.options import Globals, command
+from raftctl.options import Globals, GlobalsCommand
 
 __all__ = ["register"]
 
@@ -19,9 +19,8 @@ def _meta(reply: Reply) -> dict[str, object]:
     return {"index": reply.index, "term": reply.term, "leader": reply.leader}
 
 
-@command
 def put(
-    g: Globals,
+    ctx: typer.Context,
     key: Annotated[str, typer.Argument(
         help="the key: any UTF-8 text of 1-512 bytes (`--` before one starting with `-`)")],
     value: Annotated[str, typer.Argument(help="the value; `-` reads it from stdin")],
@@ -33,6 +32,7 @@ def put(
     **Examples**: `raftctl put greeting hello` · `raftctl put cfg - < cfg.json` ·
     `raftctl put leader-lock me --prev-value ""`
     """
+    g = Globals.of(ctx)
     if value == "-":
         value = sys.stdin.read()
     with g.kv_session() as client:
@@ -41,40 +41,40 @@ def put(
     render.kv_reply("put", key, body, _meta(reply), output=g.output)
 
 
-@command
 def get(
-    g: Globals,
+    ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="the key")],
     stale: Annotated[bool, typer.Option(
         "--stale", help="read the local replica's copy (may be behind) instead of a "
         "linearizable read")] = False,
 ) -> None:
     """Print KEY's value (exit 1 if the key does not exist)."""
+    g = Globals.of(ctx)
     with g.kv_session() as client:
         reply = client.get(key, stale=stale)
     body = dict(reply.body) if isinstance(reply.body, dict) else {}
     render.kv_reply("get", key, body, _meta(reply), output=g.output)
 
 
-@command
 def delete(
-    g: Globals,
+    ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="the key")],
 ) -> None:
     """Delete KEY (exit 1 if the key does not exist)."""
+    g = Globals.of(ctx)
     with g.kv_session() as client:
         reply = client.delete(key)
     body = dict(reply.body) if isinstance(reply.body, dict) else {}
     render.kv_reply("delete", key, body, _meta(reply), output=g.output)
 
 
-@command
 def list_(
-    g: Globals,
+    ctx: typer.Context,
     prefix: Annotated[str, typer.Option("--prefix", "-p", help="keys starting with this")] = "",
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most N keys")] = None,
 ) -> None:
     """List keys and values in key order."""
+    g = Globals.of(ctx)
     with g.kv_session() as client:
         reply, items = client.list_keys(prefix=prefix, limit=limit)
     truncated = isinstance(reply.body, dict) and bool(reply.body.get("truncated"))
@@ -82,7 +82,7 @@ def list_(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel="Key/value")(put)
-    app.command(rich_help_panel="Key/value")(get)
-    app.command(rich_help_panel="Key/value")(delete)
-    app.command("list", rich_help_panel="Key/value")(list_)
+    app.command(cls=GlobalsCommand, rich_help_panel="Key/value")(put)
+    app.command(cls=GlobalsCommand, rich_help_panel="Key/value")(get)
+    app.command(cls=GlobalsCommand, rich_help_panel="Key/value")(delete)
+    app.command("list", cls=GlobalsCommand, rich_help_panel="Key/value")(list_)

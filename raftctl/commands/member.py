@@ -10,11 +10,12 @@ PVCs unless --keep-pvcs).
 
 import contextlib
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from raftctl import render
+from raftctl.backends.kind import KindBackend
 from raftctl.errors import UsageError
 from raftctl.membership import (
     Config,
@@ -23,7 +24,7 @@ from raftctl.membership import (
     scale_down,
     scale_up_one,
 )
-from raftctl.options import Globals, Target, command
+from raftctl.options import Globals, GlobalsCommand, Target
 
 __all__ = ["app", "register"]
 
@@ -56,28 +57,22 @@ def _show(conf: Config, g: Globals, title: str) -> None:
 @contextlib.contextmanager
 def _members(g: Globals) -> Iterator[Members]:
     """The membership API of the cluster ``g`` names; its client and backend closed on exit."""
-    backend = g.backend()
-    client = g.kv_client(backend)
-    client.transport.token = _token(g)
-    try:
+    with g.backend() as backend, g.kv_client(backend) as client:
+        client.transport.token = _token(g)
         yield Members(client)
-    finally:
-        client.close()
-        backend.close()
 
 
-@app.command("list")
-@command
-def member_list(g: Globals) -> None:
+@app.command("list", cls=GlobalsCommand)
+def member_list(ctx: typer.Context) -> None:
     """Every member: role (voter/learner), match index, reachable, URL."""
+    g = Globals.of(ctx)
     with _members(g) as m:
         _show(m.list(), g, "members")
 
 
-@app.command("add")
-@command
+@app.command("add", cls=GlobalsCommand)
 def member_add(
-    g: Globals,
+    ctx: typer.Context,
     member_id: Annotated[str, typer.Argument(help="the new member's id (never used before)")],
     url: Annotated[str, typer.Argument(help="its base URL, http://host:port")],
     force: Annotated[bool, typer.Option(
@@ -85,37 +80,37 @@ def member_add(
         "e.g. a StatefulSet ordinal whose PVC was deleted)")] = False,
 ) -> None:
     """Add a learner (it replicates but does not vote until promoted)."""
+    g = Globals.of(ctx)
     with _members(g) as m:
         _show(m.add(member_id, url, reuse_removed_id=force), g, f"{member_id} added as a learner")
 
 
-@app.command("promote")
-@command
+@app.command("promote", cls=GlobalsCommand)
 def member_promote(
-    g: Globals,
+    ctx: typer.Context,
     member_id: Annotated[str, typer.Argument(help="a learner's id")],
     force: Annotated[bool, typer.Option(
         "--force", help="promote even if it has not caught up")] = False,
 ) -> None:
     """Make a caught-up learner a voter."""
+    g = Globals.of(ctx)
     with _members(g) as m:
         _show(m.promote(member_id, force=force), g, f"{member_id} promoted to voter")
 
 
-@app.command("remove")
-@command
+@app.command("remove", cls=GlobalsCommand)
 def member_remove(
-    g: Globals,
+    ctx: typer.Context,
     member_id: Annotated[str, typer.Argument(help="a voter's or learner's id")],
 ) -> None:
     """Remove a member through the log (its id can never join again)."""
+    g = Globals.of(ctx)
     with _members(g) as m:
         _show(m.remove(member_id), g, f"{member_id} removed")
 
 
-@command
 def scale(
-    g: Globals,
+    ctx: typer.Context,
     voters: Annotated[int, typer.Argument(help="the number of voters wanted (>= 1)")],
     keep_data: Annotated[bool, typer.Option(
         "--keep-data", help="local: keep the removed replicas' data")] = False,
@@ -128,6 +123,7 @@ def scale(
     **Examples**: `raftctl scale 5` · `raftctl scale 3 --keep-data` ·
     `raftctl scale 5 --target kind`
     """
+    g = Globals.of(ctx)
     if voters < 1:
         raise UsageError("a cluster needs at least 1 voter")
     if g.endpoints:
@@ -135,23 +131,19 @@ def scale(
     if voters % 2 == 0:
         render.note(f"note: {voters} voters tolerate no more failures than {voters - 1}, and "
                     "need a larger majority")
-    backend: Any
-    pool: ReplicaPool
-    if g.target is Target.kind:
-        from raftctl.backends.kindscale import KindPool
+    with g.target_backend() as backend, g.kv_client(backend) as client:
+        pool: ReplicaPool
+        if isinstance(backend, KindBackend):
+            from raftctl.backends.kindscale import KindPool
 
-        backend = g.kind()
-        pool = KindPool(backend)
-    else:
-        from raftctl.backends.localscale import LocalPool
+            pool = KindPool(backend)
+        else:
+            from raftctl.backends.local.scale import LocalPool
 
-        backend = g.local()
-        pool = LocalPool(backend)
-    client = g.kv_client(backend)
-    token = _token(g)
-    client.transport.token = token
-    m = Members(client)
-    try:
+            pool = LocalPool(backend)
+        token = _token(g)
+        client.transport.token = token
+        m = Members(client)
         with render.Steps(f"raftctl scale {voters}") as steps:
             conf = m.list()
             steps.step(f"voters now: {', '.join(conf.voters)}")
@@ -163,11 +155,8 @@ def scale(
                 conf = scale_down(m, pool, conf, voters, timeout, keep_data or keep_pvcs,
                                   steps.step)
         _show(conf, g, f"{len(conf.voters)} voters")
-    finally:
-        client.close()
-        backend.close()
 
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="member", rich_help_panel="Cluster")
-    root.command(rich_help_panel="Cluster")(scale)
+    root.command(cls=GlobalsCommand, rich_help_panel="Cluster")(scale)

@@ -11,16 +11,16 @@ from typing import Annotated
 import typer
 
 from raftctl import backup_ops, kind_ops, render
-from raftctl.cluster import fetch_view, wait_for_leader
+from raftctl.backends.kind import KindBackend
+from raftctl.clusterview import fetch_view, wait_for_leader
 from raftctl.errors import UsageError
-from raftctl.options import Globals, Target, command
+from raftctl.options import Globals, GlobalsCommand
 
 __all__ = ["register"]
 
 
-@command
 def recover(
-    g: Globals,
+    ctx: typer.Context,
     from_: Annotated[str, typer.Option("--from", help="the surviving replica (e.g. raft-0)")],
     replicas: Annotated[int, typer.Option(
         "--replicas", "-r", min=1, max=99,
@@ -33,6 +33,7 @@ def recover(
 
     **Examples**: `raftctl recover --from raft-0` then `raftctl recover --from raft-0 --replicas 3`
     """
+    g = Globals.of(ctx)
     if g.endpoints:
         raise UsageError("recover needs a target (--target local|kind), not --endpoints")
     if replicas % 2 == 0:
@@ -43,13 +44,12 @@ def recover(
         "moved aside, not deleted.", err=True,
     ):
         raise typer.Exit(1)
-    backend = g.backend(use_endpoints=False, tag=tag)
-    try:
+    with g.target_backend(tag=tag) as backend:
         with render.Steps(f"raftctl recover ({g.target.value})") as steps:
-            if g.target is Target.kind:
-                done = kind_ops.recover_kind(g.kind(tag), from_, replicas, steps)
+            if isinstance(backend, KindBackend):
+                done = kind_ops.recover_kind(backend, from_, replicas, steps)
             else:
-                done = backup_ops.recover_local(g.local(), from_, replicas, steps)
+                done = backup_ops.recover_local(backend, from_, replicas, steps)
             steps.step("waiting for a leader")
             view = wait_for_leader(lambda: fetch_view(backend.replicas(), token=g.token),
                                    timeout=timeout)
@@ -58,9 +58,7 @@ def recover(
         render.fields(f"recovered cluster {g.name} from {from_}", done, output=g.output)
         if replicas == 1 and not g.json:
             render.note(f"next: `raftctl recover --from {from_} --replicas 3` grows it back")
-    finally:
-        backend.close()
 
 
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel="Operations")(recover)
+    app.command(cls=GlobalsCommand, rich_help_panel="Operations")(recover)

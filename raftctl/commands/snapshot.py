@@ -12,8 +12,9 @@ from typing import Annotated
 import typer
 
 from raftctl import backup_ops, kind_ops, render
-from raftctl.cluster import fetch_view, wait_for_leader
-from raftctl.options import Globals, Target, command
+from raftctl.backends.kind import KindBackend
+from raftctl.clusterview import fetch_view, wait_for_leader
+from raftctl.options import Globals, GlobalsCommand
 
 __all__ = ["app"]
 
@@ -26,10 +27,9 @@ app = typer.Typer(
 File = Annotated[Path, typer.Argument(help="the backup file", dir_okay=False)]
 
 
-@app.command("save")
-@command
+@app.command("save", cls=GlobalsCommand)
 def save(
-    g: Globals,
+    ctx: typer.Context,
     file: File,
     stale: Annotated[bool, typer.Option(
         "--stale", help="take the replica's own applied state, without a linearizable read")
@@ -40,30 +40,27 @@ def save(
     **Examples**: `raftctl snapshot save backup.snap` ·
     `raftctl snapshot save backup.snap --target kind`
     """
-    backend = g.backend()
-    try:
+    g = Globals.of(ctx)
+    with g.backend() as backend:
         with render.Steps("raftctl snapshot save") as steps:
             url = backup_ops.node_url(backend, g.token)
             steps.step(f"downloading GET /v1/admin/snapshot from {url}")
             info = backup_ops.download_backup(url, file, token=g.token, stale=stale)
         render.fields(f"saved {file}", {"file": str(file), **info.to_json()}, output=g.output)
-    finally:
-        backend.close()
 
 
-@app.command("status")
-@command
-def status(g: Globals, file: File) -> None:
+@app.command("status", cls=GlobalsCommand)
+def status(ctx: typer.Context, file: File) -> None:
     """Verify FILE (every checksum) and show what it holds; exit 1 if it is damaged."""
+    g = Globals.of(ctx)
     info = backup_ops.check_file(file)
     render.fields(f"{file}", {"file": str(file), **info.to_json(), "verified": True},
                   output=g.output)
 
 
-@app.command("restore")
-@command
+@app.command("restore", cls=GlobalsCommand)
 def restore(
-    g: Globals,
+    ctx: typer.Context,
     file: File,
     replicas: Annotated[int, typer.Option("--replicas", "-r", min=1, max=99,
                                           help="members of the new cluster")] = 3,
@@ -78,14 +75,13 @@ def restore(
     **Examples**: `raftctl snapshot restore backup.snap --name restored` ·
     `raftctl snapshot restore backup.snap --target kind --namespace restored`
     """
-    backend = g.backend(use_endpoints=False, base_port=base_port, tag=tag)
-    try:
+    g = Globals.of(ctx)
+    with g.target_backend(base_port=base_port, tag=tag) as backend:
         with render.Steps(f"raftctl snapshot restore ({g.target.value})") as steps:
-            if g.target is Target.kind:
-                info, cluster_id = kind_ops.restore_kind(g.kind(tag), file, replicas, steps)
+            if isinstance(backend, KindBackend):
+                info, cluster_id = kind_ops.restore_kind(backend, file, replicas, steps)
             else:
-                info, cluster_id = backup_ops.restore_local(g.local(base_port=base_port), file,
-                                                            replicas, steps)
+                info, cluster_id = backup_ops.restore_local(backend, file, replicas, steps)
             steps.step("waiting for a leader")
             view = wait_for_leader(lambda: fetch_view(backend.replicas(), token=g.token),
                                    timeout=timeout)
@@ -95,5 +91,3 @@ def restore(
             "index": info.index, "term": info.term, "keys": info.keys,
             "from": str(file), "checksum": info.checksum,
         }, output=g.output)  # fmt: skip
-    finally:
-        backend.close()

@@ -20,11 +20,11 @@ from typing import Annotated
 
 import typer
 
-from raftctl import chaos as faults, render
+from raftctl import faults, render
 from raftctl.backends.base import Backend
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.faultplan import FAULTS
-from raftctl.options import Globals, command
+from raftctl.options import Globals, GlobalsCommand
 from raftctl.verifyreport import check_report_path, write_report
 from raftctl.verifyrun import Settings, run_verify
 from raftctl.workload import Check, Workload, WorkloadAborted
@@ -32,9 +32,8 @@ from raftctl.workload import Check, Workload, WorkloadAborted
 __all__ = ["register"]
 
 
-@command
 def verify(
-    g: Globals,
+    ctx: typer.Context,
     with_chaos: Annotated[bool, typer.Option(
         "--chaos", help="inject faults while the clients run (kill the leader, stop its node)"
     )] = False,
@@ -70,6 +69,7 @@ def verify(
 
     `--sequential`: the assignment's workload, each line with index, term, leader.
     """
+    g = Globals.of(ctx)
     if with_chaos and g.endpoints:
         raise UsageError("verify --chaos needs a target to inject faults (--target local|kind), "
                          "not --endpoints")
@@ -78,11 +78,8 @@ def verify(
                          "not --endpoints")
     run_prefix = prefix or f"verify/{uuid.uuid4().hex[:8]}"
     if sequential:
-        backend = g.backend()
-        try:
+        with g.backend() as backend:
             _verify(g, backend, with_chaos, writes, run_prefix, timeout)
-        finally:
-            backend.close()
         return
     chosen = tuple(f.strip() for f in fault_list.split(",") if f.strip())
     bad = sorted(set(chosen) - set(FAULTS))
@@ -97,12 +94,8 @@ def verify(
         restart=with_chaos if restart is None else restart, op_timeout=op_timeout,
         timeout=timeout, prefix=run_prefix, seed=seed,
     )
-    backend = g.backend()
-    try:
-        with render.Steps("verify") as steps:
-            result = run_verify(backend, settings, token=g.token, on_event=steps.step)
-    finally:
-        backend.close()
+    with g.backend() as backend, render.Steps("verify") as steps:
+        result = run_verify(backend, settings, token=g.token, on_event=steps.step)
     if report is not None:
         write_report(result, report)
     render.verify_run(result, output=g.output, report=report)
@@ -123,15 +116,13 @@ def _verify(g: Globals, backend: Backend, with_chaos: bool, writes: int, prefix:
         if not g.json:
             render.verify_event(text)
 
-    client = g.kv_client(backend, deadline=timeout)
-    work = Workload(client, prefix, emit)
     reports: list[faults.FaultReport] = []
-    try:
-        _run(g, backend, work, with_chaos, writes, prefix, timeout, reports, emit, event)
-    except WorkloadAborted as err:
-        event(f"aborted: {err}")
-    finally:
-        client.close()
+    with g.kv_client(backend, deadline=timeout) as client:
+        work = Workload(client, prefix, emit)
+        try:
+            _run(g, backend, work, with_chaos, writes, prefix, timeout, reports, emit, event)
+        except WorkloadAborted as err:
+            event(f"aborted: {err}")
     failed = len(work.failed)
     render.verify_verdict(failed == 0, len(work.checks), failed, output=g.output,
                           checks=work.checks, faults=reports)
@@ -175,4 +166,4 @@ def _s(value: float | None) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel="Testing")(verify)
+    app.command(cls=GlobalsCommand, rich_help_panel="Testing")(verify)

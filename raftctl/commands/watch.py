@@ -1,7 +1,7 @@
 """watch.py — `raftctl watch PREFIX [--from-index N]`: print changes as they happen.
 
 Follows ``GET /v1/watch`` on any replica and resumes on another one from the last index it
-printed when a node dies or shuts down (raftctl/watch.py), so no change is missed or repeated.
+printed when a node dies or shuts down (raftctl/watchstream.py), so no change is missed or repeated.
 """
 
 from typing import Annotated
@@ -9,15 +9,14 @@ from typing import Annotated
 import typer
 
 from raftctl import render
-from raftctl.options import Globals, command
-from raftctl.watch import WatchStream
+from raftctl.options import Globals, GlobalsCommand
+from raftctl.watchstream import WatchStream
 
 __all__ = ["register"]
 
 
-@command
 def watch(
-    g: Globals,
+    ctx: typer.Context,
     prefix: Annotated[str, typer.Argument(help="watch keys starting with this ('' = all)")] = "",
     from_index: Annotated[int | None, typer.Option(
         "--from-index", min=0,
@@ -30,16 +29,15 @@ def watch(
 
     **Examples**: `raftctl watch config/` · `raftctl watch "" --from-index 120 -o json`
     """
-    backend = g.backend()
-    try:
+    g = Globals.of(ctx)
+    with g.backend() as backend:
         urls = [r.url for r in backend.replicas()]
-        stream = WatchStream(
+        printed = 0
+        with WatchStream(
             urls, prefix=prefix, from_index=from_index, token=g.token,
             on_reconnect=lambda url, index, why: render.note(
                 f"watch interrupted ({why}); resuming on {url} after index {index}"),
-        )
-        printed = 0
-        try:
+        ) as stream:
             for change in stream:
                 if g.json:
                     render.emit_json(change, compact=True)
@@ -49,11 +47,7 @@ def watch(
                 printed += 1
                 if max_changes is not None and printed >= max_changes:
                     return
-        finally:
-            stream.close()
-    finally:
-        backend.close()
 
 
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel="Key/value")(watch)
+    app.command(cls=GlobalsCommand, rich_help_panel="Key/value")(watch)

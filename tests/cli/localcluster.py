@@ -16,9 +16,9 @@ from typing import Any
 from typer.testing import CliRunner, Result
 
 from raftctl.backends.base import NullReporter
-from raftctl.backends.local import LocalBackend
-from raftctl.backends.localstate import SUPERVISOR_MARKER
-from raftctl.backends.procs import same_process, signal_group
+from raftctl.backends.local.backend import LocalBackend
+from raftctl.backends.local.procs import same_process, signal_group
+from raftctl.backends.local.state import SUPERVISOR_MARKER
 from raftctl.main import app
 
 _runner = CliRunner()

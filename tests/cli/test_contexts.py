@@ -8,14 +8,15 @@ import os
 from pathlib import Path
 
 import pytest
+import typer
 import yaml
 from typer.testing import CliRunner
 
 from raftctl.certs import make_ca
-from raftctl.contexts import config_path, load_config
+from raftctl.configfile import config_path, load_config
 from raftctl.main import app
-from raftctl.options import Target, build_globals
-from tests.cli.fakenode import FakeCluster
+from raftctl.options import Globals, GlobalsCommand, GlobalsGroup, Target, build_globals
+from tests.cli.realnodes import RealCluster
 
 runner = CliRunner()
 
@@ -39,6 +40,25 @@ def write(path: Path, doc: object) -> Path:
 def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     res = runner.invoke(app, list(args), env=env)
     return res.exit_code, res.stdout, res.stderr
+
+
+def parsed(*before: str, after: tuple[str, ...] = ()) -> Globals:
+    """The ``Globals`` a command sees for these flags (before / after it) and the environment:
+    parsed by the real option set (Typer's envvar=, the same classes as raftctl's app)."""
+    probe = typer.Typer(cls=GlobalsGroup, add_completion=False)
+    seen: list[Globals] = []
+
+    @probe.callback()
+    def root() -> None:
+        """The root."""
+
+    @probe.command(cls=GlobalsCommand)
+    def show(ctx: typer.Context) -> None:
+        seen.append(Globals.of(ctx))
+
+    res = runner.invoke(probe, [*before, "show", *after])
+    assert res.exit_code == 0 and len(seen) == 1, (res.output, res.exception)
+    return seen[0]
 
 
 def test_config_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -72,21 +92,24 @@ def test_context_values_sit_between_env_and_defaults(
     # --context (or RAFTCTL_CONTEXT) selects another one
     assert build_globals({"context": "lab"}).name == "lab"
     monkeypatch.setenv("RAFTCTL_CONTEXT", "lab")
-    assert build_globals({}).name == "lab"
-    assert build_globals({}, {"context": "prod"}).name == "kv"  # flag before the command wins
+    assert parsed().name == "lab"
+    assert parsed("--context", "prod").name == "kv"  # flag before the command wins
     monkeypatch.delenv("RAFTCTL_CONTEXT")
     # env vars override the context, flags override both
     monkeypatch.setenv("RAFTCTL_NAMESPACE", "from-env")
-    assert build_globals({}).namespace == "from-env"
-    assert build_globals({"namespace": "from-flag"}).namespace == "from-flag"
-    assert build_globals({"target": Target.local}).target is Target.local
+    assert parsed().namespace == "from-env"
+    assert parsed(after=("--namespace", "from-flag")).namespace == "from-flag"
+    assert parsed(after=("--target", "local")).target is Target.local
+    # after the command > before it > environment
+    assert parsed("--namespace", "before", after=("--namespace", "after")).namespace == "after"
+    assert parsed("--namespace", "before").namespace == "before"
 
 
-def test_a_command_runs_against_the_contexts_endpoints(clean_env: Path, fake: FakeCluster) -> None:
-    write(clean_env, {"contexts": {"fake": {"endpoints": ",".join(fake.urls)}}})
-    code, out, err = cli("--context", "fake", "put", "greeting", "hi")
+def test_a_command_runs_against_the_contexts_endpoints(clean_env: Path, nodes: RealCluster) -> None:
+    write(clean_env, {"contexts": {"nodes": {"endpoints": ",".join(nodes.urls)}}})
+    code, out, err = cli("--context", "nodes", "put", "greeting", "hi")
     assert code == 0, err
-    code, out, err = cli("get", "greeting", "--context", "fake")
+    code, out, err = cli("get", "greeting", "--context", "nodes")
     assert code == 0 and out == "hi\n", err
     # without a context (and no current-context) there is no such cluster to talk to
     code, _, err = cli("get", "greeting", env={"RAFTCTL_STATE_DIR": str(clean_env.parent)})

@@ -1,5 +1,5 @@
 """`raftctl snapshot restore` and `raftctl recover` on the kind target: the exact kubectl/helm
-command lines (recorded by a fake runner; no Kubernetes here), fake nodes for the leader wait."""
+command lines (recorded by a fake runner; no Kubernetes here), real nodes for the leader wait."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from raftctl.kind_ops import SECRET_LIMIT
 from raftctl.shell import Completed
 from raftkv.backup import build_header, iter_backup
 from raftkv.kv import Command, KVStateMachine, Op, encode_command
-from tests.cli.fakenode import FakeCluster
+from tests.cli.realnodes import RealCluster
 from tests.cli.test_kind_target import CTX, SELECTOR, RecordingRunner, helm_install, invoke
 
 
@@ -62,9 +62,9 @@ class OpsRunner(RecordingRunner):
 
 
 @pytest.fixture
-def kind(fake: FakeCluster, monkeypatch: pytest.MonkeyPatch,
+def kind(nodes: RealCluster, monkeypatch: pytest.MonkeyPatch,
          tmp_path: Path) -> Iterator[OpsRunner]:
-    rec = OpsRunner(fake)
+    rec = OpsRunner(nodes)
     monkeypatch.setattr(options, "runner_factory", lambda: rec)
     monkeypatch.setattr(kind_module, "DOWN_POLL_S", 0.01)
     monkeypatch.delenv("RAFTCTL_ENDPOINTS", raising=False)

@@ -1,6 +1,10 @@
 """The kind target: the exact docker/kind/kubectl/helm command lines it runs, recorded by a fake
-runner (no Kubernetes here). `kubectl port-forward` is faked by a real TCP relay on the port raftctl
-asked for, in front of fake nodes, so the HTTP part (keys, routing, chaos timings) is real."""
+runner (no Kubernetes here: a fake is unavoidable for kubectl, helm, kind and docker, since no kind
+cluster can run on the CI machine). `kubectl port-forward` is faked by a real TCP relay on the port
+raftctl asked for, in front of REAL raftkv nodes (tests/cli/realnodes.py), so the HTTP part (keys,
+routing, chaos timings) is real. A "container kill" or "node pause" takes the pod's node off the
+client network (its relay drops requests) and, if it led, moves leadership by a real transfer —
+what raftctl observes from outside when Kubernetes kills or freezes a leader."""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ from raftctl.errors import KeyNotFound, RaftctlError
 from raftctl.main import app
 from raftctl.routing import request_order
 from raftctl.shell import Completed
-from tests.cli.fakenode import FakeCluster
+from tests.cli.realnodes import RealCluster
 
 ROOT = repo_root()
 CTX = ["--context", "kind-raftkv", "--namespace", "default"]
@@ -116,9 +120,9 @@ class FakeProc:
 
 @dataclass
 class RecordingRunner:
-    """Records every argv; answers like docker/kind/kubectl/helm would; drives the fake nodes."""
+    """Records every argv; answers like docker/kind/kubectl/helm would; drives the real nodes."""
 
-    fake: FakeCluster
+    nodes: RealCluster
     missing: set[str] = field(default_factory=set)
     workers: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         n: {} for n in ("raftkv-worker", "raftkv-worker2", "raftkv-worker3", "raftkv-worker4")})
@@ -154,7 +158,7 @@ class RecordingRunner:
             proc = FakeProc(io.StringIO(f'error: unable to forward port because pod is not '
                                         f'running. Current status=Pending ({pod})\n'), exit_code=1)
         else:
-            target = int(self.fake.url(pod).rsplit(":", 1)[1])
+            target = int(self.nodes.url(pod).rsplit(":", 1)[1])
             try:
                 relay = Relay(int(local), target)
             except OSError as err:  # what kubectl prints when its port is taken
@@ -177,7 +181,7 @@ class RecordingRunner:
     def _pods(self) -> str:
         items = []
         for i, (pod, node) in enumerate(NODES.items()):
-            running = pod not in self.fake.down
+            running = pod not in self.nodes.down
             items.append({
                 "metadata": {"name": pod},
                 "spec": {"nodeName": node},
@@ -227,16 +231,15 @@ class RecordingRunner:
 
     def _crash(self, pod: str, *, back: bool = True) -> None:
         self.signal_at[pod] = time.monotonic()
-        self.fake.take_down(pod)
-        if self.fake.leader == pod:
-            self.fake.elect(next((p for p in NODES if p not in self.fake.down), None))
+        self.nodes.take_down(pod)
+        survivor = next((p for p in NODES if p not in self.nodes.down), None)
+        if self.nodes.leader == pod and survivor is not None:
+            self.nodes.elect(survivor)  # a real election would pick one of them too
         if back:  # the kubelet restarts the container / the StatefulSet re-creates the pod
             threading.Timer(self.restart_after, self._back, args=(pod,)).start()
 
     def _back(self, pod: str) -> None:
-        self.fake.bring_up(pod)
-        if self.fake.leader is None:  # every replica was down: the first one back leads
-            self.fake.elect(pod)
+        self.nodes.bring_up(pod)  # (every replica was down: the leader kept its place)
 
     def run(self, argv: Sequence[str], *, check: bool = True, stream: bool = False,
             timeout: float | None = None, cwd: str | None = None) -> Completed:
@@ -264,7 +267,7 @@ class RecordingRunner:
             self._crash(self._pod_on(args[2]), back=False)
         elif args[:2] in (["docker", "unpause"], ["docker", "start"]):
             self.hosts[args[2]] = "running"
-            self.fake.bring_up(self._pod_on(args[2]))
+            self.nodes.bring_up(self._pod_on(args[2]))
         elif args[5:8] == ["get", "statefulset", "raft"]:
             out = json.dumps({"spec": {"serviceName": "raft-service", "replicas": 3, "template": {
                 "spec": {"containers": [{"name": "raftkv",
@@ -283,8 +286,8 @@ class RecordingRunner:
 
 
 @pytest.fixture
-def kind(fake: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingRunner]:
-    rec = RecordingRunner(fake)
+def kind(nodes: RealCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingRunner]:
+    rec = RecordingRunner(nodes)
     monkeypatch.setattr(options, "runner_factory", lambda: rec)
     monkeypatch.setattr(kind_module, "DOWN_POLL_S", 0.01)
     monkeypatch.setattr(kind_module, "NODE_POLL_S", 0.01)
@@ -472,7 +475,7 @@ def test_kv_goes_through_one_port_forward_per_pod_stopped_after(kind: RecordingR
     assert not kind.live_forwards()
     code, out, _ = invoke("get", "k")
     assert (code, out) == (0, "v\n")
-    assert kind.fake.store["k"][0] == "v"
+    assert kind.nodes.store["k"][0] == "v"
     code, _, err = invoke("get", "missing")
     assert code == 1 and err.strip() == "error: key not found: missing"
     assert len(kind.spawned) == 9 and not kind.live_forwards()
@@ -490,7 +493,7 @@ def test_keys_the_api_server_proxy_would_rewrite_reach_the_node_unchanged(
     for i, key in enumerate(ODD_KEYS):
         code, _, err = invoke("put", key, f"v{i}")
         assert code == 0, (key, err)
-    assert {k: v for k, (v, _) in kind.fake.store.items()} == {
+    assert {k: v for k, (v, _) in kind.nodes.store.items()} == {
         k: f"v{i}" for i, k in enumerate(ODD_KEYS)}
     for i, key in enumerate(ODD_KEYS):
         code, out, err = invoke("get", key)
@@ -517,16 +520,16 @@ _keys = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_siz
 def test_every_key_is_the_same_key_through_the_kind_transport(
     backend: KindBackend, kind: RecordingRunner, key: str
 ) -> None:
-    kind.fake.store.clear()
-    kind.fake.store["bystander"] = ("b", 1)
+    kind.nodes.clear_keys()
+    kind.nodes.put("bystander", "b")
     replicas = backend.replicas()
     client = KVClient([r.url for r in replicas], ids={r.id: r.url for r in replicas}, deadline=5)
     try:
         client.put(key, "v")
-        assert set(kind.fake.store) == {key, "bystander"}
+        assert set(kind.nodes.store) == {key, "bystander"}
         assert client.get(key).body["value"] == "v"
         client.delete(key)
-        assert set(kind.fake.store) == {"bystander"}
+        assert set(kind.nodes.store) == {"bystander"}
         with pytest.raises(KeyNotFound):
             client.get(key)
     finally:
@@ -573,7 +576,7 @@ def test_a_port_taken_before_kubectl_binds_it_is_replaced(
         client.put("k", "v")  # through the replacement port
     finally:
         client.close()
-    assert kind.fake.store["k"][0] == "v"
+    assert kind.nodes.store["k"][0] == "v"
 
 
 def test_pods_that_cannot_answer_get_no_forward_and_fail_at_once(
@@ -600,14 +603,14 @@ def test_a_forward_that_fails_is_named_in_one_line(kind: RecordingRunner) -> Non
     assert err.strip() == ("error: `kubectl port-forward` to raft-0 failed: error: unable to "
                            "forward port because pod is not running. Current status=Pending "
                            "(raft-0)")
-    assert kind.fake.store == {}
+    assert kind.nodes.store == {}
 
 
 # ------------------------------------------------------------------ routing (item 11)
 def test_requests_go_to_the_leader_first_and_dead_pods_last(
     backend: KindBackend, kind: RecordingRunner
 ) -> None:
-    kind.fake.elect("raft-2")
+    kind.nodes.elect("raft-2")
     kind.hosts["raftkv-worker"] = "paused"  # raft-0, first by name, is frozen
     ordered = request_order(backend.replicas())
     assert [r.id for r in ordered] == ["raft-2", "raft-1", "raft-0"]
@@ -623,31 +626,31 @@ def test_a_dead_leader_that_kubernetes_still_shows_ready_is_tried_last(
     """The node hangs (not paused by raftctl, still Ready): the survivors still name it as
     leader, but only a replica that answers as leader goes first; the silent one goes last."""
     replicas = backend.replicas()
-    kind.fake.take_down("raft-0")  # the leader stops answering; followers still name it
+    kind.nodes.take_down("raft-0")  # the leader stops answering; followers still name it
     start = time.monotonic()
     ordered = request_order(replicas, timeout=0.5)
     assert time.monotonic() - start < 2.0
     assert [r.id for r in ordered][-1] == "raft-0"
-    kind.fake.elect("raft-2")
+    kind.nodes.elect("raft-2")
     assert request_order(replicas, timeout=0.5)[0].id == "raft-2"
 
 
 def test_a_put_after_stop_node_does_not_wait_for_the_frozen_pod(kind: RecordingRunner) -> None:
-    kind.fake.leader = "raft-1"
+    kind.nodes.elect("raft-1")
     kind.hosts["raftkv-worker"] = "paused"
-    kind.fake.take_down("raft-0")
+    kind.nodes.take_down("raft-0")
     start = time.monotonic()
     code, _, err = invoke("put", "k", "v")
     assert code == 0, err
     assert time.monotonic() - start < 4.0  # the client timeout (5 s) was never paid
-    kv = [s for s in kind.fake.seen if s.path.startswith("/v1/kv")]
+    kv = [s for s in kind.nodes.seen if s.path.startswith("/v1/kv")]
     assert kv[0].node == "raft-1"  # the leader, tried first
-    assert not any(s.node == "raft-0" for s in kind.fake.seen)
+    assert not any(s.node == "raft-0" for s in kind.nodes.seen)
 
 
 # ------------------------------------------------------------------ status (item 7)
 def test_status_shows_pod_node_pod_ip_and_readiness(kind: RecordingRunner) -> None:
-    kind.fake.elect("raft-1")
+    kind.nodes.elect("raft-1")
     code, out, _ = invoke("status", "-o", "json")
     assert code == 0
     doc = json.loads(out)
@@ -720,7 +723,7 @@ def test_delete_pod_is_its_own_fault(kind: RecordingRunner) -> None:
 
 
 def test_stop_node_pauses_the_kind_node_then_restore_unpauses(kind: RecordingRunner) -> None:
-    kind.fake.elect("raft-2")
+    kind.nodes.elect("raft-2")
     code, out, err = invoke("chaos", "stop-node", "-o", "json")
     assert code == 0, err
     assert ["docker", "pause", "raftkv-worker3"] in kind.calls
@@ -742,7 +745,7 @@ def test_stop_node_pauses_the_kind_node_then_restore_unpauses(kind: RecordingRun
 
 def test_restore_starts_nodes_stopped_by_older_versions(kind: RecordingRunner) -> None:
     kind.hosts["raftkv-worker2"] = "exited"
-    kind.fake.take_down("raft-1")
+    kind.nodes.take_down("raft-1")
     code, out, err = invoke("chaos", "restore")
     assert code == 0, err
     assert ["docker", "start", "raftkv-worker2"] in kind.calls
@@ -753,7 +756,7 @@ def test_restore_starts_nodes_stopped_by_older_versions(kind: RecordingRunner) -
 def test_restore_names_what_is_still_pending(kind: RecordingRunner) -> None:
     kind.hosts["raftkv-worker2"] = "paused"
     kind.node_ready["raftkv-worker2"] = False  # the node stays NotReady after unpause
-    kind.fake.take_down("raft-1")
+    kind.nodes.take_down("raft-1")
     code, out, _ = invoke("chaos", "restore", "--timeout", "1", "-o", "json")
     assert code == 1
     doc = json.loads(out)

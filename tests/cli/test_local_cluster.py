@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from raftctl.backends.procs import proc_state
+from raftctl.backends.local.procs import proc_state
 from tests.cli.localcluster import Local
 from tests.support.waiting import wait_until
 

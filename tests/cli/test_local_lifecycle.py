@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from raftctl.backends.localstate import write_json
-from raftctl.backends.procs import ProcId, same_process
+from raftctl.backends.local.procs import ProcId, same_process
+from raftctl.backends.local.state import write_json
 from tests.cli.localcluster import Local
 from tests.support.waiting import wait_until
 

@@ -64,3 +64,18 @@ def test_scale_up_and_down_through_the_log(local: Local) -> None:
     assert res.returncode == 1 and "new id" in res.stderr, res.stderr
     res = local.sh("scale", "4", "--timeout", "1")  # even: warned about (the step may time out)
     assert "4 voters tolerate no more failures than 3" in res.stderr
+
+
+def test_status_counts_voters_for_the_quorum_and_shows_learners_apart(local: Local) -> None:
+    from raftctl.backends.local.scale import LocalPool
+
+    assert local.sh("up", "--election-ms", "300", "--heartbeat-ms", "50").returncode == 0
+    _, url = LocalPool(local.backend).start_replica("raft-3")
+    res = local.sh("member", "add", "raft-3", url)
+    assert res.returncode == 0, res.stderr
+    status = local.json("status")
+    assert status["learners"] == ["raft-3"] and status["healthy"], status
+    assert len(status["replicas"]) == 4
+    res = local.sh("status")
+    assert res.returncode == 0, res.stderr
+    assert "3/3 healthy; learners (not in the quorum): raft-3" in res.stdout, res.stdout

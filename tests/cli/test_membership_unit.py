@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raftctl.backends.localstate import ReplicaSpec, Spec
+from raftctl.backends.local.state import ReplicaSpec, Spec
 from raftctl.errors import RaftctlError
 from raftctl.membership import Config, next_replica_id
 

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from raftctl.backends.procs import (
+from raftctl.backends.local.procs import (
     ProcId,
     cmdline,
     group_members,

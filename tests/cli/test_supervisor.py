@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from raftctl.backends.localstate import ClusterPaths, ReplicaSpec, Runtime, Spec, write_json
-from raftctl.backends.procs import proc_state, same_process
+from raftctl.backends.local.procs import proc_state, same_process
+from raftctl.backends.local.state import ClusterPaths, ReplicaSpec, Runtime, Spec, write_json
 from tests.support.waiting import wait_until
 
 SLEEPER = (sys.executable, "-c", "import sys, time; print('up', sys.argv[1:7], flush=True); "
@@ -48,7 +48,7 @@ def start(tmp_path: Path) -> Iterator[object]:
                                                              ClusterPaths]:
         paths = make_spec(tmp_path / f"c{len(procs)}", command, n)
         with open(paths.supervisor_log, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "raftctl.supervisor",
+            proc = subprocess.Popen([sys.executable, "-m", "raftctl.backends.local.supervisor",
                                      str(paths.root), "--foreground"], stderr=log)
         procs.append((proc, paths))
         return proc, paths

@@ -57,3 +57,27 @@ def test_up_tls_serves_https_with_mutual_tls(local: Local) -> None:
     assert ok.returncode == 0 and "hello" in ok.stdout, ok.stderr
     bad = local.sh("--endpoints", endpoints, "get", "greeting")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_streaming_commands_trust_the_ca_too(local: Local, tmp_path: Path) -> None:
+    """`watch` and `snapshot save` stream their bodies (requests, stream=True) with the same
+    trust as every other request: the cluster's CA (local target), --cacert (endpoints)."""
+    spec = local.backend.spec()
+    assert spec is not None and spec.tls_dir
+    ca = Path(spec.tls_dir) / "ca.pem"
+    assert local.sh("put", "tls/a", "1").returncode == 0
+    watched = local.sh("watch", "tls/", "--from-index", "0", "--max-changes", "1",
+                       "--output", "json")
+    assert watched.returncode == 0, watched.stderr
+    change = json.loads(watched.stdout.splitlines()[0])
+    assert (change["key"], change["value"]) == ("tls/a", "1")
+    saved = local.sh("snapshot", "save", str(tmp_path / "b.snap"), "--output", "json")
+    assert saved.returncode == 0, saved.stderr
+    assert json.loads(saved.stdout)["keys"] >= 1
+    endpoints = ",".join(f"https://127.0.0.1:{r.port}" for r in spec.replicas)
+    ok = local.sh("--endpoints", endpoints, "--cacert", str(ca), "snapshot", "save",
+                  str(tmp_path / "c.snap"))
+    assert ok.returncode == 0 and (tmp_path / "c.snap").stat().st_size > 0, ok.stderr
+    bad = local.sh("--endpoints", endpoints, "snapshot", "save", str(tmp_path / "d.snap"))
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "d.snap").exists()

@@ -1,8 +1,8 @@
 """`raftctl verify --chaos --target kind` goes through the kind backend: its faults are the kind
 target's commands (SIGKILL of the leader's container process through the kind node's container
 runtime, `docker pause`/`docker unpause` of its kind node, and a SIGKILL of every replica for the
-full restart), recorded by the kind tests' fake runner, with fake nodes behind fake
-`kubectl port-forward`s serving the clients. No Kubernetes here (see docs/verify.md)."""
+full restart), recorded by the kind tests' fake runner, with real nodes (tests/cli/realnodes.py)
+behind fake `kubectl port-forward`s serving the clients. No Kubernetes here (see docs/verify.md)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def _killed(calls: list[list[str]]) -> list[str]:
 
 def test_verify_chaos_on_kind_injects_faults_through_the_kind_backend(
         kind: RecordingRunner) -> None:  # noqa: F811
+    kind.nodes.without_route("/v1/admin/hash")  # nodes of a version without the hash route
     res = CliRunner().invoke(app, [
         "verify", "--target", "kind", "--chaos", "--duration", "5", "--fault-interval", "1.6",
         "--hold", "0.5", "--clients", "3", "--keys", "2", "-o", "json"])
@@ -39,6 +40,6 @@ def test_verify_chaos_on_kind_injects_faults_through_the_kind_backend(
     killed = _killed(kind.calls)
     assert set(NODES) <= set(killed[-3:])  # the full restart killed every replica
     assert len(killed) >= 4  # ... after at least one kill-leader
-    # the fake nodes have no /v1/admin/hash: agreement is skipped and said so, never "passed"
+    # the nodes have no /v1/admin/hash: agreement is skipped and said so, never "passed"
     assert doc["agreement"][0]["ok"] is None and "skipped" in doc["agreement"][0]["explanation"]
     assert doc["durability"]["ok"] is True

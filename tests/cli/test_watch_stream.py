@@ -1,5 +1,10 @@
-"""raftctl.watch.WatchStream against scripted fake nodes: resume after a broken stream with the
-last index, skip what it already printed, 503 → next node, compacted → WatchCompacted."""
+"""raftctl.watchstream.WatchStream against scripted nodes: resume after a broken stream
+with the last index, skip what it already printed, 503 → next node, compacted → WatchCompacted.
+
+Scripted on purpose: each case needs one exact sequence of streams (a stream ending after a given
+line, a duplicate change, a refusal on the next node) that real nodes produce only in races. The
+same client against real nodes (leader kill, compaction, SIGTERM):
+tests/integration/test_watch.py."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from typer.testing import CliRunner
 
 from raftctl.errors import Unavailable
 from raftctl.main import app
-from raftctl.watch import WatchCompacted, WatchStream
+from raftctl.watchstream import WatchCompacted, WatchStream
 
 
 class Node:

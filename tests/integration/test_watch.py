@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from raftctl.main import app as raftctl_app
-from raftctl.watch import WatchStream
+from raftctl.watchstream import WatchStream
 from tests.integration.cluster import LocalCluster
 from tests.support.waiting import wait_until
 

@@ -1,4 +1,4 @@
-"""bench.py — a closed-loop load generator for ``raftctl bench``.
+"""loadgen.py — a closed-loop load generator for ``raftctl bench``.
 
 Contract: ``run_bench`` starts ``clients`` threads; each owns one keep-alive connection and
 loops for ``duration`` seconds, choosing a linearizable read with probability ``read_ratio``

@@ -1,4 +1,4 @@
-"""localstate.py — the on-disk state of a local cluster, shared by raftctl and its supervisor.
+"""local/state.py — the on-disk state of a local cluster, shared by raftctl and its supervisor.
 
 Layout of ``<state root>/<name>/`` (state root: ``--state-dir`` / ``RAFTCTL_STATE_DIR``, else
 ``$XDG_STATE_HOME/raftkv``, else ``~/.local/state/raftkv``)::
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raftctl.backends.procs import ProcId
+from raftctl.backends.local.procs import ProcId
 
 __all__ = [
     "ClusterPaths",
@@ -37,7 +37,10 @@ __all__ = [
     "write_json",
 ]
 
-SUPERVISOR_MARKER = "raftctl.supervisor"
+SUPERVISOR_MODULE = "raftctl.backends.local.supervisor"  # run as `python -m SUPERVISOR_MODULE`
+# what its command line contains; also matches `python -m raftctl.supervisor` (raftctl before the
+# local backend became one package), so a cluster started by an older raftctl is still recognized
+SUPERVISOR_MARKER = "supervisor"
 
 
 def default_state_root() -> Path:

@@ -1,8 +1,8 @@
-"""local.py — the local target: real ``raftkv serve`` processes on 127.0.0.1.
+"""local/backend.py — the local target: real ``raftkv serve`` processes on 127.0.0.1.
 
 Contract:
 - ``up`` writes the spec (ids ``raft-0..N-1``, free ports or ``--base-port``, data and log files
-  under the state directory, see ``localstate``) and starts the supervisor detached; it returns
+  under the state directory, see ``state``) and starts the supervisor detached; it returns
   once the supervisor has published its PIDs. Running it again on a healthy cluster changes
   nothing. State left by a crashed run (supervisor gone) is detected, its surviving processes —
   and only those, checked by (pid, start time) — are killed, and the cluster is started again
@@ -31,9 +31,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from raftctl.backends.base import Replica, Reporter
-from raftctl.backends.localstate import (
+from raftctl.backends.base import Closing, Replica, Reporter
+from raftctl.backends.local.procs import (
+    ProcId,
+    group_members,
+    proc_state,
+    same_process,
+    signal_group,
+)
+from raftctl.backends.local.state import (
     SUPERVISOR_MARKER,
+    SUPERVISOR_MODULE,
     ClusterPaths,
     ReplicaSpec,
     Runtime,
@@ -41,13 +49,6 @@ from raftctl.backends.localstate import (
     default_state_root,
     read_json,
     write_json,
-)
-from raftctl.backends.procs import (
-    ProcId,
-    group_members,
-    proc_state,
-    same_process,
-    signal_group,
 )
 from raftctl.certs import make_ca, make_cert
 from raftctl.client import cacert_in_use, use_cacert
@@ -95,7 +96,7 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-class LocalBackend:
+class LocalBackend(Closing):
     """A cluster of ``raftkv serve`` processes on this machine, kept alive by a supervisor."""
 
     target = "local"
@@ -251,7 +252,7 @@ class LocalBackend:
             return True
 
     def _start_supervisor(self, replicas: int) -> None:
-        argv = [sys.executable, "-m", SUPERVISOR_MARKER, str(self.paths.root)]
+        argv = [sys.executable, "-m", SUPERVISOR_MODULE, str(self.paths.root)]
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               check=False, timeout=30)
         if proc.returncode != 0:
@@ -384,6 +385,3 @@ class LocalBackend:
                     yield line
                 else:
                     time.sleep(0.2)
-
-    def close(self) -> None:
-        return None

@@ -1,4 +1,4 @@
-"""cluster.py — one picture of a cluster: every replica's ``/v1/status``, fetched at once.
+"""clusterview.py — one picture of a cluster: every replica's ``/v1/status``, fetched at once.
 
 Contract: ``fetch_view`` asks every replica concurrently (one short-lived ``Transport`` per
 replica, short timeout), never raises for a replica that does not answer — that replica's row
@@ -41,6 +41,7 @@ class ReplicaStatus:
     last_log_index: int | None = None
     lag: int | None = None
     health: str = "unknown"
+    learners: tuple[str, ...] = ()  # the non-voting members in this replica's configuration
 
     @property
     def id(self) -> str:
@@ -82,13 +83,30 @@ class ClusterView:
         return next((r for r in self.rows if r.id == self.leader and r.reachable), None)
 
     @property
+    def learners(self) -> tuple[ReplicaStatus, ...]:
+        """Rows that do not vote: named as learners by the leader's configuration, or saying
+        so themselves (a learner's /v1/status role)."""
+        listed = set(self.leader_row.learners) if self.leader_row is not None else set()
+        return tuple(r for r in self.rows if r.id in listed or r.role == "learner")
+
+    @property
+    def voters(self) -> tuple[ReplicaStatus, ...]:
+        """The rows that count for quorum (every row that is not a learner)."""
+        learners = {r.id for r in self.learners}
+        return tuple(r for r in self.rows if r.id not in learners)
+
+    @property
     def quorum(self) -> int:
-        return len(self.rows) // 2 + 1
+        return len(self.voters) // 2 + 1
+
+    @property
+    def healthy_voters(self) -> int:
+        return sum(1 for r in self.voters if r.health == "healthy")
 
     @property
     def healthy(self) -> bool:
-        good = sum(1 for r in self.rows if r.health == "healthy")
-        return self.leader_row is not None and good >= self.quorum
+        """A leader, and a majority of the VOTERS healthy (learners do not count)."""
+        return self.leader_row is not None and self.healthy_voters >= self.quorum
 
     def row(self, replica_id: str) -> ReplicaStatus | None:
         return next((r for r in self.rows if r.id == replica_id), None)
@@ -98,6 +116,7 @@ class ClusterView:
             "leader": self.leader,
             "term": self.term,
             "healthy": self.healthy,
+            "learners": [r.id for r in self.learners],
             "replicas": [r.to_json() for r in self.rows],
         }
 
@@ -128,6 +147,7 @@ def _fetch_one(replica: Replica, token: str | None, timeout: float) -> ReplicaSt
         commit_index=_int(body, "commit_index"),
         last_applied=_int(body, "last_applied"),
         last_log_index=_int(body, "last_log_index"),
+        learners=tuple(str(x) for x in body.get("learners") or () if isinstance(x, str)),
     )
 
 

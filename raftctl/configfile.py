@@ -1,4 +1,4 @@
-"""contexts.py — raftctl's optional config file with named contexts (like kubectl's and etcdctl's).
+"""configfile.py — raftctl's optional config file with named contexts (as kubectl and etcdctl).
 
 Contract: the file is ``$RAFTCTL_CONFIG`` if set, else ``$XDG_CONFIG_HOME/raftctl/config.yaml``
 (``~/.config/raftctl/config.yaml`` without XDG_CONFIG_HOME); it is optional. Its shape::

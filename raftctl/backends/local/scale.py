@@ -1,4 +1,4 @@
-"""localscale.py — `raftctl scale` on the local target: add and retire replicas of a cluster.
+"""local/scale.py — `raftctl scale` on the local target: add and retire replicas of a cluster.
 
 Implements ``membership.ReplicaPool`` over the local state directory: ``start_replica`` writes
 the new replica (new id, free port, empty data dir) into cluster.json and waits until the
@@ -14,8 +14,8 @@ import dataclasses
 import shutil
 import time
 
-from raftctl.backends.local import LocalBackend, _free_ports
-from raftctl.backends.localstate import ReplicaSpec, Spec, write_json
+from raftctl.backends.local.backend import LocalBackend, _free_ports
+from raftctl.backends.local.state import ReplicaSpec, Spec, write_json
 from raftctl.errors import ClusterNotRunning, RaftctlError
 from raftctl.membership import Config, next_replica_id
 

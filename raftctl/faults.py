@@ -1,4 +1,4 @@
-"""chaos.py — inject one fault into a running cluster and measure how it heals.
+"""faults.py — inject one fault into a running cluster and measure how it heals.
 
 Contract: ``run_fault`` takes a view of the cluster, picks the victim (the leader unless told),
 injects the fault through the backend (``kill``, ``stop``, or any ``inject`` callable such as the
@@ -28,7 +28,7 @@ from typing import Any
 
 from raftctl.backends.base import Backend, Replica
 from raftctl.client import KVClient
-from raftctl.cluster import ClusterView, ReplicaStatus, fetch_view
+from raftctl.clusterview import ClusterView, ReplicaStatus, fetch_view
 from raftctl.errors import RaftctlError, Unavailable, UnknownReplica
 
 __all__ = ["FaultReport", "RestoreReport", "restore", "run_fault"]

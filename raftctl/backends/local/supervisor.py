@@ -1,7 +1,8 @@
 """supervisor.py — keeps a local cluster's replicas running, like a StatefulSet controller.
 
-Run as ``python -m raftctl.supervisor STATE_DIR`` (``raftctl up`` does it, detached: the process
-double-forks into its own session so ``raftctl`` returns and no zombie is left behind).
+Run as ``python -m raftctl.backends.local.supervisor STATE_DIR`` (``raftctl up`` does it,
+detached: the process double-forks into its own session so ``raftctl`` returns and no zombie is
+left behind).
 
 Contract:
 - Starts every replica of ``STATE_DIR/cluster.json`` at once (Parallel pod management), each in
@@ -30,12 +31,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from raftctl.backends.localstate import ClusterPaths, ReplicaSpec, Runtime, Spec, write_json
-from raftctl.backends.procs import ProcId, signal_group
+from raftctl.backends.local.procs import ProcId, signal_group
+from raftctl.backends.local.state import ClusterPaths, ReplicaSpec, Runtime, Spec, write_json
 
 __all__ = ["Supervisor", "main"]
 
-log = logging.getLogger("raftctl.supervisor")
+log = logging.getLogger("raftctl.backends.local.supervisor")
 
 RESTART_DELAY = 0.3
 MAX_BACKOFF = 10.0
@@ -240,7 +241,8 @@ def _daemonize(log_path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
-        print("usage: python -m raftctl.supervisor STATE_DIR [--foreground]", file=sys.stderr)
+        print("usage: python -m raftctl.backends.local.supervisor STATE_DIR [--foreground]",
+              file=sys.stderr)
         return 2
     paths = ClusterPaths(Path(args[0]).resolve())
     spec = Spec.load(paths.spec)

@@ -1,4 +1,4 @@
-"""watch.py — follow a raftkv cluster's changes (``GET /v1/watch``), resuming across failures.
+"""watchstream.py — follow a raftkv cluster's changes (``GET /v1/watch``), resuming across failures.
 
 Contract: ``WatchStream(urls, prefix=, from_index=)`` yields each change under the prefix once, in
 index order, as the node sends it (``{"index","op","key","value"}``). It connects to one replica
@@ -7,19 +7,26 @@ shuts down, stops sending (no line, not even a progress line, within ``read_time
 reconnects to the next replica with ``from_index`` = the last index it saw (a change or a
 progress line), so nothing is missed or repeated. A 410 (or a final ``compacted`` line: the
 watcher fell behind the node's window) raises ``WatchCompacted``; no replica reachable for
-``deadline`` seconds raises ``Unavailable``. Stdlib ``http.client`` only, one connection at a
-time.
+``deadline`` seconds raises ``Unavailable``. One streamed ``requests`` response at a time
+(``raftctl.client.Transport.stream``: the same TLS trust and token as every raftctl request).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Self
 
-from raftctl.client import stream_connection
+import requests
+
+from raftctl.client import (
+    STREAM_ERRORS,
+    NodeUnreachable,
+    Transport,
+    iter_lines,
+    root_cause,
+)
 from raftctl.errors import NodeError, Unavailable
 from raftkv.keycodec import encode_query_value
 
@@ -67,12 +74,21 @@ class WatchStream:
         self.deadline = deadline
         self.on_reconnect = on_reconnect
         self.reconnects = 0
-        self._conn: http.client.HTTPConnection | None = None
+        self._transport = Transport(timeout=read_timeout, token=token)
+        self._resp: requests.Response | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Drop the current stream's connection (the next one is made on demand)."""
+        if self._resp is not None:
+            self._resp.close()
+            self._resp = None
+        self._transport.close()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         turn = 0
@@ -106,24 +122,23 @@ class WatchStream:
             delay = min(delay * 2, 1.0)
 
     def _follow(self, url: str) -> Iterator[dict[str, Any]]:
-        conn, base = stream_connection(url, self.read_timeout)
-        self._conn = conn
         query = "prefix=" + encode_query_value(self.prefix)  # the one key codec (raftkv.keycodec)
         if self.cursor is not None:
             query += f"&from_index={self.cursor}"
-        headers = {"Accept": "application/x-ndjson"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
         try:
-            conn.request("GET", base + "/v1/watch?" + query,
-                         headers=headers)
-            resp = conn.getresponse()
-            if resp.status != 200:
-                self._refuse(resp.status, resp.read())
-            for raw in iter(resp.readline, b""):
+            resp = self._transport.stream(url, "/v1/watch?" + query,
+                                          headers={"Accept": "application/x-ndjson"},
+                                          timeout=self.read_timeout)
+        except NodeUnreachable as err:
+            raise _Broken(err.why) from None
+        self._resp = resp
+        try:
+            if resp.status_code != 200:
+                self._refuse(resp.status_code, resp.content)
+            for raw in iter_lines(resp):
                 yield from self._line(raw)
-        except (OSError, http.client.HTTPException) as err:
-            raise _Broken(type(err).__name__ if not str(err) else str(err)) from None
+        except STREAM_ERRORS as err:
+            raise _Broken(root_cause(err)) from None
 
     def _refuse(self, status: int, raw: bytes) -> None:
         body = _parse(raw)
