@@ -1030,7 +1030,21 @@ class RaftNode:
             else:
                 li = self._log.last_index_of_term(m.hint_term)
                 nxt = li + 1 if li is not None else m.hint_index
+            match = pr.match
             if pr.maybe_decrease_to(m.index, min(max(nxt, 1), last + 1)):
+                if pr.match < match:
+                    logger.warning(
+                        "node=%s term=%d peer=%s lost entries it acknowledged (match was %d, it "
+                        "rejected prev=%d, hint %d/%d): probing from %d (wiped disk?)",
+                        self.id,
+                        self.term,
+                        m.src,
+                        match,
+                        m.index,
+                        m.hint_index,
+                        m.hint_term,
+                        pr.next,
+                    )
                 logger.debug(
                     "node=%s term=%d peer=%s rejected prev=%d, probing from %d",
                     self.id,

@@ -10,7 +10,8 @@ States:
   Wait for its acknowledgement (or ``snapshot_elapsed`` reaching the election timeout, then probe
   again).
 
-Invariant: ``match < next``; ``match`` never decreases within a term.
+Invariant: ``match < next``; ``match`` never decreases within a term, except when the follower
+proves it lost entries it acknowledged (``lost_log``: a wiped disk).
 """
 
 from __future__ import annotations
@@ -94,13 +95,20 @@ class Progress:
         return updated
 
     def maybe_decrease_to(self, rejected: int, next_hint: int) -> bool:
-        """The follower rejected an append whose prev index was ``rejected``. False if stale.
+        """The follower rejected an append whose prev index was ``rejected``; ``next_hint`` is
+        where its log can match ours (the leader's reading of its hint). False if stale.
 
-        On True the progress is in PROBE state with ``next`` moved back to the hinted index.
+        On True the progress is in PROBE state with ``next`` moved back to the hinted index. When
+        the rejection shows the follower no longer holds the entry at ``match`` (it lost entries
+        it acknowledged: a wiped or rolled-back disk), ``match`` is reset too (``lost_log``).
         """
         if self.state is ProgressState.REPLICATE:
-            if rejected <= self.match:
-                return False
+            if rejected < self.match:
+                return False  # an answer to an older probe, overtaken by later acks
+            if rejected == self.match:
+                # the append right after our match was refused: no entry at match any more
+                self.lost_log(rejected, next_hint)
+                return True
             # the pipeline broke (a lost or refused append): probe from the hinted index
             self.state = ProgressState.PROBE
             self.inflight.clear()
@@ -109,9 +117,26 @@ class Progress:
             return True
         if self.next - 1 != rejected:
             return False
+        if next_hint <= self.match:
+            # the answer to our current probe: the follower's log cannot match ours at match
+            self.lost_log(rejected, next_hint)
+            return True
         self.next = max(self.match + 1, min(rejected, next_hint))
         self.probe_sent = False
         return True
+
+    def lost_log(self, rejected: int, next_hint: int) -> None:
+        """The follower's log no longer holds what it acknowledged up to ``match``: forget it and
+        probe from the hint. Lowering ``match`` is safe: the commit index it helped to compute
+        never goes back; this follower only stops counting toward new commits until it holds the
+        entries again (Raft assumes durable acknowledgements; a wiped voter breaks that
+        assumption, docs/scale.md "A wiped follower")."""
+        self.match = 0
+        self.state = ProgressState.PROBE
+        self.inflight.clear()
+        self.probe_sent = False
+        self.pending_snapshot = 0
+        self.next = max(1, min(rejected, next_hint))
 
     def is_paused(self, max_inflight: int) -> bool:
         state = self.state

@@ -33,8 +33,34 @@ def test_stale_rejects_are_ignored_and_real_ones_probe() -> None:
     assert pr.maybe_decrease_to(9, 7)
     assert (pr.state, pr.next) == (ProgressState.PROBE, 7)
     assert not pr.maybe_decrease_to(9, 7)  # probe expects prev == next-1 == 6
+    assert pr.maybe_decrease_to(6, 6)
+    assert pr.next == 6 and pr.match == 5  # never below match + 1 while the hint allows
+
+
+def test_a_rejection_below_match_that_answers_the_probe_resets_match() -> None:
+    # probing: the follower answers our probe (prev 6) with "my log ends at 0": it lost what it
+    # acknowledged up to 5 (a wiped disk)
+    pr = Progress(1)
+    pr.maybe_update(5)
+    pr.next = 7
     assert pr.maybe_decrease_to(6, 1)
-    assert pr.next == 6  # never below match + 1
+    assert (pr.state, pr.match, pr.next) == (ProgressState.PROBE, 0, 1)
+    # replicating: the append right after match (prev == match) is refused
+    pr = Progress(1)
+    pr.maybe_update(5)
+    pr.become_replicate()
+    pr.inflight.append(8)
+    pr.next = 9
+    assert not pr.maybe_decrease_to(4, 1)  # older than match: stale
+    assert pr.match == 5 and pr.state is ProgressState.REPLICATE
+    assert pr.maybe_decrease_to(5, 3)
+    assert (pr.state, pr.match, pr.next, list(pr.inflight)) == (ProgressState.PROBE, 0, 3, [])
+    # a rejection that does not answer the current probe stays stale, whatever its hint
+    pr = Progress(1)
+    pr.maybe_update(5)
+    pr.next = 7
+    assert not pr.maybe_decrease_to(5, 1)
+    assert (pr.match, pr.next) == (5, 7)
 
 
 def test_snapshot_state_is_paused_until_acknowledged() -> None:
