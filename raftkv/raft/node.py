@@ -271,7 +271,7 @@ class RaftNode:
         if self._log.term(self.commit) != self.term:
             # thesis §6.4 step 1: the commit index is only known to be current once an entry of
             # this term is committed (our NOOP). Queue until then.
-            self._reads.waiting.append(request_id)
+            self._reads.defer(request_id)
             return
         self._start_reads([request_id])
 
@@ -436,6 +436,7 @@ class RaftNode:
             self._apply_handed = self.commit
         hs_now = (self.term, self.voted_for, self.commit)
         hard_state = None
+        must_sync = bool(entries) or hs_now[:2] != self._prev_hs[:2]
         if hs_now != self._prev_hs:
             hard_state = HardState(term=self.term, voted_for=self.voted_for, commit=self.commit)
             self._prev_hs = hs_now
@@ -452,6 +453,7 @@ class RaftNode:
             committed_entries=committed,
             read_states=tuple(self._read_states),
             soft_state=soft_state,
+            must_sync=must_sync,
         )
         self._pending_snapshot = None
         self._msgs = []
@@ -909,10 +911,8 @@ class RaftNode:
         if self._heartbeat_elapsed >= cfg.heartbeat_tick:
             self._heartbeat_elapsed = 0
             reads = self._reads
-            if reads.next_batch:
-                batch, reads.next_batch = reads.next_batch, []
-                reads.start_round(self.commit, batch, self.id)
-            self._bcast_heartbeat(reads.newest_context())
+            reads.start_batch(self.commit, self.id)
+            self._bcast_heartbeat(reads.last_pending_context())
 
     def _step_leader(self, m: Message) -> None:
         if isinstance(m, AppendEntriesResponse):
@@ -1090,12 +1090,13 @@ class RaftNode:
             self._send_append(m.src, pr, allow_empty=True)
         if m.context:
             reads = self._reads
-            for r in reads.ack(m.src, m.context, self._quorum, self._voter_set):
+            reads.recv_ack(m.src, m.context)
+            for r in reads.advance(self._quorum, self._voter_set):
                 self._read_states.extend(ReadState(rid, r.index) for rid in r.request_ids)
-            if not reads.rounds and reads.next_batch:
-                batch, reads.next_batch = reads.next_batch, []
-                r = reads.start_round(self.commit, batch, self.id)
-                self._bcast_heartbeat(r.context)
+            if not reads.in_flight:
+                context = reads.start_batch(self.commit, self.id)
+                if context:
+                    self._bcast_heartbeat(context)
 
     def _maybe_commit(self) -> bool:
         """Raft §5.4.2 / Figure 8: commit by counting replicas only an entry of the current term.
@@ -1110,9 +1111,9 @@ class RaftNode:
                 self._conf_committed()
                 if self.role is not Role.LEADER:
                     return True
-            if self._reads.waiting:
-                waiting, self._reads.waiting = self._reads.waiting, []
-                self._start_reads(waiting)
+            deferred = self._reads.take_deferred()
+            if deferred:
+                self._start_reads(deferred)
             return True
         return False
 
@@ -1144,12 +1145,9 @@ class RaftNode:
         if self._quorum == 1 and self.id in self._voter_set:
             self._read_states.extend(ReadState(rid, self.commit) for rid in request_ids)
             return
-        reads = self._reads
-        if reads.rounds:
-            reads.next_batch.extend(request_ids)
-            return
-        r = reads.start_round(self.commit, list(request_ids), self.id)
-        self._bcast_heartbeat(r.context)
+        context = self._reads.add_request(self.commit, request_ids, self.id)
+        if context:
+            self._bcast_heartbeat(context)
 
     # ------------------------------------------------------------------ membership
 

@@ -1,16 +1,24 @@
 """readonly.py — batched ReadIndex rounds (Raft thesis §6.4), leader side bookkeeping.
 
-A read is released as ``(request_id, index)`` where ``index`` is the commit index recorded when its
-round started, once a quorum (the leader included) answered a heartbeat sent at or after that start.
+The shape of etcd's ``read_only.go``: the core calls methods, never touches the fields.
 
-Batching: a read that arrives while no round is in flight starts one; reads arriving while rounds
-are in flight wait in ``next_batch`` and start ONE round together (when the in-flight rounds finish,
-or at the next heartbeat). Heartbeats carry the newest round's ``context``; an answer for context
-``c`` acknowledges every round with context <= c (it was sent after they started). So a burst of
-reads costs one heartbeat round per batch, not per read.
+- ``add_request(index, request_ids, self_id)``: reads at commit index ``index``. No round in
+  flight: they start one now (returns its ``context``: broadcast heartbeats carrying it). A round
+  in flight: they join the next batch (returns 0) — so a burst of reads costs one heartbeat round
+  per batch, not per read. This module is the ONE batching owner (the driver hands over what it
+  has, every pass, and never decides when a round starts).
+- ``start_batch(index, self_id)``: the next batch starts a round now (at the heartbeat tick, or
+  once the rounds in flight are confirmed: ``in_flight`` is False).
+- ``recv_ack(peer, context)``: ``peer`` answered a heartbeat carrying ``context``; that answer
+  acknowledges every round with context <= ``context`` (it was sent after they started).
+- ``advance(quorum, voters)``: pop the rounds a quorum of voters acknowledged, oldest first. A
+  round's reads are released as ``(request_id, round.index)``.
+- ``defer(request_id)`` / ``take_deferred()``: reads that arrived before the leader committed an
+  entry of its own term (the commit index is not known to be current until then).
+- ``reset()``: leadership lost, forget everything (the driver fails its waiters via soft_state).
 
-Reads that arrive before the leader committed an entry of its own term wait in ``waiting`` (the
-commit index is not known to be current until then).
+A request id is opaque here: the core decides what releasing it means (a local ReadState today;
+an answer to another node could be another kind of id).
 """
 
 from __future__ import annotations
@@ -31,50 +39,99 @@ class ReadRound:
 
 
 class ReadOnly:
-    __slots__ = ("_seq", "next_batch", "rounds", "waiting")
+    __slots__ = ("_deferred", "_next_batch", "_rounds", "_seq")
 
     def __init__(self, seq: int = 0) -> None:
         self._seq = seq
-        self.rounds: deque[ReadRound] = deque()
-        self.next_batch: list[str] = []
-        self.waiting: list[str] = []
+        self._rounds: deque[ReadRound] = deque()
+        self._next_batch: list[str] = []
+        self._deferred: list[str] = []
 
+    # ------------------------------------------------------------------ read-only views
     @property
     def seq(self) -> int:
         return self._seq
 
-    def reset(self) -> None:
-        """Leadership lost: forget every pending read (the driver fails them via soft_state)."""
-        self.rounds.clear()
-        self.next_batch = []
-        self.waiting = []
+    @property
+    def rounds(self) -> tuple[ReadRound, ...]:
+        """The rounds in flight, oldest first."""
+        return tuple(self._rounds)
 
-    def newest_context(self) -> int:
-        return self.rounds[-1].context if self.rounds else 0
+    @property
+    def next_batch(self) -> list[str]:
+        """Reads waiting for the next round (a copy)."""
+        return list(self._next_batch)
+
+    @property
+    def waiting(self) -> list[str]:
+        """Reads waiting for a commit in the leader's term (a copy)."""
+        return list(self._deferred)
+
+    @property
+    def in_flight(self) -> bool:
+        return bool(self._rounds)
+
+    def last_pending_context(self) -> int:
+        """The newest round's context (0: none): what heartbeats carry."""
+        return self._rounds[-1].context if self._rounds else 0
+
+    # ------------------------------------------------------------------ requests
+    def add_request(self, index: int, request_ids: list[str], self_id: str) -> int:
+        """Reads at commit ``index``: a new round's context (send heartbeats with it), or 0 when
+        they joined the next batch because a round is in flight."""
+        if self._rounds:
+            self._next_batch.extend(request_ids)
+            return 0
+        return self.start_round(index, list(request_ids), self_id).context
+
+    def start_batch(self, index: int, self_id: str) -> int:
+        """Start a round for the next batch now; its context, or 0 if the batch is empty."""
+        if not self._next_batch:
+            return 0
+        batch, self._next_batch = self._next_batch, []
+        return self.start_round(index, batch, self_id).context
 
     def start_round(self, index: int, request_ids: list[str], self_id: str) -> ReadRound:
+        """A round for ``request_ids`` at ``index`` now, acknowledged by ``self_id`` already."""
         self._seq += 1
         r = ReadRound(self._seq, index, request_ids, {self_id})
-        self.rounds.append(r)
+        self._rounds.append(r)
         return r
 
-    def ack(
-        self, peer: str, context: int, quorum: int, voters: Collection[str] | None = None
-    ) -> list[ReadRound]:
-        """Record that ``peer`` answered heartbeat ``context``; return the rounds now confirmed.
+    def defer(self, request_id: str) -> None:
+        """Hold a read until the leader committed an entry of its term (``take_deferred``)."""
+        self._deferred.append(request_id)
+
+    def take_deferred(self) -> list[str]:
+        deferred, self._deferred = self._deferred, []
+        return deferred
+
+    def reset(self) -> None:
+        """Leadership lost: forget every pending read (the driver fails them via soft_state)."""
+        self._rounds.clear()
+        self._next_batch = []
+        self._deferred = []
+
+    # ------------------------------------------------------------------ acknowledgements
+    def recv_ack(self, peer: str, context: int) -> None:
+        """``peer`` answered a heartbeat carrying ``context`` (0: not a read round's)."""
+        if context <= 0:
+            return
+        for r in self._rounds:
+            if r.context > context:
+                break
+            r.acks.add(peer)
+
+    def advance(self, quorum: int, voters: Collection[str] | None = None) -> list[ReadRound]:
+        """Pop and return the rounds now confirmed, oldest first.
 
         Only acknowledgements from ``voters`` (when given) count toward ``quorum``: a learner's
         answer (or a non-voting leader's own) proves nothing about who could elect a new leader.
         """
-        if context <= 0:
-            return []
-        for r in self.rounds:
-            if r.context > context:
-                break
-            r.acks.add(peer)
         done: list[ReadRound] = []
-        while self.rounds and self._count(self.rounds[0].acks, voters) >= quorum:
-            done.append(self.rounds.popleft())
+        rounds = self._rounds
+        while rounds and self._count(rounds[0].acks, voters) >= quorum:
+            done.append(rounds.popleft())
         return done
 
     @staticmethod

@@ -5,7 +5,8 @@ The driver contract (etcd doc.go's four steps), for every ``rd = node.ready()``,
 1. ``rd.snapshot``: persist it and restore the state machine from it (a follower that fell far
    behind got it from the leader). The stored log before AND after it is discarded: the node's log
    restarts at ``snapshot.meta.index + 1``.
-2. ``rd.hard_state`` and ``rd.entries``: persist durably, together (one fsync). If
+2. ``rd.hard_state`` and ``rd.entries``: when ``rd.must_sync``, persist durably, together (one
+   fsync); otherwise saving ``hard_state`` (its commit index moved) may wait for the next one. If
    ``entries[0].index`` <= the last stored index, the stored suffix from there is replaced.
    PERSIST BEFORE SEND: no message of ``rd`` may leave before step 2 is durable (a vote or an
    append acknowledgement promises durability).
@@ -53,11 +54,10 @@ class Ready:
     committed_entries: tuple[Entry, ...] = ()
     read_states: tuple[ReadState, ...] = ()
     soft_state: tuple[Role, NodeId | None] | None = None
-
-    @property
-    def must_sync(self) -> bool:
-        """True if step 2 has anything to make durable (hard state or entries)."""
-        return self.hard_state is not None or bool(self.entries)
+    # step 2 needs a durable (fsynced) save: new entries, or a new term or vote (etcd's MustSync).
+    # A hard state whose commit index alone moved is not worth an fsync: the stored commit is a
+    # hint (it may lag; a restarted node learns the commit index from the leader again).
+    must_sync: bool = False
 
     def describe(self) -> str:
         parts: list[str] = []

@@ -86,7 +86,7 @@ from raftkv.raft import (
 )
 from raftkv.raft.membership import decode_change
 from raftkv.raft.messages import InstallSnapshot
-from raftkv.raft.types import EntryKind, HardState, Snapshot, SnapshotMeta
+from raftkv.raft.types import EntryKind, Snapshot, SnapshotMeta
 from raftkv.server.api import NodeStatus
 from raftkv.server.changefeed import Change, ChangeFeed
 from raftkv.server.members import MembershipConflict, check_change
@@ -167,7 +167,6 @@ class NodeDriver:
         self._leader: str | None = None
         self._snapshot_index = 0
         self._last_snapshot_applied = 0
-        self._saved_hs = HardState()
         self._stopped_evt = threading.Event()
         self._handover_pending = False
         self._handover_deadline = 0.0
@@ -233,7 +232,6 @@ class NodeDriver:
         )
         self._storage = storage
         self.metrics.watch_storage(lambda: self._storage.stats() if self._storage else None)
-        self._saved_hs = rec.hard_state
         conf = self._node.membership
         self._membership = conf
         if conf.index > 0 and set(conf.members) != set(cfg.peer_ids):
@@ -678,21 +676,13 @@ class NodeDriver:
             self._pass_notes.append(f"snapshot-install={took:.3f}s")
             log.info("event=snapshot-installed index=%d term=%d keys=%d seconds=%.3f",
                      snap.meta.index, snap.meta.term, len(sm), took)
-        hs = rd.hard_state
-        saved = self._saved_hs
-        if rd.entries or (
-            hs is not None and (hs.term != saved.term or hs.voted_for != saved.voted_for)
-        ):
-            # A change of the commit index alone is not worth an fsync: the stored commit is a
-            # hint (it may lag; the core recovers it from the leader), like etcd's MustSync.
+        if rd.must_sync:  # the core decides (etcd's MustSync): a commit-only change waits
             t0 = time.perf_counter()
-            storage.save(hs, rd.entries)
+            storage.save(rd.hard_state, rd.entries)
             took = time.perf_counter() - t0
             self.metrics.fsync_seconds.observe(took)
             if took > SLOW_PASS_S / 2:
                 self._pass_notes.append(f"save={took:.3f}s/{len(rd.entries)}")
-            if hs is not None:
-                self._saved_hs = hs
             if rd.entries:
                 self.metrics.batch_entries.observe(len(rd.entries))
         if rd.messages:

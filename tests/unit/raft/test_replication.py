@@ -131,3 +131,24 @@ def test_describe_gives_readable_one_line_transcripts() -> None:
         "n1->n2 Heartbeat term=1 commit=1 ctx=1",
         "n1->n3 Heartbeat term=1 commit=1 ctx=1",
     ]
+
+
+def test_must_sync_only_for_entries_or_a_new_term_or_vote() -> None:
+    # etcd's MustSync: the core, not the driver, decides what needs an fsync
+    net = Network(3)
+    net.elect("n1")
+    net.node("n1").propose(b"a")
+    net.stabilize()
+    for nid in net.ids:
+        prev = (0, None)
+        for rd in net.peers[nid].readies:
+            hs = rd.hard_state
+            new_term_or_vote = hs is not None and (hs.term, hs.voted_for) != prev
+            assert rd.must_sync == (bool(rd.entries) or new_term_or_vote), (nid, rd.describe())
+            if hs is not None:
+                prev = (hs.term, hs.voted_for)
+    commit_only = [
+        rd for rd in net.peers["n1"].readies
+        if rd.hard_state is not None and not rd.entries and not rd.must_sync
+    ]
+    assert commit_only  # the leader's commit index moved alone at least once: no fsync
