@@ -411,10 +411,12 @@ def build_app(node: NodeAPI) -> Flask:
         return result_response(res)
 
     def barrier() -> Response | None:
-        """Linearizable read: wait for a ReadIndex on the leader; or relay to the leader."""
-        relayed = leader_check()
-        if relayed is not None:
-            return relayed
+        """Linearizable read: wait for a ReadIndex — on the leader, or on a follower that asks
+        its leader for the index and answers once it applied it (thesis §6.4); with no leader
+        known, relay (or 503)."""
+        st = node.status()
+        if st.role != "leader" and not (st.role == "follower" and st.leader):
+            return forward_or_raise(st.leader)
         with ctx.slot():
             try:
                 node.read_barrier(ctx.cfg.request_timeout)

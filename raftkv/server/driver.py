@@ -848,6 +848,13 @@ class NodeDriver:
             leader,
             st.term if st else 0,
         )
+        if not was_leader and role is not Role.LEADER and self._reads:
+            # a follower whose leader changed: the read indexes it asked the old leader for will
+            # not come; ask the new one (the reads confirmed already stay valid: they only wait
+            # to be applied)
+            for read in self._reads.values():
+                self._read_queue.extendleft(reversed(read.waiters))
+            self._reads.clear()
         if was_leader and role is not Role.LEADER:
             err = self._not_leader(leader)
             for read in list(self._reads.values()) + self._ready_reads:
@@ -889,7 +896,13 @@ class NodeDriver:
         return True
 
     def _expire_reads(self, now: float) -> None:
-        """Forget read rounds nobody can be waiting for any more (the request timed out)."""
+        """Forget read rounds nobody can be waiting for any more (the request timed out). On a
+        follower, a round the leader did not answer within an election timeout (the request or
+        its answer was lost) is asked again: a later read index serves the same reads."""
+        if self._role is not Role.LEADER:
+            again = now - self.config.election_ms / 1000
+            for rid in [rid for rid, r in self._reads.items() if r.created < again]:
+                self._read_queue.extendleft(reversed(self._reads.pop(rid).waiters))
         horizon = now - 2 * self.config.request_timeout
         stale = [rid for rid, r in self._reads.items() if r.created < horizon]
         for rid in stale:
