@@ -63,6 +63,7 @@ from raftkv.server.api import NodeAPI
 from raftkv.server.auth import Access
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.keypath import forward_target, query_value, request_key
+from raftkv.server.kvfast import FastKV
 from raftkv.server.members import register_members
 from raftkv.server.openapi import register as register_openapi
 from raftkv.server.peer_gate import check_peer_cluster
@@ -144,6 +145,8 @@ class _Ctx:
         finally:
             self.slots.release()
 
+
+_STATUS_LINES = {code: f"{code} {HTTPStatus(code).phrase}" for code in (200, 404)}
 
 _KNOWN_ROUTES = frozenset({
     "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
@@ -246,6 +249,7 @@ class _Edge:
         self.node = ctx.node
         self.histogram = ctx.node.metrics.request_seconds
         self.children: dict[tuple[str, str, str], Any] = {}
+        self.fast: FastKV | None = None  # set by build_app: PUT/GET /v1/kv/<key> without Flask
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         t0 = time.perf_counter()
@@ -263,6 +267,16 @@ class _Edge:
         if method == "POST" and path == RAFT_PATH:
             return self._raft(environ, start_response, t0)
         kv = path.startswith("/v1/kv")
+        fast = self.fast
+        if kv and fast is not None and (method == "PUT" or method == "GET"):
+            try:
+                answer = fast.handle(environ, method, path)
+            except Exception as err:  # the same mapping as the routes' errorhandler
+                return self._answer(start_response, *error_parts(err, method, path),
+                                    method, path, t0, kv=True)
+            if answer is not None:
+                return self._answer(start_response, answer[0], answer[1], {}, method, path, t0,
+                                    kv=True)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status_code[0] = status[:3]
@@ -293,11 +307,15 @@ class _Edge:
         return self._answer(start_response, 200, obj, {}, "POST", RAFT_PATH, t0)
 
     def _answer(self, start_response: Any, code: int, obj: dict[str, Any],
-                headers: dict[str, str], method: str, path: str, t0: float) -> list[bytes]:
+                headers: dict[str, str], method: str, path: str, t0: float,
+                kv: bool = False) -> list[bytes]:
         body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-        start_response(f"{code} {HTTPStatus(code).phrase}", [
-            ("Content-Type", _JSON), ("Content-Length", str(len(body))), *headers.items(),
-        ])
+        head = [("Content-Type", _JSON), ("Content-Length", str(len(body))), *headers.items()]
+        if kv:
+            st = self.node.status()
+            head += [("X-Raft-Leader", st.leader or ""), ("X-Raft-Term", str(st.term)),
+                     ("X-Raft-Index", str(st.last_applied)), ("X-Raftkv-Served-By", self.ctx.id)]
+        start_response(_STATUS_LINES.get(code) or f"{code} {HTTPStatus(code).phrase}", head)
         self._observe(method, path, str(code), t0)
         return [body]
 
@@ -322,7 +340,8 @@ def build_app(node: NodeAPI) -> Flask:
     metrics = node.metrics
 
     # ------------------------------------------------------------------ plumbing
-    app.wsgi_app = _Edge(app.wsgi_app, ctx)  # type: ignore[method-assign]
+    edge = _Edge(app.wsgi_app, ctx)
+    app.wsgi_app = edge  # type: ignore[method-assign]
     proposals_ok = metrics.proposals.labels("ok")
 
     default_options = app.make_default_options_response
@@ -364,6 +383,10 @@ def build_app(node: NodeAPI) -> Flask:
         return forward_or_raise(st.leader)
 
     def result_response(res: Result) -> Response:
+        return _json(result_body(res))
+
+    def result_body(res: Result) -> dict[str, Any]:
+        """A write's answer (200 body), or the error it is (raised)."""
         if res.outcome is Outcome.OK:
             body: dict[str, Any] = {"key": res.key, "index": res.index, "term": res.term}
             if res.value is None:
@@ -371,7 +394,7 @@ def build_app(node: NodeAPI) -> Flask:
             else:
                 body["value"] = res.value
             body["leader"] = node.status().leader
-            return _json(body)
+            return body
         if res.outcome is Outcome.NOT_FOUND:
             raise KeyNotFound(res.key)
         if res.outcome is Outcome.CAS_FAILED:
@@ -409,6 +432,8 @@ def build_app(node: NodeAPI) -> Flask:
         if res.outcome is Outcome.OK:
             proposals_ok.inc()
         return result_response(res)
+
+    edge.fast = FastKV(node, ctx.slot, result_body, proposals_ok.inc)
 
     def barrier() -> Response | None:
         """Linearizable read: wait for a ReadIndex — on the leader, or on a follower that asks
