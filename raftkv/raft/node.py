@@ -1060,8 +1060,9 @@ class RaftNode:
             if pr.maybe_decrease_to(m.index, min(max(nxt, 1), last + 1)):
                 if pr.match < match:
                     logger.warning(
-                        "node=%s term=%d peer=%s lost entries it acknowledged (match was %d, it "
-                        "rejected prev=%d, hint %d/%d): probing from %d (wiped disk?)",
+                        "node=%s term=%d peer=%s does not hold the entries it acknowledged "
+                        "(match was %d; it rejected prev=%d twice, hint %d/%d): probing from %d "
+                        "(a wiped disk, or a duplicated old rejection)",
                         self.id,
                         self.term,
                         m.src,

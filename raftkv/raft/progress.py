@@ -38,6 +38,7 @@ class Progress:
         "recent_active",
         "snapshot_elapsed",
         "state",
+        "suspect_lost",
     )
 
     def __init__(self, next_index: int) -> None:
@@ -49,6 +50,10 @@ class Progress:
         self.pending_snapshot = 0
         self.snapshot_elapsed = 0
         self.recent_active = False
+        # a rejection said the follower may not hold ``match`` any more; a fresh probe's answer
+        # confirms it (lost_log) or refutes it (an acknowledgement): one rejection alone may be
+        # an old one, overtaken by the acknowledgements of appends it was reordered with
+        self.suspect_lost = False
 
     def __repr__(self) -> str:
         return (
@@ -83,6 +88,8 @@ class Progress:
     def maybe_update(self, index: int) -> bool:
         """The follower acknowledged its log matches ours up to ``index``. True if match moved."""
         updated = False
+        if index >= self.match:
+            self.suspect_lost = False
         if index > self.match:
             self.match = index
             updated = True
@@ -98,18 +105,20 @@ class Progress:
         """The follower rejected an append whose prev index was ``rejected``; ``next_hint`` is
         where its log can match ours (the leader's reading of its hint). False if stale.
 
-        On True the progress is in PROBE state with ``next`` moved back to the hinted index. When
-        the rejection shows the follower no longer holds the entry at ``match`` (it lost entries
-        it acknowledged: a wiped or rolled-back disk), ``match`` is reset too (``lost_log``).
+        On True the progress is in PROBE state with ``next`` moved back to the hinted index, but
+        never below ``match + 1`` — unless the follower no longer holds the entry at ``match``
+        (it lost entries it acknowledged: a wiped or rolled-back disk). That takes two answers:
+        a rejection of the append right after ``match`` (or a hint at or below it) makes the
+        leader suspect it and probe at ``match`` afresh; a rejection of that probe with a hint
+        at or below ``match`` confirms it, and ``match`` is reset (``lost_log``).
         """
         if self.state is ProgressState.REPLICATE:
             if rejected < self.match:
                 return False  # an answer to an older probe, overtaken by later acks
             if rejected == self.match:
-                # the append right after our match was refused: no entry at match any more
-                self.lost_log(rejected, next_hint)
-                return True
-            # the pipeline broke (a lost or refused append): probe from the hinted index
+                # refused right after match: lost entries, or an old answer reordered with the
+                # acknowledgement that moved match here; a fresh probe at match tells
+                self.suspect_lost = True
             self.state = ProgressState.PROBE
             self.inflight.clear()
             self.probe_sent = False
@@ -118,9 +127,11 @@ class Progress:
         if self.next - 1 != rejected:
             return False
         if next_hint <= self.match:
-            # the answer to our current probe: the follower's log cannot match ours at match
-            self.lost_log(rejected, next_hint)
-            return True
+            if self.suspect_lost and rejected == self.match:
+                # the answer to our fresh probe at match: the follower's log cannot match there
+                self.lost_log(rejected, next_hint)
+                return True
+            self.suspect_lost = True
         self.next = max(self.match + 1, min(rejected, next_hint))
         self.probe_sent = False
         return True
@@ -132,6 +143,7 @@ class Progress:
         entries again (Raft assumes durable acknowledgements; a wiped voter breaks that
         assumption, docs/scale.md "A wiped follower")."""
         self.match = 0
+        self.suspect_lost = False
         self.state = ProgressState.PROBE
         self.inflight.clear()
         self.probe_sent = False

@@ -164,6 +164,7 @@ class NodeDriver:
         self._read_seq = 0
         self._transfers: list[tuple[float, Waiter[str | None]]] = []
         self._role = Role.FOLLOWER
+        self._saved_vote: tuple[int, str | None] = (0, None)  # the term and vote on disk
         self._leader: str | None = None
         self._snapshot_index = 0
         self._last_snapshot_applied = 0
@@ -231,6 +232,7 @@ class NodeDriver:
             ),
         )
         self._storage = storage
+        self._saved_vote = (rec.hard_state.term, rec.hard_state.voted_for)
         self.metrics.watch_storage(lambda: self._storage.stats() if self._storage else None)
         conf = self._node.membership
         self._membership = conf
@@ -676,31 +678,29 @@ class NodeDriver:
             self._pass_notes.append(f"snapshot-install={took:.3f}s")
             log.info("event=snapshot-installed index=%d term=%d keys=%d seconds=%.3f",
                      snap.meta.index, snap.meta.term, len(sm), took)
+        hs = rd.hard_state
+        # A leader's messages promise nothing about its own disk (appends, heartbeats, read
+        # answers; its term and vote were persisted before it led): it sends them BEFORE its
+        # fsync, so followers write in parallel with it (thesis §10.2.1). Its own entries count
+        # toward commit only through acknowledgements, which this thread handles after the save.
+        early = bool(rd.messages) and (
+            rd.soft_state[0] if rd.soft_state is not None else self._role
+        ) is Role.LEADER and (hs is None or (hs.term, hs.voted_for) == self._saved_vote)
+        if early:
+            self._send(rd.messages)
         if rd.must_sync:  # the core decides (etcd's MustSync): a commit-only change waits
             t0 = time.perf_counter()
-            storage.save(rd.hard_state, rd.entries)
+            storage.save(hs, rd.entries)
+            if hs is not None:
+                self._saved_vote = (hs.term, hs.voted_for)
             took = time.perf_counter() - t0
             self.metrics.fsync_seconds.observe(took)
             if took > SLOW_PASS_S / 2:
                 self._pass_notes.append(f"save={took:.3f}s/{len(rd.entries)}")
             if rd.entries:
                 self.metrics.batch_entries.observe(len(rd.entries))
-        if rd.messages:
-            msgs: Sequence[Any] = rd.messages
-            if any(isinstance(m, InstallSnapshot) for m in msgs):
-                msgs = self._stream_snapshots(msgs)
-            slots = self._reply_slots
-            if slots:
-                rest = []
-                for m in msgs:
-                    slot = slots.get(m.dst)
-                    if slot is not None:
-                        slot[1].append(m)
-                    else:
-                        rest.append(m)
-                self._transport.send(rest)
-            else:
-                self._transport.send(msgs)
+        if rd.messages and not early:
+            self._send(rd.messages)
         if rd.committed_entries:
             t0 = time.perf_counter()
             self._apply(rd)
@@ -724,6 +724,24 @@ class NodeDriver:
                 else:
                     still.append(read)
             self._ready_reads = still
+
+    def _send(self, msgs: Sequence[Any]) -> None:
+        """Hand a Ready's messages to the transport (or to the POST being answered)."""
+        assert self._transport is not None
+        if any(isinstance(m, InstallSnapshot) for m in msgs):
+            msgs = self._stream_snapshots(msgs)
+        slots = self._reply_slots
+        if slots:
+            rest = []
+            for m in msgs:
+                slot = slots.get(m.dst)
+                if slot is not None:
+                    slot[1].append(m)
+                else:
+                    rest.append(m)
+            self._transport.send(rest)
+        else:
+            self._transport.send(msgs)
 
     def _apply(self, rd: Ready) -> None:
         sm = self.sm

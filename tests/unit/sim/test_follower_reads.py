@@ -50,9 +50,12 @@ def test_mutation_unconfirmed_follower_read_is_caught(monkeypatch: pytest.Monkey
     assert "inearizab" in str(ei.value) or "stale read" in str(ei.value), str(ei.value)[:2000]
 
 
-@pytest.mark.parametrize("seed", range(200, 206))
-def test_random_runs_with_follower_reads(seed: int) -> None:
+def test_random_runs_with_follower_reads() -> None:
     """The random fault schedule sends some client reads to followers: they now go through
     ReadIndex and the linearizability checker sees them."""
-    result = run_seed(seed)
-    assert result.counters["recv ReadIndex"] > 0, result.counters
+    asked = answered = 0
+    for seed in range(200, 206):
+        counters = run_seed(seed).counters
+        asked += counters.get("recv ReadIndex", 0)
+        answered += counters.get("recv ReadIndexResponse", 0)
+    assert asked > 0 and answered > 0, (asked, answered)
