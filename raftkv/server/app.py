@@ -263,7 +263,8 @@ class _Edge:
             if denied is not None:
                 return self._answer(start_response, *error_parts(denied, method, path),
                                     method, path, t0)
-        extend_for_body(environ.get("gunicorn.socket"), _content_length(environ))
+        extend_for_body(environ.get("gunicorn.socket"), _content_length(environ),
+                        "HTTP_TRANSFER_ENCODING" in environ)
         if method == "POST" and path == RAFT_PATH:
             return self._raft(environ, start_response, t0)
         kv = path.startswith("/v1/kv")
