@@ -866,10 +866,10 @@ class NodeDriver:
             leader,
             st.term if st else 0,
         )
-        if not was_leader and role is not Role.LEADER and self._reads:
-            # a follower whose leader changed: the read indexes it asked the old leader for will
-            # not come; ask the new one (the reads confirmed already stay valid: they only wait
-            # to be applied)
+        if not was_leader and self._reads:
+            # a follower whose leader changed (or that now leads): the read indexes it asked the
+            # old leader for will not come; ask again, the new leader (or, leading, itself).
+            # The reads confirmed already stay valid: they only wait to be applied
             for read in self._reads.values():
                 self._read_queue.extendleft(reversed(read.waiters))
             self._reads.clear()
