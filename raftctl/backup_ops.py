@@ -23,12 +23,11 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from raftctl.backends.base import Backend, Reporter
 from raftctl.backends.local import LocalBackend
 from raftctl.backends.localstate import ReplicaSpec, Spec, write_json
-from raftctl.client import tls_context
+from raftctl.client import stream_connection
 from raftctl.cluster import fetch_view
 from raftctl.errors import ClusterNotRunning, NodeError, RaftctlError, UnknownReplica, UsageError
 from raftkv.backup import BackupError, BackupInfo, read_backup
@@ -62,15 +61,8 @@ def node_url(backend: Backend, token: str | None) -> str:
 def download_backup(url: str, dest: Path, *, token: str | None, stale: bool = False,
                     timeout: float = 60.0) -> BackupInfo:
     """Stream a backup from the node at ``url`` into ``dest`` (atomically), verified."""
-    parts = urlsplit(url)
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":  # trust --cacert like every other raftctl request
-        conn = http.client.HTTPSConnection(parts.hostname or "127.0.0.1", parts.port,
-                                           timeout=timeout, context=tls_context())
-    else:
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
-                                          timeout=timeout)
-    path = parts.path.rstrip("/") + "/v1/admin/snapshot" + ("?consistency=stale" if stale else "")
+    conn, base = stream_connection(url, timeout)
+    path = base + "/v1/admin/snapshot" + ("?consistency=stale" if stale else "")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     dest = dest.resolve()
     tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")

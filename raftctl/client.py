@@ -25,6 +25,7 @@ Contract:
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 import ssl
@@ -34,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -173,6 +175,21 @@ def tls_context() -> ssl.SSLContext | None:
     """The SSLContext that trusts ``--cacert`` (None: the system's), for stdlib HTTPS clients."""
     ctx: ssl.SSLContext | None = _TLS.get("ctx")
     return ctx
+
+
+def stream_connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    """A stdlib connection to the node at ``url`` (https trusts ``--cacert`` like every other
+    raftctl request) and the URL's base path, for the streaming calls (watch, backup download)
+    that read a response body incrementally; the one place raftctl parses a node URL for them."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout,
+                                           context=tls_context())
+    else:
+        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    return conn, parts.path.rstrip("/")
 
 
 def cacert_in_use() -> bool:

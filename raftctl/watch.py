@@ -18,9 +18,8 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-from raftctl.client import tls_context
+from raftctl.client import stream_connection
 from raftctl.errors import NodeError, Unavailable
 from raftkv.keycodec import encode_query_value
 
@@ -107,13 +106,7 @@ class WatchStream:
             delay = min(delay * 2, 1.0)
 
     def _follow(self, url: str) -> Iterator[dict[str, Any]]:
-        parts = urlsplit(url)
-        host = parts.hostname or "127.0.0.1"
-        if parts.scheme == "https":  # trust --cacert like every other raftctl request
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, parts.port, timeout=self.read_timeout, context=tls_context())
-        else:
-            conn = http.client.HTTPConnection(host, parts.port, timeout=self.read_timeout)
+        conn, base = stream_connection(url, self.read_timeout)
         self._conn = conn
         query = "prefix=" + encode_query_value(self.prefix)  # the one key codec (raftkv.keycodec)
         if self.cursor is not None:
@@ -122,7 +115,7 @@ class WatchStream:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
-            conn.request("GET", parts.path.rstrip("/") + "/v1/watch?" + query,
+            conn.request("GET", base + "/v1/watch?" + query,
                          headers=headers)
             resp = conn.getresponse()
             if resp.status != 200:

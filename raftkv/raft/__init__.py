@@ -3,6 +3,7 @@
 See docs/contracts.md §1 and docs/raft-core.md.
 
 Modules: node.py (RaftNode), ready.py (Ready + driver contract), messages.py + codec.py (wire),
+wellformed.py (the one AppendEntries well-formedness rule, shared by codec and node),
 membership.py (configuration changes), log.py (in-memory log), progress.py (flow control),
 quorum.py, readonly.py (ReadIndex), config.py (Config, RestoredState), errors.py (exception
 tree), types.py (shared values).
@@ -34,12 +35,13 @@ from raftkv.raft.messages import (
     TimeoutNow,
 )
 from raftkv.raft.node import RaftNode
-from raftkv.raft.ready import ReadState, Ready, Role, Status
+from raftkv.raft.ready import CampaignKind, ReadState, Ready, Role, Status
 from raftkv.raft.types import Entry, EntryKind, HardState, Membership, Snapshot, SnapshotMeta
 
 __all__ = [
     "AppendEntries",
     "AppendEntriesResponse",
+    "CampaignKind",
     "ChangeOp",
     "ConfChange",
     "ConfChangeRefused",

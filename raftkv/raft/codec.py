@@ -8,8 +8,8 @@ as a configuration change (membership.py).
 ``decode_message`` never trusts its input: the object must be a dict with exactly the message's
 fields (unknown or missing fields are rejected), every int is a non-negative int below 2**63 (bools
 are not ints here), ids are non-empty strings of at most 256 characters, base64 must be canonical,
-and AppendEntries' entries must continue ``prev_index`` contiguously with sane terms. Any problem
-raises ``MessageDecodeError`` naming the message type and field.
+and an AppendEntries must be well formed (wellformed.py: the one definition, shared with the
+core). Any problem raises ``MessageDecodeError`` naming the message type and field.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from collections.abc import Callable
 from typing import Any
 
 from raftkv.raft.errors import MessageDecodeError
-from raftkv.raft.membership import decode_change, membership_from_json, membership_to_json
+from raftkv.raft.membership import membership_from_json, membership_to_json
 from raftkv.raft.messages import MESSAGE_TYPES, AppendEntries, Message
 from raftkv.raft.types import Entry, EntryKind, Snapshot, SnapshotMeta
+from raftkv.raft.wellformed import append_problem
 
 __all__ = ["WIRE_VERSION", "decode_message", "encode_message"]
 
@@ -172,22 +173,9 @@ _SCHEMAS: dict[str, dict[str, _Validator]] = {
 
 def _check_semantics(msg: Message, dec: _Decoder) -> None:
     if isinstance(msg, AppendEntries):
-        if msg.prev_term > msg.term:
-            raise dec.fail("prev_term", f"{msg.prev_term} is above the message term {msg.term}")
-        if msg.prev_index == 0 and msg.prev_term != 0:
-            raise dec.fail("prev_term", "must be 0 when prev_index is 0")
-        expect, last_term = msg.prev_index + 1, msg.prev_term
-        for i, e in enumerate(msg.entries):
-            if e.index != expect:
-                raise dec.fail(f"entries[{i}].index", f"is {e.index}, expected {expect}")
-            if e.term < last_term or e.term > msg.term:
-                raise dec.fail(f"entries[{i}].term", f"{e.term} is out of order")
-            if e.kind is EntryKind.CONFIG:
-                try:
-                    decode_change(e.data, e.index)
-                except MessageDecodeError as err:
-                    raise dec.fail(f"entries[{i}].data", f"is not a configuration: {err}") from None
-            expect, last_term = expect + 1, e.term
+        problem = append_problem(msg)
+        if problem is not None:
+            raise dec.fail(problem.field, problem.why)
 
 
 def decode_message(obj: object) -> Message:

@@ -11,8 +11,8 @@ term -> follower, unless it is a (pre-)vote inside a leader lease; stale term ->
 stale sender our term), answers vote requests, then dispatches on role.
 
 Features and where they live here:
-- election, randomized timeout [election_tick, 2*election_tick): ``tick``, ``_campaign`` (Raft §5.2)
-- pre-vote (thesis §9.6): ``_campaign``/``_handle_vote_request``; check-quorum + leader lease
+- election, randomized timeout [election_tick, 2*election_tick): ``tick``, ``campaign`` (§5.2)
+- pre-vote (thesis §9.6): ``campaign``/``_handle_vote_request``; check-quorum + leader lease
   (thesis §6.2, §4.2.3): ``_tick_leader``, the lease test in ``step``
 - replication and fast backtracking (Raft §5.3): ``_handle_append``, ``_handle_append_response``
 - commit only entries of the current term by counting (Raft §5.4.2, Figure 8): ``_maybe_commit``;
@@ -76,7 +76,7 @@ from raftkv.raft.messages import (
 from raftkv.raft.progress import Progress, ProgressState
 from raftkv.raft.quorum import VoteResult, committed_index, quorum_size, vote_result
 from raftkv.raft.readonly import ReadOnly
-from raftkv.raft.ready import ReadState, Ready, Role, Status
+from raftkv.raft.ready import CampaignKind, ReadState, Ready, Role, Status
 from raftkv.raft.types import (
     Entry,
     EntryKind,
@@ -86,6 +86,7 @@ from raftkv.raft.types import (
     Snapshot,
     SnapshotMeta,
 )
+from raftkv.raft.wellformed import append_problem
 
 __all__ = ["RaftNode"]
 
@@ -93,26 +94,6 @@ logger = logging.getLogger(__name__)
 
 _MESSAGE_CLASSES = tuple(MESSAGE_TYPES.values())
 _FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot)
-
-
-def _well_formed(m: AppendEntries) -> tuple[bool, bool]:
-    """(ok, carries a CONFIG entry). ok: entries continue prev_index contiguously, terms never
-    decrease and never exceed m.term, and every CONFIG entry's data decodes."""
-    expect, last_term = m.prev_index + 1, m.prev_term
-    if last_term > m.term:
-        return False, False
-    has_config = False
-    for e in m.entries:
-        if e.index != expect or e.term < last_term or e.term > m.term:
-            return False, False
-        if e.kind is EntryKind.CONFIG:
-            try:
-                decode_change(e.data, e.index)
-            except MessageDecodeError:
-                return False, False
-            has_config = True
-        expect, last_term = expect + 1, e.term
-    return True, has_config
 
 
 class RaftNode:
@@ -200,14 +181,9 @@ class RaftNode:
             self._election_elapsed += 1
             if self._election_elapsed >= self._randomized_timeout and self._may_campaign():
                 self._election_elapsed = 0
-                self._campaign(transfer=False)
+                self.campaign()
             # a node that may not campaign (learner, joining, removed) lets its leader lease run
             # out instead, so it answers the (pre-)votes a new election needs from it
-
-    def campaign(self) -> None:
-        """Start an election now (as if the election timer fired); a no-op on the leader."""
-        if self.role is not Role.LEADER:
-            self._campaign(transfer=False)
 
     def propose(self, data: bytes) -> int:
         """Append ``data`` as a new entry; returns its index. NotLeader / ProposalDropped."""
@@ -578,51 +554,39 @@ class RaftNode:
         if old_role is not Role.FOLLOWER:
             logger.info("node=%s term=%d became follower leader=%s", self.id, term, leader)
 
-    def _campaign(self, transfer: bool) -> None:
-        if not self._may_campaign():
-            return  # learners, joining and removed nodes never campaign
-        electorate = self._electorate()
-        if self._cfg.pre_vote and not transfer:
-            # thesis §9.6: ask first whether we could win, without bumping anyone's term
-            self._reset_leader_state()
-            self.role = Role.PRE_CANDIDATE
-            self.leader = None
-            self._election_elapsed = 0
-            self._reset_randomized_timeout()
-            self._votes = {self.id: True}
-            logger.info("node=%s term=%d became pre-candidate", self.id, self.term)
-            if vote_result(self._votes, electorate) is VoteResult.WON:
-                self._campaign_real(transfer=False)
-                return
-            for p in electorate:
-                if p == self.id:
-                    continue
-                self._send(
-                    RequestVote(
-                        src=self.id,
-                        dst=p,
-                        term=self.term + 1,
-                        last_log_index=self._log.last_index(),
-                        last_log_term=self._log.last_term(),
-                        pre_vote=True,
-                    )
-                )
-        else:
-            self._campaign_real(transfer)
+    def campaign(self, kind: CampaignKind | None = None) -> None:
+        """Start an election now (Raft §5.2; etcd's ``campaign(t)``): the one campaign path.
 
-    def _campaign_real(self, transfer: bool) -> None:
+        ``None``: as the election timer does (a pre-vote first when configured, thesis §9.6);
+        ``ELECTION``: bump the term and ask for votes (also a pre-candidate that won its pre-vote);
+        ``TRANSFER``: like ELECTION, the votes marked as a leadership transfer (TimeoutNow), which
+        voters grant despite a current leader. A no-op on the leader; learners, joining and
+        removed nodes never campaign."""
+        if self.role is Role.LEADER or not self._may_campaign():
+            return
+        if kind is None:
+            kind = CampaignKind.PRE_ELECTION if self._cfg.pre_vote else CampaignKind.ELECTION
+        pre = kind is CampaignKind.PRE_ELECTION
         self._reset_leader_state()
-        self.term += 1
-        self.voted_for = self.id
-        self.role = Role.CANDIDATE
+        if pre:  # ask first whether we could win, without bumping anyone's term
+            self.role = Role.PRE_CANDIDATE
+            vote_term = self.term + 1
+        else:
+            self.term += 1
+            self.voted_for = self.id
+            self.role = Role.CANDIDATE
+            vote_term = self.term
         self.leader = None
         self._election_elapsed = 0
         self._reset_randomized_timeout()
         self._votes = {self.id: True}
-        logger.info("node=%s term=%d became candidate", self.id, self.term)
+        logger.info("node=%s term=%d became %s", self.id, self.term, self.role.value)
         electorate = self._electorate()
         if vote_result(self._votes, electorate) is VoteResult.WON:
-            self._become_leader()
+            if pre:
+                self.campaign(CampaignKind.ELECTION)
+            else:
+                self._become_leader()
             return
         for p in electorate:
             if p == self.id:
@@ -631,10 +595,11 @@ class RaftNode:
                 RequestVote(
                     src=self.id,
                     dst=p,
-                    term=self.term,
+                    term=vote_term,
                     last_log_index=self._log.last_index(),
                     last_log_term=self._log.last_term(),
-                    transfer=transfer,
+                    pre_vote=pre,
+                    transfer=kind is CampaignKind.TRANSFER,
                 )
             )
 
@@ -729,7 +694,7 @@ class RaftNode:
             result = vote_result(self._votes, self._electorate())
             if result is VoteResult.WON:
                 if self.role is Role.PRE_CANDIDATE:
-                    self._campaign_real(transfer=False)
+                    self.campaign(CampaignKind.ELECTION)
                 else:
                     self._become_leader()
             elif result is VoteResult.LOST:
@@ -764,7 +729,7 @@ class RaftNode:
             logger.info(
                 "node=%s term=%d got TimeoutNow from=%s: campaigning", self.id, self.term, m.src
             )
-            self._campaign(transfer=True)
+            self.campaign(CampaignKind.TRANSFER)
 
     def _commit_to(self, index: int) -> None:
         if index > self.commit:
@@ -781,10 +746,13 @@ class RaftNode:
     def _handle_append(self, m: AppendEntries) -> None:
         log = self._log
         ents = m.entries
-        ok, has_config = _well_formed(m)
-        if not ok:
-            logger.warning("node=%s ignored malformed append: %s", self.id, m.describe())
+        problem = append_problem(m)
+        if problem is not None:
+            logger.warning(
+                "node=%s ignored malformed append (%s): %s", self.id, problem, m.describe()
+            )
             return
+        has_config = any(e.kind is EntryKind.CONFIG for e in ents)
         if m.prev_index < self.commit:
             # already committed here: tell the leader where we are
             self._send(

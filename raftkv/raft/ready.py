@@ -1,4 +1,5 @@
-"""ready.py — what the core hands its driver: Ready (the work batch), ReadState, Role, Status.
+"""ready.py — what the core hands its driver: Ready (the work batch), ReadState, Role, Status
+(and CampaignKind, what ``campaign(kind)`` starts).
 
 The driver contract (etcd doc.go's four steps), for every ``rd = node.ready()``, IN THIS ORDER:
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from raftkv.raft.messages import Message, describe_entries
 from raftkv.raft.types import Entry, HardState, Index, Membership, NodeId, Snapshot, Term
 
-__all__ = ["ReadState", "Ready", "Role", "Status"]
+__all__ = ["CampaignKind", "ReadState", "Ready", "Role", "Status"]
 
 
 class Role(enum.Enum):
@@ -35,6 +36,14 @@ class Role(enum.Enum):
     PRE_CANDIDATE = "pre-candidate"
     CANDIDATE = "candidate"
     LEADER = "leader"
+
+
+class CampaignKind(enum.Enum):
+    """What ``RaftNode.campaign(kind)`` starts (etcd's CampaignType)."""
+
+    PRE_ELECTION = "pre-election"  # thesis §9.6: ask whether we could win, term unchanged
+    ELECTION = "election"  # Raft §5.2: a new term, ask for votes
+    TRANSFER = "transfer"  # thesis §3.10: an election a TimeoutNow asked for
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,17 +23,18 @@ __all__ = ["EXTENSION_KEY", "create_app", "node_of"]
 
 
 def create_app(config: NodeConfig | None = None) -> Flask:
-    """Build the node (not started) and its Flask app."""
+    """Build the node (not started) and its Flask app. A fatal error in the node exits the
+    gunicorn worker (``exit_worker``): the one process of a node cannot go on without it."""
     from raftkv.identity import resolve_identity
     from raftkv.server.driver import NodeDriver
+    from raftkv.server.gunicorn_app import exit_worker
     from raftkv.server.logs import setup_logging
 
     if config is None:
         config = load_config({}, os.environ, socket.gethostname())
     setup_logging(config.id, config.log_level)  # again below, with the node's status
     config, cluster_id = resolve_identity(config)  # CLUSTER_ID, forced voters (MEMBERS.json)
-    node = NodeDriver(config)
-    node.cluster_id = cluster_id
+    node = NodeDriver(config, cluster_id=cluster_id, on_fatal=exit_worker)
     setup_logging(config.id, config.log_level, node.status)
     return build_app(node)
 

@@ -42,7 +42,6 @@ from raftkv.errors import (
     InvalidQuery,
     InvalidValue,
     KeyNotFound,
-    MalformedRaftMessage,
     NodeFailed,
     NoLeader,
     NotLeader,
@@ -71,6 +70,7 @@ from raftkv.server.requestid import parse_request_id
 from raftkv.server.routes_hash import HASH_PATH, hash_blueprint
 from raftkv.server.routes_snapshot import SNAPSHOT_PATH, snapshot_blueprint
 from raftkv.server.tls import client_context
+from raftkv.server.transport import RAFT_PATH, receive_post
 from raftkv.server.worker import ClientTooSlow, extend_for_body
 
 __all__ = ["EXTENSION_KEY", "build_app", "parse_request_id", "validate_key"]
@@ -80,9 +80,6 @@ log = logging.getLogger(__name__)
 EXTENSION_KEY = "raftkv.node"
 MAX_LIST_LIMIT = 10_000
 DEFAULT_LIST_LIMIT = 1_000
-MAX_RAFT_BODY = 512 << 20
-RAFT_PATH = "/raft/v1/messages"
-REPLY_WAIT_S = 2.0  # how long a Raft POST waits for the replies it triggers (normally one fsync)
 _JSON = "application/json"
 
 
@@ -185,26 +182,6 @@ def error_parts(
     return 500, {"error": f"internal error: {type(err).__name__}", "code": "internal"}, {}
 
 
-def handle_raft_post(node: NodeAPI, length: int | None, stream: Any) -> dict[str, Any]:
-    """``POST /raft/v1/messages``: deliver a peer's batch, answer with our replies to it."""
-    if length is not None and length > MAX_RAFT_BODY:
-        raise PayloadTooLarge(f"Raft message batch of {length} bytes is too large")
-    body = stream.read(length) if length is not None else stream.read(MAX_RAFT_BODY + 1)
-    if length is not None and len(body) != length:  # the peer went away mid-body
-        raise MalformedRaftMessage(f"body truncated: got {len(body)} of {length} bytes")
-    if len(body) > MAX_RAFT_BODY:
-        raise PayloadTooLarge("Raft message batch is too large")
-    try:
-        obj = json.loads(body)
-    except (ValueError, RecursionError) as err:  # RecursionError: nesting too deep
-        raise MalformedRaftMessage(f"body is not JSON: {type(err).__name__}: {err}") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
-        raise MalformedRaftMessage('body must be {"messages": [...]}')
-    msgs = node.decode_messages(obj["messages"])
-    replies = node.deliver_and_reply(msgs, REPLY_WAIT_S)
-    return {"ok": True, "received": len(msgs), "messages": replies}
-
-
 def peer_verified(environ: dict[str, Any]) -> bool:
     """True when the connection is TLS and the client presented a certificate that verified
     against --tls-ca (the handshake rejects a bad one; no certificate gives an empty dict)."""
@@ -301,7 +278,7 @@ class _Edge:
             except ValueError:
                 raise BadRequest(f"bad Content-Length {raw_length!r}") from None
             check_peer_cluster(self.node, environ)
-            obj = handle_raft_post(self.node, length, environ["wsgi.input"])
+            obj = receive_post(self.node, self.node.config.id, length, environ["wsgi.input"])
         except Exception as err:  # mapped like any error: never a traceback to a peer
             return self._answer(start_response, *error_parts(err, "POST", RAFT_PATH),
                                 "POST", RAFT_PATH, t0)
@@ -637,9 +614,9 @@ def build_app(node: NodeAPI) -> Flask:
     # ------------------------------------------------------------------ Raft RPC
     # POSTs are answered by _Edge without Flask (the hot path between peers); the route exists
     # for the URL map (405 on other methods) and serves them too if _Edge is not in front.
-    @app.route("/raft/v1/messages", methods=["POST"])
+    @app.route(RAFT_PATH, methods=["POST"])
     def raft_messages() -> Response:
         check_peer_cluster(node, request.environ)
-        return _json(handle_raft_post(node, request.content_length, request.stream))
+        return _json(receive_post(node, node.config.id, request.content_length, request.stream))
 
     return app

@@ -33,10 +33,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from raftkv.errors import NoLeader, OutcomeUnknown
-from raftkv.server.httpconn import KeepAliveConnection
+from raftkv.server.httpconn import KeepAliveConnection, PeerAddress, peer_address
 
 __all__ = ["FORWARDED_HEADER", "MAX_IDLE_S", "PASS_RESPONSE_HEADERS", "Forwarder"]
 
@@ -77,7 +76,7 @@ class Forwarder:
     ) -> None:
         self.self_id = self_id
         self._ssl_context = ssl_context
-        self._targets: dict[str, tuple[bool, str, int]] = {}
+        self._targets: dict[str, PeerAddress] = {}
         for pid, url in peer_urls.items():
             self._set(pid, url)
         self.timeout = timeout
@@ -86,9 +85,7 @@ class Forwarder:
         self.resolver: Callable[[str], str | None] | None = None
 
     def _set(self, pid: str, url: str) -> None:
-        parts = urlsplit(url)
-        https = parts.scheme == "https"
-        self._targets[pid] = (https, parts.hostname or "", parts.port or (443 if https else 80))
+        self._targets[pid] = peer_address(url)
 
     def can_forward_to(self, leader: str | None) -> bool:
         if leader is None or leader == self.self_id:

@@ -36,6 +36,7 @@ from raftkv.config import NodeConfig
 __all__ = [
     "FATAL_EXIT_CODE",
     "NodeApplication",
+    "exit_worker",
     "post_worker_init",
     "settings",
     "worker_exit",
@@ -103,6 +104,13 @@ def _die_with_master(worker: Any) -> None:
         os._exit(FATAL_EXIT_CODE)  # the master died before the line above took effect
 
 
+def exit_worker(err: BaseException) -> None:
+    """The node's ``on_fatal`` (create_app injects it): flush the logs and exit the worker with
+    FATAL_EXIT_CODE, so the master stops and the supervisor restarts the node from its disk."""
+    logging.shutdown()
+    os._exit(FATAL_EXIT_CODE)
+
+
 def _node(worker: Any) -> Any:
     from raftkv.server import node_of
 
@@ -115,12 +123,6 @@ def post_worker_init(worker: Any) -> None:
     if node is None:
         return
     _die_with_master(worker)
-
-    def on_fatal(err: BaseException) -> None:
-        logging.shutdown()
-        os._exit(FATAL_EXIT_CODE)
-
-    node._on_fatal = on_fatal
     # GIL switch interval: CPython's default 5 ms. A shorter one (0.5 ms, tried so the driver
     # gets the GIL back sooner after each fsync/network wait) makes ~64 request threads, the
     # driver and the senders hand the GIL around ten times as often: measured at 64

@@ -8,7 +8,9 @@ Contract: ``KeepAliveConnection(host, port, timeout, tls=False, ssl_context=None
 .request(method, path, body, headers)`` (``ssl_context``: a callable giving the TLS context of
 each new connection, tls.py) returns ``(status, headers, body)`` with header names
 lower-cased. The connection is opened lazily and reused; a new connection resolves the host
-name again (no DNS caching).
+name again (no DNS caching). ``KeepAliveConnection.to(url, ...)`` opens one to a peer URL,
+parsed by ``peer_address`` — the one place that turns a peer/member URL into (tls, host, port)
+(the transport, the snapshot sender and the forwarder all use it).
 Responses must carry ``Content-Length`` or use chunked encoding (anything else: the body runs to
 the end of the connection). ``Connection: close`` from the server closes it after the response.
 Any socket or protocol error raises ``OSError`` (protocol errors as ``ConnectionError``) and
@@ -24,16 +26,39 @@ import select
 import socket
 import ssl
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
+from urllib.parse import urlsplit
 
-__all__ = ["KeepAliveConnection", "read_response"]
+__all__ = ["KeepAliveConnection", "PeerAddress", "peer_address", "read_response"]
 
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
 _MAX_BODY = 1 << 30  # a response larger than this is damage, not an answer
 
 
+class PeerAddress(NamedTuple):
+    tls: bool
+    host: str
+    port: int
+
+
+def peer_address(url: str) -> PeerAddress:
+    """``http[s]://host:port`` -> (tls, host, port); the port defaults to the scheme's. (Member
+    URLs were validated when configured: config.py ``_check_url``.)"""
+    parts = urlsplit(url)
+    tls = parts.scheme == "https"
+    return PeerAddress(tls, parts.hostname or "", parts.port or (443 if tls else 80))
+
+
 class KeepAliveConnection:
+    @classmethod
+    def to(
+        cls, url: str, timeout: float, ssl_context: Callable[[], ssl.SSLContext] | None = None
+    ) -> KeepAliveConnection:
+        """A connection to the peer at ``url`` (see ``peer_address``)."""
+        tls, host, port = peer_address(url)
+        return cls(host, port, timeout, tls=tls, ssl_context=ssl_context)
+
     def __init__(
         self,
         host: str,

@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from raftkv.errors import BadRequest, PayloadTooLarge, RaftkvError
 from raftkv.raft.messages import InstallSnapshot
@@ -169,10 +168,7 @@ class SnapshotSender:
         if url is None:
             log.warning("peer=%s event=snapshot-send-skipped reason=no-url", peer)
             return False
-        parts = urlsplit(url)
-        https = parts.scheme == "https"
-        conn = KeepAliveConnection(parts.hostname or "", parts.port or (443 if https else 80),
-                                   self._timeout, tls=https, ssl_context=self._ssl_context)
+        conn = KeepAliveConnection.to(url, self._timeout, self._ssl_context)
         try:
             f = open(t.path, "rb")  # noqa: SIM115 - closed below; kept open if the file is pruned
         except FileNotFoundError:

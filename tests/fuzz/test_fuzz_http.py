@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 from hypothesis import example, given, strategies as st
 
-from raftkv.errors import MalformedRaftMessage
-from raftkv.raft import MessageDecodeError, decode_message, encode_message
+from raftkv.raft import encode_message
 from raftkv.server.app import build_app
 from raftkv.server.httpconn import read_response
 from tests.unit.server.fakenode import FakeNode
@@ -85,23 +83,7 @@ def test_response_parser_structured(
 # ---------------------------------------------------------------- Raft RPC endpoint
 
 
-class DecodingNode(FakeNode):
-    """The fake node, but with the driver's real message validation."""
-
-    def decode_messages(self, objs: Sequence[Any]) -> list[Any]:
-        out = []
-        for i, obj in enumerate(objs):
-            try:
-                msg = decode_message(obj)
-            except MessageDecodeError as err:
-                raise MalformedRaftMessage(f"message {i}: {err}") from None
-            if msg.dst != self.config.id:
-                raise MalformedRaftMessage(f"message {i} is for {msg.dst!r}")
-            out.append(msg)
-        return out
-
-
-_NODE = DecodingNode()
+_NODE = FakeNode()  # the transport decodes and validates every message (transport.py)
 _RAFT = build_app(_NODE).test_client()
 
 

@@ -113,12 +113,10 @@ def test_random_messages_never_crash_a_node(msgs: list[Message], setup: int) -> 
 @given(messages())
 def test_generated_messages_round_trip_or_are_rejected_for_a_reason(m: Message) -> None:
     from raftkv.raft import MessageDecodeError, decode_message, encode_message
-    from raftkv.raft.node import _well_formed
+    from raftkv.raft.wellformed import append_problem
 
     wire = json.loads(json.dumps(encode_message(m)))
-    if isinstance(m, AppendEntries) and not (
-        _well_formed(m)[0] and not (m.prev_index == 0 and m.prev_term != 0)
-    ):
+    if isinstance(m, AppendEntries) and append_problem(m) is not None:
         with pytest.raises(MessageDecodeError):
             decode_message(wire)
     else:

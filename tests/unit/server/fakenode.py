@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from raftkv.config import NodeConfig, load_config
-from raftkv.errors import MalformedRaftMessage, NotLeader, RaftkvError
+from raftkv.errors import NotLeader, RaftkvError
 from raftkv.kv import Command, KVStateMachine, Outcome, Result, encode_command
+from raftkv.raft import Heartbeat, HeartbeatResponse, Message, encode_message
 from raftkv.server.api import NodeStatus
 from raftkv.server.changefeed import Change, ChangeFeed
 from raftkv.server.metrics import NodeMetrics
@@ -66,18 +67,18 @@ class FakeNode:
         self.reads += 1
         return self.sm.applied_index
 
-    def decode_messages(self, objs: Sequence[Any]) -> list[Any]:
-        for i, obj in enumerate(objs):
-            if not isinstance(obj, dict) or obj.get("v") != 1:
-                raise MalformedRaftMessage(f"message {i}: bad")
-        return list(objs)
-
-    def deliver(self, msgs: Sequence[Any]) -> None:
+    def deliver(self, msgs: Sequence[Message]) -> None:
         self.delivered.extend(msgs)
 
-    def deliver_and_reply(self, msgs: Sequence[Any], timeout: float) -> list[Any]:
+    def deliver_and_reply(self, msgs: Sequence[Message], timeout: float) -> list[Message]:
+        """Records the batch (decoded and validated by the transport) and answers every
+        heartbeat, like a follower would."""
         self.delivered.extend(msgs)
-        return [{"v": 1, "reply_to": len(msgs)}]
+        return [
+            HeartbeatResponse(src=m.dst, dst=m.src, term=m.term, context=m.context)
+            for m in msgs if isinstance(m, Heartbeat)
+        ]
+
 
     def transfer_leadership(self, target: str | None, timeout: float) -> str | None:
         self._check()
@@ -100,3 +101,9 @@ class FakeNode:
 
     def set_cluster_id(self, cluster_id: str) -> None:
         self.cluster_id = cluster_id
+
+
+def raft_body(node: FakeNode, sender: str = "n1") -> dict[str, Any]:
+    """A valid ``POST /raft/v1/messages`` body: one heartbeat from ``sender`` to ``node``."""
+    hb = Heartbeat(src=sender, dst=node.config.id, term=node.term, commit=0)
+    return {"messages": [encode_message(hb)]}

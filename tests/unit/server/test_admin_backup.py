@@ -10,7 +10,7 @@ from raftkv.backup import verify_backup
 from raftkv.config import load_config
 from raftkv.kv.commands import Command, Op
 from raftkv.server.app import build_app
-from tests.unit.server.fakenode import PEERS, FakeNode
+from tests.unit.server.fakenode import PEERS, FakeNode, raft_body
 from tests.unit.server.test_routes import RecordingForwarder, assert_json_error
 
 
@@ -98,7 +98,7 @@ class _Records(logging.Handler):
 def test_raft_messages_from_another_cluster_get_409_and_one_log_line() -> None:
     node = FakeNode()
     c = build_app(node).test_client()
-    body = {"messages": [{"v": 1}]}
+    body = raft_body(node)
     logger = logging.getLogger("raftkv.server.peer_gate")  # its own handler: the node's logging
     seen = _Records()                                       # setup may stop propagation
     logger.addHandler(seen)
@@ -126,7 +126,7 @@ def test_a_joining_node_adopts_the_first_cluster_id_then_refuses_others(tmp_path
     node = FakeNode(cfg)
     node.cluster_id = None  # joining: not known yet
     c = build_app(node).test_client()
-    body = {"messages": [{"v": 1}]}
+    body = raft_body(node)
     assert c.post("/raft/v1/messages", json=body).status_code == 200  # no header: accepted
     assert node.cluster_id is None
     r = c.post("/raft/v1/messages", json=body, headers={"X-Raftkv-Cluster-Id": "theirs"})

@@ -12,6 +12,7 @@ from raftkv.config import load_config
 from raftkv.errors import MalformedRaftMessage, ShuttingDown
 from raftkv.kv import Command, Op, Outcome
 from raftkv.server.driver import NodeDriver
+from raftkv.server.transport import decode_batch
 from tests.integration.cluster import wait_until
 
 
@@ -110,6 +111,6 @@ def test_shutdown_refuses_new_writes(driver: NodeDriver) -> None:
 
 def test_bad_raft_messages_are_rejected(driver: NodeDriver) -> None:
     with pytest.raises(MalformedRaftMessage, match="message 0"):
-        driver.decode_messages([{"v": 1, "type": "nope"}])
+        decode_batch([{"v": 1, "type": "nope"}], driver.config.id)
     with pytest.raises(MalformedRaftMessage):
-        driver.decode_messages(["x"])
+        decode_batch(["x"], driver.config.id)

@@ -21,7 +21,7 @@ from raftkv.errors import (
 from raftkv.kv import Command, KVStateMachine, Op, Outcome, Result, encode_command
 from raftkv.raft import Ready
 from raftkv.raft.types import Snapshot, SnapshotMeta
-from raftkv.server.driver import NodeDriver, _Pending
+from raftkv.server.driver import NodeDriver
 from raftkv.server.waiters import Waiter
 from raftkv.storage import Storage
 
@@ -100,7 +100,7 @@ def test_snapshot_over_pending_writes_answers_from_the_exactly_once_table(
     waiters: dict[int, Waiter[Result]] = {}
     for index, cmd in cases.items():
         waiters[index] = Waiter()
-        d._pending[index] = _Pending(1, waiters[index], cmd)
+        d._proposals.add(index, 1, waiters[index], cmd)
     try:
         d._handle_ready(_Core(), Ready(snapshot=snap))  # type: ignore[arg-type]
         d._wake_waiters()
@@ -112,7 +112,7 @@ def test_snapshot_over_pending_writes_answers_from_the_exactly_once_table(
     assert isinstance(got[5], RequestIdReused)
     assert isinstance(got[8], OutcomeUnknown) and "unknown" in str(got[8])
     assert isinstance(got[1], OutcomeUnknown) and "expired" in str(got[1])
-    assert list(d._pending) == [9] and not waiters[9].done
+    assert d._proposals.indexes() == [9] and not waiters[9].done
     assert all(isinstance(e, RaftkvError) for e in got.values() if not isinstance(e, Result))
 
 
@@ -124,7 +124,7 @@ def test_stop_answers_proposed_writes_unknown_and_queued_ones_definite(tmp_path:
         assert d.propose(put("a", "1"), timeout=10).outcome is Outcome.OK
         # a write whose entry is in the log but not committed (it never will be here)
         proposed: Waiter[Result] = Waiter()
-        d._pending[10**9] = _Pending(d.status().term, proposed, put("x", "1"))
+        d._proposals.add(10**9, d.status().term, proposed, put("x", "1"))
     finally:
         d.stop(2)
     err = outcome(proposed)

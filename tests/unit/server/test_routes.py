@@ -10,9 +10,10 @@ from flask.testing import FlaskClient
 
 from raftkv.config import load_config
 from raftkv.errors import CommitTimeout, NoLeader, ProposalLost, ShuttingDown
+from raftkv.raft import HeartbeatResponse, decode_message, encode_message
 from raftkv.server.app import build_app, parse_request_id, validate_key
 from raftkv.server.forward import FORWARDED_HEADER
-from tests.unit.server.fakenode import PEERS, FakeNode
+from tests.unit.server.fakenode import PEERS, FakeNode, raft_body
 
 
 @pytest.fixture
@@ -275,11 +276,12 @@ def test_token_protects_raft_and_admin_but_not_kv() -> None:
     assert_json_error(
         c.post("/raft/v1/messages", json={"messages": []},
                headers={"Authorization": "Bearer nope"}), 401)
-    ok = c.post("/raft/v1/messages", json={"messages": [{"v": 1}]},
-                headers={"Authorization": "Bearer tok"})
+    body = raft_body(node)
+    ok = c.post("/raft/v1/messages", json=body, headers={"Authorization": "Bearer tok"})
     assert ok.status_code == 200
-    assert ok.get_json() == {"ok": True, "received": 1, "messages": [{"v": 1, "reply_to": 1}]}
-    assert node.delivered == [{"v": 1}]
+    reply = HeartbeatResponse(src="n0", dst="n1", term=node.term)
+    assert ok.get_json() == {"ok": True, "received": 1, "messages": [encode_message(reply)]}
+    assert node.delivered == [decode_message(body["messages"][0])]
     assert_json_error(c.post("/v1/admin/snapshot"), 401)
     r = c.post("/v1/admin/snapshot", headers={"Authorization": "Bearer tok"})
     assert r.status_code == 200 and node.snapshots == 1
@@ -329,9 +331,11 @@ def test_raft_rpc_fast_path_without_content_length_and_with_a_bad_one(
 ) -> None:
     import json as _json
 
-    status, headers, body = _raw_post(app, b'{"messages": [{"v": 1}]}', None)  # chunked upload
+    sent = raft_body(node)
+    status, headers, body = _raw_post(app, _json.dumps(sent).encode(), None)  # chunked upload
     assert status == "200 OK" and headers["Content-Type"] == "application/json"
-    assert _json.loads(body)["received"] == 1 and node.delivered == [{"v": 1}]
+    assert _json.loads(body)["received"] == 1
+    assert node.delivered == [decode_message(sent["messages"][0])]
     status, _, body = _raw_post(app, b"{}", "zwei")
     assert status.startswith("400") and "error" in _json.loads(body)
     status, _, body = _raw_post(app, b"x" * 10, str((512 << 20) + 1))

@@ -5,25 +5,39 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from raftkv.raft import Heartbeat, HeartbeatResponse, Message, encode_message
 from raftkv.server.transport import PeerTransport
 from tests.integration.cluster import free_port, wait_until
 
 
+def hb(dst: str, n: int) -> Heartbeat:
+    """A real message, numbered by its commit field."""
+    return Heartbeat(src="me", dst=dst, term=1, commit=n)
+
+
+def n_of(obj: dict[str, Any]) -> int:
+    return int(obj["commit"])
+
+
 @dataclass
-class Msg:
-    dst: str
-    n: int
+class Consumer:
+    """The transport's Consumer: records what replies hand over."""
 
+    delivered: list[Message] = field(default_factory=list)
 
-def encode(m: Msg) -> dict[str, Any]:
-    return {"dst": m.dst, "n": m.n}
+    def deliver(self, msgs: Sequence[Message]) -> None:
+        self.delivered.extend(msgs)
+
+    def deliver_and_reply(self, msgs: Sequence[Message], timeout: float) -> list[Message]:
+        self.delivered.extend(msgs)
+        return []
 
 
 class Recorder:
@@ -61,7 +75,8 @@ def serve(rec: Recorder) -> tuple[ThreadingHTTPServer, int]:
 
 @pytest.fixture
 def peers() -> Iterator[tuple[Recorder, int, Recorder, int]]:
-    a, b = Recorder(reply=[{"from": "a"}]), Recorder()
+    a = Recorder(reply=[encode_message(HeartbeatResponse(src="a", dst="me", term=1))])
+    b = Recorder()
     sa, pa = serve(a)
     sb, pb = serve(b)
     try:
@@ -75,26 +90,25 @@ def peers() -> Iterator[tuple[Recorder, int, Recorder, int]]:
 
 def test_batches_token_and_replies(peers: tuple[Recorder, int, Recorder, int]) -> None:
     a, pa, b, pb = peers
-    replies: list[tuple[str, list[Any]]] = []
+    consumer = Consumer()
     t = PeerTransport("me", {"me": "http://127.0.0.1:1", "a": f"http://127.0.0.1:{pa}",
-                             "b": f"http://127.0.0.1:{pb}"}, encode, token="tok",
-                      on_reply=lambda peer, objs: replies.append((peer, objs)))
+                             "b": f"http://127.0.0.1:{pb}"}, consumer, token="tok")
     t.start()
     try:
         a.gate.clear()  # hold the first POST so later messages pile up into one batch
-        t.send([Msg("a", 0)])
+        t.send([hb("a", 0)])
         wait_until(lambda: t.senders["a"]._queue == type(t.senders["a"]._queue)(), 5,
                    "first message taken")
-        t.send([Msg("a", n) for n in range(1, 50)] + [Msg("b", 99)])
+        t.send([hb("a", n) for n in range(1, 50)] + [hb("b", 99)])
         wait_until(lambda: b.posts, 5, "peer b served while a is stuck")
         a.gate.set()
         wait_until(lambda: sum(len(m) for _, m in a.posts) == 50, 5, "all 50 delivered to a")
         assert len(a.posts) == 2  # one POST for the first message, ONE for the 49 queued
-        assert [m["n"] for _, ms in a.posts for m in ms] == list(range(50))
+        assert [n_of(m) for _, ms in a.posts for m in ms] == list(range(50))
         headers, msgs = b.posts[0]
-        assert headers["Authorization"] == "Bearer tok" and msgs == [{"dst": "b", "n": 99}]
-        wait_until(lambda: len(replies) == 2, 5, "replies handed over")
-        assert replies[0] == ("a", [{"from": "a"}])
+        assert headers["Authorization"] == "Bearer tok" and msgs == [encode_message(hb("b", 99))]
+        wait_until(lambda: len(consumer.delivered) == 2, 5, "replies handed over")
+        assert consumer.delivered[0] == HeartbeatResponse(src="a", dst="me", term=1)
         assert "me" not in t.senders
     finally:
         t.stop()
@@ -104,12 +118,12 @@ def test_dead_peer_does_not_block_live_one(peers: tuple[Recorder, int, Recorder,
     a, pa, _, _ = peers
     dead = free_port()  # nothing listens there
     t = PeerTransport("me", {"a": f"http://127.0.0.1:{pa}", "dead": f"http://127.0.0.1:{dead}"},
-                      encode, timeout=0.5)
+                      Consumer(), timeout=0.5)
     t.start()
     try:
         start = time.monotonic()
         for n in range(5):
-            t.send([Msg("dead", n), Msg("a", n)])
+            t.send([hb("dead", n), hb("a", n)])
             wait_until(lambda n=n: len(a.posts) > n, 5, f"message {n} reached the live peer")
         assert time.monotonic() - start < 5
         wait_until(lambda: t.senders["dead"].failures >= 1, 5, "dead peer failure counted")
@@ -119,23 +133,23 @@ def test_dead_peer_does_not_block_live_one(peers: tuple[Recorder, int, Recorder,
 
 
 def test_queue_is_bounded() -> None:
-    t = PeerTransport("me", {"x": f"http://127.0.0.1:{free_port()}"}, encode)
+    t = PeerTransport("me", {"x": f"http://127.0.0.1:{free_port()}"}, Consumer())
     s = t.senders["x"]  # not started: nothing drains the queue
     s._max_queue = 10
-    t.send([Msg("x", n) for n in range(25)])
+    t.send([hb("x", n) for n in range(25)])
     assert len(s._queue) == 10 and s.dropped == 15
-    assert [m.n for m in s._queue] == list(range(15, 25))
-    t.send([Msg("nobody", 1)])  # unknown destination: logged and dropped
+    assert [m.commit for m in s._queue if isinstance(m, Heartbeat)] == list(range(15, 25))
+    t.send([hb("nobody", 1)])  # unknown destination: logged and dropped
 
 
 def test_every_post_carries_the_cluster_id_and_the_sender(
     peers: tuple[Recorder, int, Recorder, int],
 ) -> None:
     a, pa, _, _ = peers
-    t = PeerTransport("me", {"a": f"http://127.0.0.1:{pa}"}, encode, cluster_id="c0ffee")
+    t = PeerTransport("me", {"a": f"http://127.0.0.1:{pa}"}, Consumer(), cluster_id="c0ffee")
     t.start()
     try:
-        t.send([Msg("a", 1)])
+        t.send([hb("a", 1)])
         wait_until(lambda: a.posts, 5, "delivered")
         headers = a.posts[0][0]
         assert headers["X-Raftkv-Cluster-Id"] == "c0ffee" and headers["X-Raftkv-Node"] == "me"
