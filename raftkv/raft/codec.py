@@ -154,6 +154,7 @@ _Validator = Callable[[_Decoder, str, object], object]
 
 _BY_ANNOTATION: dict[str, _Validator] = {
     "NodeId": _Decoder.id_,
+    "str": _Decoder.id_,  # a read's request id: 1..256 characters, like a node id
     "Term": _Decoder.int_,
     "Index": _Decoder.int_,
     "int": _Decoder.int_,

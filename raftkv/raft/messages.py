@@ -21,6 +21,10 @@ form lives in codec.py.
 - ``Heartbeat``: leader liveness + commit (never above the follower's match) + ``context``, the
   ReadIndex round being confirmed (0 = none). ``HeartbeatResponse`` echoes ``context``.
 - ``TimeoutNow``: leadership transfer: "start an election now" (thesis §3.10).
+- ``ReadIndex``: a follower asks its leader for a read index (thesis §6.4, etcd's MsgReadIndex):
+  ``request_id`` is the follower's own id for the read. ``ReadIndexResponse`` carries the leader's
+  commit index of when it got the request, released once a quorum confirmed its leadership; the
+  follower serves the read once it applied ``index``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ __all__ = [
     "HeartbeatResponse",
     "InstallSnapshot",
     "Message",
+    "ReadIndex",
+    "ReadIndexResponse",
     "RequestVote",
     "RequestVoteResponse",
     "TimeoutNow",
@@ -175,6 +181,32 @@ class TimeoutNow:
         return f"{self.src}->{self.dst} TimeoutNow term={self.term}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadIndex:
+    src: NodeId
+    dst: NodeId
+    term: Term
+    request_id: str
+
+    def describe(self) -> str:
+        return f"{self.src}->{self.dst} ReadIndex term={self.term} id={self.request_id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadIndexResponse:
+    src: NodeId
+    dst: NodeId
+    term: Term
+    request_id: str
+    index: Index
+
+    def describe(self) -> str:
+        return (
+            f"{self.src}->{self.dst} ReadIndexResponse term={self.term} id={self.request_id} "
+            f"index={self.index}"
+        )
+
+
 Message = Union[  # noqa: UP007 - a runtime alias used in isinstance-free dispatch and annotations
     RequestVote,
     RequestVoteResponse,
@@ -184,6 +216,8 @@ Message = Union[  # noqa: UP007 - a runtime alias used in isinstance-free dispat
     Heartbeat,
     HeartbeatResponse,
     TimeoutNow,
+    ReadIndex,
+    ReadIndexResponse,
 ]
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
@@ -197,5 +231,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         Heartbeat,
         HeartbeatResponse,
         TimeoutNow,
+        ReadIndex,
+        ReadIndexResponse,
     )
 }

@@ -20,7 +20,10 @@ Features and where they live here:
 - flow control (probe / replicate / snapshot, bounded in-flight, batching): progress.py +
   ``_send_append``
 - snapshots (Raft §7): ``compact``, ``_send_append`` -> InstallSnapshot, ``_handle_snapshot``
-- ReadIndex (thesis §6.4), batched: readonly.py + ``read_index`` / ``_handle_heartbeat_response``
+- ReadIndex (thesis §6.4), batched: readonly.py + ``read_index`` / ``_handle_heartbeat_response``;
+  on a follower ``read_index`` asks the leader (ReadIndex -> ReadIndexResponse, etcd's
+  MsgReadIndex): the leader confirms it in its next round like its own reads and answers with the
+  round's index; the follower releases it as a ReadState (served once applied >= index)
 - leadership transfer (thesis §3.10): ``transfer_leadership``, TimeoutNow
 - membership changes (thesis §4.1, single-server): ``propose_conf_change``; the configuration is the
   last CONFIG entry in the log (or the snapshot's), so it takes effect when appended and reverts
@@ -64,6 +67,8 @@ from raftkv.raft.messages import (
     HeartbeatResponse,
     InstallSnapshot,
     Message,
+    ReadIndex,
+    ReadIndexResponse,
     RequestVote,
     RequestVoteResponse,
     TimeoutNow,
@@ -158,6 +163,9 @@ class RaftNode:
         self._transferee: NodeId | None = None
         self._transfer_elapsed = 0
         self._reads = ReadOnly()
+        # leader: followers' reads in its rounds, by the id they carry there -> (follower, its id)
+        self._remote_reads: dict[str, tuple[NodeId, str]] = {}
+        self._remote_seq = 0
         self._bcast = False  # leader: new entries to send at the next ready()
         self._reset_randomized_timeout()
         self._set_conf(self._confs[0])
@@ -241,8 +249,19 @@ class RaftNode:
         return index
 
     def read_index(self, request_id: str) -> None:
-        """Start a linearizable read; released later as Ready.read_states. NotLeader."""
+        """Start a linearizable read; released later as Ready.read_states.
+
+        On a follower that knows its leader the read index is asked of the leader (thesis §6.4:
+        the answer is the leader's commit index once it confirmed its leadership); an answer
+        lost on the way is never released (the driver times the read out). NotLeader when no
+        leader is known (or this node campaigns).
+        """
         if self.role is not Role.LEADER:
+            if self.role is Role.FOLLOWER and self.leader is not None:
+                self._send(
+                    ReadIndex(src=self.id, dst=self.leader, term=self.term, request_id=request_id)
+                )
+                return
             raise NotLeader(self.leader)
         if self._log.term(self.commit) != self.term:
             # thesis §6.4 step 1: the commit index is only known to be current once an entry of
@@ -369,6 +388,10 @@ class RaftNode:
 
         if isinstance(m, RequestVote):
             self._handle_vote_request(m)
+        elif isinstance(m, ReadIndexResponse):
+            # the leader of our term (there is one per term) confirmed this read index
+            if self.role is not Role.LEADER:
+                self._read_states.append(ReadState(m.request_id, m.index))
         elif self.role is Role.LEADER:
             self._step_leader(m)
         elif self.role is Role.FOLLOWER:
@@ -514,6 +537,7 @@ class RaftNode:
         self._targets = ()
         self._transferee = None
         self._reads.reset()
+        self._remote_reads.clear()  # their followers time them out
         self._bcast = False
 
     def _become_follower(self, term: int, leader: NodeId | None) -> None:
@@ -887,6 +911,8 @@ class RaftNode:
             self._handle_append_response(m)
         elif isinstance(m, HeartbeatResponse):
             self._handle_heartbeat_response(m)
+        elif isinstance(m, ReadIndex):
+            self._handle_read_index(m)
         elif isinstance(m, _FROM_LEADER):
             logger.error(
                 "node=%s term=%d another leader in our term: %s", self.id, self.term, m.describe()
@@ -998,7 +1024,22 @@ class RaftNode:
             else:
                 li = self._log.last_index_of_term(m.hint_term)
                 nxt = li + 1 if li is not None else m.hint_index
+            match = pr.match
             if pr.maybe_decrease_to(m.index, min(max(nxt, 1), last + 1)):
+                if pr.match < match:
+                    logger.warning(
+                        "node=%s term=%d peer=%s does not hold the entries it acknowledged "
+                        "(match was %d; it rejected prev=%d twice, hint %d/%d): probing from %d "
+                        "(a wiped disk, or a duplicated old rejection)",
+                        self.id,
+                        self.term,
+                        m.src,
+                        match,
+                        m.index,
+                        m.hint_index,
+                        m.hint_term,
+                        pr.next,
+                    )
                 logger.debug(
                     "node=%s term=%d peer=%s rejected prev=%d, probing from %d",
                     self.id,
@@ -1046,7 +1087,7 @@ class RaftNode:
             reads = self._reads
             reads.recv_ack(m.src, m.context)
             for r in reads.advance(self._quorum, self._voter_set):
-                self._read_states.extend(ReadState(rid, r.index) for rid in r.request_ids)
+                self._release_reads(r.request_ids, r.index)
             if not reads.in_flight:
                 context = reads.start_batch(self.commit, self.id)
                 if context:
@@ -1097,11 +1138,37 @@ class RaftNode:
 
     def _start_reads(self, request_ids: list[str]) -> None:
         if self._quorum == 1 and self.id in self._voter_set:
-            self._read_states.extend(ReadState(rid, self.commit) for rid in request_ids)
+            self._release_reads(request_ids, self.commit)
             return
         context = self._reads.add_request(self.commit, request_ids, self.id)
         if context:
             self._bcast_heartbeat(context)
+
+    def _handle_read_index(self, m: ReadIndex) -> None:
+        """A follower's read: it joins our rounds under an id of ours; the round's index is sent
+        back (``_release_reads``) once a quorum confirmed our leadership after it arrived."""
+        self._remote_seq += 1
+        rid = f"\x1fremote-{self._remote_seq}"  # never a driver's id: those are printable
+        self._remote_reads[rid] = (m.src, m.request_id)
+        if self._log.term(self.commit) != self.term:
+            self._reads.defer(rid)  # as for our own reads: the commit index is not known yet
+            return
+        self._start_reads([rid])
+
+    def _release_reads(self, request_ids: list[str], index: int) -> None:
+        """Confirmed reads at ``index``: ours become ReadStates, followers' get their answer."""
+        remote = self._remote_reads
+        for rid in request_ids:
+            origin = remote.pop(rid, None) if remote else None
+            if origin is None:
+                self._read_states.append(ReadState(rid, index))
+            else:
+                self._send(
+                    ReadIndexResponse(
+                        src=self.id, dst=origin[0], term=self.term, request_id=origin[1],
+                        index=index,
+                    )
+                )
 
     # ------------------------------------------------------------------ membership
 
@@ -1204,8 +1271,8 @@ class RaftNode:
             # also from a voter our own uncommitted change removes: it may campaign until that
             # change commits (thesis §4.2.2), and must learn our term and our log's verdict
             return m.src in self._electorate() or m.src in self._being_removed()
-        if isinstance(m, TimeoutNow) and m.src == self.leader:
-            return True  # a leader that removed itself hands over to us
+        if isinstance(m, TimeoutNow | ReadIndexResponse) and m.src == self.leader:
+            return True  # a leader that removed itself hands over to us; our leader's answer
         if m.src in self._member_set:
             return True
         # a removed node we still replicate to (until it holds its removal): its answers count,

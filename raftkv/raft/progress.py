@@ -10,7 +10,8 @@ States:
   Wait for its acknowledgement (or ``snapshot_elapsed`` reaching the election timeout, then probe
   again).
 
-Invariant: ``match < next``; ``match`` never decreases within a term.
+Invariant: ``match < next``; ``match`` never decreases within a term, except when the follower
+proves it lost entries it acknowledged (``lost_log``: a wiped disk).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Progress:
         "recent_active",
         "snapshot_elapsed",
         "state",
+        "suspect_lost",
     )
 
     def __init__(self, next_index: int) -> None:
@@ -48,6 +50,10 @@ class Progress:
         self.pending_snapshot = 0
         self.snapshot_elapsed = 0
         self.recent_active = False
+        # a rejection said the follower may not hold ``match`` any more; a fresh probe's answer
+        # confirms it (lost_log) or refutes it (an acknowledgement): one rejection alone may be
+        # an old one, overtaken by the acknowledgements of appends it was reordered with
+        self.suspect_lost = False
 
     def __repr__(self) -> str:
         return (
@@ -82,6 +88,8 @@ class Progress:
     def maybe_update(self, index: int) -> bool:
         """The follower acknowledged its log matches ours up to ``index``. True if match moved."""
         updated = False
+        if index >= self.match:
+            self.suspect_lost = False
         if index > self.match:
             self.match = index
             updated = True
@@ -94,14 +102,23 @@ class Progress:
         return updated
 
     def maybe_decrease_to(self, rejected: int, next_hint: int) -> bool:
-        """The follower rejected an append whose prev index was ``rejected``. False if stale.
+        """The follower rejected an append whose prev index was ``rejected``; ``next_hint`` is
+        where its log can match ours (the leader's reading of its hint). False if stale.
 
-        On True the progress is in PROBE state with ``next`` moved back to the hinted index.
+        On True the progress is in PROBE state with ``next`` moved back to the hinted index, but
+        never below ``match + 1`` — unless the follower no longer holds the entry at ``match``
+        (it lost entries it acknowledged: a wiped or rolled-back disk). That takes two answers:
+        a rejection of the append right after ``match`` (or a hint at or below it) makes the
+        leader suspect it and probe at ``match`` afresh; a rejection of that probe with a hint
+        at or below ``match`` confirms it, and ``match`` is reset (``lost_log``).
         """
         if self.state is ProgressState.REPLICATE:
-            if rejected <= self.match:
-                return False
-            # the pipeline broke (a lost or refused append): probe from the hinted index
+            if rejected < self.match:
+                return False  # an answer to an older probe, overtaken by later acks
+            if rejected == self.match:
+                # refused right after match: lost entries, or an old answer reordered with the
+                # acknowledgement that moved match here; a fresh probe at match tells
+                self.suspect_lost = True
             self.state = ProgressState.PROBE
             self.inflight.clear()
             self.probe_sent = False
@@ -109,9 +126,29 @@ class Progress:
             return True
         if self.next - 1 != rejected:
             return False
+        if next_hint <= self.match:
+            if self.suspect_lost and rejected == self.match:
+                # the answer to our fresh probe at match: the follower's log cannot match there
+                self.lost_log(rejected, next_hint)
+                return True
+            self.suspect_lost = True
         self.next = max(self.match + 1, min(rejected, next_hint))
         self.probe_sent = False
         return True
+
+    def lost_log(self, rejected: int, next_hint: int) -> None:
+        """The follower's log no longer holds what it acknowledged up to ``match``: forget it and
+        probe from the hint. Lowering ``match`` is safe: the commit index it helped to compute
+        never goes back; this follower only stops counting toward new commits until it holds the
+        entries again (Raft assumes durable acknowledgements; a wiped voter breaks that
+        assumption, docs/scale.md "A wiped follower")."""
+        self.match = 0
+        self.suspect_lost = False
+        self.state = ProgressState.PROBE
+        self.inflight.clear()
+        self.probe_sent = False
+        self.pending_snapshot = 0
+        self.next = max(1, min(rejected, next_hint))
 
     def is_paused(self, max_inflight: int) -> bool:
         state = self.state

@@ -153,6 +153,7 @@ class NodeDriver:
         self._reads = LinearizableReads(clock, self._not_leader)
         self._handover = Handover(config.election_ms / 1000, clock, self._not_leader)
         self._role = Role.FOLLOWER
+        self._saved_vote: tuple[int, str | None] = (0, None)  # the term and vote on disk
         self._leader: str | None = None
         self._snaps = SnapshotSchedule()
         self._stopped_evt = threading.Event()
@@ -209,6 +210,7 @@ class NodeDriver:
             ),
         )
         self._storage = storage
+        self._saved_vote = (rec.hard_state.term, rec.hard_state.voted_for)
         self.metrics.watch_storage(lambda: self._storage.stats() if self._storage else None)
         conf = self._node.membership
         self._conf.membership = conf
@@ -465,6 +467,10 @@ class NodeDriver:
                 next_tick = (next_tick + behind * tick) if behind <= 2 else now + tick
                 self._handover.expire(now, self._role is Role.LEADER)
                 if self._reads.pending:
+                    if self._role is not Role.LEADER:
+                        # a follower's read index request (or its answer) lost on the way: a
+                        # later read index serves the same reads
+                        self._reads.ask_again(now - self.config.election_ms / 1000)
                     self._reads.expire(now - 2 * self.config.request_timeout)
             reads = self._reads
             if inbox:
@@ -574,20 +580,29 @@ class NodeDriver:
             self._pass_notes.append(f"snapshot-install={took:.3f}s")
             log.info("event=snapshot-installed index=%d term=%d keys=%d seconds=%.3f",
                      snap.meta.index, snap.meta.term, len(sm), took)
+        hs = rd.hard_state
+        # A leader's messages promise nothing about its own disk (appends, heartbeats, read
+        # answers; its term and vote were persisted before it led): it sends them BEFORE its
+        # fsync, so followers write in parallel with it (thesis §10.2.1). Its own entries count
+        # toward commit only through acknowledgements, which this thread handles after the save.
+        early = bool(rd.messages) and (
+            rd.soft_state[0] if rd.soft_state is not None else self._role
+        ) is Role.LEADER and (hs is None or (hs.term, hs.voted_for) == self._saved_vote)
+        if early:
+            self._send(rd.messages)
         if rd.must_sync:  # the core decides (etcd's MustSync): a commit-only change waits
             t0 = time.perf_counter()
-            storage.save(rd.hard_state, rd.entries)
+            storage.save(hs, rd.entries)
+            if hs is not None:
+                self._saved_vote = (hs.term, hs.voted_for)
             took = time.perf_counter() - t0
             self.metrics.fsync_seconds.observe(took)
             if took > SLOW_PASS_S / 2:
                 self._pass_notes.append(f"save={took:.3f}s/{len(rd.entries)}")
             if rd.entries:
                 self.metrics.batch_entries.observe(len(rd.entries))
-        if rd.messages:
-            msgs: Sequence[Message] = rd.messages
-            if any(isinstance(m, InstallSnapshot) for m in msgs):
-                msgs = self._stream_snapshots(msgs)
-            self._transport.send(msgs)  # replies to a waiting POST ride back on it
+        if rd.messages and not early:
+            self._send(rd.messages)
         if rd.committed_entries:
             t0 = time.perf_counter()
             self._apply(rd)
@@ -600,6 +615,13 @@ class NodeDriver:
             self._on_soft_state(*rd.soft_state)
         node.advance(rd)
         self._reads.applied(sm.applied_index)
+
+    def _send(self, msgs: Sequence[Message]) -> None:
+        """Hand a Ready's messages to the transport (snapshots to the snapshot sender)."""
+        assert self._transport is not None
+        if any(isinstance(m, InstallSnapshot) for m in msgs):
+            msgs = self._stream_snapshots(msgs)
+        self._transport.send(msgs)  # replies to a waiting POST ride back on it
 
     def _apply(self, rd: Ready) -> None:
         sm = self.sm
@@ -645,6 +667,11 @@ class NodeDriver:
             leader,
             st.term if st else 0,
         )
+        if not was_leader and self._reads.pending:
+            # a follower whose leader changed (or that now leads): the read indexes it asked the
+            # old leader for will not come; ask again, the new leader (or, leading, itself).
+            # The reads confirmed already stay valid: they only wait to be applied
+            self._reads.ask_again()
         if was_leader and role is not Role.LEADER:
             self._reads.fail_all(self._not_leader(leader))
         self._handover.on_role(role, leader)

@@ -29,7 +29,7 @@ from raftkv.server.changefeed import ChangeFeed
 from raftkv.server.metrics import NodeMetrics
 from raftkv.server.transport import receive_post
 
-__all__ = ["BackupCopy", "EdgeNode"]
+__all__ = ["BackupCopy", "EdgeNode", "NodeStatus"]  # NodeStatus: what status() answers
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,15 @@ class LinearizableReads:
             for w in read.waiters:
                 w.resolve(read.index)
 
+    def ask_again(self, before: float | None = None) -> None:
+        """Hand the reads of the rounds started before ``before`` (default: all) back to the
+        queue, oldest first, to be asked again at the next ``start``: a follower's read index
+        request or its answer was lost, or its leader changed (the old one's answer will not
+        come). A later read index serves the same reads (it is at least as recent)."""
+        again = [rid for rid, r in self._pending.items() if before is None or r.created < before]
+        for rid in reversed(again):
+            self._queue.extendleft(reversed(self._pending.pop(rid).waiters))
+
     def expire(self, horizon: float) -> None:
         """Forget rounds started before ``horizon``: nobody waits for them any more (the request
         timed out)."""

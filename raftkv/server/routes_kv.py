@@ -3,8 +3,11 @@
 Contract (README's API table, docs/contracts.md §3):
 - KV responses carry ``X-Raft-Leader``, ``X-Raft-Term``, ``X-Raft-Index`` and
   ``X-Raftkv-Served-By`` (added by the WSGI edge, wsgi_edge.py).
-- A write is acknowledged once committed and applied; a follower relays writes and
-  linearizable reads to the leader (relay.py); ``consistency=stale`` reads this replica.
+- A write is acknowledged once committed and applied; a follower relays writes to the leader
+  (relay.py) and serves linearizable reads itself through ReadIndex (it asks the leader for the
+  read index, thesis §6.4); ``consistency=stale`` reads this replica at once.
+- The common shape of ``PUT``/``GET /v1/kv/<key>`` is answered before Flask by kvfast.py, with
+  the pieces below (``result_body``, ``value_body``, ``decode_value``, ``reads_here``).
 - ``X-Request-Id: <client>:<seq>`` makes a write exactly-once: an already applied one is answered
   from the recorded result without a Raft round.
 - ``GET /v1/kv/<key>?wait_index=N`` is a long poll (watch.py).
@@ -34,7 +37,7 @@ from raftkv.errors import (
 )
 from raftkv.keycodec import validate_key
 from raftkv.kv import Command, Op, Outcome, Result
-from raftkv.server.edge_node import EdgeNode
+from raftkv.server.edge_node import EdgeNode, NodeStatus
 from raftkv.server.http_errors import json_response
 from raftkv.server.keypath import query_value, request_key
 from raftkv.server.query import check_query, linearizable
@@ -42,7 +45,16 @@ from raftkv.server.relay import Relay
 from raftkv.server.requestid import parse_request_id
 from raftkv.server.watch import WatchSlots, long_poll
 
-__all__ = ["DEFAULT_LIST_LIMIT", "MAX_LIST_LIMIT", "KeyConverter", "kv_blueprint"]
+__all__ = [
+    "DEFAULT_LIST_LIMIT",
+    "MAX_LIST_LIMIT",
+    "KeyConverter",
+    "decode_value",
+    "kv_blueprint",
+    "reads_here",
+    "result_body",
+    "value_body",
+]
 
 MAX_LIST_LIMIT = 10_000
 DEFAULT_LIST_LIMIT = 1_000
@@ -61,8 +73,8 @@ class KeyConverter(BaseConverter):
     part_isolating = False
 
 
-def result_response(node: EdgeNode, res: Result) -> Response:
-    """The answer to a write's ``Result``: 200 with the entry, or the error its outcome is."""
+def result_body(node: EdgeNode, res: Result) -> dict[str, Any]:
+    """A write's 200 body for its ``Result``, or (raised) the error its outcome is."""
     if res.outcome is Outcome.OK:
         body: dict[str, Any] = {"key": res.key, "index": res.index, "term": res.term}
         if res.value is None:
@@ -70,7 +82,7 @@ def result_response(node: EdgeNode, res: Result) -> Response:
         else:
             body["value"] = res.value
         body["leader"] = node.status().leader
-        return json_response(body)
+        return body
     if res.outcome is Outcome.NOT_FOUND:
         raise KeyNotFound(res.key)
     if res.outcome is Outcome.CAS_FAILED:
@@ -91,11 +103,40 @@ def result_response(node: EdgeNode, res: Result) -> Response:
     raise RaftkvError(f"command could not be applied ({res.outcome.value})")
 
 
+def result_response(node: EdgeNode, res: Result) -> Response:
+    """The answer to a write's ``Result``: 200 with the entry, or the error its outcome is."""
+    return json_response(result_body(node, res))
+
+
+def value_body(node: EdgeNode, key: str) -> dict[str, Any]:
+    """A read's 200 body from this replica's state machine; KeyNotFound (404)."""
+    found = node.get(key)
+    if found is None:
+        raise KeyNotFound(key)
+    return {"key": key, "value": found[0], "index": found[1]}
+
+
+def decode_value(raw: bytes) -> str:
+    """A request body as the value it carries (UTF-8 text); InvalidValue (400)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidValue("value must be UTF-8 text") from None
+
+
+def reads_here(st: NodeStatus) -> bool:
+    """Whether this node serves a linearizable read itself: the leader, or a follower that knows
+    its leader (it asks the leader for the read index and waits to have applied it, thesis
+    §6.4). Elsewhere (a candidate, no leader known) the read is relayed, or answered 503."""
+    return st.role == "leader" or (st.role == "follower" and bool(st.leader))
+
+
 def barrier(node: EdgeNode, relay: Relay) -> Response | None:
-    """Linearizable read: wait for a ReadIndex on the leader (None); or relay to the leader."""
-    relayed = relay.unless_leader()
-    if relayed is not None:
-        return relayed
+    """Linearizable read: wait for a ReadIndex here (None: read this replica) — on the leader, or
+    on a follower (``reads_here``); otherwise the leader's answer (relayed) or 503."""
+    st = node.status()
+    if not reads_here(st):
+        return relay.forward_or_raise(st.leader)
     with node.slot():
         try:
             node.read_barrier()
@@ -113,10 +154,7 @@ def _request_value(limit: int) -> str:
         raise BadRequest(f"request body truncated: got {len(raw)} of {length} bytes")
     if len(raw) > limit:
         raise PayloadTooLarge(f"value is larger than the limit of {limit} bytes (1 MiB)")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidValue("value must be UTF-8 text") from None
+    return decode_value(raw)
 
 
 def _prev_value() -> str | None:
@@ -176,10 +214,7 @@ def kv_blueprint(node: EdgeNode, relay: Relay, watch_slots: WatchSlots) -> Bluep
             relayed = barrier(node, relay)
             if relayed is not None:
                 return relayed
-        found = node.get(key)
-        if found is None:
-            raise KeyNotFound(key)
-        return json_response({"key": key, "value": found[0], "index": found[1]})
+        return json_response(value_body(node, key))
 
     @bp.route("/v1/kv/", methods=["GET", "PUT", "DELETE"])
     def kv_empty_key() -> Response:

@@ -7,7 +7,9 @@ cost several times more):
   every ``/v1/kv`` response;
 - the request latency histogram (``raftkv_http_request_duration_seconds``);
 - the whole ``POST /raft/v1/messages`` (routes_raft.handle_raft_post), without Flask: the hot path
-  between peers.
+  between peers;
+- the common shape of ``PUT``/``GET /v1/kv/<key>`` (kvfast.py), without Flask: the hot path of
+  clients (anything else goes on to the Flask routes).
 
 Its answers use the one error mapping (http_errors.error_parts).
 """
@@ -23,6 +25,7 @@ from raftkv.errors import BadRequest
 from raftkv.server.auth import Access
 from raftkv.server.edge_node import EdgeNode
 from raftkv.server.http_errors import JSON, error_parts
+from raftkv.server.kvfast import FastKV
 from raftkv.server.peer_gate import check_peer_cluster
 from raftkv.server.routes_hash import HASH_PATH
 from raftkv.server.routes_raft import RAFT_PATH, handle_raft_post
@@ -62,6 +65,9 @@ def _route_label(path: str) -> str:
     return path if path in _KNOWN_ROUTES else "unmatched"
 
 
+_STATUS_LINES = {code: f"{code} {HTTPStatus(code).phrase}" for code in (200, 404)}
+
+
 class WsgiEdge:
     """Wraps the Flask WSGI app ``inner`` serving ``node`` (see module docstring)."""
 
@@ -74,6 +80,7 @@ class WsgiEdge:
         self.guarded = bool(cfg.cluster_tokens or cfg.client_auth or cfg.peer_mtls)
         self.histogram = node.metrics.request_seconds
         self.children: dict[tuple[str, str, str], Any] = {}
+        self.fast: FastKV | None = FastKV(node)  # None: every request goes to Flask
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         t0 = time.perf_counter()
@@ -86,25 +93,37 @@ class WsgiEdge:
             if denied is not None:
                 return self._answer(start_response, *error_parts(denied, method, path),
                                     method, path, t0)
-        extend_for_body(environ.get("gunicorn.socket"), _content_length(environ))
+        extend_for_body(environ.get("gunicorn.socket"), _content_length(environ),
+                        "HTTP_TRANSFER_ENCODING" in environ)
         if method == "POST" and path == RAFT_PATH:
             return self._raft(environ, start_response, t0)
         kv = path.startswith("/v1/kv")
-        node, node_id = self.node, self.id
+        fast = self.fast
+        if kv and fast is not None and (method == "PUT" or method == "GET"):
+            try:
+                answer = fast.handle(environ, method, path)
+            except Exception as err:  # the same mapping as the routes' errorhandler
+                return self._answer(start_response, *error_parts(err, method, path),
+                                    method, path, t0, kv=True)
+            if answer is not None:
+                return self._answer(start_response, answer[0], answer[1], {}, method, path, t0,
+                                    kv=True)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status_code[0] = status[:3]
             if kv and not any(k == "X-Raft-Term" for k, _ in headers):
-                st = node.status()
-                headers.append(("X-Raft-Leader", st.leader or ""))
-                headers.append(("X-Raft-Term", str(st.term)))
-                headers.append(("X-Raft-Index", str(st.last_applied)))
-                headers.append(("X-Raftkv-Served-By", node_id))
+                headers.extend(self._kv_headers())
             return start_response(status, headers, exc_info)
 
         result = self.inner(environ, start)
         self._observe(method, path, status_code[0], t0)
         return result
+
+    def _kv_headers(self) -> list[tuple[str, str]]:
+        """The headers of every ``/v1/kv`` answer: who leads, at which term, how far applied."""
+        st = self.node.status()
+        return [("X-Raft-Leader", st.leader or ""), ("X-Raft-Term", str(st.term)),
+                ("X-Raft-Index", str(st.last_applied)), ("X-Raftkv-Served-By", self.id)]
 
     def _raft(self, environ: dict[str, Any], start_response: Any, t0: float) -> Any:
         try:
@@ -121,11 +140,13 @@ class WsgiEdge:
         return self._answer(start_response, 200, obj, {}, "POST", RAFT_PATH, t0)
 
     def _answer(self, start_response: Any, code: int, obj: dict[str, Any],
-                headers: dict[str, str], method: str, path: str, t0: float) -> list[bytes]:
+                headers: dict[str, str], method: str, path: str, t0: float,
+                kv: bool = False) -> list[bytes]:
         body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-        start_response(f"{code} {HTTPStatus(code).phrase}", [
-            ("Content-Type", JSON), ("Content-Length", str(len(body))), *headers.items(),
-        ])
+        head = [("Content-Type", JSON), ("Content-Length", str(len(body))), *headers.items()]
+        if kv:
+            head += self._kv_headers()
+        start_response(_STATUS_LINES.get(code) or f"{code} {HTTPStatus(code).phrase}", head)
         self._observe(method, path, str(code), t0)
         return [body]
 

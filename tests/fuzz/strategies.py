@@ -47,7 +47,7 @@ def messages(draw: st.DrawFn) -> Message:
     kw: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         t = str(f.type)
-        if t == "NodeId":
+        if t in ("NodeId", "str"):
             kw[f.name] = draw(ids)
         elif t == "bool":
             kw[f.name] = draw(st.booleans())

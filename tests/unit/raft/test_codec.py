@@ -18,6 +18,8 @@ from raftkv.raft import (
     InstallSnapshot,
     Message,
     MessageDecodeError,
+    ReadIndex,
+    ReadIndexResponse,
     RequestVote,
     RequestVoteResponse,
     Snapshot,
@@ -56,6 +58,8 @@ SAMPLES: list[Message] = [
     Heartbeat(src="a", dst="b", term=3, commit=5, context=12),
     HeartbeatResponse(src="b", dst="a", term=3, context=12),
     TimeoutNow(src="a", dst="b", term=3),
+    ReadIndex(src="b", dst="a", term=3, request_id="r17"),
+    ReadIndexResponse(src="a", dst="b", term=3, request_id="r17", index=42),
 ]
 
 

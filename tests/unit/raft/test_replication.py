@@ -33,6 +33,9 @@ def test_propose_on_follower_raises_not_leader_with_hint() -> None:
     with pytest.raises(NotLeader) as ei:
         net.node("n2").propose(b"x")
     assert ei.value.leader_hint == "n1"
+    # a read on a follower is asked of its leader (tests/unit/raft/test_follower_read.py); a
+    # candidate knows no leader to ask
+    net.node("n2").campaign()
     with pytest.raises(NotLeader):
         net.node("n2").read_index("r")
 

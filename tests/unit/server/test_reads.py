@@ -84,3 +84,31 @@ def test_lost_leadership_fails_every_unanswered_read_and_expiry_forgets_old_roun
     reads.expire(horizon=5.0)
     assert isinstance(answer(old), CommitTimeout)
     assert not reads.pending
+
+
+def test_a_follower_asks_again_for_rounds_never_answered() -> None:
+    # a follower's read index request (or the answer) was lost, or its leader changed: the reads
+    # of the rounds started before the horizon are asked again, oldest first; a late answer to
+    # the old id is ignored
+    now = [0.0]
+    reads = LinearizableReads(lambda: now[0], _not_leader)
+    core = _Core()
+    old: list[Waiter[int]] = [Waiter(), Waiter()]
+    for w in old:
+        reads.enqueue(w)
+    reads.start(core)  # type: ignore[arg-type]
+    now[0] = 1.0
+    new: Waiter[int] = Waiter()
+    reads.enqueue(new)
+    reads.start(core)  # type: ignore[arg-type]
+    reads.ask_again(0.5)  # only r1 is older than the horizon
+    assert reads.queued and reads.pending
+    reads.start(core)  # type: ignore[arg-type]
+    assert core.asked == ["r1", "r2", "r3"]
+    reads.released([ReadState("r1", 4)])  # the old answer after all: nobody waits on r1
+    reads.released([ReadState("r3", 6), ReadState("r2", 6)])
+    reads.applied(6)
+    reads.wake()
+    assert [answer(w) for w in (*old, new)] == [6, 6, 6]
+    reads.ask_again()  # nothing pending: nothing to do
+    assert not reads.queued and not reads.pending

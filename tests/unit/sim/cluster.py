@@ -287,6 +287,17 @@ class SimNode:
                 self.sim.outcome_unknown(self.proposals.pop(idx).op)
         if crash_at == 0:
             raise _Crash
+        # A leader's messages promise nothing about its own disk (its term and vote are already
+        # durable): like the real driver it sends them BEFORE writing its entries (thesis
+        # §10.2.1), so a crash can leave followers holding entries the leader lost.
+        hs_now = rd.hard_state
+        durable_hs = self.disk.durable.hard_state
+        early = leading and (
+            hs_now is None or (hs_now.term, hs_now.voted_for) == (durable_hs.term,
+                                                                  durable_hs.voted_for)
+        )
+        if early:
+            self._send_all(rd, crash_at)
         # 2. hard state + entries, then ONE sync
         if rd.entries:
             self._write_entries(rd.entries, leading, st)
@@ -299,14 +310,9 @@ class SimNode:
             self.disk.sync()
         if crash_at == 2:
             raise _Crash
-        # 3. messages: only now may they leave the node
-        half = len(rd.messages) // 2
-        for i, m in enumerate(rd.messages):
-            if crash_at == 3 and i == half:
-                raise _Crash
-            if sim.rule_checks:
-                self._check_send(m)
-            sim.send(m)
+        # 3. messages: only now may they leave the node (a leader's left already)
+        if not early:
+            self._send_all(rd, crash_at)
         # 4. committed entries
         half = len(rd.committed_entries) // 2
         for i, e in enumerate(rd.committed_entries):
@@ -340,6 +346,16 @@ class SimNode:
             self.reads.clear()
         if crash_at == 5:
             raise _Crash
+
+    def _send_all(self, rd: Ready, crash_at: int) -> None:
+        sim = self.sim
+        half = len(rd.messages) // 2
+        for i, m in enumerate(rd.messages):
+            if crash_at == 3 and i == half:
+                raise _Crash
+            if sim.rule_checks:
+                self._check_send(m)
+            sim.send(m)
 
     def _write_entries(self, entries: tuple[Entry, ...], leading: bool, st: Status) -> None:
         view = self.view

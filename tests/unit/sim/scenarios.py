@@ -15,6 +15,7 @@ from typing import Any
 
 from raftkv.raft import AppendEntries, RequestVote, RequestVoteResponse, Role
 from tests.unit.sim.cluster import SimNode, SimParams, Simulation
+from tests.unit.sim.disk import SimDisk
 from tests.unit.sim.network import FaultRates
 from tests.unit.sim.runner import settle
 
@@ -33,6 +34,7 @@ __all__ = [
     "stale_vote_grants",
     "transfer_to_lagging",
     "vote_forgotten_on_crash",
+    "wiped_follower",
 ]
 
 _CALM = FaultRates(delay_min=1, delay_max=3)
@@ -357,6 +359,47 @@ def snapshot_catch_up(seed: int, *, crash: bool = True) -> Outcome:
         "compacted_to": compacted_to,
         "snapshots_received": lagger.stats["snapshots_received"],
         "same_state": lagger.kv.digest == leader.kv.digest,
+    }
+    settle(sim)
+    return Outcome(sim, facts)
+
+
+def wiped_follower(seed: int, *, snapshot_every: int) -> Outcome:
+    """A follower loses its whole disk (replaced, wiped) and restarts empty while the leader
+    still holds the match index it acknowledged before. The leader must notice, from the
+    follower's answer to its next append, that the follower no longer holds those entries, and
+    catch it up at once: from the log (``snapshot_every=0``) or from the snapshot it ALREADY
+    holds (it used to wait for its next compaction, which may never come).
+
+    Only a few writes follow the wipe, fewer than ``snapshot_every``: the leader takes no new
+    snapshot meanwhile.
+    """
+    sim = boot(seed, "wiped_follower", n=3, snapshot_every=snapshot_every)
+    leader = _leader(sim)
+    wiped = sim.nodes[sorted(set(sim.ids) - {leader.id})[0]]
+    _propose_and_ack(sim, leader, max(12, snapshot_every + 2))
+    _wait_applied_everywhere(sim)
+    assert leader.raft is not None
+    match_before = leader.raft.status().progress[wiped.id]
+    compactions_before = leader.stats["compactions"]
+    snap_before = leader.view.offset
+    sim.crash(wiped.id)
+    wiped.disk = SimDisk()  # the machine's disk is replaced: nothing survives
+    sim.restart(wiped.id)
+    _propose_and_ack(sim, leader, 2)
+    sim.wait_for(
+        lambda: wiped.kv.index >= leader.kv.index and wiped.view.last_index() >= leader.kv.index,
+        "the wiped follower catching up",
+        60,
+    )
+    facts = {
+        "match_before": match_before,
+        "snapshot_index_before": snap_before,
+        "leader_compactions_after_wipe": leader.stats["compactions"] - compactions_before,
+        "snapshots_received": wiped.stats["snapshots_received"],
+        "same_state": wiped.kv.digest == leader.kv.digest,
+        "applied": wiped.kv.index,
+        "leader_applied": leader.kv.index,
     }
     settle(sim)
     return Outcome(sim, facts)

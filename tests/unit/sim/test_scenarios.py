@@ -68,6 +68,20 @@ def test_long_down_follower_catches_up_through_a_snapshot(seed: int, crash: bool
     assert f["same_state"], f
 
 
+@pytest.mark.parametrize("snapshot_every", [0, 8], ids=["log", "snapshot"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_wiped_follower_catches_up_without_a_new_snapshot(seed: int, snapshot_every: int) -> None:
+    f = scenarios.wiped_follower(seed, snapshot_every=snapshot_every).facts
+    assert f["match_before"] > 0, f  # the leader had an acknowledged match for it
+    assert f["same_state"] and f["applied"] >= f["leader_applied"], f
+    if snapshot_every:
+        assert f["snapshot_index_before"] > 0, f  # the log before it was compacted away
+        assert f["leader_compactions_after_wipe"] == 0, f  # no new snapshot was taken...
+        assert f["snapshots_received"] == 1, f  # ...the one the leader held was sent
+    else:
+        assert f["snapshot_index_before"] == 0 and f["snapshots_received"] == 0, f
+
+
 @pytest.mark.parametrize("pre_vote", [False, True], ids=["vote", "pre_vote"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_split_vote_then_a_leader(seed: int, pre_vote: bool) -> None:
