@@ -245,12 +245,18 @@ def main() -> int:
         bg = BackgroundWrk(c.url(leader), 16, over)
         time.sleep(args.phase_seconds / 4)
         snap_times: list[float] = [0.0] * 3
+        errors: list[str] = []
 
         def snap(i: int) -> None:
             t = time.monotonic()
-            r = c.request(i, "POST", "/v1/admin/snapshot", timeout=300)
+            while True:  # a node busy with the write load answers 503 overloaded: retry
+                r = c.request(i, "POST", "/v1/admin/snapshot", timeout=300)
+                busy = r.status == 503 and b"\"overloaded\"" in r.body
+                if not busy or time.monotonic() - t > 120:
+                    break
+                time.sleep(0.1)
             if r.status != 200:
-                raise RuntimeError(f"snapshot on node {i}: {r}")
+                errors.append(f"snapshot on node {i}: {r}")
             snap_times[i] = time.monotonic() - t
 
         threads = [threading.Thread(target=snap, args=(i,)) for i in range(3)]
@@ -258,6 +264,8 @@ def main() -> int:
             t.start()
         for t in threads:
             t.join()
+        if errors:
+            raise RuntimeError("; ".join(errors))
         rest = args.phase_seconds - (time.monotonic() - bg.started)
         if rest > 0:
             time.sleep(rest)

@@ -4,9 +4,9 @@ index; the leader answers once a quorum confirmed its leadership after the reque
 from __future__ import annotations
 
 import pytest
-from raftnet import Network
 
 from raftkv.raft import AppendEntriesResponse, NotLeader, ReadIndex, ReadIndexResponse, ReadState
+from tests.unit.raft.raftnet import Network
 
 
 def _responses(net: Network) -> list[ReadIndexResponse]:

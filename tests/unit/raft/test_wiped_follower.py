@@ -9,9 +9,8 @@ to wait for the leader's next compaction).
 
 from __future__ import annotations
 
-from raftnet import Disk, Network
-
 from raftkv.raft import AppendEntriesResponse, InstallSnapshot
+from tests.unit.raft.raftnet import Disk, Network
 
 
 def _fill(net: Network, leader: str, n: int, start: int = 0) -> None:
