@@ -1,7 +1,7 @@
 # Shortcuts for contributors. `make test` is exactly what CI runs (.ci/run -> ./run-tests.sh).
 PY := $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 
-.PHONY: test test-fast lint
+.PHONY: test test-fast lint format
 test:            ## everything CI runs: installs test deps, ruff, mypy, the whole pytest suite
 	./run-tests.sh
 
@@ -10,4 +10,8 @@ test-fast:       ## the core, storage, KV, node units, simulation and chart test
 
 lint:            ## the static gates alone
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+
+format:          ## rewrite the code in the one style the gate checks (ruff format)
+	$(PY) -m ruff format .

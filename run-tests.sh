@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run-tests.sh [PYTEST ARGS...] — create (or reuse) the virtualenv .venv, install the project and its test
-# dependencies into it, then run the quality gates from it: ruff check, mypy (strict) on raftkv/ and
+# dependencies into it, then run the quality gates from it: ruff check, ruff format --check, mypy (strict) on raftkv/ and
 # raftctl/, then pytest (extra arguments go to pytest, e.g. ./run-tests.sh -k test_package).
 # Safe to run on a laptop as a normal user (a venv: no root, no PEP 668 refusal) and on CI (root, clean
 # clone: there it also apt-get installs what the tiers need — docker.io, debootstrap, wrk, shellcheck —
@@ -72,6 +72,8 @@ python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 echo "== ruff check"
 python -m ruff check .
+echo "== ruff format --check"
+python -m ruff format --check .
 echo "== mypy"
 python -m mypy
 echo "== pytest"

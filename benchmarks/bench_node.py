@@ -54,15 +54,31 @@ ETCD_LUA = ROOT / "benchmarks" / "etcd_load.lua"
 KEYS_PER_THREAD = 1000
 
 
-def run_wrk(url: str, mode: str, conns: int, duration: float, query: str = "",
-            lua: Path = LUA) -> dict[str, Any]:
+def run_wrk(
+    url: str, mode: str, conns: int, duration: float, query: str = "", lua: Path = LUA
+) -> dict[str, Any]:
     threads = min(2, conns)
-    env = dict(os.environ, BENCH_MODE=mode, BENCH_KEYS=str(KEYS_PER_THREAD), BENCH_QUERY=query,
-               BENCH_KEY_PREFIX="bench")
-    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration:g}s", "--timeout", "5s",
-           "-s", str(lua), url]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                         timeout=duration + 60, check=False)
+    env = dict(
+        os.environ,
+        BENCH_MODE=mode,
+        BENCH_KEYS=str(KEYS_PER_THREAD),
+        BENCH_QUERY=query,
+        BENCH_KEY_PREFIX="bench",
+    )
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{conns}",
+        f"-d{duration:g}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(lua),
+        url,
+    ]
+    out = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=duration + 60, check=False
+    )
     for line in out.stdout.splitlines():
         if line.startswith("BENCH_RESULT "):
             result: dict[str, Any] = json.loads(line.split(" ", 1)[1])
@@ -97,12 +113,25 @@ def prefill(host: str, port: int, threads: int = 2) -> None:
 
 def start_ceiling(threads: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    cmd = [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads",
-           str(threads), "-b", f"127.0.0.1:{port}", "--no-control-socket",
-           "benchmarks.dict_app:create_app()"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-w",
+        "1",
+        "-k",
+        "gthread",
+        "--threads",
+        str(threads),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--no-control-socket",
+        "benchmarks.dict_app:create_app()",
+    ]
     fh = open(log, "wb")  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
     def up() -> bool:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
@@ -152,16 +181,21 @@ def failover_trials(c: LocalCluster, trials: int) -> list[float]:
         print(f"  failover trial {trial + 1}: {window:.3f} s ({n - 100} attempts)", flush=True)
         c.start_node(leader)
         c.wait_serving(leader)
-        wait_until(lambda leader=leader: c.status(leader)["leader"] is not None, 30,
-                   "restarted node knows the leader")
+        wait_until(
+            lambda leader=leader: c.status(leader)["leader"] is not None,
+            30,
+            "restarted node knows the leader",
+        )
     return windows
 
 
 def fmt_row(label: str, conns: int, r: dict[str, Any], ceiling: dict[str, Any] | None) -> str:
     ratio = f"{r['rps'] / ceiling['rps']:.2f}" if ceiling and ceiling["rps"] else "-"
     errors = r["errors_status"] + r["errors_socket"] + r["timeouts"]
-    return (f"| {label:<22} | {conns:>5} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | "
-            f"{r['p99_ms']:>7.2f} | {ratio:>5} | {errors:>6} |")
+    return (
+        f"| {label:<22} | {conns:>5} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | "
+        f"{r['p99_ms']:>7.2f} | {ratio:>5} | {errors:>6} |"
+    )
 
 
 def main() -> int:
@@ -172,19 +206,28 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=1, help="runs per point (median kept)")
     ap.add_argument("--threads", type=int, default=96, help="gunicorn threads (both servers)")
     ap.add_argument("--out", help="also write the results as JSON here")
-    ap.add_argument("--no-etcd", action="store_true",
-                    help="skip the etcd row (measured when the etcd binary is installed)")
+    ap.add_argument(
+        "--no-etcd",
+        action="store_true",
+        help="skip the etcd row (measured when the etcd binary is installed)",
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         print("bench_node: error: wrk not found (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
     conns = [int(x) for x in args.conns.split(",")]
-    results: dict[str, Any] = {"conns": conns, "duration_s": args.duration,
-                               "threads": args.threads, "loadavg_start": os.getloadavg()}
+    results: dict[str, Any] = {
+        "conns": conns,
+        "duration_s": args.duration,
+        "threads": args.threads,
+        "loadavg_start": os.getloadavg(),
+    }
     tmp = Path(tempfile.mkdtemp(prefix="raftkv-bench-"))
-    print(f"raftkv benchmark: {args.duration:g} s per point, connections {conns}, "
-          f"gunicorn 1 worker gthread {args.threads} threads; loadavg {os.getloadavg()}",
-          flush=True)
+    print(
+        f"raftkv benchmark: {args.duration:g} s per point, connections {conns}, "
+        f"gunicorn 1 worker gthread {args.threads} threads; loadavg {os.getloadavg()}",
+        flush=True,
+    )
     ceiling_proc = None
     cluster = None
     etcd: EtcdCluster | None = None
@@ -197,8 +240,13 @@ def main() -> int:
         ceiling_proc, cport = start_ceiling(args.threads, tmp / "dict.log")
         curl = f"http://127.0.0.1:{cport}"
         prefill("127.0.0.1", cport)
-        cluster = LocalCluster(tmp / "cluster", election_ms=600, heartbeat_ms=100,
-                               threads=args.threads, snapshot_every=10_000)
+        cluster = LocalCluster(
+            tmp / "cluster",
+            election_ms=600,
+            heartbeat_ms=100,
+            threads=args.threads,
+            snapshot_every=10_000,
+        )
         (tmp / "cluster").mkdir()
         cluster.start()
         leader = cluster.wait_for_leader(timeout=60)
@@ -210,24 +258,31 @@ def main() -> int:
                 ceil_runs.append(run_wrk(curl, mode, c, args.duration))
                 kv_runs.append(run_wrk(lurl, mode, c, args.duration, query))
             med = len(kv_runs) // 2
-            return (sorted(ceil_runs, key=lambda r: r["rps"])[med],
-                    sorted(kv_runs, key=lambda r: r["rps"])[med])
+            return (
+                sorted(ceil_runs, key=lambda r: r["rps"])[med],
+                sorted(kv_runs, key=lambda r: r["rps"])[med],
+            )
 
         ceil_put, kv_put = {}, {}
         for c in conns:
             ceil_put[c], kv_put[c] = pair("put", c)
-            print(f"  PUT c={c}: ceiling {ceil_put[c]['rps']:.0f}/s, "
-                  f"raftkv {kv_put[c]['rps']:.0f}/s", flush=True)
+            print(
+                f"  PUT c={c}: ceiling {ceil_put[c]['rps']:.0f}/s, raftkv {kv_put[c]['rps']:.0f}/s",
+                flush=True,
+            )
         prefill("127.0.0.1", cluster.ports[leader])
         leader = cluster.wait_for_leader(timeout=60)  # (normally unchanged)
         lurl = cluster.url(leader)
         ceil_get, kv_get = {}, {}
         for c in conns:
             ceil_get[c], kv_get[c] = pair("get", c)
-            print(f"  GET c={c}: ceiling {ceil_get[c]['rps']:.0f}/s, "
-                  f"raftkv {kv_get[c]['rps']:.0f}/s", flush=True)
-        kv_stale = {c: run_wrk(lurl, "get", c, args.duration, "?consistency=stale")
-                    for c in conns[-1:]}
+            print(
+                f"  GET c={c}: ceiling {ceil_get[c]['rps']:.0f}/s, raftkv {kv_get[c]['rps']:.0f}/s",
+                flush=True,
+            )
+        kv_stale = {
+            c: run_wrk(lurl, "get", c, args.duration, "?consistency=stale") for c in conns[-1:]
+        }
         if etcd_available() and not args.no_etcd:
             # etcd 3 members on loopback, the same wrk load through its v3 JSON gateway, on its
             # leader, right after raftkv's points (the ceiling is still running beside it)
@@ -259,9 +314,15 @@ def main() -> int:
         if etcd is not None:
             etcd.close()
     results.update(etcd_put=etcd_put, etcd_get=etcd_get)
-    results.update(ceiling_put=ceil_put, ceiling_get=ceil_get, raftkv_put=kv_put,
-                   raftkv_get=kv_get, raftkv_get_stale=kv_stale, failover_s=windows,
-                   loadavg_end=os.getloadavg())
+    results.update(
+        ceiling_put=ceil_put,
+        ceiling_get=ceil_get,
+        raftkv_put=kv_put,
+        raftkv_get=kv_get,
+        raftkv_get_stale=kv_stale,
+        failover_s=windows,
+        loadavg_end=os.getloadavg(),
+    )
 
     print()
     print("| target                 | conns |    req/s | p50 ms  | p99 ms  | ratio | errors |")
@@ -282,36 +343,57 @@ def main() -> int:
         print(fmt_row("etcd GET linearizable", c, r, ceil_get[c]))
     print("(ratio = the row's req/s / ceiling req/s at the same connection count)")
     if windows:
-        print(f"\nfailover window (leader SIGKILL -> next acknowledged write), {len(windows)} "
-              f"trials: median {statistics.median(windows):.3f} s, min {min(windows):.3f} s, "
-              f"max {max(windows):.3f} s")
+        print(
+            f"\nfailover window (leader SIGKILL -> next acknowledged write), {len(windows)} "
+            f"trials: median {statistics.median(windows):.3f} s, min {min(windows):.3f} s, "
+            f"max {max(windows):.3f} s"
+        )
     top = conns[-1]
     checks = [
-        (f"writes/s at {top} conns >= 0.5 x ceiling",
-         kv_put[top]["rps"] / ceil_put[top]["rps"], 0.5, True),
-        (f"linearizable reads/s at {top} conns >= 0.7 x ceiling",
-         kv_get[top]["rps"] / ceil_get[top]["rps"], 0.7, True),
+        (
+            f"writes/s at {top} conns >= 0.5 x ceiling",
+            kv_put[top]["rps"] / ceil_put[top]["rps"],
+            0.5,
+            True,
+        ),
+        (
+            f"linearizable reads/s at {top} conns >= 0.7 x ceiling",
+            kv_get[top]["rps"] / ceil_get[top]["rps"],
+            0.7,
+            True,
+        ),
     ]
     if 16 in kv_put:
         checks.append(("p99 write latency at 16 conns <= 50 ms", kv_put[16]["p99_ms"], 50, False))
     # issue 14's targets (CPU per write)
     checks += [
-        (f"issue 14: writes/s at {top} conns >= 0.8 x ceiling",
-         kv_put[top]["rps"] / ceil_put[top]["rps"], 0.8, True),
-        (f"issue 14: linearizable reads/s at {top} conns >= 0.9 x ceiling",
-         kv_get[top]["rps"] / ceil_get[top]["rps"], 0.9, True),
+        (
+            f"issue 14: writes/s at {top} conns >= 0.8 x ceiling",
+            kv_put[top]["rps"] / ceil_put[top]["rps"],
+            0.8,
+            True,
+        ),
+        (
+            f"issue 14: linearizable reads/s at {top} conns >= 0.9 x ceiling",
+            kv_get[top]["rps"] / ceil_get[top]["rps"],
+            0.9,
+            True,
+        ),
     ]
     if 16 in kv_put:
-        checks.append(("issue 14: p99 write latency at 16 conns <= 25 ms", kv_put[16]["p99_ms"],
-                       25, False))
+        checks.append(
+            ("issue 14: p99 write latency at 16 conns <= 25 ms", kv_put[16]["p99_ms"], 25, False)
+        )
     if windows:
         checks.append(("median failover window <= 1.5 s", statistics.median(windows), 1.5, False))
     print("\ntargets (docs/node.md):")
     for text, value, bound, at_least in checks:
         ok = value >= bound if at_least else value <= bound
         print(f"  {'MET ' if ok else 'MISS'} {text}: measured {value:.3f}")
-    print(f"loadavg at start {results['loadavg_start']}, at end {results['loadavg_end']} "
-          "(other load on this machine lowers every figure; compare the ratios)")
+    print(
+        f"loadavg at start {results['loadavg_start']}, at end {results['loadavg_end']} "
+        "(other load on this machine lowers every figure; compare the ratios)"
+    )
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
     shutil.rmtree(tmp, ignore_errors=True)

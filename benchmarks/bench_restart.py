@@ -63,10 +63,12 @@ def main() -> int:
             for t in (1, 2):
                 for i in range(per_thread):
                     n += 1
-                    sm.apply(n, 1, encode_command(Command(op=Op.PUT, key=f"scale-{t}-{i}",
-                                                          value=value)))
-        cluster = LocalCluster(tmp / "cluster", election_ms=600, heartbeat_ms=100,
-                               threads=args.threads)
+                    sm.apply(
+                        n, 1, encode_command(Command(op=Op.PUT, key=f"scale-{t}-{i}", value=value))
+                    )
+        cluster = LocalCluster(
+            tmp / "cluster", election_ms=600, heartbeat_ms=100, threads=args.threads
+        )
         (tmp / "cluster").mkdir()
         meta = SnapshotMeta(index=n, term=1, members=tuple(cluster.ids))
         for i in range(3):
@@ -91,9 +93,15 @@ def main() -> int:
         keys = cluster.get(leader, "/metrics").body.decode()
         rss_idle = [mib(node_rss(cluster, i)[0]) for i in range(3)]
         load = run_wrk(cluster.url(leader), 16, 10, wrk_env(per_thread, args.value_bytes))
-        wait_until(lambda: all(cluster.status(i)["last_applied"] >=  # type: ignore[union-attr]
-                               cluster.status(leader)["commit_index"]  # type: ignore[union-attr]
-                               for i in range(3)), 120, "followers applied")
+        wait_until(
+            lambda: all(
+                cluster.status(i)["last_applied"]  # type: ignore[union-attr]
+                >= cluster.status(leader)["commit_index"]  # type: ignore[union-attr]
+                for i in range(3)
+            ),
+            120,
+            "followers applied",
+        )
         rss_load = [mib(node_rss(cluster, i)[0]) for i in range(3)]
 
         # a wiped follower catches up from the 1M-key snapshot (1 MiB chunks) under writes; the
@@ -119,20 +127,29 @@ def main() -> int:
         finally:
             during = bg.stop()
         stall = 1000 * metric(c, leader, "raftkv_driver_pass_max_seconds")
-        print(f"keys: {n} x {args.value_bytes} B; raftkv_keys line: "
-              f"{next(x for x in keys.splitlines() if x.startswith('raftkv_keys '))}")
-        print(f"serving again (/healthz) after start, per node: "
-              f"{', '.join(f'{s:.1f} s' for s in serving)}")
+        print(
+            f"keys: {n} x {args.value_bytes} B; raftkv_keys line: "
+            f"{next(x for x in keys.splitlines() if x.startswith('raftkv_keys '))}"
+        )
+        print(
+            f"serving again (/healthz) after start, per node: "
+            f"{', '.join(f'{s:.1f} s' for s in serving)}"
+        )
         print(f"first write acknowledged after start: {first_write:.1f} s")
         print(f"RSS per node (worker) after restart: {', '.join(f'{r:.0f}' for r in rss_idle)} MiB")
-        print(f"RSS per node after 10 s of writes ({load['rps']:.0f}/s): "
-              f"{', '.join(f'{r:.0f}' for r in rss_load)} MiB "
-              f"({max(rss_load) * (1 << 20) / n:.0f} bytes/key)")
-        print(f"leader snapshot of ~{n} keys under writes (POST /v1/admin/snapshot): "
-              f"{snap_s:.1f} s")
-        print(f"wiped follower caught up (snapshot streamed in chunks): {catchup:.1f} s; writes "
-              f"meanwhile {during['rps']:.0f}/s = {during['rps'] / max(load['rps'], 1e-9):.2f}x "
-              f"the rate before (p99 {during['p99_ms']:.0f} ms, max {during['max_ms']:.0f} ms)")
+        print(
+            f"RSS per node after 10 s of writes ({load['rps']:.0f}/s): "
+            f"{', '.join(f'{r:.0f}' for r in rss_load)} MiB "
+            f"({max(rss_load) * (1 << 20) / n:.0f} bytes/key)"
+        )
+        print(
+            f"leader snapshot of ~{n} keys under writes (POST /v1/admin/snapshot): {snap_s:.1f} s"
+        )
+        print(
+            f"wiped follower caught up (snapshot streamed in chunks): {catchup:.1f} s; writes "
+            f"meanwhile {during['rps']:.0f}/s = {during['rps'] / max(load['rps'], 1e-9):.2f}x "
+            f"the rate before (p99 {during['p99_ms']:.0f} ms, max {during['max_ms']:.0f} ms)"
+        )
         print(f"leader's longest driver pass since its start: {stall:.0f} ms")
         print(f"loadavg {os.getloadavg()} on {os.cpu_count()} CPUs")
     finally:

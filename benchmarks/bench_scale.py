@@ -53,23 +53,50 @@ from tests.integration.cluster import LocalCluster, wait_until  # noqa: E402
 LUA = ROOT / "benchmarks" / "scale_load.lua"
 WRK_THREADS = 2
 FIGURES = (
-    "keys", "load_seconds", "load_writes_per_s", "load_p99_ms", "load_max_ms",
-    "idle_rss_mib", "rss_mib", "rss_bytes_per_key", "disk_bytes_per_key",
-    "snapshot_seconds", "snapshot_mib", "write_p99_ms_no_snapshot", "write_max_ms_no_snapshot",
-    "write_p99_ms_during_snapshot", "write_max_ms_during_snapshot", "driver_stall_max_ms",
-    "catchup_seconds", "catchup_write_rate_ratio", "restart_serving_seconds",
+    "keys",
+    "load_seconds",
+    "load_writes_per_s",
+    "load_p99_ms",
+    "load_max_ms",
+    "idle_rss_mib",
+    "rss_mib",
+    "rss_bytes_per_key",
+    "disk_bytes_per_key",
+    "snapshot_seconds",
+    "snapshot_mib",
+    "write_p99_ms_no_snapshot",
+    "write_max_ms_no_snapshot",
+    "write_p99_ms_during_snapshot",
+    "write_max_ms_during_snapshot",
+    "driver_stall_max_ms",
+    "catchup_seconds",
+    "catchup_write_rate_ratio",
+    "restart_serving_seconds",
     "restart_caught_up_seconds",
 )
 
 
 def wrk_cmd(url: str, conns: int, duration: float) -> list[str]:
-    return ["wrk", f"-t{WRK_THREADS}", f"-c{max(conns, WRK_THREADS)}", f"-d{duration:g}s",
-            "--timeout", "10s", "-s", str(LUA), url]
+    return [
+        "wrk",
+        f"-t{WRK_THREADS}",
+        f"-c{max(conns, WRK_THREADS)}",
+        f"-d{duration:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        url,
+    ]
 
 
 def wrk_env(keys_per_thread: int, value_bytes: int) -> dict[str, str]:
-    return dict(os.environ, BENCH_KEYS_PER_THREAD=str(keys_per_thread),
-                BENCH_VALUE_BYTES=str(value_bytes), BENCH_KEY_PREFIX="scale")
+    return dict(
+        os.environ,
+        BENCH_KEYS_PER_THREAD=str(keys_per_thread),
+        BENCH_VALUE_BYTES=str(value_bytes),
+        BENCH_KEY_PREFIX="scale",
+    )
 
 
 def parse_wrk(out: str, err: str, code: int | None) -> dict[str, Any]:
@@ -81,8 +108,14 @@ def parse_wrk(out: str, err: str, code: int | None) -> dict[str, Any]:
 
 
 def run_wrk(url: str, conns: int, duration: float, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(wrk_cmd(url, conns, duration), env=env, capture_output=True, text=True,
-                         timeout=duration + 120, check=False)
+    out = subprocess.run(
+        wrk_cmd(url, conns, duration),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=duration + 120,
+        check=False,
+    )
     return parse_wrk(out.stdout, out.stderr, out.returncode)
 
 
@@ -91,8 +124,13 @@ class BackgroundWrk:
 
     def __init__(self, url: str, conns: int, env: dict[str, str]) -> None:
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(wrk_cmd(url, conns, 3600), env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            wrk_cmd(url, conns, 3600),
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     def stop(self) -> dict[str, Any]:
         if self.proc.poll() is None:
@@ -170,11 +208,16 @@ def main() -> int:
     ap.add_argument("--keys", type=int, default=1_000_000, help="distinct keys to load")
     ap.add_argument("--value-bytes", type=int, default=100)
     ap.add_argument("--conns", type=int, default=64, help="wrk connections while loading")
-    ap.add_argument("--phase-seconds", type=float, default=10.0,
-                    help="length of each measured write phase")
+    ap.add_argument(
+        "--phase-seconds", type=float, default=10.0, help="length of each measured write phase"
+    )
     ap.add_argument("--threads", type=int, default=96, help="gunicorn threads per node")
-    ap.add_argument("--node-arg", action="append", default=[],
-                    help="extra 'raftkv serve' argument (repeatable), e.g. --node-arg=--x=1")
+    ap.add_argument(
+        "--node-arg",
+        action="append",
+        default=[],
+        help="extra 'raftkv serve' argument (repeatable), e.g. --node-arg=--x=1",
+    )
     ap.add_argument("--out", help="also write the figures as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     args = ap.parse_args()
@@ -191,13 +234,17 @@ def main() -> int:
     n_keys = per_thread * WRK_THREADS
     fig: dict[str, Any] = {"loadavg_start": os.getloadavg(), "cpus": os.cpu_count()}
     tmp = Path(tempfile.mkdtemp(prefix="raftkv-scale-"))
-    print(f"raftkv scale benchmark: {n_keys} keys x {args.value_bytes} B, {args.conns} conns; "
-          f"loadavg {os.getloadavg()}", flush=True)
+    print(
+        f"raftkv scale benchmark: {n_keys} keys x {args.value_bytes} B, {args.conns} conns; "
+        f"loadavg {os.getloadavg()}",
+        flush=True,
+    )
     cluster: LocalCluster | None = None
     bg: BackgroundWrk | None = None
     try:
-        cluster = LocalCluster(tmp / "cluster", election_ms=600, heartbeat_ms=100,
-                               threads=args.threads)
+        cluster = LocalCluster(
+            tmp / "cluster", election_ms=600, heartbeat_ms=100, threads=args.threads
+        )
         cluster.common += args.node_arg
         (tmp / "cluster").mkdir()
         c = cluster.start()
@@ -223,8 +270,11 @@ def main() -> int:
         fig["load_p99_ms"], fig["load_max_ms"] = load["p99_ms"], load["max_ms"]
         fig["load_errors"] = load["errors_status"] + load["errors_socket"] + load["timeouts"]
         fig["keys"] = int(metric(c, leader, "raftkv_keys"))
-        print(f"  loaded {fig['keys']} keys in {fig['load_seconds']:.1f} s "
-              f"({load['rps']:.0f} writes/s)", flush=True)
+        print(
+            f"  loaded {fig['keys']} keys in {fig['load_seconds']:.1f} s "
+            f"({load['rps']:.0f} writes/s)",
+            flush=True,
+        )
 
         # 2. memory and disk ----------------------------------------------------------------
         rss = [node_rss(c, i) for i in range(3)]
@@ -232,7 +282,8 @@ def main() -> int:
         fig["master_rss_mib_per_node"] = [round(mib(m), 1) for _w, m in rss]
         fig["rss_mib"] = max(mib(w) for w, _m in rss)
         fig["rss_bytes_per_key"] = (max(w for w, _m in rss) - fig["idle_rss_mib"] * (1 << 20)) / (
-            max(fig["keys"], 1))
+            max(fig["keys"], 1)
+        )
         disks = [disk_bytes(c.data_dir(i)) for i in range(3)]
         fig["disk_bytes_per_key"] = max(disks) / max(fig["keys"], 1)
 
@@ -251,7 +302,7 @@ def main() -> int:
             t = time.monotonic()
             while True:  # a node busy with the write load answers 503 overloaded: retry
                 r = c.request(i, "POST", "/v1/admin/snapshot", timeout=300)
-                busy = r.status == 503 and b"\"overloaded\"" in r.body
+                busy = r.status == 503 and b'"overloaded"' in r.body
                 if not busy or time.monotonic() - t > 120:
                     break
                 time.sleep(0.1)
@@ -276,7 +327,8 @@ def main() -> int:
         fig["write_p99_ms_during_snapshot"] = during["p99_ms"]
         fig["write_max_ms_during_snapshot"] = during["max_ms"]
         fig["driver_stall_max_ms"] = 1000 * max(
-            metric(c, i, "raftkv_driver_pass_max_seconds") for i in range(3))
+            metric(c, i, "raftkv_driver_pass_max_seconds") for i in range(3)
+        )
 
         # 4. follower catch-up from a snapshot (wiped data dir) -------------------------------
         leader = c.wait_for_leader(timeout=60)
@@ -323,12 +375,17 @@ def main() -> int:
     print()
     for name in FIGURES:
         value = fig[name]
-        print(f"figure {name}: {value:.3f}" if isinstance(value, float) else
-              f"figure {name}: {value}")
-    print(f"RSS per node (worker) MiB: {fig['rss_mib_per_node']}, gunicorn master MiB: "
-          f"{fig['master_rss_mib_per_node']}")
-    print(f"loadavg at start {fig['loadavg_start']}, at end {fig['loadavg_end']} on "
-          f"{fig['cpus']} CPUs (other load on this machine changes every figure)")
+        print(
+            f"figure {name}: {value:.3f}" if isinstance(value, float) else f"figure {name}: {value}"
+        )
+    print(
+        f"RSS per node (worker) MiB: {fig['rss_mib_per_node']}, gunicorn master MiB: "
+        f"{fig['master_rss_mib_per_node']}"
+    )
+    print(
+        f"loadavg at start {fig['loadavg_start']}, at end {fig['loadavg_end']} on "
+        f"{fig['cpus']} CPUs (other load on this machine changes every figure)"
+    )
     if args.out:
         Path(args.out).write_text(json.dumps(fig, indent=2))
     return 0

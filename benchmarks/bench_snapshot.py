@@ -51,8 +51,9 @@ def main() -> int:
     t0 = time.perf_counter()
     with sm.lock:
         for i in range(1, args.keys + 1):
-            sm.apply(i, 1, encode_command(Command(op=Op.PUT, key=f"scale-{i % 2 + 1}-{i}",
-                                                  value=value)))
+            sm.apply(
+                i, 1, encode_command(Command(op=Op.PUT, key=f"scale-{i % 2 + 1}-{i}", value=value))
+            )
     apply_s = time.perf_counter() - t0
     gc.collect()
     state = rss_mib() - base
@@ -90,8 +91,10 @@ def main() -> int:
     print(f"state RSS: {state:.1f} MiB ({state * (1 << 20) / args.keys:.0f} bytes/key)")
     print(f"snapshot copy under the lock (the driver's pause): {copy_s * 1000:.1f} ms")
     print(f"snapshot stream to file (background thread) incl. fsync: {write_s:.2f} s")
-    print(f"{SHARDS * 8} writes after the view (each frozen shard copied once): longest "
-          f"{worst * 1000:.1f} ms, all {total * 1000:.0f} ms")
+    print(
+        f"{SHARDS * 8} writes after the view (each frozen shard copied once): longest "
+        f"{worst * 1000:.1f} ms, all {total * 1000:.0f} ms"
+    )
     print(f"snapshot file: {size / (1 << 20):.1f} MiB data ({size / args.keys:.0f} bytes/key)")
     print(f"verify + restore from the file: {restore_s:.2f} s")
     print(f"loadavg {os.getloadavg()} on {os.cpu_count()} CPUs")

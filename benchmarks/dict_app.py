@@ -21,8 +21,9 @@ def create_app() -> Flask:
     counter = [0]
 
     def js(obj: object, status: int = 200) -> Response:
-        return Response(json.dumps(obj, separators=(",", ":")), status=status,
-                        mimetype="application/json")
+        return Response(
+            json.dumps(obj, separators=(",", ":")), status=status, mimetype="application/json"
+        )
 
     @app.route("/v1/kv/<path:key>", methods=["PUT"])
     def put(key: str) -> Response:

@@ -24,8 +24,12 @@ def etcd_available() -> bool:
 
 
 def _post(url: str, path: str, obj: dict[str, Any], timeout: float = 5) -> dict[str, Any]:
-    req = urllib.request.Request(url + path, data=json.dumps(obj).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        url + path,
+        data=json.dumps(obj).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         out: dict[str, Any] = json.loads(resp.read())
         return out
@@ -43,18 +47,38 @@ class EtcdCluster:
         return f"http://127.0.0.1:{self.client_ports[i]}"
 
     def start(self) -> EtcdCluster:
-        initial = ",".join(f"{n}=http://127.0.0.1:{p}"
-                           for n, p in zip(self.names, self.peer_ports, strict=True))
+        initial = ",".join(
+            f"{n}=http://127.0.0.1:{p}" for n, p in zip(self.names, self.peer_ports, strict=True)
+        )
         for i, name in enumerate(self.names):
             peer = f"http://127.0.0.1:{self.peer_ports[i]}"
-            cmd = ["etcd", "--name", name, "--data-dir", str(self.root / name),
-                   "--listen-client-urls", self.url(i), "--advertise-client-urls", self.url(i),
-                   "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                   "--initial-cluster", initial, "--initial-cluster-state", "new",
-                   "--initial-cluster-token", "raftkv-bench", "--log-level", "warn"]
+            cmd = [
+                "etcd",
+                "--name",
+                name,
+                "--data-dir",
+                str(self.root / name),
+                "--listen-client-urls",
+                self.url(i),
+                "--advertise-client-urls",
+                self.url(i),
+                "--listen-peer-urls",
+                peer,
+                "--initial-advertise-peer-urls",
+                peer,
+                "--initial-cluster",
+                initial,
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                "raftkv-bench",
+                "--log-level",
+                "warn",
+            ]
             log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 - lives with the process
-            self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                               start_new_session=True))
+            self.procs.append(
+                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            )
         wait_until(lambda: self.leader() is not None, 60, "etcd leader")
         return self
 

@@ -58,8 +58,9 @@ def node_url(backend: Backend, token: str | None) -> str:
     return row.replica.url
 
 
-def download_backup(url: str, dest: Path, *, token: str | None, stale: bool = False,
-                    timeout: float = 60.0) -> BackupInfo:
+def download_backup(
+    url: str, dest: Path, *, token: str | None, stale: bool = False, timeout: float = 60.0
+) -> BackupInfo:
     """Stream a backup from the node at ``url`` into ``dest`` (atomically), verified."""
     path = "/v1/admin/snapshot" + ("?consistency=stale" if stale else "")
     dest = dest.resolve()
@@ -70,9 +71,11 @@ def download_backup(url: str, dest: Path, *, token: str | None, stale: bool = Fa
                 with transport.stream(url, path, headers={"Accept": "*/*"}) as resp:
                     if resp.status_code != 200:
                         body = resp.content[:2000].decode("utf-8", "replace")
-                        raise NodeError(f"GET /v1/admin/snapshot on {url}: HTTP "
-                                        f"{resp.status_code}: {_error_text(body)}",
-                                        status=resp.status_code)
+                        raise NodeError(
+                            f"GET /v1/admin/snapshot on {url}: HTTP "
+                            f"{resp.status_code}: {_error_text(body)}",
+                            status=resp.status_code,
+                        )
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                     with os.fdopen(fd, "wb") as fh:
                         for chunk in iter_chunks(resp, _CHUNK):
@@ -82,8 +85,10 @@ def download_backup(url: str, dest: Path, *, token: str | None, stale: bool = Fa
             except NodeUnreachable as err:
                 raise NodeError(f"GET /v1/admin/snapshot on {url} failed: {err.why}") from None
             except STREAM_ERRORS as err:
-                raise NodeError(f"GET /v1/admin/snapshot on {url} failed: "
-                                f"{type(err).__name__}: {root_cause(err)}") from None
+                raise NodeError(
+                    f"GET /v1/admin/snapshot on {url} failed: "
+                    f"{type(err).__name__}: {root_cause(err)}"
+                ) from None
             info = check_file(tmp)
             os.replace(tmp, dest)
             dir_fd = os.open(dest.parent, os.O_RDONLY)
@@ -121,12 +126,25 @@ def _raftkv(spec: Spec, *args: str) -> str:
 def _seed(spec: Spec, backup: Path, cluster_id: str, reporter: Reporter) -> None:
     for r in spec.replicas:
         reporter.step(f"seeding {r.id}'s data dir from {backup.name}")
-        _raftkv(spec, "restore", "--data-dir", r.data_dir, "--id", r.id, "--snapshot",
-                str(backup), "--peers", spec.peers(), "--cluster-id", cluster_id)
+        _raftkv(
+            spec,
+            "restore",
+            "--data-dir",
+            r.data_dir,
+            "--id",
+            r.id,
+            "--snapshot",
+            str(backup),
+            "--peers",
+            spec.peers(),
+            "--cluster-id",
+            cluster_id,
+        )
 
 
-def restore_local(backend: LocalBackend, backup: Path, replicas: int,
-                  reporter: Reporter) -> tuple[BackupInfo, str]:
+def restore_local(
+    backend: LocalBackend, backup: Path, replicas: int, reporter: Reporter
+) -> tuple[BackupInfo, str]:
     """Create the NEW local cluster ``backend.name`` from ``backup``; returns (info, cluster id)."""
     info = check_file(backup)
     if backend.spec() is not None:
@@ -155,8 +173,9 @@ def _aside(path: Path, why: str) -> Path | None:
     return target
 
 
-def recover_local(backend: LocalBackend, survivor: str, replicas: int,
-                  reporter: Reporter) -> dict[str, object]:
+def recover_local(
+    backend: LocalBackend, survivor: str, replicas: int, reporter: Reporter
+) -> dict[str, object]:
     """Quorum loss: run the cluster from ``survivor`` alone, or (``replicas`` > 1) grow it back
     to ``replicas`` members seeded from the survivor's whole log. Returns what was done."""
     spec = backend.spec()
@@ -192,12 +211,15 @@ def recover_local(backend: LocalBackend, survivor: str, replicas: int,
             if (p := _aside(Path(r.data_dir), "before-grow")) is not None:
                 moved.append(str(p))
         for r in spec.replicas:
-            if r.id not in {m.id for m in members} and (
-                    p := _aside(Path(r.data_dir), "lost")) is not None:
+            if (
+                r.id not in {m.id for m in members}
+                and (p := _aside(Path(r.data_dir), "lost")) is not None
+            ):
                 moved.append(str(p))
         # every member is seeded with the same state: they are the new cluster's founders
-        new_spec = dataclasses.replace(spec, replicas=members,
-                                       bootstrap=tuple(m.id for m in members))
+        new_spec = dataclasses.replace(
+            spec, replicas=members, bootstrap=tuple(m.id for m in members)
+        )
         _seed(new_spec, snap_file, cluster_id, reporter)
         done["cluster_id"] = cluster_id
         done["seeded_from"] = str(snap_file)

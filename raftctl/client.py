@@ -52,8 +52,15 @@ from raftkv.errors import InvalidKey
 from raftkv.keycodec import encode_query_value, key_path
 
 __all__ = [
-    "STREAM_ERRORS", "KVClient", "NodeUnreachable", "Reply", "Transport", "iter_chunks",
-    "iter_lines", "normalize_url", "root_cause",
+    "STREAM_ERRORS",
+    "KVClient",
+    "NodeUnreachable",
+    "Reply",
+    "Transport",
+    "iter_chunks",
+    "iter_lines",
+    "normalize_url",
+    "root_cause",
 ]
 
 JSON = Any
@@ -135,8 +142,12 @@ def root_cause(err: BaseException) -> str:
         seen.add(id(cur))
         if not type(cur).__module__.startswith(("requests", "urllib3")) and str(cur):
             best = cur
-        nxt = [getattr(cur, "reason", None), cur.__cause__, cur.__context__,
-               *(a for a in cur.args if isinstance(a, BaseException))]
+        nxt = [
+            getattr(cur, "reason", None),
+            cur.__cause__,
+            cur.__context__,
+            *(a for a in cur.args if isinstance(a, BaseException)),
+        ]
         todo.extend(n for n in nxt if isinstance(n, BaseException))
     return str(best) or type(best).__name__
 
@@ -249,9 +260,17 @@ class Transport:
         connect and each read, not the whole body."""
         return self._send(base, "GET", path, headers=headers, timeout=timeout, stream=True)
 
-    def _send(self, base: str, method: str, path: str, *, body: bytes | None = None,
-              headers: Mapping[str, str] | None = None, timeout: float | None = None,
-              stream: bool = False) -> requests.Response:
+    def _send(
+        self,
+        base: str,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
         if self._session is None:
             self._session = _new_session()
         session = self._session
@@ -267,8 +286,13 @@ class Transport:
                 requests.Request(method, url, data=body, headers=hdrs)
             )
             prepared.url = url  # exactly as built: requests would re-quote it (%2E%2E -> ..)
-            return session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False,
-                                verify=_TLS.get("cafile", True), stream=stream)
+            return session.send(
+                prepared,
+                timeout=timeout or self.timeout,
+                allow_redirects=False,
+                verify=_TLS.get("cafile", True),
+                stream=stream,
+            )
         except requests.RequestException as err:
             raise NodeUnreachable(base, root_cause(err), sent=not _never_connected(err)) from err
 
@@ -397,7 +421,12 @@ class KVClient:
         return order
 
     def call(
-        self, method: str, path: str, *, body: bytes | None = None, write: bool = False,
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        write: bool = False,
         request_id: bool = True,
     ) -> Reply:
         """One logical request with leader-following and safe retries until the deadline.
@@ -437,10 +466,14 @@ class KVClient:
                 if unknown is not None and not _settles(reply):
                     # e.g. 500 from another node, 409 session_expired: about this attempt only;
                     # the earlier one that got no answer may still have been applied.
-                    raise _with(OutcomeUnknown(
-                        f"{method} {path} may or may not have been applied ({unknown}); a retry "
-                        f"did not settle it ({url} answered {reply.status}: {reply.error})"
-                    ), reply)
+                    raise _with(
+                        OutcomeUnknown(
+                            f"{method} {path} may or may not have been applied ({unknown}); "
+                            f"a retry did not settle it ({url} answered {reply.status}: "
+                            f"{reply.error})"
+                        ),
+                        reply,
+                    )
                 return reply
             if time.monotonic() + delay > stop:
                 if unknown is not None:
@@ -448,8 +481,9 @@ class KVClient:
                         f"{method} {path} may or may not have been applied ({unknown}); "
                         f"retries for {self.deadline:.0f}s did not settle it"
                     )
-                raise Unavailable(f"no replica could serve {method} {path} within "
-                                  f"{self.deadline:.0f}s: {last}")
+                raise Unavailable(
+                    f"no replica could serve {method} {path} within {self.deadline:.0f}s: {last}"
+                )
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 

@@ -63,8 +63,13 @@ class ReplicaStatus:
             "health": self.health,
         }
         if self.replica.pod is not None:
-            out.update(pod=self.replica.pod, node=self.replica.node, pod_ip=self.replica.pod_ip,
-                       pod_ready=self.replica.pod_ready, node_ready=self.replica.node_ready)
+            out.update(
+                pod=self.replica.pod,
+                node=self.replica.node,
+                pod_ip=self.replica.pod_ip,
+                pod_ready=self.replica.pod_ready,
+                node_ready=self.replica.node_ready,
+            )
         if self.error:
             out["error"] = self.error
         return out
@@ -221,8 +226,7 @@ def wait_for_leader(
         if time.monotonic() > deadline:
             down = ", ".join(f"{r.id} {r.health}" for r in view.rows if r.health != "healthy")
             raise Unavailable(
-                f"no healthy leader after {timeout:.0f}s"
-                + (f" ({down})" if down else "")
+                f"no healthy leader after {timeout:.0f}s" + (f" ({down})" if down else "")
             )
         time.sleep(0.1)
         view = get_view()

@@ -69,8 +69,9 @@ class Config:
         if chosen not in self.contexts:
             known = ", ".join(sorted(self.contexts)) or "none defined"
             where = "" if self.exists else " (the file does not exist)"
-            raise ConfigError(f"{self.path}: no context named {chosen!r}{where} "
-                              f"(contexts: {known})")
+            raise ConfigError(
+                f"{self.path}: no context named {chosen!r}{where} (contexts: {known})"
+            )
         return chosen, self.contexts[chosen]
 
 
@@ -86,8 +87,9 @@ def _context_values(path: Path, name: str, raw: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in raw.items():
         if key not in FIELDS:
-            raise _fail(path, f"context {name!r}: unknown field {key!r} "
-                        f"(fields: {', '.join(FIELDS)})")
+            raise _fail(
+                path, f"context {name!r}: unknown field {key!r} (fields: {', '.join(FIELDS)})"
+            )
         if value is None:
             continue
         if key == "endpoints":
@@ -96,8 +98,11 @@ def _context_values(path: Path, name: str, raw: Any) -> dict[str, str]:
             elif isinstance(value, list) and all(isinstance(u, str) for u in value):
                 urls = [u.strip() for u in value if u.strip()]
             else:
-                raise _fail(path, f"context {name!r}: endpoints must be a list of URLs "
-                            "or a comma-separated string")
+                raise _fail(
+                    path,
+                    f"context {name!r}: endpoints must be a list of URLs "
+                    "or a comma-separated string",
+                )
             if not urls:
                 raise _fail(path, f"context {name!r}: endpoints is empty")
             out[key] = ",".join(urls)
@@ -135,8 +140,11 @@ def load_config(path: Path | None = None) -> Config:
         raise _fail(path, "must be a mapping with `contexts:` (and optionally `current-context:`)")
     unknown = set(doc) - {"contexts", "current-context"}
     if unknown:
-        raise _fail(path, f"unknown top-level key(s) {', '.join(sorted(map(str, unknown)))} "
-                    "(expected contexts, current-context)")
+        raise _fail(
+            path,
+            f"unknown top-level key(s) {', '.join(sorted(map(str, unknown)))} "
+            "(expected contexts, current-context)",
+        )
     raw_contexts = doc.get("contexts") or {}
     if not isinstance(raw_contexts, dict):
         raise _fail(path, "contexts must be a mapping of context name -> fields")
@@ -145,8 +153,11 @@ def load_config(path: Path | None = None) -> Config:
     if current is not None and not isinstance(current, str):
         raise _fail(path, "current-context must be a context name")
     if current is not None and current not in contexts:
-        raise _fail(path, f"current-context {current!r} is not one of the contexts "
-                    f"({', '.join(sorted(contexts)) or 'none defined'})")
+        raise _fail(
+            path,
+            f"current-context {current!r} is not one of the contexts "
+            f"({', '.join(sorted(contexts)) or 'none defined'})",
+        )
     return Config(path, current, contexts, exists=True)
 
 

@@ -64,9 +64,7 @@ def wait_all_up(backend: Backend, token: str | None, timeout: float) -> ClusterV
             view = _view(backend, token)
         except RaftctlError:
             view = None
-        if view is not None and view.leader_row is not None and all(
-            r.reachable for r in view.rows
-        ):
+        if view is not None and view.leader_row is not None and all(r.reachable for r in view.rows):
             return view
         time.sleep(POLL)
     return None
@@ -75,9 +73,17 @@ def wait_all_up(backend: Backend, token: str | None, timeout: float) -> ClusterV
 class FaultPlan:
     """Injects faults on a schedule and remembers each window."""
 
-    def __init__(self, backend: Backend, *, token: str | None, faults: Sequence[str],
-                 interval: float, hold: float, recover_timeout: float = 30.0,
-                 on_event: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        token: str | None,
+        faults: Sequence[str],
+        interval: float,
+        hold: float,
+        recover_timeout: float = 30.0,
+        on_event: Callable[[str], None] = lambda _: None,
+    ) -> None:
         unknown = sorted(set(faults) - set(FAULTS))
         if unknown:
             raise ValueError(f"unknown fault(s) {', '.join(unknown)}")
@@ -167,8 +173,13 @@ class FaultPlan:
             self.on_event(f"restore failed: {err}")
 
 
-def restart_all(backend: Backend, *, token: str | None, timeout: float,
-                on_event: Callable[[str], None] = lambda _: None) -> FaultWindow:
+def restart_all(
+    backend: Backend,
+    *,
+    token: str | None,
+    timeout: float,
+    on_event: Callable[[str], None] = lambda _: None,
+) -> FaultWindow:
     """Kill every replica at once; each comes back with its data. Wait for all and a leader."""
     replicas = backend.replicas()
     window = FaultWindow("restart-all", ",".join(r.id for r in replicas), time.monotonic())

@@ -67,16 +67,21 @@ class RestoreReport:
     timeout_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"restored": self.restored, "caught_up_s": self.caught_up_s,
-                "pending": self.pending, "timeout_s": self.timeout_s}
+        return {
+            "restored": self.restored,
+            "caught_up_s": self.caught_up_s,
+            "pending": self.pending,
+            "timeout_s": self.timeout_s,
+        }
 
 
 def _pick(view: ClusterView, replica_id: str | None) -> Replica:
     if replica_id is None:
         row = view.leader_row
         if row is None:
-            raise Unavailable("the cluster has no leader right now; nothing to fault "
-                              "(see `raftctl status`)")
+            raise Unavailable(
+                "the cluster has no leader right now; nothing to fault (see `raftctl status`)"
+            )
         return row.replica
     row = view.row(replica_id)
     if row is None:
@@ -126,8 +131,10 @@ def run_fault(
         try:
             reply = writer.put(f"raftctl/chaos/{int(time.time() * 1000)}", report.fault)
             write_result["s"] = time.monotonic() - t0
-            write_result["index"] = reply.index if reply.index is not None else (
-                reply.body.get("index") if isinstance(reply.body, dict) else None
+            write_result["index"] = (
+                reply.index
+                if reply.index is not None
+                else (reply.body.get("index") if isinstance(reply.body, dict) else None)
             )
         except RaftctlError as err:
             write_result["error"] = str(err)
@@ -176,8 +183,10 @@ def run_fault(
             view = fetch_view(backend.replicas(), token=token, timeout=0.5)
             row = view.row(victim.id)
             applied = row.last_applied if row and row.reachable else None
-            goal = target if target is not None else (
-                view.leader_row.commit_index if view.leader_row else None
+            goal = (
+                target
+                if target is not None
+                else (view.leader_row.commit_index if view.leader_row else None)
             )
             if applied is not None and goal is not None and applied >= goal:
                 report.recovered_s = time.monotonic() - t0
@@ -190,9 +199,7 @@ def run_fault(
     return report
 
 
-def restore(
-    backend: Backend, *, token: str | None = None, timeout: float = 60.0
-) -> RestoreReport:
+def restore(backend: Backend, *, token: str | None = None, timeout: float = 60.0) -> RestoreReport:
     """Resume everything ``stop`` froze and wait until each of them has caught up."""
     t0 = time.monotonic()
     restored = backend.restore()

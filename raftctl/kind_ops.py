@@ -42,13 +42,15 @@ def _secret(b: KindBackend) -> str:
 
 
 def _pvcs(b: KindBackend) -> list[str]:
-    out = b._run(b.kubectl("get", "pvc", "-l", f"app.kubernetes.io/instance={b.s.release}",
-                           "-o", "name"))
+    out = b._run(
+        b.kubectl("get", "pvc", "-l", f"app.kubernetes.io/instance={b.s.release}", "-o", "name")
+    )
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def _install_restored(b: KindBackend, backup: Path, replicas: int, cluster_id: str,
-                      reporter: Reporter) -> None:
+def _install_restored(
+    b: KindBackend, backup: Path, replicas: int, cluster_id: str, reporter: Reporter
+) -> None:
     require(b.runner, ["kubectl", "helm"], "restore on kind")
     b.check_workers(replicas)  # before a build or a Secret
     digest = b.pushed_digest()
@@ -60,16 +62,22 @@ def _install_restored(b: KindBackend, backup: Path, replicas: int, cluster_id: s
         b._run(b.kubectl("create", "namespace", b.s.namespace))
     reporter.step(f"Secret {_secret(b)} with the backup ({backup.stat().st_size} bytes)")
     b._run(b.kubectl("delete", "secret", _secret(b), "--ignore-not-found"))
-    b._run(b.kubectl("create", "secret", "generic", _secret(b),
-                     f"--from-file=snapshot={backup}"))
-    b.install(replicas, reporter, digest=digest, extra_sets=[
-        "restore.enabled=true", f"restore.secretName={_secret(b)}",
-        f"restore.clusterId={cluster_id}",
-    ])
+    b._run(b.kubectl("create", "secret", "generic", _secret(b), f"--from-file=snapshot={backup}"))
+    b.install(
+        replicas,
+        reporter,
+        digest=digest,
+        extra_sets=[
+            "restore.enabled=true",
+            f"restore.secretName={_secret(b)}",
+            f"restore.clusterId={cluster_id}",
+        ],
+    )
 
 
-def restore_kind(b: KindBackend, backup: Path, replicas: int,
-                 reporter: Reporter) -> tuple[BackupInfo, str]:
+def restore_kind(
+    b: KindBackend, backup: Path, replicas: int, reporter: Reporter
+) -> tuple[BackupInfo, str]:
     """A NEW release seeded from ``backup``; returns (info, the new cluster id)."""
     info = backup_ops.check_file(backup)
     if info.size > SECRET_LIMIT:
@@ -89,8 +97,9 @@ def restore_kind(b: KindBackend, backup: Path, replicas: int,
     return info, cluster_id
 
 
-def _one_off(b: KindBackend, name: str, pvc: str, args: list[str], reporter: Reporter,
-             *, keep: bool = False) -> str:
+def _one_off(
+    b: KindBackend, name: str, pvc: str, args: list[str], reporter: Reporter, *, keep: bool = False
+) -> str:
     """Run ``raftkv ARGS`` in a pod mounting ``pvc`` at /data; return its log."""
     spec = {
         "apiVersion": "v1",
@@ -109,11 +118,19 @@ def _one_off(b: KindBackend, name: str, pvc: str, args: list[str], reporter: Rep
     }  # fmt: skip
     reporter.step(f"one-off pod {name}: raftkv {' '.join(args)}")
     b._run(b.kubectl("delete", "pod", name, "--ignore-not-found", "--wait=true"))
-    b._run(b.kubectl("run", name, f"--image={b.s.ref}", "--restart=Never",
-                     f"--overrides={json.dumps(spec, separators=(',', ':'))}"))
+    b._run(
+        b.kubectl(
+            "run",
+            name,
+            f"--image={b.s.ref}",
+            "--restart=Never",
+            f"--overrides={json.dumps(spec, separators=(',', ':'))}",
+        )
+    )
     cond = "--for=condition=Ready" if keep else "--for=jsonpath={.status.phase}=Succeeded"
-    waited = b.runner.run(b.kubectl("wait", cond, f"pod/{name}", "--timeout=180s"),
-                          check=False, timeout=200)
+    waited = b.runner.run(
+        b.kubectl("wait", cond, f"pod/{name}", "--timeout=180s"), check=False, timeout=200
+    )
     log = b._run(b.kubectl("logs", name))
     if waited.returncode != 0:
         b.runner.run(b.kubectl("delete", "pod", name, "--ignore-not-found"), check=False)
@@ -128,15 +145,21 @@ def _scale(b: KindBackend, n: int, reporter: Reporter) -> None:
     reporter.step(f"scaling StatefulSet {STATEFULSET} to {n}")
     b._run(b.kubectl("scale", f"statefulset/{STATEFULSET}", f"--replicas={n}"))
     if n == 0:
-        b.runner.run(b.kubectl("wait", "--for=delete", "pod", "-l", b._selector(),
-                               "--timeout=180s"), check=False, timeout=200)
+        b.runner.run(
+            b.kubectl("wait", "--for=delete", "pod", "-l", b._selector(), "--timeout=180s"),
+            check=False,
+            timeout=200,
+        )
     else:
-        b._run(b.kubectl("rollout", "status", f"statefulset/{STATEFULSET}", "--timeout=300s"),
-               timeout=330)
+        b._run(
+            b.kubectl("rollout", "status", f"statefulset/{STATEFULSET}", "--timeout=300s"),
+            timeout=330,
+        )
 
 
-def recover_kind(b: KindBackend, survivor: str, replicas: int,
-                 reporter: Reporter) -> dict[str, object]:
+def recover_kind(
+    b: KindBackend, survivor: str, replicas: int, reporter: Reporter
+) -> dict[str, object]:
     require(b.runner, ["kubectl", "helm"], "recover on kind")
     pvc = f"data-{survivor}"
     if f"persistentvolumeclaim/{pvc}" not in _pvcs(b):
@@ -144,8 +167,13 @@ def recover_kind(b: KindBackend, survivor: str, replicas: int,
     _scale(b, 0, reporter)
     done: dict[str, object] = {"survivor": survivor}
     if replicas == 1:
-        done["recover"] = _one_off(b, f"{survivor}-recover", pvc,
-                                   ["recover", "--data-dir", "/data", "--id", survivor], reporter)
+        done["recover"] = _one_off(
+            b,
+            f"{survivor}-recover",
+            pvc,
+            ["recover", "--data-dir", "/data", "--id", survivor],
+            reporter,
+        )
         _scale(b, 1, reporter)
         done["replicas"] = [survivor]
         return done
@@ -154,8 +182,14 @@ def recover_kind(b: KindBackend, survivor: str, replicas: int,
     local = default_state_root() / "kind-backups" / f"{b.s.release}-grow-{stamp}.snapshot"
     local.parent.mkdir(parents=True, exist_ok=True)
     pod = f"{survivor}-backup"
-    _one_off(b, pod, pvc, ["backup", "--data-dir", "/data", "--out", "/tmp/grow.snapshot"],
-             reporter, keep=True)
+    _one_off(
+        b,
+        pod,
+        pvc,
+        ["backup", "--data-dir", "/data", "--out", "/tmp/grow.snapshot"],
+        reporter,
+        keep=True,
+    )
     try:
         reporter.step(f"copying the backup out to {local}")
         b._run(b.kubectl("cp", f"{b.s.namespace}/{pod}:/tmp/grow.snapshot", str(local)))
@@ -163,18 +197,29 @@ def recover_kind(b: KindBackend, survivor: str, replicas: int,
         b._run(b.kubectl("delete", "pod", pod, "--ignore-not-found"))
     info = backup_ops.check_file(local)  # verified BEFORE any volume is deleted
     if info.size > SECRET_LIMIT:
-        raise UsageError(f"the survivor's state is {info.size} bytes, over the {SECRET_LIMIT} "
-                         f"bytes a Secret holds; saved at {local}; grow by hand "
-                         "(docs/operations.md)")
+        raise UsageError(
+            f"the survivor's state is {info.size} bytes, over the {SECRET_LIMIT} "
+            f"bytes a Secret holds; saved at {local}; grow by hand "
+            "(docs/operations.md)"
+        )
     # A rebuild: the release goes (the chart refuses a replicaCount change on a live release),
     # then its volumes; the token Secret stays.
     b.down(False, reporter)
     reporter.step("deleting the release's PersistentVolumeClaims (backup verified and kept)")
-    b._run(b.kubectl("delete", "pvc", "-l", f"app.kubernetes.io/instance={b.s.release}",
-                     "--wait=true"), timeout=300)
+    b._run(
+        b.kubectl(
+            "delete", "pvc", "-l", f"app.kubernetes.io/instance={b.s.release}", "--wait=true"
+        ),
+        timeout=300,
+    )
     _install_restored(b, local, replicas, cluster_id, reporter)
-    done.update(cluster_id=cluster_id, seeded_from=str(local), index=info.index,
-                keys=info.keys, replicas=[f"{STATEFULSET}-{i}" for i in range(replicas)])
+    done.update(
+        cluster_id=cluster_id,
+        seeded_from=str(local),
+        index=info.index,
+        keys=info.keys,
+        replicas=[f"{STATEFULSET}-{i}" for i in range(replicas)],
+    )
     return done
 
 

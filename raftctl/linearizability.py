@@ -135,8 +135,10 @@ def describe(op: Operation, origin: float = 0.0) -> str:
         if op.status is Status.OK:
             what += " (applied)" if op.applied else f" (rejected, current {_q(op.result)})"
     status = op.status.value if op.status is not Status.UNKNOWN else "unknown outcome"
-    return (f"op {op.id} client {op.client} {what} "
-            f"[{_t(op.invoke, origin)}..{_t(op.complete, origin)}, {status}]")
+    return (
+        f"op {op.id} client {op.client} {what} "
+        f"[{_t(op.invoke, origin)}..{_t(op.complete, origin)}, {status}]"
+    )
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,10 @@ class CheckResult:
 
 
 def check(
-    ops: Iterable[Operation], *, max_steps: int = DEFAULT_MAX_STEPS, origin: float = 0.0,
+    ops: Iterable[Operation],
+    *,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    origin: float = 0.0,
     initial: Mapping[str, str | None] | None = None,
 ) -> CheckResult:
     """Check every key's sub-history (keys in sorted order); ``initial``: each key's value before
@@ -199,14 +204,19 @@ def check(
     for op in ops:
         by_key[op.key].append(op)
     start = initial or {}
-    return CheckResult([check_key(key, by_key[key], max_steps=max_steps, origin=origin,
-                                  initial=start.get(key)) for key in sorted(by_key)])
+    return CheckResult(
+        [
+            check_key(key, by_key[key], max_steps=max_steps, origin=origin, initial=start.get(key))
+            for key in sorted(by_key)
+        ]
+    )
 
 
 def _relevant(ops: Iterable[Operation]) -> list[Operation]:
     """Drop what carries no information: failed operations and GETs of unknown outcome."""
     return [
-        op for op in ops
+        op
+        for op in ops
         if op.status is Status.OK or (op.status is Status.UNKNOWN and op.kind is not Kind.GET)
     ]
 
@@ -216,8 +226,11 @@ def _observed(hist: Sequence[Operation]) -> set[str]:
     by any CAS."""
     seen: set[str] = set()
     for op in hist:
-        if op.status is Status.OK and op.result is not None and (
-                op.kind is Kind.GET or (op.kind is Kind.CAS and not op.applied)):
+        if (
+            op.status is Status.OK
+            and op.result is not None
+            and (op.kind is Kind.GET or (op.kind is Kind.CAS and not op.applied))
+        ):
             seen.add(op.result)
         if op.kind is Kind.CAS and op.prev is not None:
             seen.add(op.prev)
@@ -229,9 +242,13 @@ def _pruned(hist: list[Operation]) -> list[Operation]:
     of this is one of the full history (such a write may never have taken effect), so a pass here
     is a pass; a failure is re-checked on the full history."""
     seen = _observed(hist)
-    return [op for op in hist if not (
-        op.status is Status.UNKNOWN and op.kind in (Kind.PUT, Kind.CAS)
-        and op.value not in seen)]
+    return [
+        op
+        for op in hist
+        if not (
+            op.status is Status.UNKNOWN and op.kind in (Kind.PUT, Kind.CAS) and op.value not in seen
+        )
+    ]
 
 
 def check_key(
@@ -259,7 +276,10 @@ def check_key(
     required = sum(1 for op in hist if op.status is Status.OK)
     if ok is None:
         return KeyVerdict(
-            key, None, len(hist), steps,
+            key,
+            None,
+            len(hist),
+            steps,
             f"key {key!r}: inconclusive — the search gave up after {max_steps} steps "
             f"({len(hist)} operations, {len(hist) - required} of unknown outcome); use more "
             "--keys or fewer --clients, or a shorter --duration",
@@ -273,8 +293,9 @@ def check_key(
 _Best = tuple[float, int, "str | None", list[int]]  # (time, blocked op, state, order so far)
 
 
-def _search(hist: list[Operation], initial: str | None, max_steps: int
-            ) -> tuple[bool | None, _Best | None, int]:
+def _search(
+    hist: list[Operation], initial: str | None, max_steps: int
+) -> tuple[bool | None, _Best | None, int]:
     """(linearizable? None = gave up, where the search got furthest, steps).
 
     Depth-first over the calls that may be linearized next (those before the first completion of
@@ -302,8 +323,10 @@ def _search(hist: list[Operation], initial: str | None, max_steps: int
     is_call = [ev[1] == 0 for ev in events]
     op_of = [ev[2] for ev in events]
     known = [op.status is Status.OK for op in hist]
-    ends = [math.inf if op.complete is None or not known[i] else op.complete
-            for i, op in enumerate(hist)]
+    ends = [
+        math.inf if op.complete is None or not known[i] else op.complete
+        for i, op in enumerate(hist)
+    ]
     match = [0] * (2 * n)  # call node -> its return node
     call_node: dict[int, int] = {}
     for j, (_, kind, i) in enumerate(events):
@@ -375,7 +398,8 @@ def _search(hist: list[Operation], initial: str | None, max_steps: int
         # then the one whose completion comes soonest
         ranked = sorted(
             (0 if step(state, hist[op_of[c]])[1] in demanded else 1, unk, t, c)
-            for _, unk, t, c in changers)
+            for _, unk, t, c in changers
+        )
         return [c for *_, c in ranked], e
 
     state = initial
@@ -430,12 +454,12 @@ def _search(hist: list[Operation], initial: str | None, max_steps: int
 
 def _changes(op: Operation) -> bool:
     """Did ``op`` certainly change the key (acknowledged PUT, applied CAS or DELETE)?"""
-    return op.status is Status.OK and (op.kind is Kind.PUT or (
-        op.kind in (Kind.CAS, Kind.DELETE) and op.applied))
+    return op.status is Status.OK and (
+        op.kind is Kind.PUT or (op.kind in (Kind.CAS, Kind.DELETE) and op.applied)
+    )
 
 
-def _anomaly(c: Operation, hist: list[Operation], origin: float,
-             initial: str | None) -> str | None:
+def _anomaly(c: Operation, hist: list[Operation], origin: float, initial: str | None) -> str | None:
     """A real-time fact that shows what is wrong with an operation that observed a value (a GET,
     or a CAS rejected with the current value), or None when no simple fact applies."""
     if not (c.kind is Kind.GET or (c.kind is Kind.CAS and not c.applied)):
@@ -443,8 +467,13 @@ def _anomaly(c: Operation, hist: list[Operation], origin: float,
     seen = c.result
     verb = "it read" if c.kind is Kind.GET else "it reported the current value"
     c_end = math.inf if c.complete is None else c.complete
-    writes = [op for op in hist if op.kind in (Kind.PUT, Kind.CAS) and op.value is not None
-              and (op.status is Status.UNKNOWN or op.kind is Kind.PUT or op.applied)]
+    writes = [
+        op
+        for op in hist
+        if op.kind in (Kind.PUT, Kind.CAS)
+        and op.value is not None
+        and (op.status is Status.UNKNOWN or op.kind is Kind.PUT or op.applied)
+    ]
     if seen is not None:
         src = next((w for w in writes if w.value == seen), None)
         if src is None:
@@ -452,29 +481,47 @@ def _anomaly(c: Operation, hist: list[Operation], origin: float,
                 return None
             return f"{verb} {seen!r}, a value no operation ever wrote"
         if src.invoke > c_end:
-            return (f"{verb} {seen!r} before the write of that value began "
-                    f"({describe(src, origin)}): a read from the future")
+            return (
+                f"{verb} {seen!r} before the write of that value began "
+                f"({describe(src, origin)}): a read from the future"
+            )
         if src.complete is not None:
             done = src.complete
-            newer = [w for w in hist if w is not src and _changes(w) and w.invoke > done
-                     and w.complete is not None and w.complete < c.invoke]
+            newer = [
+                w
+                for w in hist
+                if w is not src
+                and _changes(w)
+                and w.invoke > done
+                and w.complete is not None
+                and w.complete < c.invoke
+            ]
             if newer:
                 w2 = max(newer, key=lambda w: w.complete or 0.0)
-                return (f"a stale read: {verb} {seen!r}, written by {describe(src, origin)}, but "
-                        f"{describe(w2, origin)} replaced it after that write was acknowledged "
-                        "and before this operation began")
+                return (
+                    f"a stale read: {verb} {seen!r}, written by {describe(src, origin)}, but "
+                    f"{describe(w2, origin)} replaced it after that write was acknowledged "
+                    "and before this operation began"
+                )
         return None
-    deleters = [d for d in hist if d.kind is Kind.DELETE
-                and (d.status is Status.UNKNOWN or d.applied)]
-    acked = sorted((w for w in writes if _changes(w) and w.complete is not None
-                    and w.complete < c.invoke), key=lambda w: w.complete or 0.0, reverse=True)
+    deleters = [
+        d for d in hist if d.kind is Kind.DELETE and (d.status is Status.UNKNOWN or d.applied)
+    ]
+    acked = sorted(
+        (w for w in writes if _changes(w) and w.complete is not None and w.complete < c.invoke),
+        key=lambda w: w.complete or 0.0,
+        reverse=True,
+    )
     for w in acked:
         # a delete can explain the absence only if it may take effect after w and before c
-        if not any(d.invoke < c_end and (d.complete is None or d.complete > w.invoke)
-                   for d in deleters):
-            return (f"a lost write: {verb} that the key was absent, but {describe(w, origin)} "
-                    "was acknowledged before this operation began and no delete could have "
-                    "removed it since")
+        if not any(
+            d.invoke < c_end and (d.complete is None or d.complete > w.invoke) for d in deleters
+        ):
+            return (
+                f"a lost write: {verb} that the key was absent, but {describe(w, origin)} "
+                "was acknowledged before this operation began and no delete could have "
+                "removed it since"
+            )
     return None
 
 
@@ -494,22 +541,28 @@ def _explain(
     else:
         w = writers.get(state)
         held = f"the key held {state!r}" + (
-            f", written by {describe(w, origin)}" if w else " (its value before the run)")
+            f", written by {describe(w, origin)}" if w else " (its value before the run)"
+        )
     if culprit.kind is Kind.GET:
         why = f"it read {_q(culprit.result)}"
     elif culprit.kind is Kind.DELETE:
         why = "it found the key absent" if not culprit.applied else "it deleted an existing key"
     elif culprit.kind is Kind.CAS:
-        why = (f"it compared against {culprit.prev!r} and succeeded" if culprit.applied
-               else f"it was rejected reporting current {_q(culprit.result)}")
+        why = (
+            f"it compared against {culprit.prev!r} and succeeded"
+            if culprit.applied
+            else f"it was rejected reporting current {_q(culprit.result)}"
+        )
     else:
         why = "it could not be placed in any order"
     last = [describe(hist[i], origin) for i in order[-3:]]
     # Around it: the operations overlapping it, and the last three that completed before it began.
     c_end = math.inf if culprit.complete is None else culprit.complete
     overlapping = [
-        op for op in hist
-        if op is not culprit and op.invoke <= c_end
+        op
+        for op in hist
+        if op is not culprit
+        and op.invoke <= c_end
         and (op.complete is None or op.complete >= culprit.invoke)
     ]
     before = sorted(
@@ -517,11 +570,15 @@ def _explain(
         key=lambda op: op.complete or 0.0,
     )[-3:]
     around = tuple(sorted({*before, *overlapping[:12], culprit}, key=lambda op: op.invoke))
-    text = (f"key {key!r} is not linearizable: {describe(culprit, origin)} cannot take effect "
-            "anywhere within its interval")
+    text = (
+        f"key {key!r} is not linearizable: {describe(culprit, origin)} cannot take effect "
+        "anywhere within its interval"
+    )
     fact = _anomaly(culprit, hist, origin, initial)
     text += f" — {fact}." if fact else "."
-    text += (f" The longest consistent ordering the search found covers {len(order)} of "
-             f"{len(hist)} operations; at its end {held}, and {why}")
+    text += (
+        f" The longest consistent ordering the search found covers {len(order)} of "
+        f"{len(hist)} operations; at its end {held}, and {why}"
+    )
     text += (", ending with: " + "; ".join(last) + ".") if last else "."
     return KeyVerdict(key, False, len(hist), steps, text, around, culprit)

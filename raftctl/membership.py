@@ -73,8 +73,11 @@ class Config:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"members": list(self.members), "config_index": self.config_index,
-                "removed": list(self.removed)}
+        return {
+            "members": list(self.members),
+            "config_index": self.config_index,
+            "removed": list(self.removed),
+        }
 
 
 class Members:
@@ -88,12 +91,12 @@ class Members:
         # A change is a write: an answer lost after sending, or a 504, leaves it unknown
         # (OutcomeUnknown, exit 3) unless a retry settles it; never "failed" or "unavailable".
         # No X-Request-Id: admin changes are not deduplicated, so no relay may re-send them.
-        reply = self.client.call(method, path, body=data, write=method != "GET",
-                                 request_id=False)
+        reply = self.client.call(method, path, body=data, write=method != "GET", request_id=False)
         if reply.status == 200:
             return reply.body
-        raise MemberError(f"{method} {path}: {reply.error} (HTTP {reply.status})",
-                          status=reply.status)
+        raise MemberError(
+            f"{method} {path}: {reply.error} (HTTP {reply.status})", status=reply.status
+        )
 
     def list(self) -> Config:
         return Config.parse(self._call("GET", "/v1/members"))
@@ -181,7 +184,11 @@ def _retry_409(fn: Callable[[], Config], timeout: float, what: str) -> Config:
 
 
 def scale_up_one(
-    members: Members, pool: ReplicaPool, conf: Config, token: str | None, timeout: float,
+    members: Members,
+    pool: ReplicaPool,
+    conf: Config,
+    token: str | None,
+    timeout: float,
     progress: Callable[[str], None],
 ) -> Config:
     """Start a new replica, add it as a learner, wait until it caught up, promote it."""
@@ -190,15 +197,24 @@ def scale_up_one(
     member_url, url = pool.start_replica(new_id)
     probe = Transport(timeout=2.0, token=token)
     try:
-        _wait(lambda: probe.request(url, "GET", "/healthz").status == 200, timeout,
-              f"{new_id} to serve at {url}")
+        _wait(
+            lambda: probe.request(url, "GET", "/healthz").status == 200,
+            timeout,
+            f"{new_id} to serve at {url}",
+        )
         progress(f"{new_id}: adding as a learner")
         reuse = new_id in conf.removed  # the pool vouched that its old data is gone
-        _retry_409(lambda: members.add(new_id, member_url, reuse_removed_id=reuse), timeout,
-                   f"adding {new_id}")
+        _retry_409(
+            lambda: members.add(new_id, member_url, reuse_removed_id=reuse),
+            timeout,
+            f"adding {new_id}",
+        )
         progress(f"{new_id}: catching up")
-        _wait(lambda: probe.request(url, "GET", "/readyz").status == 200, timeout,
-              f"{new_id} to catch up")
+        _wait(
+            lambda: probe.request(url, "GET", "/readyz").status == 200,
+            timeout,
+            f"{new_id} to catch up",
+        )
     finally:
         probe.close()
     progress(f"{new_id}: promoting to voter")
@@ -206,8 +222,13 @@ def scale_up_one(
 
 
 def scale_down(
-    members: Members, pool: ReplicaPool, conf: Config, voters: int, timeout: float,
-    keep_data: bool, progress: Callable[[str], None],
+    members: Members,
+    pool: ReplicaPool,
+    conf: Config,
+    voters: int,
+    timeout: float,
+    keep_data: bool,
+    progress: Callable[[str], None],
 ) -> Config:
     """Remove the highest ordinals through the log, one at a time, the leader last (after a
     transfer to a voter that stays); then stop those replicas."""
@@ -224,11 +245,17 @@ def scale_down(
             stay = [v for v in conf.voters if v not in victims]
             progress(f"{victim} leads: handing leadership to {stay[0]}")
             members.transfer(stay[0])
-            _wait(lambda victim=victim: members.leader() not in (None, victim),  # type: ignore[misc]
-                  timeout, f"a new leader other than {victim}")
+            _wait(
+                lambda victim=victim: members.leader() not in (None, victim),  # type: ignore[misc]
+                timeout,
+                f"a new leader other than {victim}",
+            )
         progress(f"{victim}: removing from the voters")
-        conf = _retry_409(lambda victim=victim: members.remove(victim),  # type: ignore[misc]
-                          timeout, f"removing {victim}")
+        conf = _retry_409(
+            lambda victim=victim: members.remove(victim),  # type: ignore[misc]
+            timeout,
+            f"removing {victim}",
+        )
         progress(f"voters now: {', '.join(conf.voters)}")
     for line in pool.stop_replicas(victims, keep_data=keep_data):
         progress(line)

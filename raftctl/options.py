@@ -45,7 +45,12 @@ from raftctl.routing import request_order
 from raftctl.shell import Runner, SubprocessRunner
 
 __all__ = [
-    "GLOBAL_PANEL", "Globals", "GlobalsCommand", "GlobalsGroup", "Target", "build_globals",
+    "GLOBAL_PANEL",
+    "Globals",
+    "GlobalsCommand",
+    "GlobalsGroup",
+    "Target",
+    "build_globals",
     "runner_factory",
 ]
 
@@ -68,39 +73,107 @@ runner_factory: Callable[[], Runner] = SubprocessRunner
 
 
 def _declared(
-    target: Annotated[Target | None, typer.Option(
-        "--target", envvar="RAFTCTL_TARGET", help="where the cluster runs [default: local]",
-        rich_help_panel=GLOBAL_PANEL, show_default=False)] = None,
-    name: Annotated[str | None, typer.Option(
-        "--name", envvar="RAFTCTL_NAME", help="cluster name (kind: the Helm release) "
-        "[default: raftkv]", rich_help_panel=GLOBAL_PANEL, show_default=False)] = None,
-    endpoints: Annotated[str | None, typer.Option(
-        "--endpoints", envvar="RAFTCTL_ENDPOINTS",
-        help="talk straight to these nodes: URL[,URL...]",
-        rich_help_panel=GLOBAL_PANEL, show_default=False)] = None,
-    token: Annotated[str | None, typer.Option(
-        "--token", envvar="RAFTCTL_TOKEN", help="bearer token: the cluster token (everything) "
-        "or a client token (KV only)", rich_help_panel=GLOBAL_PANEL, show_default=False)] = None,
-    output: Annotated[Output | None, typer.Option(
-        "--output", "-o", envvar="RAFTCTL_OUTPUT", help="table or json [default: table]",
-        rich_help_panel=GLOBAL_PANEL, show_default=False)] = None,
-    state_dir: Annotated[Path | None, typer.Option(
-        "--state-dir", envvar="RAFTCTL_STATE_DIR", help="local target: where clusters keep "
-        "state [default: $XDG_STATE_HOME/raftkv]", rich_help_panel=GLOBAL_PANEL,
-        show_default=False)] = None,
-    namespace: Annotated[str | None, typer.Option(
-        "--namespace", envvar="RAFTCTL_NAMESPACE", help="Kubernetes namespace "
-        "[default: default]", rich_help_panel=KIND_PANEL, show_default=False)] = None,
-    kind_cluster: Annotated[str | None, typer.Option(
-        "--kind-cluster", envvar="RAFTCTL_KIND_CLUSTER", help="kind cluster name "
-        "[default: raftkv]", rich_help_panel=KIND_PANEL, show_default=False)] = None,
-    context: Annotated[str | None, typer.Option(
-        "--context", envvar="RAFTCTL_CONTEXT", help="use this context of the config file "
-        "[default: its current-context]", rich_help_panel=GLOBAL_PANEL,
-        show_default=False)] = None,
-    cacert: Annotated[Path | None, typer.Option(
-        "--cacert", envvar="RAFTCTL_CACERT", help="PEM CA bundle to trust for https:// nodes",
-        rich_help_panel=GLOBAL_PANEL, show_default=False)] = None,
+    target: Annotated[
+        Target | None,
+        typer.Option(
+            "--target",
+            envvar="RAFTCTL_TARGET",
+            help="where the cluster runs [default: local]",
+            rich_help_panel=GLOBAL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            envvar="RAFTCTL_NAME",
+            help="cluster name (kind: the Helm release) [default: raftkv]",
+            rich_help_panel=GLOBAL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    endpoints: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoints",
+            envvar="RAFTCTL_ENDPOINTS",
+            help="talk straight to these nodes: URL[,URL...]",
+            rich_help_panel=GLOBAL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="RAFTCTL_TOKEN",
+            help="bearer token: the cluster token (everything) or a client token (KV only)",
+            rich_help_panel=GLOBAL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Output | None,
+        typer.Option(
+            "--output",
+            "-o",
+            envvar="RAFTCTL_OUTPUT",
+            help="table or json [default: table]",
+            rich_help_panel=GLOBAL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            envvar="RAFTCTL_STATE_DIR",
+            help="local target: where clusters keep state [default: $XDG_STATE_HOME/raftkv]",
+            rich_help_panel=GLOBAL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace",
+            envvar="RAFTCTL_NAMESPACE",
+            help="Kubernetes namespace [default: default]",
+            rich_help_panel=KIND_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    kind_cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--kind-cluster",
+            envvar="RAFTCTL_KIND_CLUSTER",
+            help="kind cluster name [default: raftkv]",
+            rich_help_panel=KIND_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            envvar="RAFTCTL_CONTEXT",
+            help="use this context of the config file [default: its current-context]",
+            rich_help_panel=GLOBAL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    cacert: Annotated[
+        Path | None,
+        typer.Option(
+            "--cacert",
+            envvar="RAFTCTL_CACERT",
+            help="PEM CA bundle to trust for https:// nodes",
+            rich_help_panel=GLOBAL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """The global options, declared once (never called: their click parameters are shared)."""
 
@@ -152,15 +225,21 @@ class Globals:
 
     def kind(self, tag: str = "dev", **settings: Any) -> KindBackend:
         """The kind backend; ``settings``: the other ``KindSettings`` (anti_affinity, wait_s)."""
-        return KindBackend(KindSettings(release=self.name, namespace=self.namespace,
-                                        cluster=self.kind_cluster, tag=tag, **settings),
-                           runner_factory())
+        return KindBackend(
+            KindSettings(
+                release=self.name,
+                namespace=self.namespace,
+                cluster=self.kind_cluster,
+                tag=tag,
+                **settings,
+            ),
+            runner_factory(),
+        )
 
     def target_backend(self, **kw: Any) -> LocalBackend | KindBackend:
         """The target's backend, for commands that need a target (not --endpoints)."""
         if self.endpoints:
-            raise UsageError("this command needs a target (--target local|kind), "
-                             "not --endpoints")
+            raise UsageError("this command needs a target (--target local|kind), not --endpoints")
         if self.target is Target.kind:
             return self.kind(**{k: v for k, v in kw.items() if k in _KIND_ONLY})
         return self.local(**{k: v for k, v in kw.items() if k not in _KIND_ONLY})
@@ -205,8 +284,13 @@ def _from_text(name: str, raw: str, where: str) -> Any:
     return Path(raw) if name in ("state_dir", "cacert") else raw
 
 
-def _resolve(name: str, given: Mapping[str, Any], root: Mapping[str, Any],
-             env: Mapping[str, Any], context: Mapping[str, str] | None) -> Any:
+def _resolve(
+    name: str,
+    given: Mapping[str, Any],
+    root: Mapping[str, Any],
+    env: Mapping[str, Any],
+    context: Mapping[str, str] | None,
+) -> Any:
     for layer in (given, root, env):
         if layer.get(name) is not None:
             return layer[name]
@@ -223,8 +307,11 @@ def _trust(cacert: Path) -> None:
     os.environ["REQUESTS_CA_BUNDLE"] = str(cacert)
 
 
-def build_globals(values: Mapping[str, Any], root: Mapping[str, Any] | None = None,
-                  env: Mapping[str, Any] | None = None) -> Globals:
+def build_globals(
+    values: Mapping[str, Any],
+    root: Mapping[str, Any] | None = None,
+    env: Mapping[str, Any] | None = None,
+) -> Globals:
     """Resolve the global options: ``values`` given after the command > ``root`` given before it
     > ``env`` (the values Typer read from ``RAFTCTL_*``) > the selected context > default."""
     root, env = root or {}, env or {}
@@ -258,8 +345,9 @@ def _layer(ctx: click.Context, level: str, source: str) -> dict[str, Any]:
     return {name: value for name, (value, src) in taken.items() if src == source}
 
 
-def _with_globals(own: list[click.Parameter],
-                  help_option: click.Parameter | None) -> list[click.Parameter]:
+def _with_globals(
+    own: list[click.Parameter], help_option: click.Parameter | None
+) -> list[click.Parameter]:
     """A command's own parameters, then the shared global options, then ``--help``."""
     rest = [p for p in own if p is not help_option]
     return [*rest, *GLOBAL_PARAMS, *([help_option] if help_option in own else [])]

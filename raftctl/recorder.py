@@ -79,8 +79,9 @@ def _value(reply: Reply) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def classify(kind: Kind, reply: Reply | None, unreachable: NodeUnreachable | None = None
-             ) -> _Outcome:
+def classify(
+    kind: Kind, reply: Reply | None, unreachable: NodeUnreachable | None = None
+) -> _Outcome:
     """ok / failed / unknown for one answer (see the module docstring). Without a reply, the
     transport says whether the request may have gone out (``NodeUnreachable.sent``: False only
     when no connection was ever made, e.g. refused)."""
@@ -141,9 +142,17 @@ class Recorder:
             if reply is not None and op.complete is not None and (reply.leader or reply.term):
                 self.observations.append(Observation(op.complete, reply.leader, reply.term))
 
-    def perform(self, client: int, transport: Transport, url: str, kind: Kind, key: str, *,
-                value: str | None = None, prev: str | None = None
-                ) -> tuple[Operation, Reply | None]:
+    def perform(
+        self,
+        client: int,
+        transport: Transport,
+        url: str,
+        kind: Kind,
+        key: str,
+        *,
+        value: str | None = None,
+        prev: str | None = None,
+    ) -> tuple[Operation, Reply | None]:
         """One attempt of one operation against ``url``; recorded, and returned."""
         path = "/v1/kv/" + quote(key, safe="")
         method, body = "GET", None
@@ -159,16 +168,25 @@ class Recorder:
         invoke = time.monotonic()
         reply: Reply | None = None
         try:
-            reply = transport.request(url, method, path, body=body, headers=headers,
-                                      timeout=self.op_timeout)
+            reply = transport.request(
+                url, method, path, body=body, headers=headers, timeout=self.op_timeout
+            )
             outcome = classify(kind, reply)
         except NodeUnreachable as err:
             outcome = classify(kind, None, err)
         done = time.monotonic()
         op = Operation(
-            id=self._next_id(), client=client, kind=kind, key=key, invoke=invoke,
-            complete=None if outcome.status is Status.UNKNOWN else done, status=outcome.status,
-            value=value, prev=prev, result=outcome.result, applied=outcome.applied,
+            id=self._next_id(),
+            client=client,
+            kind=kind,
+            key=key,
+            invoke=invoke,
+            complete=None if outcome.status is Status.UNKNOWN else done,
+            status=outcome.status,
+            value=value,
+            prev=prev,
+            result=outcome.result,
+            applied=outcome.applied,
             detail=f"{outcome.detail} via {url}",
             gave_up=done if outcome.status is Status.UNKNOWN else None,
         )
@@ -190,8 +208,7 @@ class Recorder:
                 prev = None
                 if kind is Kind.CAS:
                     prev = known.get(key) or f"{self.run_id}-none"
-                op, reply = self.perform(client, transport, url, kind, key, value=value,
-                                         prev=prev)
+                op, reply = self.perform(client, transport, url, kind, key, value=value, prev=prev)
                 if op.status is Status.OK:
                     if kind is Kind.GET or (kind is Kind.CAS and not op.applied):
                         known[key] = op.result
@@ -222,8 +239,12 @@ class Recorder:
         t0 = time.monotonic()
         stop_at = t0 + duration
         threads = [
-            threading.Thread(target=self._client, name=f"verify-client-{c}", daemon=True,
-                             args=(c, random.Random(self._rng.random()), stop_at))
+            threading.Thread(
+                target=self._client,
+                name=f"verify-client-{c}",
+                daemon=True,
+                args=(c, random.Random(self._rng.random()), stop_at),
+            )
             for c in range(self.clients)
         ]
         for th in threads:

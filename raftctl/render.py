@@ -198,14 +198,24 @@ def _status_cells(row: ReplicaStatus, kubernetes: bool) -> list[str | Text]:
     r = row.replica
     cells: list[str | Text] = [r.id]
     if kubernetes:
-        cells += [_dash(r.pod), _dash(r.node), _dash(r.pod_ip),
-                  Text(f"{_yes(r.pod_ready)}/{_yes(r.node_ready)}",
-                       style="" if r.pod_ready and r.node_ready else "yellow")]
+        cells += [
+            _dash(r.pod),
+            _dash(r.node),
+            _dash(r.pod_ip),
+            Text(
+                f"{_yes(r.pod_ready)}/{_yes(r.node_ready)}",
+                style="" if r.pod_ready and r.node_ready else "yellow",
+            ),
+        ]
     else:
         cells.append(r.url)
     role = row.role or "—"
-    cells.append(Text(f"★ {role}" if role == "leader" else role,
-                      style="bold green" if role == "leader" else ""))
+    cells.append(
+        Text(
+            f"★ {role}" if role == "leader" else role,
+            style="bold green" if role == "leader" else "",
+        )
+    )
     cells += [_dash(row.term), _dash(row.commit_index), _dash(row.last_applied), _dash(row.lag)]
     detail = row.health
     if row.health in ("unreachable",) and row.error:
@@ -214,8 +224,14 @@ def _status_cells(row: ReplicaStatus, kubernetes: bool) -> list[str | Text]:
     return cells
 
 
-def status(view: ClusterView, *, output: Output, title: str, kubernetes: bool,
-           extra: dict[str, Any] | None = None) -> None:
+def status(
+    view: ClusterView,
+    *,
+    output: Output,
+    title: str,
+    kubernetes: bool,
+    extra: dict[str, Any] | None = None,
+) -> None:
     if output is Output.json:
         emit_json({**(extra or {}), **view.to_json()})
         return
@@ -224,18 +240,25 @@ def status(view: ClusterView, *, output: Output, title: str, kubernetes: bool,
     if view.leader is None:
         console.print("[yellow]no leader[/] — the cluster cannot serve writes right now")
     else:
-        console.print(f"leader [bold green]{escape(view.leader)}[/] in term {view.term}; "
-                      f"{view.healthy_voters}/{len(view.voters)} healthy"
-                      + (f"; learners (not in the quorum): {_learners(view)}"
-                         if view.learners else ""))
+        console.print(
+            f"leader [bold green]{escape(view.leader)}[/] in term {view.term}; "
+            f"{view.healthy_voters}/{len(view.voters)} healthy"
+            + (f"; learners (not in the quorum): {_learners(view)}" if view.learners else "")
+        )
 
 
 def _learners(view: ClusterView) -> str:
     return ", ".join(f"{escape(r.id)} {r.health}" for r in view.learners)
 
 
-def status_watch(fetch: Callable[[], ClusterView], *, interval: float, output: Output,
-                 title: str, kubernetes: bool) -> None:
+def status_watch(
+    fetch: Callable[[], ClusterView],
+    *,
+    interval: float,
+    output: Output,
+    title: str,
+    kubernetes: bool,
+) -> None:
     """Refresh the status until Ctrl-C: a live table on a terminal, else one document per round."""
     console = _console()
     if output is Output.table and console.is_terminal:
@@ -243,16 +266,22 @@ def status_watch(fetch: Callable[[], ClusterView], *, interval: float, output: O
             while True:
                 view = fetch()
                 stamp = time.strftime("%H:%M:%S")
-                live.update(status_table(view, title=f"{title} — {stamp}", kubernetes=kubernetes),
-                            refresh=True)
+                live.update(
+                    status_table(view, title=f"{title} — {stamp}", kubernetes=kubernetes),
+                    refresh=True,
+                )
                 time.sleep(interval)
     while True:
         view = fetch()
         if output is Output.json:
             emit_json({"time": time.time(), **view.to_json()}, compact=True)
         else:
-            status(view, output=output, title=f"{title} — {time.strftime('%H:%M:%S')}",
-                   kubernetes=kubernetes)
+            status(
+                view,
+                output=output,
+                title=f"{title} — {time.strftime('%H:%M:%S')}",
+                kubernetes=kubernetes,
+            )
         time.sleep(interval)
 
 
@@ -309,20 +338,25 @@ def kv_reply(op: str, key: str, body: Any, meta: dict[str, Any], *, output: Outp
     _console().print(f"{verb} {shown_key(key)}  " + " ".join(bits), soft_wrap=True)
 
 
-def kv_list(items: Sequence[dict[str, Any]], *, output: Output, prefix: str,
-            truncated: bool = False) -> None:
+def kv_list(
+    items: Sequence[dict[str, Any]], *, output: Output, prefix: str, truncated: bool = False
+) -> None:
     if output is Output.json:
-        emit_json({"prefix": prefix, "count": len(items), "truncated": truncated,
-                   "items": list(items)})
+        emit_json(
+            {"prefix": prefix, "count": len(items), "truncated": truncated, "items": list(items)}
+        )
         return
-    table = Table(title=f"{len(items)} keys" + (f" with prefix {prefix!r}" if prefix else ""),
-                  title_justify="left")
+    table = Table(
+        title=f"{len(items)} keys" + (f" with prefix {prefix!r}" if prefix else ""),
+        title_justify="left",
+    )
     table.add_column("key")
     table.add_column("value")
     table.add_column("index", justify="right")
     for it in items:
-        table.add_row(shown_key(str(it.get("key"))), escape(str(it.get("value"))),
-                      _dash(it.get("index")))
+        table.add_row(
+            shown_key(str(it.get("key"))), escape(str(it.get("value"))), _dash(it.get("index"))
+        )
     _console().print(table)
     if truncated:
         note(f"showing the first {len(items)} keys; raise --limit to see more")
@@ -373,13 +407,17 @@ def restore_report(report: RestoreReport, *, output: Output) -> None:
         table.add_row(rid, _secs(report.caught_up_s.get(rid)))
     console.print(table)
     for rid, why in report.pending.items():
-        console.print(f"[yellow]still pending after {report.timeout_s or 0:.0f} s:[/] "
-                      f"{escape(rid)} ({escape(why)})", soft_wrap=True)
+        console.print(
+            f"[yellow]still pending after {report.timeout_s or 0:.0f} s:[/] "
+            f"{escape(rid)} ({escape(why)})",
+            soft_wrap=True,
+        )
 
 
 # -- contexts -------------------------------------------------------------------------------------
-def context_list(rows: Sequence[dict[str, Any]], *, path: str, exists: bool,
-                 output: Output) -> None:
+def context_list(
+    rows: Sequence[dict[str, Any]], *, path: str, exists: bool, output: Output
+) -> None:
     if output is Output.json:
         emit_json({"config": path, "contexts": list(rows)})
         return
@@ -391,25 +429,43 @@ def context_list(rows: Sequence[dict[str, Any]], *, path: str, exists: bool,
     for col in ("current", "context", "target", "name", "namespace", "endpoints", "token"):
         table.add_column(col)
     for r in rows:
-        table.add_row("*" if r["current"] else "", escape(r["context"]), _dash(r["target"]),
-                      escape(_dash(r["name"])), escape(_dash(r["namespace"])),
-                      escape(",".join(r["endpoints"] or [])) or "—", _dash(r["token"]))
+        table.add_row(
+            "*" if r["current"] else "",
+            escape(r["context"]),
+            _dash(r["target"]),
+            escape(_dash(r["name"])),
+            escape(_dash(r["namespace"])),
+            escape(",".join(r["endpoints"] or [])) or "—",
+            _dash(r["token"]),
+        )
     _console().print(table)
 
 
-def context_show(name: str | None, fields: dict[str, Any], *, current: str | None, path: str,
-                 output: Output) -> None:
+def context_show(
+    name: str | None, fields: dict[str, Any], *, current: str | None, path: str, output: Output
+) -> None:
     if output is Output.json:
-        emit_json({"context": name, "current": name is not None and name == current,
-                   "config": path, "fields": fields})
+        emit_json(
+            {
+                "context": name,
+                "current": name is not None and name == current,
+                "config": path,
+                "fields": fields,
+            }
+        )
         return
     if name is None:
-        _console().print(f"no context selected (none given, no current-context in "
-                         f"{escape(path)}): flags, RAFTCTL_* variables and defaults apply")
+        _console().print(
+            f"no context selected (none given, no current-context in "
+            f"{escape(path)}): flags, RAFTCTL_* variables and defaults apply"
+        )
         return
     mark = " (current)" if name == current else ""
-    table = Table(show_header=False, title=f"context {escape(name)}{mark} ({escape(path)})",
-                  title_justify="left")
+    table = Table(
+        show_header=False,
+        title=f"context {escape(name)}{mark} ({escape(path)})",
+        title_justify="left",
+    )
     table.add_column("field")
     table.add_column("value")
     for key, value in fields.items():
@@ -433,16 +489,25 @@ def verify_event(text: str) -> None:
     _console().print(f"[bold cyan]==>[/] {escape(text)}", soft_wrap=True)
 
 
-def verify_verdict(passed: bool, total: int, failed: int, *, output: Output,
-                   checks: Sequence[Check], faults: Sequence[FaultReport]) -> None:
+def verify_verdict(
+    passed: bool,
+    total: int,
+    failed: int,
+    *,
+    output: Output,
+    checks: Sequence[Check],
+    faults: Sequence[FaultReport],
+) -> None:
     if output is Output.json:
-        emit_json({
-            "passed": passed,
-            "total": total,
-            "failed": failed,
-            "checks": [c.to_json() for c in checks],
-            "faults": [f.to_json() for f in faults],
-        })
+        emit_json(
+            {
+                "passed": passed,
+                "total": total,
+                "failed": failed,
+                "checks": [c.to_json() for c in checks],
+                "faults": [f.to_json() for f in faults],
+            }
+        )
         return
     if passed:
         _console().print(f"[bold green]PASS[/]: {total}/{total} checks passed")
@@ -469,11 +534,15 @@ def verify_run(result: RunResult, *, output: Output, report: Path | None = None)
     table.add_column("what")
     table.add_column("value")
     table.add_row("target", result.target)
-    table.add_row("operations", f"{f.ops} ({f.ok} ok, {f.failed} failed, {f.unknown} unknown "
-                  f"outcome) by {result.settings.clients} clients over {result.settings.keys} "
-                  f"keys in {result.end - o:.1f} s")
-    table.add_row("faults", ", ".join(f"{w.kind} {w.victim} @{w.start - o:.1f}s"
-                                      for w in faults) or "none")
+    table.add_row(
+        "operations",
+        f"{f.ops} ({f.ok} ok, {f.failed} failed, {f.unknown} unknown "
+        f"outcome) by {result.settings.clients} clients over {result.settings.keys} "
+        f"keys in {result.end - o:.1f} s",
+    )
+    table.add_row(
+        "faults", ", ".join(f"{w.kind} {w.victim} @{w.start - o:.1f}s" for w in faults) or "none"
+    )
     table.add_row("availability", f"{f.availability:.1%} of operations acknowledged")
     table.add_row("longest outage", f"{f.longest_outage_s:.2f} s without an acknowledged op")
     table.add_row("latency (ok)", f"p50 {_ms(f.p50_ms)}, p99 {_ms(f.p99_ms)}")
@@ -481,11 +550,18 @@ def verify_run(result: RunResult, *, output: Output, report: Path | None = None)
     lin = "[green]yes[/]" if result.check.linearizable else "[bold red]NO[/]"
     table.add_row("linearizable", f"{lin} ({len(result.check.keys)} keys checked)")
     dur = result.durability_ok
-    table.add_row("durable after restart", "[dim]not checked[/]" if dur is None
-                  else "[green]yes[/]" if dur else "[bold red]NO[/]")
+    table.add_row(
+        "durable after restart",
+        "[dim]not checked[/]" if dur is None else "[green]yes[/]" if dur else "[bold red]NO[/]",
+    )
     for when, agreement in result.agreements:
-        mark = ("[dim]skipped[/]" if agreement.ok is None else
-                "[green]agree[/]" if agreement.ok else "[bold red]DISAGREE[/]")
+        mark = (
+            "[dim]skipped[/]"
+            if agreement.ok is None
+            else "[green]agree[/]"
+            if agreement.ok
+            else "[bold red]DISAGREE[/]"
+        )
         table.add_row(f"replicas {when}", f"{mark}: {escape(agreement.explanation)}")
     con.print(table)
     violation = result.check.first_violation
@@ -500,16 +576,20 @@ def verify_run(result: RunResult, *, output: Output, report: Path | None = None)
     if report is not None:
         con.print(f"report: {escape(str(report))}")
     if result.passed:
-        con.print("[bold green]PASS[/]: linearizable, replicas agree"
-                  + (", acknowledged writes survived a full restart" if dur else ""))
+        con.print(
+            "[bold green]PASS[/]: linearizable, replicas agree"
+            + (", acknowledged writes survived a full restart" if dur else "")
+        )
     else:
         con.print("[bold red]FAIL[/]: see the violation above")
 
 
 # -- bench ---------------------------------------------------------------------------------------
 def _bench_line(s: BenchSnapshot) -> str:
-    return (f"{s.elapsed:5.1f}/{s.duration:.0f}s  ops={s.writes + s.reads}  "
-            f"{s.ops_per_s:,.0f} ops/s  writes={s.writes} reads={s.reads} errors={s.errors}")
+    return (
+        f"{s.elapsed:5.1f}/{s.duration:.0f}s  ops={s.writes + s.reads}  "
+        f"{s.ops_per_s:,.0f} ops/s  writes={s.writes} reads={s.reads} errors={s.errors}"
+    )
 
 
 @contextmanager
@@ -535,9 +615,11 @@ def bench_result(result: BenchResult, *, output: Output) -> None:
     if output is Output.json:
         emit_json(data)
         return
-    table = Table(title=f"bench: {result.clients} clients, {result.duration_s:.1f} s, "
-                        f"read ratio {result.read_ratio:g}, {result.value_size}-byte values",
-                  title_justify="left")
+    table = Table(
+        title=f"bench: {result.clients} clients, {result.duration_s:.1f} s, "
+        f"read ratio {result.read_ratio:g}, {result.value_size}-byte values",
+        title_justify="left",
+    )
     table.add_column("")
     table.add_column("ops", justify="right")
     table.add_column("ops/s", justify="right")
@@ -547,15 +629,19 @@ def bench_result(result: BenchResult, *, output: Output) -> None:
         ("writes", data["writes"], data["writes_per_s"], data["write_latency_ms"]),
         ("reads", data["reads"], data["reads_per_s"], data["read_latency_ms"]),
     ):
-        table.add_row(kind, str(count), f"{rate:,.1f}",
-                      *(_dash(lat[p]) for p in ("p50", "p90", "p99", "max")))
-    table.add_row("total", str(data["ops"]), f"{data['ops_per_s']:,.1f}", "", "", "", "",
-                  style="bold")
+        table.add_row(
+            kind, str(count), f"{rate:,.1f}", *(_dash(lat[p]) for p in ("p50", "p90", "p99", "max"))
+        )
+    table.add_row(
+        "total", str(data["ops"]), f"{data['ops_per_s']:,.1f}", "", "", "", "", style="bold"
+    )
     console = _console()
     console.print(table)
     if result.errors:
-        console.print(f"[yellow]{result.errors} errors[/] (last: {escape(str(result.last_error))})",
-                      soft_wrap=True)
+        console.print(
+            f"[yellow]{result.errors} errors[/] (last: {escape(str(result.last_error))})",
+            soft_wrap=True,
+        )
 
 
 # -- backup / restore / recover -------------------------------------------------------------------

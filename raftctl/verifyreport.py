@@ -33,8 +33,10 @@ def check_report_path(path: Path) -> None:
     if suffix not in _SUFFIXES:
         raise UsageError(f"--report must end in .html or .png, got {str(path)!r}")
     if suffix == ".png" and importlib.util.find_spec("matplotlib") is None:
-        raise RaftctlError("--report FILE.png needs matplotlib: pip install 'raftkv[plot]' "
-                           "(or write FILE.html, which needs nothing)")
+        raise RaftctlError(
+            "--report FILE.png needs matplotlib: pip install 'raftkv[plot]' "
+            "(or write FILE.html, which needs nothing)"
+        )
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"--report: directory {str(parent)!r} does not exist")
@@ -55,8 +57,14 @@ class Timeline:
 def timeline(result: RunResult) -> Timeline:
     o = result.origin
     ops = [*result.operations, *result.final_reads]
-    last = max([result.end - o, *(ended_at(op) - o for op in ops),
-                *((w.end or w.start) - o for w in result.faults)], default=1.0)
+    last = max(
+        [
+            result.end - o,
+            *(ended_at(op) - o for op in ops),
+            *((w.end or w.start) - o for w in result.faults),
+        ],
+        default=1.0,
+    )
     span = max(last, 1.0)
     bucket = max(0.25, round(span / 80, 2))
     n = math.ceil(span / bucket) + 1
@@ -69,8 +77,11 @@ def timeline(result: RunResult) -> Timeline:
             failed[i] += 1
         else:
             unknown[i] += 1
-    faults = [(w.start - o, (w.end or w.start) - o, f"{w.kind} {w.victim}")
-              for w in result.faults if w.error is None or w.kind == "restart-all"]
+    faults = [
+        (w.start - o, (w.end or w.start) - o, f"{w.kind} {w.victim}")
+        for w in result.faults
+        if w.error is None or w.kind == "restart-all"
+    ]
     changes: list[tuple[float, str]] = []
     term, leader = -1, None
     for obs in result.observations:
@@ -79,8 +90,16 @@ def timeline(result: RunResult) -> Timeline:
             if term != -1 or not changes:
                 changes.append((obs.t - o, f"leader {obs.leader or '?'}, term {t}"))
             term, leader = t, obs.leader or leader
-    return Timeline(bucket, [i * bucket for i in range(n)], [c / bucket for c in ok], failed,
-                    unknown, faults, changes, span)
+    return Timeline(
+        bucket,
+        [i * bucket for i in range(n)],
+        [c / bucket for c in ok],
+        failed,
+        unknown,
+        faults,
+        changes,
+        span,
+    )
 
 
 def write_report(result: RunResult, path: Path) -> None:
@@ -110,20 +129,27 @@ def _svg(tl: Timeline) -> str:
     def y(v: float) -> float:
         return _T + ph * (1 - v / top)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
-             f'viewBox="0 0 {_W} {_H}" font-family="sans-serif" font-size="11">',
-             f'<rect x="{_L}" y="{_T}" width="{pw}" height="{ph}" fill="#fff" stroke="#999"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
+        f'viewBox="0 0 {_W} {_H}" font-family="sans-serif" font-size="11">',
+        f'<rect x="{_L}" y="{_T}" width="{pw}" height="{ph}" fill="#fff" stroke="#999"/>',
+    ]
     for start, end, label in tl.faults:
-        parts.append(f'<rect x="{x(start):.1f}" y="{_T}" width="{max(1.5, x(end) - x(start)):.1f}"'
-                     f' height="{ph}" fill="#f4a261" fill-opacity="0.25"><title>'
-                     f'{html.escape(label)}: {start:.2f}s..{end:.2f}s</title></rect>')
-        parts.append(f'<text x="{x(start) + 2:.1f}" y="{_T + 12}" fill="#b5651d">'
-                     f'{html.escape(label)}</text>')
+        parts.append(
+            f'<rect x="{x(start):.1f}" y="{_T}" width="{max(1.5, x(end) - x(start)):.1f}"'
+            f' height="{ph}" fill="#f4a261" fill-opacity="0.25"><title>'
+            f"{html.escape(label)}: {start:.2f}s..{end:.2f}s</title></rect>"
+        )
+        parts.append(
+            f'<text x="{x(start) + 2:.1f}" y="{_T + 12}" fill="#b5651d">{html.escape(label)}</text>'
+        )
     for i in range(5):
         v = top * i / 4
-        parts.append(f'<line x1="{_L}" x2="{_L + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-                     f'stroke="#eee"/><text x="{_L - 6}" y="{y(v) + 4:.1f}" '
-                     f'text-anchor="end">{v:g}</text>')
+        parts.append(
+            f'<line x1="{_L}" x2="{_L + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+            f'stroke="#eee"/><text x="{_L - 6}" y="{y(v) + 4:.1f}" '
+            f'text-anchor="end">{v:g}</text>'
+        )
     step = _nice(tl.span / 10)
     t = 0.0
     while t <= tl.span + 1e-9:
@@ -132,30 +158,46 @@ def _svg(tl: Timeline) -> str:
     w = max(1.0, pw * tl.bucket / tl.span - 1)
     for t0, f, u in zip(tl.times, tl.failed, tl.unknown, strict=True):
         if f:
-            parts.append(f'<rect x="{x(t0):.1f}" y="{y(f):.1f}" width="{w:.1f}" '
-                         f'height="{y(0) - y(f):.1f}" fill="#e63946"><title>{f} failed'
-                         f'</title></rect>')
+            parts.append(
+                f'<rect x="{x(t0):.1f}" y="{y(f):.1f}" width="{w:.1f}" '
+                f'height="{y(0) - y(f):.1f}" fill="#e63946"><title>{f} failed'
+                f"</title></rect>"
+            )
         if u:
-            parts.append(f'<rect x="{x(t0):.1f}" y="{y(f + u):.1f}" width="{w:.1f}" '
-                         f'height="{y(f) - y(f + u):.1f}" fill="#9b5de5"><title>{u} unknown '
-                         f'outcome</title></rect>')
-    points = " ".join(f"{x(t0 + tl.bucket / 2):.1f},{y(r):.1f}"
-                      for t0, r in zip(tl.times, tl.ok_rate, strict=True))
+            parts.append(
+                f'<rect x="{x(t0):.1f}" y="{y(f + u):.1f}" width="{w:.1f}" '
+                f'height="{y(f) - y(f + u):.1f}" fill="#9b5de5"><title>{u} unknown '
+                f"outcome</title></rect>"
+            )
+    points = " ".join(
+        f"{x(t0 + tl.bucket / 2):.1f},{y(r):.1f}"
+        for t0, r in zip(tl.times, tl.ok_rate, strict=True)
+    )
     parts.append(f'<polyline points="{points}" fill="none" stroke="#2a9d8f" stroke-width="1.8"/>')
     for t_change, label in tl.changes:
-        parts.append(f'<line x1="{x(t_change):.1f}" x2="{x(t_change):.1f}" y1="{_T}" '
-                     f'y2="{_T + ph}" stroke="#264653" stroke-dasharray="4 3"><title>'
-                     f'{html.escape(label)} at {t_change:.2f}s</title></line>')
-        parts.append(f'<text x="{x(t_change) + 2:.1f}" y="{_T + ph - 4}" fill="#264653" '
-                     f'transform="rotate(-90 {x(t_change) + 2:.1f} {_T + ph - 4})">'
-                     f'{html.escape(label)}</text>')
-    legend = [("#2a9d8f", "acknowledged ops/s"), ("#e63946", "failed (per bucket)"),
-              ("#9b5de5", "unknown outcome (per bucket)"), ("#f4a261", "fault window"),
-              ("#264653", "leader/term change")]
+        parts.append(
+            f'<line x1="{x(t_change):.1f}" x2="{x(t_change):.1f}" y1="{_T}" '
+            f'y2="{_T + ph}" stroke="#264653" stroke-dasharray="4 3"><title>'
+            f"{html.escape(label)} at {t_change:.2f}s</title></line>"
+        )
+        parts.append(
+            f'<text x="{x(t_change) + 2:.1f}" y="{_T + ph - 4}" fill="#264653" '
+            f'transform="rotate(-90 {x(t_change) + 2:.1f} {_T + ph - 4})">'
+            f"{html.escape(label)}</text>"
+        )
+    legend = [
+        ("#2a9d8f", "acknowledged ops/s"),
+        ("#e63946", "failed (per bucket)"),
+        ("#9b5de5", "unknown outcome (per bucket)"),
+        ("#f4a261", "fault window"),
+        ("#264653", "leader/term change"),
+    ]
     lx = float(_L)
     for color, label in legend:
-        parts.append(f'<rect x="{lx}" y="8" width="10" height="10" fill="{color}"/>'
-                     f'<text x="{lx + 14}" y="17">{label}</text>')
+        parts.append(
+            f'<rect x="{lx}" y="8" width="10" height="10" fill="{color}"/>'
+            f'<text x="{lx + 14}" y="17">{label}</text>'
+        )
         lx += 24 + 6.5 * len(label)
     parts.append("</svg>")
     return "\n".join(parts)
@@ -184,24 +226,34 @@ def _html(result: RunResult, tl: Timeline) -> str:
         ("longest outage", f"{f.longest_outage_s:.2f} s"),
         ("latency p50 / p99", f"{_fmt_ms(f.p50_ms)} / {_fmt_ms(f.p99_ms)}"),
         ("linearizable", "yes" if result.check.linearizable else "NO"),
-        ("durable after restart", {None: "not checked", True: "yes", False: "NO"}
-         [result.durability_ok]),
+        (
+            "durable after restart",
+            {None: "not checked", True: "yes", False: "NO"}[result.durability_ok],
+        ),
     ]
     rows += [(f"replicas {when}", a.explanation) for when, a in result.agreements]
-    table = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                      for k, v in rows)
-    faults = "\n".join(
-        f"<li>{html.escape(w.kind)} {html.escape(w.victim)}: {w.start - o:.2f}s.."
-        f"{(w.end or w.start) - o:.2f}s — {html.escape(w.action or w.error or '')}</li>"
-        for w in result.faults) or "<li>none</li>"
+    table = "\n".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+    )
+    faults = (
+        "\n".join(
+            f"<li>{html.escape(w.kind)} {html.escape(w.victim)}: {w.start - o:.2f}s.."
+            f"{(w.end or w.start) - o:.2f}s — {html.escape(w.action or w.error or '')}</li>"
+            for w in result.faults
+        )
+        or "<li>none</li>"
+    )
     violation = ""
     v = result.check.first_violation
     if v is not None:
         items = "\n".join(
-            f"<li{' class=culprit' if op is v.culprit else ''}>{html.escape(describe(op, o))}"
-            "</li>" for op in v.around)
-        violation = (f"<h2>Violation</h2><p>{html.escape(v.explanation)}</p>"
-                     f"<p>Operations around it:</p><ol>{items}</ol>")
+            f"<li{' class=culprit' if op is v.culprit else ''}>{html.escape(describe(op, o))}</li>"
+            for op in v.around
+        )
+        violation = (
+            f"<h2>Violation</h2><p>{html.escape(v.explanation)}</p>"
+            f"<p>Operations around it:</p><ol>{items}</ol>"
+        )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>raftctl verify: {verdict}</title>
@@ -237,25 +289,60 @@ def _png(result: RunResult, tl: Timeline, path: Path) -> None:
     try:
         for start, end, label in tl.faults:
             ax.axvspan(start, max(end, start + tl.bucket / 4), color="#f4a261", alpha=0.25)
-            ax.text(start, 1.0, label, transform=ax.get_xaxis_transform(), fontsize=8,
-                    color="#b5651d", va="top")
-        ax.bar(tl.times, tl.failed, width=tl.bucket, align="edge", color="#e63946",
-               label="failed (per bucket)")
-        ax.bar(tl.times, tl.unknown, width=tl.bucket, align="edge", bottom=tl.failed,
-               color="#9b5de5", label="unknown outcome (per bucket)")
-        ax.plot([t + tl.bucket / 2 for t in tl.times], tl.ok_rate, color="#2a9d8f",
-                label="acknowledged ops/s")
+            ax.text(
+                start,
+                1.0,
+                label,
+                transform=ax.get_xaxis_transform(),
+                fontsize=8,
+                color="#b5651d",
+                va="top",
+            )
+        ax.bar(
+            tl.times,
+            tl.failed,
+            width=tl.bucket,
+            align="edge",
+            color="#e63946",
+            label="failed (per bucket)",
+        )
+        ax.bar(
+            tl.times,
+            tl.unknown,
+            width=tl.bucket,
+            align="edge",
+            bottom=tl.failed,
+            color="#9b5de5",
+            label="unknown outcome (per bucket)",
+        )
+        ax.plot(
+            [t + tl.bucket / 2 for t in tl.times],
+            tl.ok_rate,
+            color="#2a9d8f",
+            label="acknowledged ops/s",
+        )
         for t, label in tl.changes:
             ax.axvline(t, color="#264653", linestyle="--", linewidth=0.8)
-            ax.text(t, 0.02, label, rotation=90, transform=ax.get_xaxis_transform(),
-                    fontsize=7, color="#264653", va="bottom")
+            ax.text(
+                t,
+                0.02,
+                label,
+                rotation=90,
+                transform=ax.get_xaxis_transform(),
+                fontsize=7,
+                color="#264653",
+                va="bottom",
+            )
         ax.set_xlim(0, tl.span)
         ax.set_xlabel("seconds since the run began")
         verdict = "PASS" if result.passed else "FAIL"
         f = result.figures
-        ax.set_title(f"raftctl verify: {verdict} — {f.ops} ops, {f.ok} ok, {f.failed} failed, "
-                     f"{f.unknown} unknown; availability {f.availability:.1%}, "
-                     f"longest outage {f.longest_outage_s:.2f}s", fontsize=10)
+        ax.set_title(
+            f"raftctl verify: {verdict} — {f.ops} ops, {f.ok} ok, {f.failed} failed, "
+            f"{f.unknown} unknown; availability {f.availability:.1%}, "
+            f"longest outage {f.longest_outage_s:.2f}s",
+            fontsize=10,
+        )
         ax.legend(loc="upper right", fontsize=8)
         fig.tight_layout()
         fig.savefig(path, format="png")

@@ -123,8 +123,9 @@ class RunResult:
         if not self.final_reads_complete:
             return False
         final_ids = {op.id for op in self.final_reads}
-        return not any(v.culprit is not None and v.culprit.id in final_ids
-                       for v in self.check.violations)
+        return not any(
+            v.culprit is not None and v.culprit.id in final_ids for v in self.check.violations
+        )
 
     @property
     def final_reads_complete(self) -> bool:
@@ -139,30 +140,45 @@ class RunResult:
         decides, this is for the reader."""
         out = []
         for key in sorted({op.key for op in self.final_reads}):
-            acked = [op for op in self.operations if op.key == key and op.status is Status.OK
-                     and op.complete is not None and (op.kind is Kind.PUT or (
-                         op.kind in (Kind.CAS, Kind.DELETE) and op.applied))]
+            acked = [
+                op
+                for op in self.operations
+                if op.key == key
+                and op.status is Status.OK
+                and op.complete is not None
+                and (op.kind is Kind.PUT or (op.kind in (Kind.CAS, Kind.DELETE) and op.applied))
+            ]
             last = max(acked, key=lambda op: op.complete or 0.0, default=None)
             reads = [op for op in self.final_reads if op.key == key and op.status is Status.OK]
             later_unknown = last is not None and any(
-                op.key == key and op.status is Status.UNKNOWN and op.kind is not Kind.GET
-                and op.invoke > (last.invoke) for op in self.operations)
-            out.append({
-                "key": key,
-                "last_acknowledged": None if last is None else (
-                    None if last.kind is Kind.DELETE else last.value),
-                "last_acknowledged_op": None if last is None else describe(last, self.origin),
-                "read_back": reads[-1].result if reads else None,
-                "answered": bool(reads),
-                "unknown_writes_after_it": later_unknown,
-            })
+                op.key == key
+                and op.status is Status.UNKNOWN
+                and op.kind is not Kind.GET
+                and op.invoke > (last.invoke)
+                for op in self.operations
+            )
+            out.append(
+                {
+                    "key": key,
+                    "last_acknowledged": None
+                    if last is None
+                    else (None if last.kind is Kind.DELETE else last.value),
+                    "last_acknowledged_op": None if last is None else describe(last, self.origin),
+                    "read_back": reads[-1].result if reads else None,
+                    "answered": bool(reads),
+                    "unknown_writes_after_it": later_unknown,
+                }
+            )
         return out
 
     @property
     def passed(self) -> bool:
-        return (self.check.linearizable and self.final_reads_complete
-                and all(a.ok is not False for _, a in self.agreements)
-                and self.durability_ok is not False)
+        return (
+            self.check.linearizable
+            and self.final_reads_complete
+            and all(a.ok is not False for _, a in self.agreements)
+            and self.durability_ok is not False
+        )
 
     def to_json(self) -> dict[str, Any]:
         o = self.origin
@@ -176,14 +192,19 @@ class RunResult:
             "linearizable": self.check.linearizable,
             "violation": None if v is None else v.to_json(o),
             "keys": [k.to_json(o) for k in self.check.keys],
-            "durability": {"ok": self.durability_ok, "restart": self.settings.restart,
-                           "keys": self.read_back(),
-                           "final_reads": [describe(op, o) for op in self.final_reads]},
+            "durability": {
+                "ok": self.durability_ok,
+                "restart": self.settings.restart,
+                "keys": self.read_back(),
+                "final_reads": [describe(op, o) for op in self.final_reads],
+            },
             "agreement": [{"when": when, **a.to_json()} for when, a in self.agreements],
             "notes": self.notes,
             "history": ops_json([*self.operations, *self.final_reads], o),
-            "observations": [{"t": round(x.t - o, 3), "leader": x.leader, "term": x.term}
-                             for x in self.observations],
+            "observations": [
+                {"t": round(x.t - o, 3), "leader": x.leader, "term": x.term}
+                for x in self.observations
+            ],
         }
 
 
@@ -201,29 +222,43 @@ def _read_all(recorder: Recorder, keys: Sequence[str], timeout: float) -> list[O
                 if op.status is Status.OK or time.monotonic() > deadline:
                     break
                 leader = reply.leader if reply is not None else None
-                url = recorder.ids.get(leader or "", "") or recorder.urls[
-                    (recorder.urls.index(url) + 1) % len(recorder.urls)]
+                url = (
+                    recorder.ids.get(leader or "", "")
+                    or recorder.urls[(recorder.urls.index(url) + 1) % len(recorder.urls)]
+                )
                 time.sleep(0.1)
     finally:
         transport.close()
     return out
 
 
-def run_verify(backend: Backend, settings: Settings, *, token: str | None,
-               on_event: Callable[[str], None] = lambda _: None,
-               on_tick: Callable[[float, int], None] | None = None) -> RunResult:
+def run_verify(
+    backend: Backend,
+    settings: Settings,
+    *,
+    token: str | None,
+    on_event: Callable[[str], None] = lambda _: None,
+    on_tick: Callable[[float, int], None] | None = None,
+) -> RunResult:
     """The whole run (see the module docstring)."""
     replicas = backend.replicas()
     recorder = Recorder(
-        [r.url for r in replicas], clients=settings.clients, keys=settings.keys,
-        prefix=settings.prefix, token=token, op_timeout=settings.op_timeout, seed=settings.seed,
+        [r.url for r in replicas],
+        clients=settings.clients,
+        keys=settings.keys,
+        prefix=settings.prefix,
+        token=token,
+        op_timeout=settings.op_timeout,
+        seed=settings.seed,
         ids={r.id: r.url for r in replicas},
     )
     notes: list[str] = []
     if settings.clients > 12 * settings.keys:
-        notes.append(f"{settings.clients / settings.keys:.0f} clients per key: above about a "
-                     "dozen, the linearizability search may give up (inconclusive); use more "
-                     "--keys")
+        notes.append(
+            f"{settings.clients / settings.keys:.0f} clients per key: above about a "
+            "dozen, the linearizability search may give up (inconclusive); use more "
+            "--keys"
+        )
     windows: list[FaultWindow] = []
     # The keys' values before the run (absent for a fresh --prefix): the checker's initial state.
     first = _read_all(recorder, recorder.key_names, settings.timeout)
@@ -231,8 +266,10 @@ def run_verify(backend: Backend, settings: Settings, *, token: str | None,
     for key in recorder.key_names:
         answered = [op for op in first if op.key == key and op.status is Status.OK]
         if not answered:
-            raise Unavailable(f"could not read {key} before the run: no replica answered "
-                              f"within {settings.timeout:.0f}s (see `raftctl status`)")
+            raise Unavailable(
+                f"could not read {key} before the run: no replica answered "
+                f"within {settings.timeout:.0f}s (see `raftctl status`)"
+            )
         initial[key] = answered[-1].result
     del recorder.operations[:]
     recorder.observations.clear()
@@ -240,14 +277,23 @@ def run_verify(backend: Backend, settings: Settings, *, token: str | None,
     plan: FaultPlan | None = None
     thread: threading.Thread | None = None
     if settings.chaos:
-        plan = FaultPlan(backend, token=token, faults=settings.faults,
-                         interval=settings.fault_interval, hold=settings.hold,
-                         recover_timeout=settings.timeout, on_event=on_event)
-        thread = threading.Thread(target=plan.run, args=(origin + settings.duration,),
-                                  name="verify-faults", daemon=True)
+        plan = FaultPlan(
+            backend,
+            token=token,
+            faults=settings.faults,
+            interval=settings.fault_interval,
+            hold=settings.hold,
+            recover_timeout=settings.timeout,
+            on_event=on_event,
+        )
+        thread = threading.Thread(
+            target=plan.run, args=(origin + settings.duration,), name="verify-faults", daemon=True
+        )
         thread.start()
-    on_event(f"{settings.clients} clients for {settings.duration:g}s over {settings.keys} keys "
-             f"under {settings.prefix}/" + (" with faults" if settings.chaos else ""))
+    on_event(
+        f"{settings.clients} clients for {settings.duration:g}s over {settings.keys} keys "
+        f"under {settings.prefix}/" + (" with faults" if settings.chaos else "")
+    )
     try:
         recorder.run(settings.duration, on_tick)
     finally:
@@ -258,8 +304,10 @@ def run_verify(backend: Backend, settings: Settings, *, token: str | None,
     end = time.monotonic()
     operations = list(recorder.operations)
     figures = compute_figures(operations, origin, end)
-    on_event(f"{figures.ops} operations: {figures.ok} ok, {figures.failed} failed, "
-             f"{figures.unknown} unknown outcome")
+    on_event(
+        f"{figures.ops} operations: {figures.ok} ok, {figures.failed} failed, "
+        f"{figures.unknown} unknown outcome"
+    )
     if settings.chaos and not any(w.error is None for w in windows):
         notes.append("no fault could be injected during the run (duration too short?)")
 
@@ -267,9 +315,12 @@ def run_verify(backend: Backend, settings: Settings, *, token: str | None,
     if wait_all_up(backend, token, settings.timeout) is None:
         notes.append(f"not every replica was back with a leader within {settings.timeout:.0f}s")
     on_event("replica agreement (GET /v1/admin/hash on every replica)")
-    agreements.append(("after the workload",
-                       check_agreement(backend.replicas(), token=token,
-                                       timeout=settings.timeout)))
+    agreements.append(
+        (
+            "after the workload",
+            check_agreement(backend.replicas(), token=token, timeout=settings.timeout),
+        )
+    )
     if settings.restart:
         on_event("durability: restarting every replica at once")
         window = restart_all(backend, token=token, timeout=settings.timeout, on_event=on_event)
@@ -280,25 +331,42 @@ def run_verify(backend: Backend, settings: Settings, *, token: str | None,
         recorder.urls = [r.url for r in replicas]
         recorder.ids = {r.id: r.url for r in replicas}
     else:
-        notes.append("durability after a full restart not checked"
-                     + (" (needs a target: --target local|kind, not --endpoints)"
-                        if backend.target == "endpoints" else " (use --restart or --chaos)"))
+        notes.append(
+            "durability after a full restart not checked"
+            + (
+                " (needs a target: --target local|kind, not --endpoints)"
+                if backend.target == "endpoints"
+                else " (use --restart or --chaos)"
+            )
+        )
     on_event("reading every key back")
     before_final = len(recorder.operations)
     _read_all(recorder, recorder.key_names, settings.timeout)
     final_reads = recorder.operations[before_final:]
     if settings.restart:
-        agreements.append(("after the full restart",
-                           check_agreement(backend.replicas(), token=token,
-                                           timeout=settings.timeout)))
+        agreements.append(
+            (
+                "after the full restart",
+                check_agreement(backend.replicas(), token=token, timeout=settings.timeout),
+            )
+        )
     on_event("checking linearizability, key by key")
-    result = check([*operations, *final_reads], max_steps=settings.max_steps, origin=origin,
-                   initial=initial)
+    result = check(
+        [*operations, *final_reads], max_steps=settings.max_steps, origin=origin, initial=initial
+    )
     for k in result.inconclusive:
         notes.append(k.explanation)
     return RunResult(
-        settings=settings, target=backend.target, origin=origin, end=end,
-        operations=operations, final_reads=final_reads,
-        observations=sorted(recorder.observations, key=lambda x: x.t), faults=windows,
-        check=result, agreements=agreements, figures=figures, notes=notes,
+        settings=settings,
+        target=backend.target,
+        origin=origin,
+        end=end,
+        operations=operations,
+        final_reads=final_reads,
+        observations=sorted(recorder.observations, key=lambda x: x.t),
+        faults=windows,
+        check=result,
+        agreements=agreements,
+        figures=figures,
+        notes=notes,
     )

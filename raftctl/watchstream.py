@@ -126,9 +126,12 @@ class WatchStream:
         if self.cursor is not None:
             query += f"&from_index={self.cursor}"
         try:
-            resp = self._transport.stream(url, "/v1/watch?" + query,
-                                          headers={"Accept": "application/x-ndjson"},
-                                          timeout=self.read_timeout)
+            resp = self._transport.stream(
+                url,
+                "/v1/watch?" + query,
+                headers={"Accept": "application/x-ndjson"},
+                timeout=self.read_timeout,
+            )
         except NodeUnreachable as err:
             raise _Broken(err.why) from None
         self._resp = resp

@@ -153,8 +153,9 @@ class Workload:
             self._ok("CAS", cas_key, reply, "stale compare-and-set was accepted", ok=False)
             self.acked[cas_key] = "must-not-win"
         except CompareFailed as err:
-            self._from_error("CAS", cas_key, err,
-                             f"stale prev {current!r} rejected (current {err.current!r})")
+            self._from_error(
+                "CAS", cas_key, err, f"stale prev {current!r} rejected (current {err.current!r})"
+            )
         except RaftctlError as err:
             self._fail("CAS", cas_key, err)
         self.expect(cas_key, self.acked.get(cas_key))

@@ -85,7 +85,13 @@ class BackupInfo:
 
 
 def build_header(
-    *, index: int, term: int, keys: int, data_bytes: int, cluster_id: str, node: str,
+    *,
+    index: int,
+    term: int,
+    keys: int,
+    data_bytes: int,
+    cluster_id: str,
+    node: str,
     created: str,
 ) -> bytes:
     """Magic, version, the JSON header and its CRC: every byte that precedes the data."""
@@ -161,9 +167,7 @@ def _parse_header(stream: BinaryIO) -> tuple[dict[str, object], bytes]:
     return meta, pre + raw + crc
 
 
-def verify_backup(
-    stream: BinaryIO, *, keep_data: bool = False
-) -> tuple[BackupInfo, bytes | None]:
+def verify_backup(stream: BinaryIO, *, keep_data: bool = False) -> tuple[BackupInfo, bytes | None]:
     """Read and verify a backup from ``stream``; return its info (and data if ``keep_data``).
 
     Raises ``BackupError`` naming the first problem found.
@@ -177,18 +181,14 @@ def verify_backup(
     while left:
         part = stream.read(min(left, _CHUNK))
         if not part:
-            raise BackupError(
-                f"truncated: the data ends after {dlen - left} of {dlen} bytes"
-            )
+            raise BackupError(f"truncated: the data ends after {dlen - left} of {dlen} bytes")
         digest.update(part)
         if kept is not None:
             kept += part
         left -= len(part)
     trailer = _read_exact(stream, TRAILER_SIZE)
     if len(trailer) < TRAILER_SIZE:
-        raise BackupError(
-            f"truncated: the trailer has {len(trailer)} of {TRAILER_SIZE} bytes"
-        )
+        raise BackupError(f"truncated: the trailer has {len(trailer)} of {TRAILER_SIZE} bytes")
     if trailer[: len(TRAILER_MAGIC)] != TRAILER_MAGIC:
         raise BackupError("trailer corrupt: bad trailer magic (data length or trailer damaged)")
     if trailer[len(TRAILER_MAGIC) :] != digest.digest():

@@ -48,11 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, (flag, env, text) in OPTIONS.items():
         if name in FLAG_OPTIONS:
-            serve.add_argument(flag, dest=name, default=None, nargs="?", const="true",
-                               metavar="BOOL", help=f"{text} [env {env}]")
+            serve.add_argument(
+                flag,
+                dest=name,
+                default=None,
+                nargs="?",
+                const="true",
+                metavar="BOOL",
+                help=f"{text} [env {env}]",
+            )
             continue
-        serve.add_argument(flag, dest=name, default=None, metavar=name.upper(),
-                           help=f"{text} [env {env}]")
+        serve.add_argument(
+            flag, dest=name, default=None, metavar=name.upper(), help=f"{text} [env {env}]"
+        )
     check = sub.add_parser("check-data", help="verify a data directory offline")
     check.add_argument("path", metavar="DIR", help="the node's --data-dir")
     sub.add_parser("version", help="print the version")
@@ -67,11 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("method", metavar="METHOD", help="GET, PUT, POST, DELETE or HEAD")
     http.add_argument("url", metavar="URL")
     http.add_argument("-d", "--data", default=None, help="request body (UTF-8 text)")
-    http.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
-                      help="extra request header (repeatable)")
+    http.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)",
+    )
     http.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
-    http.add_argument("-i", "--include", action="store_true",
-                      help="also print the status line and headers (to stderr)")
+    http.add_argument(
+        "-i",
+        "--include",
+        action="store_true",
+        help="also print the status line and headers (to stderr)",
+    )
     cli_datadir.add_parsers(sub)  # restore, recover, backup (offline data-dir tools)
     return parser
 
@@ -122,8 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "http":
         from raftkv.httptool import request
 
-        return request(args.method, args.url, data=args.data, headers=args.header,
-                       timeout=args.timeout, include=args.include)
+        return request(
+            args.method,
+            args.url,
+            data=args.data,
+            headers=args.header,
+            timeout=args.timeout,
+            include=args.include,
+        )
     if args.command in cli_datadir.COMMANDS:
         return cli_datadir.run(args)
     if args.command == "version":

@@ -39,18 +39,27 @@ def add_parsers(sub: Any) -> None:
         "same file and members; the new cluster gets a new cluster id.",
     )
     restore.add_argument("--data-dir", metavar="DIR", help="[env RAFTKV_DATA_DIR]")
-    restore.add_argument("--id", metavar="ID",
-                         help="this member's id [env RAFTKV_ID, default: the hostname]")
+    restore.add_argument(
+        "--id", metavar="ID", help="this member's id [env RAFTKV_ID, default: the hostname]"
+    )
     restore.add_argument("--snapshot", required=True, metavar="FILE", help="the backup file")
-    restore.add_argument("--if-empty", action="store_true",
-                         help="do nothing (exit 0) if the data dir already holds data: for an "
-                         "init container that runs before every start")
-    restore.add_argument("--cluster-id", metavar="ID", help="the new cluster's id (default: "
-                         "derived from the backup's checksum and the member list)")
+    restore.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="do nothing (exit 0) if the data dir already holds data: for an "
+        "init container that runs before every start",
+    )
+    restore.add_argument(
+        "--cluster-id",
+        metavar="ID",
+        help="the new cluster's id (default: "
+        "derived from the backup's checksum and the member list)",
+    )
     for name in _PEER_FLAGS:
         flag, env, text = OPTIONS[name]
-        restore.add_argument(flag, dest=name, default=None, metavar=name.upper(),
-                             help=f"{text} [env {env}]")
+        restore.add_argument(
+            flag, dest=name, default=None, metavar=name.upper(), help=f"{text} [env {env}]"
+        )
     recover = sub.add_parser(
         "recover",
         help="make a surviving member the only voter after quorum loss (offline)",
@@ -105,8 +114,10 @@ def _restore(args: argparse.Namespace) -> int:
         return _fail(f"{args.snapshot}: {err}")
     except (StorageError, OSError, ValueError) as err:
         return _fail(str(err))
-    print(f"restored data_dir={cfg.data_dir} id={cfg.id} index={info.index} term={info.term} "
-          f"keys={info.keys} members={','.join(cfg.peer_ids)} cluster_id={cluster_id}")
+    print(
+        f"restored data_dir={cfg.data_dir} id={cfg.id} index={info.index} term={info.term} "
+        f"keys={info.keys} members={','.join(cfg.peer_ids)} cluster_id={cluster_id}"
+    )
     return 0
 
 
@@ -118,8 +129,10 @@ def _recover(args: argparse.Namespace) -> int:
     except (StorageError, OSError, ValueError) as err:
         return _fail(str(err))
     beyond = max(0, st.index - max(st.commit_hint, st.snapshot_index))
-    print(f"recovered data_dir={args.data_dir} voters={args.id} index={st.index} "
-          f"term={st.term} keys={st.keys} entries_beyond_stored_commit={beyond}")
+    print(
+        f"recovered data_dir={args.data_dir} voters={args.id} index={st.index} "
+        f"term={st.term} keys={st.keys} entries_beyond_stored_commit={beyond}"
+    )
     return 0
 
 
@@ -150,8 +163,12 @@ def _backup(args: argparse.Namespace) -> int:
     try:
         st = materialize(args.data_dir)
         header = build_header(
-            index=st.index, term=st.term, keys=st.keys, data_bytes=len(st.data),
-            cluster_id=read_cluster_id(args.data_dir) or "", node="offline:" + args.data_dir,
+            index=st.index,
+            term=st.term,
+            keys=st.keys,
+            data_bytes=len(st.data),
+            cluster_id=read_cluster_id(args.data_dir) or "",
+            node="offline:" + args.data_dir,
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         size = write_file_durably(args.out, iter_backup(header, st.data))

@@ -419,9 +419,7 @@ def load_config(
     max_watchers = _int(
         "max_watchers", get("max_watchers") or str(min(16, threads // 4)), 0, threads // 4
     )
-    watch_progress_ms = _int(
-        "watch_progress_ms", get("watch_progress_ms") or "5000", 10, 3_600_000
-    )
+    watch_progress_ms = _int("watch_progress_ms", get("watch_progress_ms") or "5000", 10, 3_600_000)
     lock_timeout_s = _int("lock_timeout", get("lock_timeout") or "30", 0, 3600)
     if tls_cert is not None:  # a TLS node serves HTTPS only, so every peer does too
         peers = tuple(Peer(p.id, "https://" + p.url.split("://", 1)[1]) for p in peers)

@@ -121,8 +121,10 @@ def recover_data_dir(data_dir: str, node_id: str) -> Materialized:
             raise DataDirError(f"{data_dir} holds no data (no applied entry)")
         old = state.membership
         if old is not None and node_id not in old.members:
-            raise DataDirError(f"{node_id} is not a member of the configuration in {data_dir} "
-                               f"(voters {','.join(old.voters) or '-'})")
+            raise DataDirError(
+                f"{node_id} is not a member of the configuration in {data_dir} "
+                f"(voters {','.join(old.voters) or '-'})"
+            )
         # The forced configuration: this node the only voter; no learners; the lost members
         # join the ids removed before (a disk of theirs that resurfaces is ignored, and new
         # members take new ids). index 0 = "not yet in the log": the first leader writes it as
@@ -134,8 +136,9 @@ def recover_data_dir(data_dir: str, node_id: str) -> Materialized:
             removed=tuple(sorted(removed)),
             index=0,
         )
-        meta = SnapshotMeta(index=state.index, term=state.term, members=(node_id,),
-                            membership=forced)
+        meta = SnapshotMeta(
+            index=state.index, term=state.term, members=(node_id,), membership=forced
+        )
         snap = Snapshot(meta=meta, data=state.data)
         if state.index > state.snapshot_index:
             storage.save_snapshot(snap)

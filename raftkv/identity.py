@@ -98,7 +98,8 @@ def resolve_identity(config: NodeConfig) -> tuple[NodeConfig, str | None]:
             log.warning(
                 "event=cluster-id-flag-ignored configured=%s recorded=%s (the data dir's id "
                 "wins; --cluster-id only bootstraps a fresh data dir)",
-                config.cluster_id, recorded,
+                config.cluster_id,
+                recorded,
             )
     members = read_membership(data_dir) if os.path.isdir(data_dir) else None
     if members is not None:
@@ -117,7 +118,9 @@ def resolve_identity(config: NodeConfig) -> tuple[NodeConfig, str | None]:
         peers = tuple(Peer(v, urls[v]) for v in members.voters)
         log.warning(
             "event=forced-membership voters=%s index=%d reason=%s (flags list %s)",
-            ",".join(members.voters), members.index, members.reason,
+            ",".join(members.voters),
+            members.index,
+            members.reason,
             ",".join(config.peer_ids),
         )
         config = dataclasses.replace(config, peers=peers)

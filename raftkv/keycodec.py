@@ -88,16 +88,14 @@ def encode_query_value(text: str) -> str:
         raise InvalidKey("key must be valid UTF-8 (no lone surrogates)") from None
 
 
-def percent_decode(
-    raw: bytes, *, what: str = "key", error: type[BadRequest] = InvalidKey
-) -> bytes:
+def percent_decode(raw: bytes, *, what: str = "key", error: type[BadRequest] = InvalidKey) -> bytes:
     """``%XX`` → that byte, everything else unchanged; a stray ``%`` raises ``error`` (400)."""
     pos = raw.find(b"%")
     if pos == -1:
         return raw
     while pos != -1:
         if pos + 2 >= len(raw) or raw[pos + 1] not in _HEX or raw[pos + 2] not in _HEX:
-            bad = raw[pos:pos + 3].decode("latin-1")
+            bad = raw[pos : pos + 3].decode("latin-1")
             raise error(
                 f"{what} has a malformed percent-escape {bad!r} at byte {pos} "
                 "(write a literal '%' as %25)"

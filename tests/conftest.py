@@ -18,20 +18,21 @@ from hypothesis import HealthCheck, settings
 
 # Property tests judge behaviour, not speed: no per-example deadline (a loaded 2-core machine
 # made a fast example "too slow" now and then), and slow data generation is no failure either.
-settings.register_profile(
-    "raftkv", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("raftkv", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("raftkv")
 
 # (pattern of the skip reason, why it is expected). Keep this list short and explained.
 EXPECTED_SKIPS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"set RAFTKV_SIM_SEED=<n> to replay one seed"),
-     "opt-in replay of one simulation seed"),
+    (
+        re.compile(r"set RAFTKV_SIM_SEED=<n> to replay one seed"),
+        "opt-in replay of one simulation seed",
+    ),
 ) + (
     # atheris ships wheels for Linux x86_64 only (the test extra installs it there); elsewhere
     # the hypothesis fuzz tests still run and only the libFuzzer-driven runs are skipped.
-    () if (platform.system(), platform.machine()) == ("Linux", "x86_64") else (
-        (re.compile(r"atheris is not installed"), "no atheris wheel for this platform"),)
+    ()
+    if (platform.system(), platform.machine()) == ("Linux", "x86_64")
+    else ((re.compile(r"atheris is not installed"), "no atheris wheel for this platform"),)
 )
 
 _skips: list[tuple[str, str]] = []
@@ -60,8 +61,11 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
 
 
 def unexpected_skips() -> list[tuple[str, str]]:
-    return [(node, why) for node, why in _skips
-            if not any(pattern.search(why) for pattern, _ in EXPECTED_SKIPS)]
+    return [
+        (node, why)
+        for node, why in _skips
+        if not any(pattern.search(why) for pattern, _ in EXPECTED_SKIPS)
+    ]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

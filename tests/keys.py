@@ -11,8 +11,31 @@ from raftkv.keycodec import MAX_KEY_BYTES
 
 __all__ = ["any_key", "plane_char"]
 
-URL_SPECIAL = ["/", "%", "#", "?", "+", "&", "=", " ", ";", "\\", "~", "%41", "%2F", "%25",
-               "%zz", "%", ".", "..", "", "exec", "attach", "tag#frag", "q?x"]
+URL_SPECIAL = [
+    "/",
+    "%",
+    "#",
+    "?",
+    "+",
+    "&",
+    "=",
+    " ",
+    ";",
+    "\\",
+    "~",
+    "%41",
+    "%2F",
+    "%25",
+    "%zz",
+    "%",
+    ".",
+    "..",
+    "",
+    "exec",
+    "attach",
+    "tag#frag",
+    "q?x",
+]
 
 
 def _plane(plane: int) -> st.SearchStrategy[str]:

@@ -150,8 +150,11 @@ def schedulable_nodes(nodes: Sequence[dict[str, Any]]) -> list[str]:
 def starting_nodes(nodes: Sequence[dict[str, Any]]) -> list[str]:
     """Nodes that are not Ready yet but would be schedulable once they are (a new worker)."""
     ready = set(schedulable_nodes(nodes))
-    return sorted(n["metadata"]["name"] for n in nodes
-                  if _placeable(n, when_ready=True) and n["metadata"]["name"] not in ready)
+    return sorted(
+        n["metadata"]["name"]
+        for n in nodes
+        if _placeable(n, when_ready=True) and n["metadata"]["name"] not in ready
+    )
 
 
 class KindBackend(Closing):
@@ -184,8 +187,7 @@ class KindBackend(Closing):
         return [i for i in items if isinstance(i, dict)]
 
     def _selector(self) -> str:
-        return (f"app.kubernetes.io/instance={self.s.release},"
-                "app.kubernetes.io/component=node")
+        return f"app.kubernetes.io/instance={self.s.release},app.kubernetes.io/component=node"
 
     # -- image and chart ---------------------------------------------------------------------
     def build(self, reporter: Reporter) -> str:
@@ -212,8 +214,10 @@ class KindBackend(Closing):
 
     def pushed_digest(self) -> str | None:
         """The registry digest of the local image (docker's RepoDigests), if it was pushed."""
-        res = self.runner.run(["docker", "image", "inspect", "--format",
-                               "{{json .RepoDigests}}", self.s.ref], check=False)
+        res = self.runner.run(
+            ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", self.s.ref],
+            check=False,
+        )
         if res.returncode != 0:
             return None
         try:
@@ -250,8 +254,11 @@ class KindBackend(Closing):
                 reporter.step(f"waiting for worker node(s) {', '.join(starting)} to be Ready")
                 reporter = None  # say it once
             time.sleep(NODE_POLL_S)
-        waited = (f" ({len(starting)} more not Ready after {NODE_WAIT_S:g}s: "
-                  f"{', '.join(starting)})" if starting else "")
+        waited = (
+            f" ({len(starting)} more not Ready after {NODE_WAIT_S:g}s: {', '.join(starting)})"
+            if starting
+            else ""
+        )
         raise RaftctlError(
             f"kind cluster {self.s.cluster!r} has {len(usable)} schedulable worker node(s)"
             f"{waited} for {want} replicas, and the chart's hard anti-affinity puts each replica "
@@ -260,7 +267,11 @@ class KindBackend(Closing):
         )
 
     def install(
-        self, replicas: int | None, reporter: Reporter, *, digest: str | None = None,
+        self,
+        replicas: int | None,
+        reporter: Reporter,
+        *,
+        digest: str | None = None,
         extra_sets: Sequence[str] = (),
     ) -> str | None:
         """helm upgrade --install (by digest when known); returns the digest deployed.
@@ -288,11 +299,16 @@ class KindBackend(Closing):
             args += ["--set", item]
         args += ["--wait", "--timeout", "10m"]
         if digest is None:
-            reporter.step(f"no pushed digest known for {self.s.ref}: deploying by tag "
-                          "(pods already running this tag are not restarted)")
-        reporter.step(f"helm upgrade --install {self.s.release} "
-                      f"({self.s.image}@{digest[:19]}…, waiting for the pods)" if digest else
-                      f"helm upgrade --install {self.s.release} (waiting for the pods)")
+            reporter.step(
+                f"no pushed digest known for {self.s.ref}: deploying by tag "
+                "(pods already running this tag are not restarted)"
+            )
+        reporter.step(
+            f"helm upgrade --install {self.s.release} "
+            f"({self.s.image}@{digest[:19]}…, waiting for the pods)"
+            if digest
+            else f"helm upgrade --install {self.s.release} (waiting for the pods)"
+        )
         self._run(self.helm(*args), timeout=900)
         return digest
 
@@ -300,16 +316,20 @@ class KindBackend(Closing):
     def up(self, replicas: int | None, reporter: Reporter) -> bool:
         require(self.runner, TOOLS, "run raftkv on kind")
         script = self.s.root / "kind-with-registry.sh"
-        reporter.step(f"kind cluster {self.s.cluster} with a registry on :5001 "
-                      "(./kind-with-registry.sh: creates or repairs)")
+        reporter.step(
+            f"kind cluster {self.s.cluster} with a registry on :5001 "
+            "(./kind-with-registry.sh: creates or repairs)"
+        )
         self._run([str(script), "--name", self.s.cluster], cwd=str(self.s.root), timeout=900)
         self.check_workers(replicas, reporter)  # before a long build
         self.build(reporter)
         digest = self.push(reporter)
         self.install(replicas, reporter, digest=digest)
         reporter.step("waiting for the StatefulSet rollout")
-        self._run(self.kubectl("rollout", "status", f"statefulset/{STATEFULSET}",
-                               "--timeout=300s"), timeout=330)
+        self._run(
+            self.kubectl("rollout", "status", f"statefulset/{STATEFULSET}", "--timeout=300s"),
+            timeout=330,
+        )
         return True
 
     def down(self, purge: bool, reporter: Reporter) -> list[str]:
@@ -339,22 +359,34 @@ class KindBackend(Closing):
         done.append(f"pods gone after {time.monotonic() - start:.1f}s")
         if purge:
             reporter.step("deleting PersistentVolumeClaims and the token Secret")
-            self._run(self.kubectl("delete", "pvc", "-l",
-                                   f"app.kubernetes.io/instance={self.s.release}",
-                                   "--ignore-not-found"))
-            self._run(self.kubectl("delete", "secret", f"{self.s.release}-token",
-                                   "--ignore-not-found"))
+            self._run(
+                self.kubectl(
+                    "delete",
+                    "pvc",
+                    "-l",
+                    f"app.kubernetes.io/instance={self.s.release}",
+                    "--ignore-not-found",
+                )
+            )
+            self._run(
+                self.kubectl("delete", "secret", f"{self.s.release}-token", "--ignore-not-found")
+            )
             done.append("deleted PVCs and token Secret")
         return done
 
     def _release_pods(self) -> list[str]:
-        pods = self._json(self.kubectl("get", "pods", "-l",
-                                       f"app.kubernetes.io/instance={self.s.release}",
-                                       "-o", "json"))
+        pods = self._json(
+            self.kubectl(
+                "get", "pods", "-l", f"app.kubernetes.io/instance={self.s.release}", "-o", "json"
+            )
+        )
         out = []
         for pod in pods:
-            what = "Terminating" if pod["metadata"].get("deletionTimestamp") else \
-                str(pod.get("status", {}).get("phase", "?"))
+            what = (
+                "Terminating"
+                if pod["metadata"].get("deletionTimestamp")
+                else str(pod.get("status", {}).get("phase", "?"))
+            )
             node = pod.get("spec", {}).get("nodeName")
             out.append(f"{pod['metadata']['name']} ({what}" + (f" on {node})" if node else ")"))
         return out
@@ -387,8 +419,10 @@ class KindBackend(Closing):
                 f"no raftkv pods for release {self.s.release} in namespace {self.s.namespace} "
                 f"(context {self.s.context}); start it with `raftctl up --target kind`"
             )
-        node_ready = {n["metadata"]["name"]: _ready(n.get("status", {}).get("conditions"))
-                      for n in self.nodes()}
+        node_ready = {
+            n["metadata"]["name"]: _ready(n.get("status", {}).get("conditions"))
+            for n in self.nodes()
+        }
         hosts = self.node_containers()
         out: list[Replica] = []
         for pod in pods:
@@ -418,8 +452,9 @@ class KindBackend(Closing):
             out.append(replica)
         self.forwards.ensure(r.id for r in out if _reachable(r))
         # after ensure: a port kubectl could not listen on has been replaced
-        return [dataclasses.replace(r, url=self.forwards.url(r.id)) if _reachable(r) else r
-                for r in out]
+        return [
+            dataclasses.replace(r, url=self.forwards.url(r.id)) if _reachable(r) else r for r in out
+        ]
 
     def _find(self, replica_id: str) -> Replica:
         for r in self.replicas():
@@ -442,18 +477,36 @@ class KindBackend(Closing):
         container = _container(pod)
         cid = str(container.get("containerID", "")).partition("://")[2]
         if not node or not cid or not _running(container):
-            raise RaftctlError(f"pod {pod_name} has no running {CONTAINER} container to kill "
-                               "(see `kubectl get pods`)")
-        out = self._run(["docker", "exec", node, "crictl", "inspect", "--output",
-                         "go-template", "--template", "{{.info.pid}}", cid]).strip()
+            raise RaftctlError(
+                f"pod {pod_name} has no running {CONTAINER} container to kill "
+                "(see `kubectl get pods`)"
+            )
+        out = self._run(
+            [
+                "docker",
+                "exec",
+                node,
+                "crictl",
+                "inspect",
+                "--output",
+                "go-template",
+                "--template",
+                "{{.info.pid}}",
+                cid,
+            ]
+        ).strip()
         if not out.isdigit() or int(out) <= 1:
-            raise RaftctlError(f"could not find the process of {pod_name}'s container on {node} "
-                               f"(crictl said {out[:80]!r})")
+            raise RaftctlError(
+                f"could not find the process of {pod_name}'s container on {node} "
+                f"(crictl said {out[:80]!r})"
+            )
         self.last_signal = time.monotonic()
         # the shell's builtin kill: present in every node image (out is digits only)
         self._run(["docker", "exec", node, "sh", "-c", f"kill -9 {out}"])
-        return (f"SIGKILL to {pod_name}'s {CONTAINER} process (pid {out} on {node}); "
-                "the kubelet restarts it in the same pod")
+        return (
+            f"SIGKILL to {pod_name}'s {CONTAINER} process (pid {out} on {node}); "
+            "the kubelet restarts it in the same pod"
+        )
 
     def delete_pod(self, replica: Replica, *, force: bool = False) -> str:
         """Delete the pod (graceful: SIGTERM and a leadership handover; or forced)."""
@@ -464,8 +517,11 @@ class KindBackend(Closing):
             argv += ["--force", "--grace-period=0"]
         self.last_signal = time.monotonic()
         self._run(argv)
-        return (f"force-deleted pod {pod} (grace period 0)" if force
-                else f"deleted pod {pod} (SIGTERM, then the StatefulSet re-creates it)")
+        return (
+            f"force-deleted pod {pod} (grace period 0)"
+            if force
+            else f"deleted pod {pod} (SIGTERM, then the StatefulSet re-creates it)"
+        )
 
     def stop(self, replica: Replica) -> str:
         require(self.runner, ["docker", "kubectl"], "pause a kind node")
@@ -502,8 +558,9 @@ class KindBackend(Closing):
         count = int(spec.get("replicas") or DEFAULT_REPLICAS)
         return image, [f"http://{STATEFULSET}-{i}.{service}:{NODE_PORT}" for i in range(count)]
 
-    def run_pod(self, name: str, image: str, command: Sequence[str], *,
-                timeout: float, reporter: Reporter) -> str:
+    def run_pod(
+        self, name: str, image: str, command: Sequence[str], *, timeout: float, reporter: Reporter
+    ) -> str:
         """Run ``command`` once in a Pod of ``image``; its log once it succeeded (deleted after)."""
         require(self.runner, ["kubectl"], "run a pod")
         self._run(self.kubectl(
@@ -516,22 +573,26 @@ class KindBackend(Closing):
             deadline = time.monotonic() + timeout
             phase = ""
             while time.monotonic() < deadline:
-                phase = self._run(self.kubectl("get", "pod", name, "-o",
-                                               "jsonpath={.status.phase}")).strip()
+                phase = self._run(
+                    self.kubectl("get", "pod", name, "-o", "jsonpath={.status.phase}")
+                ).strip()
                 if phase in ("Succeeded", "Failed"):
                     break
                 time.sleep(POD_POLL_S)
             else:
-                raise RaftctlError(f"pod {name} did not finish within {timeout:.0f}s "
-                                   f"(phase {phase or 'unknown'})")
+                raise RaftctlError(
+                    f"pod {name} did not finish within {timeout:.0f}s (phase {phase or 'unknown'})"
+                )
             log = self._run(self.kubectl("logs", name))
             if phase == "Failed":
                 last = log.strip().splitlines()[-1] if log.strip() else "no output"
                 raise RaftctlError(f"pod {name} failed: {last}")
             return log
         finally:
-            self.runner.run(self.kubectl("delete", "pod", name, "--wait=false",
-                                         "--ignore-not-found"), check=False)
+            self.runner.run(
+                self.kubectl("delete", "pod", name, "--wait=false", "--ignore-not-found"),
+                check=False,
+            )
 
     def logs(self, replica_id: str, *, tail: int | None, follow: bool) -> Iterator[str]:
         require(self.runner, ["kubectl"], "read pod logs")

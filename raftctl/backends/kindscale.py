@@ -78,8 +78,9 @@ class KindPool:
                 "before scaling up again"
             )
         self._run("scale", "statefulset", STATEFULSET, f"--replicas={n + 1}")
-        self._wait(lambda: replica_id in self._pod_names(running_only=True),
-                   f"pod {replica_id} to run")
+        self._wait(
+            lambda: replica_id in self._pod_names(running_only=True), f"pod {replica_id} to run"
+        )
         ns = self.b.s.namespace
         member = f"http://{replica_id}.{HEADLESS_SERVICE}.{ns}.svc.cluster.local:{NODE_PORT}"
         # raftctl reaches pods through its own kubectl port-forward (never the API server's

@@ -80,8 +80,10 @@ class _Forward:
 
     @property
     def could_not_listen(self) -> bool:
-        return any("unable to listen" in line.lower() or "address already in use" in line
-                   for line in self.said)
+        return any(
+            "unable to listen" in line.lower() or "address already in use" in line
+            for line in self.said
+        )
 
     @property
     def alive(self) -> bool:
@@ -118,8 +120,14 @@ class PortForwards:
         return f"http://127.0.0.1:{self.ports[pod]}"
 
     def argv(self, pod: str) -> list[str]:
-        return [*self.prefix, "port-forward", f"pod/{pod}", f"{self.ports[pod]}:{NODE_PORT}",
-                "--address", "127.0.0.1"]
+        return [
+            *self.prefix,
+            "port-forward",
+            f"pod/{pod}",
+            f"{self.ports[pod]}:{NODE_PORT}",
+            "--address",
+            "127.0.0.1",
+        ]
 
     def ensure(self, pods: Iterable[str]) -> None:
         """Have a live forward for each pod (started in parallel); raise if none comes up.
@@ -141,8 +149,11 @@ class PortForwards:
             if fwd.ready.is_set():
                 self.errors.pop(fwd.pod, None)
                 continue
-            why = fwd.said[-1] if fwd.said else (
-                "kubectl exited" if not fwd.alive else f"no answer within {READY_S:.0f}s")
+            why = (
+                fwd.said[-1]
+                if fwd.said
+                else ("kubectl exited" if not fwd.alive else f"no answer within {READY_S:.0f}s")
+            )
             self.errors[fwd.pod] = why
             fwd.stop()
         if fresh and not any(f.alive and f.ready.is_set() for f in self.forwards.values()):

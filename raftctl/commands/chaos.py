@@ -23,8 +23,9 @@ app = typer.Typer(
 )
 
 Timeout = Annotated[float, typer.Option(help="give up waiting after this many seconds")]
-Victim = Annotated[str | None, typer.Argument(
-    help="replica to hit (default: the leader)", show_default=False)]
+Victim = Annotated[
+    str | None, typer.Argument(help="replica to hit (default: the leader)", show_default=False)
+]
 RESTORE_TIMEOUT = {Target.local: 60.0, Target.kind: 300.0}  # a kind node needs longer
 
 
@@ -35,8 +36,9 @@ def kill_leader(ctx: typer.Context, timeout: Timeout = 60.0) -> None:
     g = Globals.of(ctx)
     with g.backend(use_endpoints=False) as backend:
         with render.Steps("chaos kill-leader") as steps:
-            report = faults.run_fault(backend, fault="kill", token=g.token, timeout=timeout,
-                                      on_progress=steps.step)
+            report = faults.run_fault(
+                backend, fault="kill", token=g.token, timeout=timeout, on_progress=steps.step
+            )
         render.chaos_report(report, output=g.output)
 
 
@@ -44,8 +46,11 @@ def kill_leader(ctx: typer.Context, timeout: Timeout = 60.0) -> None:
 def delete_pod(
     ctx: typer.Context,
     replica: Victim = None,
-    force: Annotated[bool, typer.Option(
-        "--force", help="force-delete with grace period 0 (the kubelet still sends SIGTERM)")
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="force-delete with grace period 0 (the kubelet still sends SIGTERM)"
+        ),
     ] = False,
     timeout: Timeout = 120.0,
 ) -> None:
@@ -63,9 +68,15 @@ def delete_pod(
             return backend.delete_pod(victim, force=force)
 
         with render.Steps("chaos delete-pod") as steps:
-            report = faults.run_fault(backend, fault="delete-pod", replica_id=replica,
-                                      token=g.token, timeout=timeout, on_progress=steps.step,
-                                      inject=inject)
+            report = faults.run_fault(
+                backend,
+                fault="delete-pod",
+                replica_id=replica,
+                token=g.token,
+                timeout=timeout,
+                on_progress=steps.step,
+                inject=inject,
+            )
         render.chaos_report(report, output=g.output)
 
 
@@ -78,17 +89,27 @@ def stop_node(ctx: typer.Context, replica: Victim = None, timeout: Timeout = 60.
     g = Globals.of(ctx)
     with g.backend(use_endpoints=False) as backend:
         with render.Steps("chaos stop-node") as steps:
-            report = faults.run_fault(backend, fault="stop", replica_id=replica, token=g.token,
-                                      timeout=timeout, on_progress=steps.step)
+            report = faults.run_fault(
+                backend,
+                fault="stop",
+                replica_id=replica,
+                token=g.token,
+                timeout=timeout,
+                on_progress=steps.step,
+            )
         render.chaos_report(report, output=g.output)
 
 
 @app.command("restore", cls=GlobalsCommand)
 def restore(
     ctx: typer.Context,
-    timeout: Annotated[float | None, typer.Option(
-        help="give up waiting after this many seconds [default: local 60, kind 300]",
-        show_default=False)] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="give up waiting after this many seconds [default: local 60, kind 300]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Bring back everything chaos stopped and wait until it has caught up.
 
@@ -98,8 +119,9 @@ def restore(
     with g.backend(use_endpoints=False) as backend:
         with render.Steps("chaos restore") as steps:
             steps.step("resuming stopped replicas")
-            report = faults.restore(backend, token=g.token,
-                                    timeout=timeout or RESTORE_TIMEOUT[g.target])
+            report = faults.restore(
+                backend, token=g.token, timeout=timeout or RESTORE_TIMEOUT[g.target]
+            )
         render.restore_report(report, output=g.output)
         if report.pending:
             raise typer.Exit(1)

@@ -41,22 +41,43 @@ def _flags(g: Globals) -> str:
 
 def up(
     ctx: typer.Context,
-    replicas: Annotated[int | None, typer.Option(
-        "--replicas", "-r", min=1, max=99, help="replica count (odd; default 3)",
-        show_default=False)] = None,
-    base_port: Annotated[int | None, typer.Option(
-        "--base-port", min=1, max=65000,
-        help="local: ports base..base+N-1 (default: free ports)")] = None,
+    replicas: Annotated[
+        int | None,
+        typer.Option(
+            "--replicas",
+            "-r",
+            min=1,
+            max=99,
+            help="replica count (odd; default 3)",
+            show_default=False,
+        ),
+    ] = None,
+    base_port: Annotated[
+        int | None,
+        typer.Option(
+            "--base-port",
+            min=1,
+            max=65000,
+            help="local: ports base..base+N-1 (default: free ports)",
+        ),
+    ] = None,
     election_ms: Annotated[int, typer.Option(help="local: election timeout (ms)")] = 500,
     heartbeat_ms: Annotated[int, typer.Option(help="local: heartbeat interval (ms)")] = 100,
     tag: Annotated[str, typer.Option(help="kind: image tag to build, push and deploy")] = "dev",
-    base: Annotated[str | None, typer.Option(
-        help="kind: base image of the build (see raftctl build --base)",
-        show_default=False)] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="kind: base image of the build (see raftctl build --base)", show_default=False
+        ),
+    ] = None,
     anti_affinity: AntiAffinityOpt = AntiAffinity.hard,
-    tls: Annotated[bool, typer.Option(
-        "--tls", help="local: HTTPS + mutual TLS between peers with a throwaway CA "
-        "(new clusters only)")] = False,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="local: HTTPS + mutual TLS between peers with a throwaway CA (new clusters only)",
+        ),
+    ] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for a leader")] = 60.0,
 ) -> None:
     """Start the cluster and wait until it has a leader (idempotent).
@@ -67,14 +88,21 @@ def up(
     if g.endpoints:
         raise UsageError("up needs a target (--target local|kind), not --endpoints")
     if tls and g.target is not Target.local:
-        raise UsageError("--tls is for the local target; on kind set the chart's tls.* values "
-                         "(docs/security.md)")
+        raise UsageError(
+            "--tls is for the local target; on kind set the chart's tls.* values (docs/security.md)"
+        )
     if replicas is not None and replicas % 2 == 0:
         render.note(f"note: {replicas} replicas tolerate no more failures than {replicas - 1}")
-    with g.backend(use_endpoints=False, base_port=base_port, election_ms=election_ms,
-                   heartbeat_ms=heartbeat_ms, tag=tag, base=base,
-                   anti_affinity=anti_affinity.value,
-                   **({"tls": True} if tls else {})) as backend:
+    with g.backend(
+        use_endpoints=False,
+        base_port=base_port,
+        election_ms=election_ms,
+        heartbeat_ms=heartbeat_ms,
+        tag=tag,
+        base=base,
+        anti_affinity=anti_affinity.value,
+        **({"tls": True} if tls else {}),
+    ) as backend:
         with render.Steps(f"raftctl up ({g.target.value})") as steps:
             started = backend.up(replicas, steps)
             steps.step("waiting for a leader")
@@ -82,19 +110,28 @@ def up(
 
             def show(v: ClusterView) -> None:
                 answering = sum(r.reachable for r in v.rows)
-                steps.update(f"waiting for a leader ({answering}/{len(v.rows)} replicas answering,"
-                             f" {time.monotonic() - start:.0f}s)")
+                steps.update(
+                    f"waiting for a leader ({answering}/{len(v.rows)} replicas answering,"
+                    f" {time.monotonic() - start:.0f}s)"
+                )
 
             try:
                 view = wait_for_leader(lambda: _view(g, backend), timeout=timeout, on_view=show)
             except Unavailable as err:
-                hint = ("`raftctl logs raft-0`" if g.target is Target.local
-                        else "`kubectl get pods` and `raftctl logs raft-0 --target kind`")
+                hint = (
+                    "`raftctl logs raft-0`"
+                    if g.target is Target.local
+                    else "`kubectl get pods` and `raftctl logs raft-0 --target kind`"
+                )
                 raise Unavailable(f"{err.message}; see {hint}") from err
             steps.step(f"leader {view.leader} elected in term {view.term}")
-        render.status(view, output=g.output, title=_title(g),
-                      kubernetes=g.target is Target.kind,
-                      extra={"name": g.name, "target": g.target.value, "started": started})
+        render.status(
+            view,
+            output=g.output,
+            title=_title(g),
+            kubernetes=g.target is Target.kind,
+            extra={"name": g.name, "target": g.target.value, "started": started},
+        )
         if not g.json:
             leader = view.leader_row
             url = leader.replica.url if leader and g.target is Target.local else None
@@ -103,10 +140,13 @@ def up(
 
 def down(
     ctx: typer.Context,
-    purge: Annotated[bool, typer.Option(
-        "--purge", help="also delete the data (local: the state dir; kind: the PVCs)")] = False,
-    timeout: Annotated[float, typer.Option(
-        help="kind: seconds to wait for the pods to be gone")] = 120.0,
+    purge: Annotated[
+        bool,
+        typer.Option("--purge", help="also delete the data (local: the state dir; kind: the PVCs)"),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="kind: seconds to wait for the pods to be gone")
+    ] = 120.0,
 ) -> None:
     """Stop the cluster; keeps its data for the next `up` unless --purge.
 
@@ -115,8 +155,10 @@ def down(
     g = Globals.of(ctx)
     if g.endpoints:
         raise UsageError("down needs a target (--target local|kind), not --endpoints")
-    with (g.backend(use_endpoints=False, wait_s=timeout) as backend,
-          render.Steps(f"raftctl down ({g.target.value})") as steps):
+    with (
+        g.backend(use_endpoints=False, wait_s=timeout) as backend,
+        render.Steps(f"raftctl down ({g.target.value})") as steps,
+    ):
         done = backend.down(purge, steps)
     if g.json:
         render.emit_json({"name": g.name, "target": g.target.value, "purged": purge, "done": done})
@@ -143,15 +185,21 @@ def status(
             if not view.healthy:
                 raise typer.Exit(1)
             return
-        render.status_watch(lambda: _view(g, backend), interval=interval, output=g.output,
-                            title=_title(g), kubernetes=kube)
+        render.status_watch(
+            lambda: _view(g, backend),
+            interval=interval,
+            output=g.output,
+            title=_title(g),
+            kubernetes=kube,
+        )
 
 
 def logs(
     ctx: typer.Context,
     replica: Annotated[str, typer.Argument(help="replica id (e.g. raft-0), or `supervisor`")],
-    tail: Annotated[int | None, typer.Option("--tail", "-n", min=0,
-                                             help="only the last N lines")] = None,
+    tail: Annotated[
+        int | None, typer.Option("--tail", "-n", min=0, help="only the last N lines")
+    ] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines")] = False,
 ) -> None:
     """Show a replica's log."""

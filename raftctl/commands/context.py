@@ -38,14 +38,18 @@ def list_contexts(ctx: typer.Context) -> None:
     """Every context of the config file; the current one is starred."""
     g = Globals.of(ctx)
     config = load_config()
-    rows = [{"context": name, "current": name == config.current, **_public(values)}
-            for name, values in sorted(config.contexts.items())]
+    rows = [
+        {"context": name, "current": name == config.current, **_public(values)}
+        for name, values in sorted(config.contexts.items())
+    ]
     render.context_list(rows, path=str(config.path), exists=config.exists, output=g.output)
 
 
 @app.command("use", cls=GlobalsCommand)
-def use(ctx: typer.Context, context_name: Annotated[str, typer.Argument(
-        metavar="NAME", help="context to make current")]) -> None:
+def use(
+    ctx: typer.Context,
+    context_name: Annotated[str, typer.Argument(metavar="NAME", help="context to make current")],
+) -> None:
     """Make NAME the config file's current-context."""
     g = Globals.of(ctx)
     config = use_context(context_name)
@@ -58,14 +62,18 @@ def use(ctx: typer.Context, context_name: Annotated[str, typer.Argument(
 @app.command("show", cls=GlobalsCommand)
 def show(
     ctx: typer.Context,
-    context_name: Annotated[str | None, typer.Argument(
-        metavar="[NAME]", help="context to show (default: the selected one)",
-        show_default=False)] = None,
+    context_name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[NAME]", help="context to show (default: the selected one)", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """The fields of one context (default: the one --context / RAFTCTL_CONTEXT /
     current-context selects). Flags and RAFTCTL_* variables still override them per command."""
     g = Globals.of(ctx)
     config = load_config()
     chosen, values = config.context(context_name or g.context)
-    render.context_show(chosen, _public(values), current=config.current, path=str(config.path),
-                        output=g.output)
+    render.context_show(
+        chosen, _public(values), current=config.current, path=str(config.path), output=g.output
+    )

@@ -14,9 +14,14 @@ from raftctl.options import Globals, GlobalsCommand
 __all__ = ["AntiAffinityOpt", "register"]
 
 Tag = Annotated[str, typer.Option(help="image tag")]
-Base = Annotated[str | None, typer.Option(
-    help="base image (images/build.sh --base) [default: python:3.11.14-slim-bookworm; offline: "
-    "local/python:3.11-bookworm, built with debootstrap as root]", show_default=False)]
+Base = Annotated[
+    str | None,
+    typer.Option(
+        help="base image (images/build.sh --base) [default: python:3.11.14-slim-bookworm; offline: "
+        "local/python:3.11-bookworm, built with debootstrap as root]",
+        show_default=False,
+    ),
+]
 
 
 class AntiAffinity(StrEnum):
@@ -26,9 +31,14 @@ class AntiAffinity(StrEnum):
     soft = "soft"
 
 
-AntiAffinityOpt = Annotated[AntiAffinity, typer.Option(
-    "--anti-affinity", help="kind: `hard` = one replica per Kubernetes node (checked against the "
-    "cluster's schedulable workers before installing); `soft` = preferred only")]
+AntiAffinityOpt = Annotated[
+    AntiAffinity,
+    typer.Option(
+        "--anti-affinity",
+        help="kind: `hard` = one replica per Kubernetes node (checked against the "
+        "cluster's schedulable workers before installing); `soft` = preferred only",
+    ),
+]
 
 
 def build(ctx: typer.Context, tag: Tag = "dev", base: Base = None) -> None:
@@ -50,15 +60,18 @@ def push(ctx: typer.Context, tag: Tag = "dev") -> None:
 def install(
     ctx: typer.Context,
     tag: Tag = "dev",
-    replicas: Annotated[int | None, typer.Option("--replicas", "-r", min=1,
-                                                 show_default=False)] = None,
+    replicas: Annotated[
+        int | None, typer.Option("--replicas", "-r", min=1, show_default=False)
+    ] = None,
     anti_affinity: AntiAffinityOpt = AntiAffinity.hard,
 ) -> None:
-    """helm upgrade --install the chart with this image (by its pushed digest; waits for the pods).
-    """
+    """helm upgrade --install the chart with this image (by its pushed digest; waits for
+    the pods)."""
     g = Globals.of(ctx)
-    with (g.kind(tag, anti_affinity=anti_affinity.value) as backend,
-          render.Steps("raftctl install") as steps):
+    with (
+        g.kind(tag, anti_affinity=anti_affinity.value) as backend,
+        render.Steps("raftctl install") as steps,
+    ):
         digest = backend.install(replicas, steps)
     shown = f"{backend.s.image}@{digest}" if digest else f"{backend.s.ref} (by tag)"
     render.line(f"release {g.name} installed in namespace {g.namespace}: {shown}")

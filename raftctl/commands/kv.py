@@ -21,11 +21,19 @@ def _meta(reply: Reply) -> dict[str, object]:
 
 def put(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(
-        help="the key: any UTF-8 text of 1-512 bytes (`--` before one starting with `-`)")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="the key: any UTF-8 text of 1-512 bytes (`--` before one starting with `-`)"
+        ),
+    ],
     value: Annotated[str, typer.Argument(help="the value; `-` reads it from stdin")],
-    prev_value: Annotated[str | None, typer.Option(
-        "--prev-value", help="compare-and-set: only write if the current value is this")] = None,
+    prev_value: Annotated[
+        str | None,
+        typer.Option(
+            "--prev-value", help="compare-and-set: only write if the current value is this"
+        ),
+    ] = None,
 ) -> None:
     """Write KEY=VALUE (acknowledged once committed by a majority).
 
@@ -44,9 +52,13 @@ def put(
 def get(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="the key")],
-    stale: Annotated[bool, typer.Option(
-        "--stale", help="read the local replica's copy (may be behind) instead of a "
-        "linearizable read")] = False,
+    stale: Annotated[
+        bool,
+        typer.Option(
+            "--stale",
+            help="read the local replica's copy (may be behind) instead of a linearizable read",
+        ),
+    ] = False,
 ) -> None:
     """Print KEY's value (exit 1 if the key does not exist)."""
     g = Globals.of(ctx)

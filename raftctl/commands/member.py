@@ -50,8 +50,10 @@ def _show(conf: Config, g: Globals, title: str) -> None:
     for m in conf.members:
         reach = {True: "reachable", False: "UNREACHABLE", None: "?"}[m.get("reachable")]
         match = m.get("match_index")
-        render.line(f"  {m['id']:<10} {m['role']:<8} match={'—' if match is None else match:<8}"
-                    f" {reach:<11} {m.get('url', '')}")
+        render.line(
+            f"  {m['id']:<10} {m['role']:<8} match={'—' if match is None else match:<8}"
+            f" {reach:<11} {m.get('url', '')}"
+        )
 
 
 @contextlib.contextmanager
@@ -75,9 +77,14 @@ def member_add(
     ctx: typer.Context,
     member_id: Annotated[str, typer.Argument(help="the new member's id (never used before)")],
     url: Annotated[str, typer.Argument(help="its base URL, http://host:port")],
-    force: Annotated[bool, typer.Option(
-        "--force", help="allow an id removed before (only if its old data is gone for good, "
-        "e.g. a StatefulSet ordinal whose PVC was deleted)")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="allow an id removed before (only if its old data is gone for good, "
+            "e.g. a StatefulSet ordinal whose PVC was deleted)",
+        ),
+    ] = False,
 ) -> None:
     """Add a learner (it replicates but does not vote until promoted)."""
     g = Globals.of(ctx)
@@ -89,8 +96,9 @@ def member_add(
 def member_promote(
     ctx: typer.Context,
     member_id: Annotated[str, typer.Argument(help="a learner's id")],
-    force: Annotated[bool, typer.Option(
-        "--force", help="promote even if it has not caught up")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="promote even if it has not caught up")
+    ] = False,
 ) -> None:
     """Make a caught-up learner a voter."""
     g = Globals.of(ctx)
@@ -112,10 +120,13 @@ def member_remove(
 def scale(
     ctx: typer.Context,
     voters: Annotated[int, typer.Argument(help="the number of voters wanted (>= 1)")],
-    keep_data: Annotated[bool, typer.Option(
-        "--keep-data", help="local: keep the removed replicas' data")] = False,
-    keep_pvcs: Annotated[bool, typer.Option(
-        "--keep-pvcs", help="kind: keep the removed replicas' PersistentVolumeClaims")] = False,
+    keep_data: Annotated[
+        bool, typer.Option("--keep-data", help="local: keep the removed replicas' data")
+    ] = False,
+    keep_pvcs: Annotated[
+        bool,
+        typer.Option("--keep-pvcs", help="kind: keep the removed replicas' PersistentVolumeClaims"),
+    ] = False,
     timeout: Annotated[float, typer.Option(help="seconds allowed for each step")] = 60.0,
 ) -> None:
     """Grow or shrink the voter set one server at a time, through the log.
@@ -129,8 +140,10 @@ def scale(
     if g.endpoints:
         raise UsageError("scale needs a target (--target local|kind), not --endpoints")
     if voters % 2 == 0:
-        render.note(f"note: {voters} voters tolerate no more failures than {voters - 1}, and "
-                    "need a larger majority")
+        render.note(
+            f"note: {voters} voters tolerate no more failures than {voters - 1}, and "
+            "need a larger majority"
+        )
     with g.target_backend() as backend, g.kv_client(backend) as client:
         pool: ReplicaPool
         if isinstance(backend, KindBackend):
@@ -152,8 +165,9 @@ def scale(
                 client.urls = [r.url for r in backend.replicas()]
                 steps.step(f"voters now: {', '.join(conf.voters)}")
             if len(conf.voters) > voters:
-                conf = scale_down(m, pool, conf, voters, timeout, keep_data or keep_pvcs,
-                                  steps.step)
+                conf = scale_down(
+                    m, pool, conf, voters, timeout, keep_data or keep_pvcs, steps.step
+                )
         _show(conf, g, f"{len(conf.voters)} voters")
 
 

@@ -22,9 +22,16 @@ __all__ = ["register"]
 def recover(
     ctx: typer.Context,
     from_: Annotated[str, typer.Option("--from", help="the surviving replica (e.g. raft-0)")],
-    replicas: Annotated[int, typer.Option(
-        "--replicas", "-r", min=1, max=99,
-        help="1: run the survivor alone; N: grow back to N members seeded from it")] = 1,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            "--replicas",
+            "-r",
+            min=1,
+            max=99,
+            help="1: run the survivor alone; N: grow back to N members seeded from it",
+        ),
+    ] = 1,
     tag: Annotated[str, typer.Option(help="kind: image tag of the one-off pods")] = "dev",
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for a leader")] = 120.0,
@@ -37,11 +44,14 @@ def recover(
     if g.endpoints:
         raise UsageError("recover needs a target (--target local|kind), not --endpoints")
     if replicas % 2 == 0:
-        raise UsageError(f"--replicas must be odd (a majority of {replicas} tolerates no more "
-                         f"failures than {replicas - 1})")
+        raise UsageError(
+            f"--replicas must be odd (a majority of {replicas} tolerates no more "
+            f"failures than {replicas - 1})"
+        )
     if not yes and not typer.confirm(
         f"Stop cluster {g.name!r} and rebuild it from {from_} alone? Other replicas' data is "
-        "moved aside, not deleted.", err=True,
+        "moved aside, not deleted.",
+        err=True,
     ):
         raise typer.Exit(1)
     with g.target_backend(tag=tag) as backend:
@@ -51,8 +61,9 @@ def recover(
             else:
                 done = backup_ops.recover_local(backend, from_, replicas, steps)
             steps.step("waiting for a leader")
-            view = wait_for_leader(lambda: fetch_view(backend.replicas(), token=g.token),
-                                   timeout=timeout)
+            view = wait_for_leader(
+                lambda: fetch_view(backend.replicas(), token=g.token), timeout=timeout
+            )
         done["leader"] = view.leader
         done["term"] = view.term
         render.fields(f"recovered cluster {g.name} from {from_}", done, output=g.output)

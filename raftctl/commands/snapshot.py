@@ -31,8 +31,11 @@ File = Annotated[Path, typer.Argument(help="the backup file", dir_okay=False)]
 def save(
     ctx: typer.Context,
     file: File,
-    stale: Annotated[bool, typer.Option(
-        "--stale", help="take the replica's own applied state, without a linearizable read")
+    stale: Annotated[
+        bool,
+        typer.Option(
+            "--stale", help="take the replica's own applied state, without a linearizable read"
+        ),
     ] = False,
 ) -> None:
     """Save a consistent point-in-time backup of the cluster's data to FILE.
@@ -54,18 +57,22 @@ def status(ctx: typer.Context, file: File) -> None:
     """Verify FILE (every checksum) and show what it holds; exit 1 if it is damaged."""
     g = Globals.of(ctx)
     info = backup_ops.check_file(file)
-    render.fields(f"{file}", {"file": str(file), **info.to_json(), "verified": True},
-                  output=g.output)
+    render.fields(
+        f"{file}", {"file": str(file), **info.to_json(), "verified": True}, output=g.output
+    )
 
 
 @app.command("restore", cls=GlobalsCommand)
 def restore(
     ctx: typer.Context,
     file: File,
-    replicas: Annotated[int, typer.Option("--replicas", "-r", min=1, max=99,
-                                          help="members of the new cluster")] = 3,
-    base_port: Annotated[int | None, typer.Option(
-        "--base-port", min=1, max=65000, help="local: ports base..base+N-1")] = None,
+    replicas: Annotated[
+        int, typer.Option("--replicas", "-r", min=1, max=99, help="members of the new cluster")
+    ] = 3,
+    base_port: Annotated[
+        int | None,
+        typer.Option("--base-port", min=1, max=65000, help="local: ports base..base+N-1"),
+    ] = None,
     tag: Annotated[str, typer.Option(help="kind: image tag to deploy")] = "dev",
     timeout: Annotated[float, typer.Option(help="seconds to wait for a leader")] = 120.0,
 ) -> None:
@@ -83,8 +90,9 @@ def restore(
             else:
                 info, cluster_id = backup_ops.restore_local(backend, file, replicas, steps)
             steps.step("waiting for a leader")
-            view = wait_for_leader(lambda: fetch_view(backend.replicas(), token=g.token),
-                                   timeout=timeout)
+            view = wait_for_leader(
+                lambda: fetch_view(backend.replicas(), token=g.token), timeout=timeout
+            )
         render.fields(f"restored cluster {g.name}", {
             "name": g.name, "target": g.target.value, "cluster_id": cluster_id,
             "replicas": [r.id for r in view.rows], "leader": view.leader,

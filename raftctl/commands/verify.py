@@ -34,36 +34,63 @@ __all__ = ["register"]
 
 def verify(
     ctx: typer.Context,
-    with_chaos: Annotated[bool, typer.Option(
-        "--chaos", help="inject faults while the clients run (kill the leader, stop its node)"
-    )] = False,
+    with_chaos: Annotated[
+        bool,
+        typer.Option(
+            "--chaos", help="inject faults while the clients run (kill the leader, stop its node)"
+        ),
+    ] = False,
     clients: Annotated[int, typer.Option(min=1, max=256, help="concurrent clients")] = 8,
     duration: Annotated[float, typer.Option(min=1.0, help="seconds of load")] = 30.0,
     keys: Annotated[int, typer.Option(min=1, max=1000, help="keys the clients share")] = 5,
-    fault_list: Annotated[str, typer.Option(
-        "--faults", help=f"faults to cycle through ({', '.join(FAULTS)})")] = ",".join(FAULTS),
-    fault_interval: Annotated[float, typer.Option(
-        min=1.0, help="seconds between fault injections")] = 8.0,
-    hold: Annotated[float, typer.Option(
-        min=0.1, help="seconds a stopped node stays stopped")] = 3.0,
-    restart: Annotated[bool | None, typer.Option(
-        "--restart/--no-restart", help="restart every replica before the final read-back "
-        "(durability) [default: with --chaos]", show_default=False)] = None,
-    op_timeout: Annotated[float, typer.Option(
-        min=0.1, help="per-operation timeout (s); no answer = unknown outcome")] = 2.0,
+    fault_list: Annotated[
+        str, typer.Option("--faults", help=f"faults to cycle through ({', '.join(FAULTS)})")
+    ] = ",".join(FAULTS),
+    fault_interval: Annotated[
+        float, typer.Option(min=1.0, help="seconds between fault injections")
+    ] = 8.0,
+    hold: Annotated[
+        float, typer.Option(min=0.1, help="seconds a stopped node stays stopped")
+    ] = 3.0,
+    restart: Annotated[
+        bool | None,
+        typer.Option(
+            "--restart/--no-restart",
+            help="restart every replica before the final read-back "
+            "(durability) [default: with --chaos]",
+            show_default=False,
+        ),
+    ] = None,
+    op_timeout: Annotated[
+        float, typer.Option(min=0.1, help="per-operation timeout (s); no answer = unknown outcome")
+    ] = 2.0,
     seed: Annotated[int | None, typer.Option(help="random seed for the clients")] = None,
-    report: Annotated[Path | None, typer.Option(
-        help="also draw the run into FILE.html or FILE.png", show_default=False)] = None,
-    sequential: Annotated[bool, typer.Option(
-        "--sequential", help="run the assignment's sequential client workload instead")] = False,
-    writes: Annotated[int, typer.Option(
-        min=2, max=1000, help="--sequential: keys written per phase")] = 5,
-    prefix: Annotated[str | None, typer.Option(
-        help="key prefix [default: verify/RUN-ID, a fresh random id]",
-        show_default=False)] = None,
-    timeout: Annotated[float, typer.Option(
-        help="longest wait (s) for a recovery, a restart, replicas to converge, or "
-        "(--sequential) a request")] = 30.0,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="also draw the run into FILE.html or FILE.png", show_default=False),
+    ] = None,
+    sequential: Annotated[
+        bool,
+        typer.Option(
+            "--sequential", help="run the assignment's sequential client workload instead"
+        ),
+    ] = False,
+    writes: Annotated[
+        int, typer.Option(min=2, max=1000, help="--sequential: keys written per phase")
+    ] = 5,
+    prefix: Annotated[
+        str | None,
+        typer.Option(
+            help="key prefix [default: verify/RUN-ID, a fresh random id]", show_default=False
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="longest wait (s) for a recovery, a restart, replicas to converge, or "
+            "(--sequential) a request"
+        ),
+    ] = 30.0,
 ) -> None:
     """Prove the cluster linearizable, durable and in agreement (concurrent clients, faults).
 
@@ -71,11 +98,13 @@ def verify(
     """
     g = Globals.of(ctx)
     if with_chaos and g.endpoints:
-        raise UsageError("verify --chaos needs a target to inject faults (--target local|kind), "
-                         "not --endpoints")
+        raise UsageError(
+            "verify --chaos needs a target to inject faults (--target local|kind), not --endpoints"
+        )
     if restart and g.endpoints:
-        raise UsageError("verify --restart needs a target to restart (--target local|kind), "
-                         "not --endpoints")
+        raise UsageError(
+            "verify --restart needs a target to restart (--target local|kind), not --endpoints"
+        )
     run_prefix = prefix or f"verify/{uuid.uuid4().hex[:8]}"
     if sequential:
         with g.backend() as backend:
@@ -84,15 +113,24 @@ def verify(
     chosen = tuple(f.strip() for f in fault_list.split(",") if f.strip())
     bad = sorted(set(chosen) - set(FAULTS))
     if bad or not chosen:
-        raise UsageError(f"--faults takes a comma-separated list of {', '.join(FAULTS)}, "
-                         f"got {fault_list!r}")
+        raise UsageError(
+            f"--faults takes a comma-separated list of {', '.join(FAULTS)}, got {fault_list!r}"
+        )
     if report is not None:
         check_report_path(report)
     settings = Settings(
-        clients=clients, keys=keys, duration=duration, chaos=with_chaos, faults=chosen,
-        fault_interval=fault_interval, hold=hold,
-        restart=with_chaos if restart is None else restart, op_timeout=op_timeout,
-        timeout=timeout, prefix=run_prefix, seed=seed,
+        clients=clients,
+        keys=keys,
+        duration=duration,
+        chaos=with_chaos,
+        faults=chosen,
+        fault_interval=fault_interval,
+        hold=hold,
+        restart=with_chaos if restart is None else restart,
+        op_timeout=op_timeout,
+        timeout=timeout,
+        prefix=run_prefix,
+        seed=seed,
     )
     with g.backend() as backend, render.Steps("verify") as steps:
         result = run_verify(backend, settings, token=g.token, on_event=steps.step)
@@ -103,8 +141,9 @@ def verify(
         raise typer.Exit(1)
 
 
-def _verify(g: Globals, backend: Backend, with_chaos: bool, writes: int, prefix: str,
-            timeout: float) -> None:
+def _verify(
+    g: Globals, backend: Backend, with_chaos: bool, writes: int, prefix: str, timeout: float
+) -> None:
     counter = [0]
 
     def emit(check: Check) -> None:
@@ -124,15 +163,25 @@ def _verify(g: Globals, backend: Backend, with_chaos: bool, writes: int, prefix:
         except WorkloadAborted as err:
             event(f"aborted: {err}")
     failed = len(work.failed)
-    render.verify_verdict(failed == 0, len(work.checks), failed, output=g.output,
-                          checks=work.checks, faults=reports)
+    render.verify_verdict(
+        failed == 0, len(work.checks), failed, output=g.output, checks=work.checks, faults=reports
+    )
     if failed:
         raise typer.Exit(1)
 
 
-def _run(g: Globals, backend: Backend, work: Workload, with_chaos: bool, writes: int,
-         prefix: str, timeout: float, reports: list[faults.FaultReport],
-         emit: Callable[[Check], None], event: Callable[[str], None]) -> None:
+def _run(
+    g: Globals,
+    backend: Backend,
+    work: Workload,
+    with_chaos: bool,
+    writes: int,
+    prefix: str,
+    timeout: float,
+    reports: list[faults.FaultReport],
+    emit: Callable[[Check], None],
+    event: Callable[[str], None],
+) -> None:
     event(f"workload 1 under {prefix}/")
     work.run_phase("phase-1", writes)
     if not with_chaos:
@@ -147,8 +196,10 @@ def _run(g: Globals, backend: Backend, work: Workload, with_chaos: bool, writes:
                 emit(work.checks[-1])
                 break
             reports.append(report)
-            event(f"{report.action}: new leader {report.new_leader} after "
-                  f"{_s(report.election_s)}, next write after {_s(report.write_s)}")
+            event(
+                f"{report.action}: new leader {report.new_leader} after "
+                f"{_s(report.election_s)}, next write after {_s(report.write_s)}"
+            )
             event("every acknowledged value still readable?")
             work.check_acked()
             event(f"workload {phase[-1]}")

@@ -18,11 +18,17 @@ __all__ = ["register"]
 def watch(
     ctx: typer.Context,
     prefix: Annotated[str, typer.Argument(help="watch keys starting with this ('' = all)")] = "",
-    from_index: Annotated[int | None, typer.Option(
-        "--from-index", min=0,
-        help="start after this Raft index (default: from now); see docs/watch.md")] = None,
-    max_changes: Annotated[int | None, typer.Option(
-        "--max-changes", min=1, help="exit 0 after printing N changes")] = None,
+    from_index: Annotated[
+        int | None,
+        typer.Option(
+            "--from-index",
+            min=0,
+            help="start after this Raft index (default: from now); see docs/watch.md",
+        ),
+    ] = None,
+    max_changes: Annotated[
+        int | None, typer.Option("--max-changes", min=1, help="exit 0 after printing N changes")
+    ] = None,
 ) -> None:
     """Print every change under PREFIX as it is applied, in index order, one per line
     (`--output json`: one JSON object per line). Ctrl-C stops.
@@ -34,9 +40,13 @@ def watch(
         urls = [r.url for r in backend.replicas()]
         printed = 0
         with WatchStream(
-            urls, prefix=prefix, from_index=from_index, token=g.token,
+            urls,
+            prefix=prefix,
+            from_index=from_index,
+            token=g.token,
             on_reconnect=lambda url, index, why: render.note(
-                f"watch interrupted ({why}); resuming on {url} after index {index}"),
+                f"watch interrupted ({why}); resuming on {url} after index {index}"
+            ),
         ) as stream:
             for change in stream:
                 if g.json:

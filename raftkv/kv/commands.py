@@ -83,7 +83,10 @@ class Result:
         try:
             outcome, key, value, index, term = raw
             return cls(
-                outcome=Outcome(outcome), key=str(key), value=value, index=int(index),
+                outcome=Outcome(outcome),
+                key=str(key),
+                value=value,
+                index=int(index),
                 term=int(term),
             )
         except (TypeError, ValueError) as err:
@@ -110,7 +113,8 @@ def fingerprint(cmd: Command) -> str:
     so that a retry under the same ``(client_id, seq)`` with another body is told apart.
     """
     raw = json.dumps(
-        [cmd.op.value, cmd.key, cmd.value, cmd.prev_value], separators=(",", ":"),
+        [cmd.op.value, cmd.key, cmd.value, cmd.prev_value],
+        separators=(",", ":"),
         ensure_ascii=False,
     ).encode("utf-8")
     return hashlib.blake2b(raw, digest_size=12).hexdigest()

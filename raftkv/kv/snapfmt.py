@@ -146,8 +146,7 @@ def iter_records(src: BinaryIO, remaining: int) -> Iterable[list[tuple[str, byte
                 if stop > end:
                     break
                 kstart = pos + rec_size
-                out.append((buf[kstart : kstart + klen].decode("utf-8"),
-                            buf[kstart + klen : stop]))
+                out.append((buf[kstart : kstart + klen].decode("utf-8"), buf[kstart + klen : stop]))
                 pos = stop
         except UnicodeDecodeError as err:
             raise FormatError(f"snapshot key is not UTF-8: {err}") from None

@@ -243,8 +243,11 @@ class KVStateMachine:
                 recorded = self._lookup(cmd.client_id, cmd.seq, fp)
             except RequestIdConflict as err:
                 return Result(
-                    outcome=_REFUSALS.get(type(err), Outcome.STALE_REQUEST), key=cmd.key,
-                    value=None, index=index, term=term,
+                    outcome=_REFUSALS.get(type(err), Outcome.STALE_REQUEST),
+                    key=cmd.key,
+                    value=None,
+                    index=index,
+                    term=term,
                 )
             if recorded is not None:
                 self._sessions.move_to_end(cmd.client_id)
@@ -359,15 +362,18 @@ class KVStateMachine:
             sessions: OrderedDict[str, _Session] = OrderedDict()
             if obj["v"] == 1:
                 for client, results in obj["sessions"]:
-                    sessions[str(client)] = _Session(OrderedDict(
-                        (int(seq), (Result.from_json(r), None)) for seq, r in results
-                    ))
+                    sessions[str(client)] = _Session(
+                        OrderedDict((int(seq), (Result.from_json(r), None)) for seq, r in results)
+                    )
             else:
                 for client, floor, results in obj["sessions"]:
-                    sessions[str(client)] = _Session(OrderedDict(
-                        (int(seq), (Result.from_json(r), None if fp is None else str(fp)))
-                        for seq, r, fp in results
-                    ), int(floor))
+                    sessions[str(client)] = _Session(
+                        OrderedDict(
+                            (int(seq), (Result.from_json(r), None if fp is None else str(fp)))
+                            for seq, r, fp in results
+                        ),
+                        int(floor),
+                    )
             evicted = OrderedDict(
                 (str(client), int(mark)) for client, mark in obj.get("evicted", [])
             )

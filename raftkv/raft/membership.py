@@ -133,9 +133,7 @@ def membership_to_json(conf: Membership) -> dict[str, Any]:
 
 def _ids(d: dict[str, Any], key: str) -> tuple[NodeId, ...]:
     v = d.get(key)
-    if not isinstance(v, list) or not all(
-        isinstance(x, str) and 0 < len(x) <= _MAX_ID for x in v
-    ):
+    if not isinstance(v, list) or not all(isinstance(x, str) and 0 < len(x) <= _MAX_ID for x in v):
         raise MessageDecodeError(f"membership: {key!r} must be a list of node ids")
     if len(set(v)) != len(v):
         raise MessageDecodeError(f"membership: {key!r} lists an id twice")

@@ -1165,7 +1165,10 @@ class RaftNode:
             else:
                 self._send(
                     ReadIndexResponse(
-                        src=self.id, dst=origin[0], term=self.term, request_id=origin[1],
+                        src=self.id,
+                        dst=origin[0],
+                        term=self.term,
+                        request_id=origin[1],
                         index=index,
                     )
                 )

@@ -90,7 +90,7 @@ class Membership:
         return None
 
     def role_of(self, node_id: NodeId) -> str:
-        """"voter", "learner", "removed" or "none" (never a member)."""
+        """ "voter", "learner", "removed" or "none" (never a member)."""
         if node_id in self.voters:
             return "voter"
         if node_id in self.learners:

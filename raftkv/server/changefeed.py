@@ -131,7 +131,12 @@ class ChangeFeed:
             )
 
     def read(
-        self, cursor: int, prefix: str, timeout: float, *, exact: bool = False,
+        self,
+        cursor: int,
+        prefix: str,
+        timeout: float,
+        *,
+        exact: bool = False,
         limit: int = 1000,
     ) -> tuple[list[Change], int]:
         """(changes after ``cursor`` whose key starts with — or, ``exact``, equals — ``prefix``,

@@ -61,8 +61,14 @@ class ConfChanges:
         self._role = ""
 
     def propose(
-        self, node: RaftNode, role: Role, leader: str | None, change: ConfChange, force: bool,
-        waiter: Waiter[Membership], reachable: Callable[[str], bool],
+        self,
+        node: RaftNode,
+        role: Role,
+        leader: str | None,
+        change: ConfChange,
+        force: bool,
+        waiter: Waiter[Membership],
+        reachable: Callable[[str], bool],
     ) -> None:
         if role is not Role.LEADER:
             waiter.fail(self._not_leader(leader))
@@ -97,18 +103,25 @@ class ConfChanges:
     def applied(self, index: int, term: int, data: bytes) -> None:
         """The CONFIG entry at ``index`` (of ``term``) was applied."""
         change, conf = decode_change(data, index)
-        log.info("event=membership-committed index=%d change=%s voters=%s learners=%s",
-                 index, change.describe(), ",".join(conf.voters), ",".join(conf.learners) or "-")
+        log.info(
+            "event=membership-committed index=%d change=%s voters=%s learners=%s",
+            index,
+            change.describe(),
+            ",".join(conf.voters),
+            ",".join(conf.learners) or "-",
+        )
         pending = self._pending.pop(index, None)
         if pending is None:
             return
         if pending[0] == term:
             pending[1].resolve(conf)
         else:
-            pending[1].fail(ProposalLost(
-                "leadership changed before the membership change committed; it was not "
-                "applied (check GET /v1/members, then retry)"
-            ))
+            pending[1].fail(
+                ProposalLost(
+                    "leadership changed before the membership change committed; it was not "
+                    "applied (check GET /v1/members, then retry)"
+                )
+            )
 
     def sync(self, node: RaftNode, commit: int, transport: PeerTransport | None) -> None:
         """Follow the configuration in effect (see the module docstring)."""
@@ -117,8 +130,12 @@ class ConfChanges:
         role = conf.role_of(self._self_id)
         if role != self._role:
             self._role = role
-            log.info("event=membership-role role=%s config_index=%d: %s", role, conf.index,
-                     _ROLE_HINTS[role])
+            log.info(
+                "event=membership-role role=%s config_index=%d: %s",
+                role,
+                conf.index,
+                _ROLE_HINTS[role],
+            )
         if transport is None or (conf.index, commit >= conf.index) == self._synced:
             return
         self._synced = (conf.index, commit >= conf.index)

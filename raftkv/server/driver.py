@@ -162,7 +162,8 @@ class NodeDriver:
         self._pass_notes: list[str] = []  # what took time in this pass (slow-pass log line)
         self._sender: SnapshotSender | None = None
         self.snapshot_receiver = SnapshotReceiver(
-            config.id, lambda: self._storage.snap_dir if self._storage else None,
+            config.id,
+            lambda: self._storage.snap_dir if self._storage else None,
             lambda m: self.deliver([m]),
         )
         # membership (docs/membership.md)
@@ -181,9 +182,7 @@ class NodeDriver:
     def start(self) -> None:
         """Open storage, recover, start the transport and the driver thread."""
         cfg = self.config
-        storage = Storage.open(
-            cfg.data_dir, lock_timeout=cfg.lock_timeout_s, snapshot_data=False
-        )
+        storage = Storage.open(cfg.data_dir, lock_timeout=cfg.lock_timeout_s, snapshot_data=False)
         rec = storage.recovered
         snap: Snapshot | None = rec.snapshot
         if snap is not None:
@@ -219,7 +218,9 @@ class NodeDriver:
             log.warning(
                 "event=flags-ignored flags=%s members=%s config_index=%d: the persisted "
                 "configuration decides membership (docs/membership.md)",
-                ",".join(cfg.peer_ids), ",".join(conf.members), conf.index,
+                ",".join(cfg.peer_ids),
+                ",".join(conf.members),
+                conf.index,
             )
         urls = dict(cfg.peer_urls)
         urls.update(conf.urls)
@@ -295,8 +296,7 @@ class NodeDriver:
             self._storage.close()
             self._storage = None
         self._started = False
-        log.info("event=stopped role=%s term=%d", self._status.role,
-                 self._status.term)
+        log.info("event=stopped role=%s term=%d", self._status.role, self._status.term)
 
     # ------------------------------------------------------------------ request-thread API
     def status(self) -> NodeStatus:
@@ -387,8 +387,13 @@ class NodeDriver:
     def _on_snapshot_sent(self, peer: str, meta: SnapshotMeta, ok: bool, seconds: float) -> None:
         """Sender thread: a transfer ended (ok: the follower holds the whole file)."""
         self.metrics.snapshot_transfers.labels("ok" if ok else "failed").inc()
-        log.info("event=snapshot-transfer peer=%s index=%d ok=%s seconds=%.3f", peer,
-                 meta.index, ok, seconds)
+        log.info(
+            "event=snapshot-transfer peer=%s index=%d ok=%s seconds=%.3f",
+            peer,
+            meta.index,
+            ok,
+            seconds,
+        )
 
     def change_membership(self, change: ConfChange, force: bool, timeout: float) -> Membership:
         """Propose a membership change on the leader; the new configuration once it is committed
@@ -500,8 +505,12 @@ class NodeDriver:
             took = time.perf_counter() - t_pass
             self.metrics.observe_pass(took)
             if took > SLOW_PASS_S:
-                log.warning("event=slow-driver-pass seconds=%.3f applied=%d %s", took,
-                            self.sm.applied_index, " ".join(self._pass_notes))
+                log.warning(
+                    "event=slow-driver-pass seconds=%.3f applied=%d %s",
+                    took,
+                    self.sm.applied_index,
+                    " ".join(self._pass_notes),
+                )
             self._pass_notes.clear()
 
     def _drain(self, node: RaftNode) -> None:
@@ -578,16 +587,23 @@ class NodeDriver:
             self._proposals.covered_by_snapshot(snap.meta.index, sm)
             took = time.perf_counter() - t0
             self._pass_notes.append(f"snapshot-install={took:.3f}s")
-            log.info("event=snapshot-installed index=%d term=%d keys=%d seconds=%.3f",
-                     snap.meta.index, snap.meta.term, len(sm), took)
+            log.info(
+                "event=snapshot-installed index=%d term=%d keys=%d seconds=%.3f",
+                snap.meta.index,
+                snap.meta.term,
+                len(sm),
+                took,
+            )
         hs = rd.hard_state
         # A leader's messages promise nothing about its own disk (appends, heartbeats, read
         # answers; its term and vote were persisted before it led): it sends them BEFORE its
         # fsync, so followers write in parallel with it (thesis §10.2.1). Its own entries count
         # toward commit only through acknowledgements, which this thread handles after the save.
-        early = bool(rd.messages) and (
-            rd.soft_state[0] if rd.soft_state is not None else self._role
-        ) is Role.LEADER and (hs is None or (hs.term, hs.voted_for) == self._saved_vote)
+        early = (
+            bool(rd.messages)
+            and (rd.soft_state[0] if rd.soft_state is not None else self._role) is Role.LEADER
+            and (hs is None or (hs.term, hs.voted_for) == self._saved_vote)
+        )
         if early:
             self._send(rd.messages)
         if rd.must_sync:  # the core decides (etcd's MustSync): a commit-only change waits
@@ -751,7 +767,11 @@ class NodeDriver:
             self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
             log.info(
                 "event=snapshot index=%d term=%d bytes=%d seconds=%.3f copy_seconds=%.3f",
-                meta.index, meta.term, size, time.perf_counter() - t0, copy_s,
+                meta.index,
+                meta.term,
+                size,
+                time.perf_counter() - t0,
+                copy_s,
             )
         self._snaps.written(meta.index, size if adopted else None)
         self._resolve_snapshot_waiters(self._snaps.index)
@@ -798,12 +818,12 @@ class NodeDriver:
         self._failed = err
         self.feed.close()
         log.critical(
-            "event=fatal error=%s: %s", type(err).__name__, err,
+            "event=fatal error=%s: %s",
+            type(err).__name__,
+            err,
             exc_info=err,
         )
-        self._fail_waiters(
-            NodeFailed(f"node {self.config.id} failed: {type(err).__name__}: {err}")
-        )
+        self._fail_waiters(NodeFailed(f"node {self.config.id} failed: {type(err).__name__}: {err}"))
         if self._on_fatal is not None:
             self._on_fatal(err)
 
@@ -823,4 +843,3 @@ class NodeDriver:
         waiters, self._snap_waiters = self._snap_waiters, []
         for sw in waiters:
             sw.fail(failure)
-

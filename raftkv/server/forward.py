@@ -112,8 +112,9 @@ class Forwarder:
             if conn.is_open and not stale and not conn.peer_closed():
                 return conn, True
             self._drop(leader)
-        conn = KeepAliveConnection.for_url(self._targets[leader], self.timeout,
-                                           ssl_context=self._ssl_context)
+        conn = KeepAliveConnection.for_url(
+            self._targets[leader], self.timeout, ssl_context=self._ssl_context
+        )
         pool[leader] = _Pooled(conn)
         return conn, False
 
@@ -141,9 +142,7 @@ class Forwarder:
         for attempt in (0, 1):
             conn, reused = self._conn(leader)
             try:
-                status, resp_headers, data = conn.request(
-                    method, target, body, out, self.timeout
-                )
+                status, resp_headers, data = conn.request(method, target, body, out, self.timeout)
             except Exception as err:  # the connection is closed: never reuse it
                 self._drop(leader)
                 why = type(err).__name__
@@ -189,8 +188,9 @@ class Forwarder:
             else:
                 self._drop(leader)
             hdrs = [
-                (k, v) for k in PASS_RESPONSE_HEADERS if (v := resp_headers.get(k.lower()))
-                is not None
+                (k, v)
+                for k in PASS_RESPONSE_HEADERS
+                if (v := resp_headers.get(k.lower())) is not None
             ]
             return status, hdrs, data
         raise NoLeader(f"leader {leader} unreachable; retry", leader=leader)  # pragma: no cover

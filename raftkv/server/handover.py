@@ -41,7 +41,11 @@ class Handover:
         self.shutdown_seen = threading.Event()  # the driver took in the shutdown
 
     def transfer(
-        self, node: RaftNode, role: Role, leader: str | None, target: str | None,
+        self,
+        node: RaftNode,
+        role: Role,
+        leader: str | None,
+        target: str | None,
         waiter: Waiter[str | None] | None,
     ) -> bool:
         """Ask the core to hand leadership over; True if a transfer is under way."""

@@ -63,7 +63,10 @@ def error_parts(
         code = err.name.lower().replace(" ", "_")
         return err.code or 500, {"error": message, "code": code}, headers
     if isinstance(err, (TimeoutError, ClientTooSlow)):  # a client stalled mid-body (worker.py)
-        return 408, {"error": f"request body not received in time: {err}",
-                     "code": "request_timeout"}, {"Connection": "close"}
+        return (
+            408,
+            {"error": f"request body not received in time: {err}", "code": "request_timeout"},
+            {"Connection": "close"},
+        )
     log.error("event=unhandled-error method=%s path=%s", method, path, exc_info=err)
     return 500, {"error": f"internal error: {type(err).__name__}", "code": "internal"}, {}

@@ -33,9 +33,7 @@ __all__ = ["forward_target", "query_value", "raw_target", "request_key"]
 
 # Bytes a request target may carry as they are; everything else is percent-encoded on relay.
 _TARGET_SAFE = frozenset(range(0x21, 0x7F)) - {ord("#")}
-_REBUILD_SAFE = frozenset(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/"
-)
+_REBUILD_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
 
 
 def raw_target(environ: Mapping[str, Any]) -> str | None:
@@ -61,11 +59,11 @@ def request_key(environ: Mapping[str, Any]) -> str:
     if target is not None:
         path = target.split("?", 1)[0]
         if path.startswith(KEY_PATH_PREFIX):
-            return decode_key(path[len(KEY_PATH_PREFIX):])
+            return decode_key(path[len(KEY_PATH_PREFIX) :])
     path_info: str = environ.get("PATH_INFO", "")
     if not path_info.startswith(KEY_PATH_PREFIX):
         raise InvalidKey("key must not be empty: use /v1/kv/<key>")
-    raw = wire_bytes(path_info[len(KEY_PATH_PREFIX):])
+    raw = wire_bytes(path_info[len(KEY_PATH_PREFIX) :])
     try:
         return validate_key(raw.decode("utf-8"))
     except UnicodeDecodeError as err:

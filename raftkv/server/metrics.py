@@ -23,7 +23,20 @@ __all__ = ["ROLES", "NodeMetrics"]
 ROLES = ("follower", "pre-candidate", "candidate", "leader")
 
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 _FSYNC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
 
@@ -64,7 +77,8 @@ class NodeMetrics:
             "raftkv_linearizable_reads", "ReadIndex reads by outcome", ["result"], registry=r
         )
         self.elections = Counter(
-            "raftkv_elections", "Times this node started an election (became candidate)",
+            "raftkv_elections",
+            "Times this node started an election (became candidate)",
             registry=r,
         )
         self.leader_changes = Counter(
@@ -78,16 +92,23 @@ class NodeMetrics:
             "raftkv_peer_send_failures", "Failed message batches to a peer", ["peer"], registry=r
         )
         self.fsync_seconds = Histogram(
-            "raftkv_fsync_seconds", "Duration of one durable log save (write + fsync)",
-            buckets=_FSYNC_BUCKETS, registry=r,
+            "raftkv_fsync_seconds",
+            "Duration of one durable log save (write + fsync)",
+            buckets=_FSYNC_BUCKETS,
+            registry=r,
         )
         self.batch_entries = Histogram(
-            "raftkv_ready_entries", "Entries persisted per Ready (group commit size)",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r,
+            "raftkv_ready_entries",
+            "Entries persisted per Ready (group commit size)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=r,
         )
         self.request_seconds = Histogram(
-            "raftkv_http_request_seconds", "HTTP request latency",
-            ["method", "route", "status"], buckets=_LATENCY_BUCKETS, registry=r,
+            "raftkv_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
 
         self.snapshot_bytes = Gauge(
@@ -101,20 +122,37 @@ class NodeMetrics:
         )
 
         self.snapshot_transfers = Counter(
-            "raftkv_snapshot_transfers", "Snapshots streamed to followers, by result",
-            ["result"], registry=r,
+            "raftkv_snapshot_transfers",
+            "Snapshots streamed to followers, by result",
+            ["result"],
+            registry=r,
         )
         self.pass_seconds = Histogram(
             "raftkv_driver_pass_seconds",
             "Duration of one pass of the driver loop (ticks, messages, persist, apply, snapshot): "
             "the time heartbeats and commits wait behind it",
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                     5.0, 10.0),
+            buckets=(
+                0.0005,
+                0.001,
+                0.0025,
+                0.005,
+                0.01,
+                0.025,
+                0.05,
+                0.1,
+                0.25,
+                0.5,
+                1.0,
+                2.5,
+                5.0,
+                10.0,
+            ),
             registry=r,
         )
         self.pass_max = 0.0
         Gauge(
-            "raftkv_driver_pass_max_seconds", "Longest driver loop pass since the node started",
+            "raftkv_driver_pass_max_seconds",
+            "Longest driver loop pass since the node started",
             registry=r,
         ).set_function(lambda: self.pass_max)
 
@@ -150,8 +188,12 @@ _STORAGE = (
     ("raftkv_storage_saves", "Storage save() calls that wrote a WAL record", "saves", True),
     ("raftkv_storage_syncs", "fsyncs of WAL records", "syncs", True),
     ("raftkv_storage_bytes_written", "WAL bytes appended", "bytes_written", True),
-    ("raftkv_storage_snapshots_saved", "Snapshots saved to disk (taken or installed)",
-     "snapshots_saved", True),
+    (
+        "raftkv_storage_snapshots_saved",
+        "Snapshots saved to disk (taken or installed)",
+        "snapshots_saved",
+        True,
+    ),
     ("raftkv_storage_segments", "WAL segment files on disk", "segments", False),
     ("raftkv_storage_snapshot_index", "Index of the snapshot on disk", "snapshot_index", False),
     ("raftkv_storage_last_index", "Last log index on disk", "last_index", False),

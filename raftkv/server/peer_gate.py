@@ -46,7 +46,9 @@ def check_peer_cluster(node: Any, environ: dict[str, Any]) -> None:
         log.error(
             "event=cluster-id-mismatch sender=%s sender_cluster_id=%s cluster_id=%s "
             "action=refused (409): the sender belongs to another cluster",
-            key[0], key[1], ours,
+            key[0],
+            key[1],
+            ours,
         )
     raise ClusterIdMismatch(
         f"node {getattr(node.config, 'id', '?')} belongs to cluster {ours}, "
@@ -71,5 +73,8 @@ def _adopt(node: Any, theirs: str, environ: dict[str, Any]) -> None:
             return
         write_cluster_id(node.config.data_dir, theirs)
         node.set_cluster_id(theirs)
-    log.info("event=cluster-id-adopted cluster_id=%s sender=%s", theirs,
-             environ.get("HTTP_X_RAFTKV_NODE") or environ.get("REMOTE_ADDR") or "?")
+    log.info(
+        "event=cluster-id-adopted cluster_id=%s sender=%s",
+        theirs,
+        environ.get("HTTP_X_RAFTKV_NODE") or environ.get("REMOTE_ADDR") or "?",
+    )

@@ -97,9 +97,11 @@ class Proposals:
         for waiter, res in answers:
             if res is None:
                 self._on_lost()
-                waiter.fail(ProposalLost(
-                    "overwritten by a new leader before it committed: not applied; retry"
-                ))
+                waiter.fail(
+                    ProposalLost(
+                        "overwritten by a new leader before it committed: not applied; retry"
+                    )
+                )
             elif isinstance(res, RaftkvError):
                 waiter.fail(res)
             else:

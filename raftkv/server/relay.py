@@ -25,7 +25,9 @@ class Relay:
         cfg = node.config
         self.node = node
         self.forwarder = Forwarder(
-            cfg.id, cfg.peer_urls, timeout=cfg.request_timeout + 1.0,
+            cfg.id,
+            cfg.peer_urls,
+            timeout=cfg.request_timeout + 1.0,
             ssl_context=client_context(cfg).get if cfg.tls else None,
         )
         # members added through the log are found by their URL in the configuration, so
@@ -41,8 +43,9 @@ class Relay:
                 leader=leader,
             )
         if not self.forwarder.can_forward_to(leader):
-            raise NoLeader(f"no leader known (election in progress); retry{no_leader_hint}",
-                           leader=None)
+            raise NoLeader(
+                f"no leader known (election in progress); retry{no_leader_hint}", leader=None
+            )
         assert leader is not None
         return leader
 

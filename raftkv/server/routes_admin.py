@@ -28,8 +28,9 @@ __all__ = ["admin_blueprint"]
 def _admin_body() -> dict[str, Any]:
     raw = request.get_data(cache=True)
     if request.content_length is not None and len(raw) != request.content_length:
-        raise BadRequest(f"request body truncated: got {len(raw)} of "
-                         f"{request.content_length} bytes")
+        raise BadRequest(
+            f"request body truncated: got {len(raw)} of {request.content_length} bytes"
+        )
     if not raw.strip():
         return {}
     try:
@@ -54,9 +55,7 @@ def admin_blueprint(node: EdgeNode, relay: Relay) -> Blueprint:
         target = body.get("target")
         voters = node.status().members  # from the configuration: members added later count
         if target is not None and (not isinstance(target, str) or target not in voters):
-            raise BadRequest(
-                f"target must be null or one of {', '.join(voters)}, got {target!r}"
-            )
+            raise BadRequest(f"target must be null or one of {', '.join(voters)}, got {target!r}")
         relayed = relay.unless_leader()
         if relayed is not None:
             return relayed

@@ -40,8 +40,9 @@ SNAPSHOT_HEADERS = (
 )
 
 
-def _headers(index: int, term: int, keys: int, checksum: str, cluster_id: str,
-             size: int) -> dict[str, str]:
+def _headers(
+    index: int, term: int, keys: int, checksum: str, cluster_id: str, size: int
+) -> dict[str, str]:
     return {
         "X-Raftkv-Snapshot-Index": str(index),
         "X-Raftkv-Snapshot-Term": str(term),
@@ -60,8 +61,9 @@ def backup_blueprint(node: EdgeNode, relay: Relay) -> Blueprint:
     def relay_backup(leader: str | None) -> Response:
         leader = relay.check(leader, ", or ask for ?consistency=stale")
         path_qs = request.full_path if request.query_string else request.path
-        status, headers, data = relay.forwarder.forward(leader, "GET", path_qs, request.headers,
-                                                        b"")
+        status, headers, data = relay.forwarder.forward(
+            leader, "GET", path_qs, request.headers, b""
+        )
         out = dict(headers)
         if status == 200:
             try:  # the relay passes few headers: re-derive ours from the self-describing body
@@ -69,8 +71,11 @@ def backup_blueprint(node: EdgeNode, relay: Relay) -> Blueprint:
             except ValueError:
                 pass
             else:
-                out.update(_headers(info.index, info.term, info.keys, info.checksum,
-                                    info.cluster_id, info.size))
+                out.update(
+                    _headers(
+                        info.index, info.term, info.keys, info.checksum, info.cluster_id, info.size
+                    )
+                )
         return Response(data, status=status, headers=out)
 
     @bp.route("/v1/admin/snapshot", methods=["GET"])
@@ -89,8 +94,13 @@ def backup_blueprint(node: EdgeNode, relay: Relay) -> Blueprint:
         index, term, keys, data = copy.index, copy.term, copy.keys, copy.data
         cluster_id = node.cluster_id or ""
         header = build_header(
-            index=index, term=term, keys=keys, data_bytes=len(data), cluster_id=cluster_id,
-            node=node.id, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            index=index,
+            term=term,
+            keys=keys,
+            data_bytes=len(data),
+            cluster_id=cluster_id,
+            node=node.id,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         size = len(header) + len(data) + TRAILER_SIZE
         return Response(

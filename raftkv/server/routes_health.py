@@ -46,8 +46,14 @@ def health_blueprint(node: EdgeNode) -> Blueprint:
             why = "no known leader"
         elif st.last_applied < st.commit_index:
             why = f"applying: last_applied {st.last_applied} < commit_index {st.commit_index}"
-        body = {"ready": why is None, "id": node.id, "role": st.public_role, "leader": st.leader,
-                "commit_index": st.commit_index, "last_applied": st.last_applied}
+        body = {
+            "ready": why is None,
+            "id": node.id,
+            "role": st.public_role,
+            "leader": st.leader,
+            "commit_index": st.commit_index,
+            "last_applied": st.last_applied,
+        }
         if why is not None:
             body["error"] = f"not ready: {why}"
             return json_response(body, 503, {"Retry-After": "1"})
@@ -55,7 +61,6 @@ def health_blueprint(node: EdgeNode) -> Blueprint:
 
     @bp.route("/metrics", methods=["GET"])
     def metrics() -> Response:
-        return Response(node.metrics.render(),
-                        mimetype="text/plain; version=0.0.4; charset=utf-8")
+        return Response(node.metrics.render(), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
     return bp

@@ -154,8 +154,13 @@ class SnapshotSender:
         try:
             ok = self._stream(peer, t)
         except Exception as err:  # never kill the process over one transfer
-            log.warning("peer=%s event=snapshot-send-error index=%d error=%s: %s", peer,
-                        t.meta.index, type(err).__name__, err)
+            log.warning(
+                "peer=%s event=snapshot-send-error index=%d error=%s: %s",
+                peer,
+                t.meta.index,
+                type(err).__name__,
+                err,
+            )
         finally:
             with self._mu:
                 if self._transfers.get(peer) is t:
@@ -172,12 +177,19 @@ class SnapshotSender:
         try:
             f = open(t.path, "rb")  # noqa: SIM115 - closed below; kept open if the file is pruned
         except FileNotFoundError:
-            log.warning("peer=%s event=snapshot-send-skipped reason=file-gone path=%s", peer,
-                        t.path)
+            log.warning(
+                "peer=%s event=snapshot-send-skipped reason=file-gone path=%s", peer, t.path
+            )
             return False
         size = os.fstat(f.fileno()).st_size
-        log.info("peer=%s event=snapshot-send-start index=%d term=%d bytes=%d chunk=%d", peer,
-                 t.meta.index, t.meta.term, size, self.chunk_bytes)
+        log.info(
+            "peer=%s event=snapshot-send-start index=%d term=%d bytes=%d chunk=%d",
+            peer,
+            t.meta.index,
+            t.meta.term,
+            size,
+            self.chunk_bytes,
+        )
         offset = 0
         failing_since: float | None = None
         backoff = 0.05
@@ -200,8 +212,9 @@ class SnapshotSender:
                 if self._extra_headers is not None:
                     headers.update(self._extra_headers())
                 try:
-                    status, _, body = conn.request("POST", SNAPSHOT_PATH, chunk, headers,
-                                                   self._timeout)
+                    status, _, body = conn.request(
+                        "POST", SNAPSHOT_PATH, chunk, headers, self._timeout
+                    )
                     answer = json.loads(body) if body else {}
                     received = int(answer.get("received", -1))
                 except (OSError, ValueError, TypeError, AttributeError) as err:
@@ -211,20 +224,33 @@ class SnapshotSender:
                     failing_since, backoff = None, 0.05
                     chunks += status == 200
                     if answer.get("complete"):
-                        log.info("peer=%s event=snapshot-sent index=%d bytes=%d chunks=%d", peer,
-                                 t.meta.index, size, chunks)
+                        log.info(
+                            "peer=%s event=snapshot-sent index=%d bytes=%d chunks=%d",
+                            peer,
+                            t.meta.index,
+                            size,
+                            chunks,
+                        )
                         return True
                     if status == 409:
-                        log.info("peer=%s event=snapshot-send-resume index=%d offset=%d", peer,
-                                 t.meta.index, received)
+                        log.info(
+                            "peer=%s event=snapshot-send-resume index=%d offset=%d",
+                            peer,
+                            t.meta.index,
+                            received,
+                        )
                     offset = received
                     continue
                 now = time.monotonic()
                 failing_since = failing_since or now
                 if now - failing_since > self._give_up_s:
-                    log.warning("peer=%s event=snapshot-send-gave-up index=%d status=%d "
-                                "error=%s", peer, t.meta.index, status,
-                                str(answer.get("error", ""))[:200])
+                    log.warning(
+                        "peer=%s event=snapshot-send-gave-up index=%d status=%d error=%s",
+                        peer,
+                        t.meta.index,
+                        status,
+                        str(answer.get("error", ""))[:200],
+                    )
                     return False
                 t.cancel.wait(backoff)
                 backoff = min(1.0, backoff * 2)
@@ -305,10 +331,18 @@ class SnapshotReceiver:
             if (layout.meta.index, layout.meta.term) != (index, sterm):
                 os.unlink(asm.path)
                 raise BadRequest("snapshot header does not match its X-Raftkv-Snapshot-* headers")
-        log.info("event=snapshot-received index=%d term=%d bytes=%d from=%s", index, sterm,
-                 layout.size, src)
-        self._deliver(InstallSnapshot(src=src, dst=self.self_id, term=term,
-                                      snapshot=Snapshot(meta=layout.meta, data=b"")))
+        log.info(
+            "event=snapshot-received index=%d term=%d bytes=%d from=%s",
+            index,
+            sterm,
+            layout.size,
+            src,
+        )
+        self._deliver(
+            InstallSnapshot(
+                src=src, dst=self.self_id, term=term, snapshot=Snapshot(meta=layout.meta, data=b"")
+            )
+        )
         return {"received": layout.size, "complete": True}
 
     def _start(self, snap_dir: str, index: int, sterm: int) -> None:

@@ -80,8 +80,12 @@ class ReloadingContext:
                 try:
                     ctx = self._build()
                 except (OSError, ssl.SSLError, ValueError) as err:
-                    log.warning("event=tls-reload-failed context=%s error=%s: %s",
-                                self._what, type(err).__name__, err)
+                    log.warning(
+                        "event=tls-reload-failed context=%s error=%s: %s",
+                        self._what,
+                        type(err).__name__,
+                        err,
+                    )
                 else:
                     self._ctx, self._stamp = ctx, stamp
                     self.reloads += 1

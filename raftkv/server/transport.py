@@ -113,7 +113,9 @@ def receive_post(
     msgs = decode_batch(obj["messages"], self_id)
     replies = consumer.deliver_and_reply(msgs, REPLY_WAIT_S) if msgs else []
     return {
-        "ok": True, "received": len(msgs), "messages": [encode_message(m) for m in replies],
+        "ok": True,
+        "received": len(msgs),
+        "messages": [encode_message(m) for m in replies],
     }
 
 
@@ -279,7 +281,9 @@ class PeerSender:
                         log.error(
                             "peer=%s event=cluster-id-mismatch cluster_id=%s url=%s "
                             "reply=%s: the peer belongs to another cluster; not talking to it",
-                            self.peer_id, self._cluster_id, self.url,
+                            self.peer_id,
+                            self._cluster_id,
+                            self.url,
                             data[:200].decode("utf-8", "replace"),
                         )
                 elif status != self._last_rejection:  # once per kind, not per heartbeat
@@ -298,7 +302,6 @@ class PeerSender:
             return True
         return False
 
-
     def _hand_over_replies(self, data: bytes) -> None:
         """The peer answered our POST with messages for us: decode them, hand them over."""
         assert self._on_reply is not None
@@ -308,8 +311,9 @@ class PeerSender:
                 raise MalformedRaftMessage('"messages" is not a list')
             msgs = decode_batch(objs, self._self_id) if self._self_id else []
         except (ValueError, KeyError, TypeError, RecursionError, MalformedRaftMessage) as err:
-            log.warning("peer=%s event=bad-peer-reply error=%s body=%s", self.peer_id, err,
-                        data[:200])
+            log.warning(
+                "peer=%s event=bad-peer-reply error=%s body=%s", self.peer_id, err, data[:200]
+            )
             return
         if msgs:
             self._on_reply(self.peer_id, msgs)
@@ -333,14 +337,16 @@ class PeerTransport:
         self.self_id = self_id
         self._consumer = consumer
         self._opts: dict[str, Any] = {
-            "token": token, "cluster_id": cluster_id, "timeout": timeout,
-            "on_result": on_result, "on_reply": self._on_reply, "self_id": self_id,
+            "token": token,
+            "cluster_id": cluster_id,
+            "timeout": timeout,
+            "on_result": on_result,
+            "on_reply": self._on_reply,
+            "self_id": self_id,
             "ssl_context": ssl_context,
         }
         self.senders = {
-            pid: self._make(pid, url)
-            for pid, url in sorted(peer_urls.items())
-            if pid != self_id
+            pid: self._make(pid, url) for pid, url in sorted(peer_urls.items()) if pid != self_id
         }
         # peer -> (its POST waiting for our answer, the messages for it gathered this pass)
         self._reply_slots: dict[str, tuple[Waiter[list[Message]], list[Message]]] = {}

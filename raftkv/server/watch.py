@@ -156,8 +156,9 @@ def _watch(node: EdgeNode, slots: WatchSlots) -> Response:
     except BaseException:
         slots.release()
         raise
-    return Response(stream, mimetype=NDJSON, headers={"Cache-Control": "no-cache",
-                                                      "X-Accel-Buffering": "no"})
+    return Response(
+        stream, mimetype=NDJSON, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 def _stream(
@@ -175,8 +176,12 @@ def _stream(
                 yield _line({**err.payload(), "error": f"watcher fell behind: {err}"})
                 return
             except FeedClosed:
-                yield _line(ShuttingDown("node is shutting down; resume the watch on another "
-                                         "node from the last index received").payload())
+                yield _line(
+                    ShuttingDown(
+                        "node is shutting down; resume the watch on another "
+                        "node from the last index received"
+                    ).payload()
+                )
                 return
             if changes:
                 yield b"".join(_line(c.to_json()) for c in changes)
@@ -214,10 +219,12 @@ def long_poll(node: EdgeNode, slots: WatchSlots, key: str, req: Request) -> Resp
             if time.monotonic() >= deadline:
                 break
     found = node.get(key)
-    return json_response({
-        "key": key,
-        "value": None if found is None else found[0],
-        "index": 0 if found is None else found[1],
-        "changed": False,
-        "checked_index": cursor,
-    })
+    return json_response(
+        {
+            "key": key,
+            "value": None if found is None else found[0],
+            "index": 0 if found is None else found[1],
+            "changed": False,
+            "checked_index": cursor,
+        }
+    )

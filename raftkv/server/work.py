@@ -78,8 +78,13 @@ class Shutdown:
 
 
 Work = (
-    PeerMessages | Propose | TransferLeadership | ChangeMembership | SnapshotNow
-    | SnapshotWritten | Shutdown
+    PeerMessages
+    | Propose
+    | TransferLeadership
+    | ChangeMembership
+    | SnapshotNow
+    | SnapshotWritten
+    | Shutdown
 )
 
 WAITING = (Propose, TransferLeadership, ChangeMembership, SnapshotNow)  # carry a ``waiter``

@@ -115,7 +115,6 @@ class _Deadlines:
             raise ClientTooSlow("client too slow: nothing received within the timeout") from None
 
 
-
 class GuardedSocket(_Deadlines, socket.socket):
     """An accepted client socket with read deadlines (see the module docstring)."""
 

@@ -34,11 +34,24 @@ from raftkv.server.worker import extend_for_body
 
 __all__ = ["WsgiEdge", "peer_verified"]
 
-_KNOWN_ROUTES = frozenset({
-    "/v1/kv", "/v1/status", "/healthz", "/readyz", "/metrics", "/v1/admin/transfer-leader",
-    "/v1/admin/snapshot", RAFT_PATH, "/v1/watch", HASH_PATH, "/v1/members",
-    "/v1/admin/members", "/openapi.json", SNAPSHOT_PATH,
-})
+_KNOWN_ROUTES = frozenset(
+    {
+        "/v1/kv",
+        "/v1/status",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/admin/transfer-leader",
+        "/v1/admin/snapshot",
+        RAFT_PATH,
+        "/v1/watch",
+        HASH_PATH,
+        "/v1/members",
+        "/v1/admin/members",
+        "/openapi.json",
+        SNAPSHOT_PATH,
+    }
+)
 
 
 def peer_verified(environ: dict[str, Any]) -> bool:
@@ -88,13 +101,18 @@ class WsgiEdge:
         method: str = environ.get("REQUEST_METHOD", "")
         status_code = ["500"]
         if self.guarded:
-            denied = self.access.check(method, path, environ.get("HTTP_AUTHORIZATION", ""),
-                                       peer_verified(environ))
+            denied = self.access.check(
+                method, path, environ.get("HTTP_AUTHORIZATION", ""), peer_verified(environ)
+            )
             if denied is not None:
-                return self._answer(start_response, *error_parts(denied, method, path),
-                                    method, path, t0)
-        extend_for_body(environ.get("gunicorn.socket"), _content_length(environ),
-                        "HTTP_TRANSFER_ENCODING" in environ)
+                return self._answer(
+                    start_response, *error_parts(denied, method, path), method, path, t0
+                )
+        extend_for_body(
+            environ.get("gunicorn.socket"),
+            _content_length(environ),
+            "HTTP_TRANSFER_ENCODING" in environ,
+        )
         if method == "POST" and path == RAFT_PATH:
             return self._raft(environ, start_response, t0)
         kv = path.startswith("/v1/kv")
@@ -103,11 +121,13 @@ class WsgiEdge:
             try:
                 answer = fast.handle(environ, method, path)
             except Exception as err:  # the same mapping as the routes' errorhandler
-                return self._answer(start_response, *error_parts(err, method, path),
-                                    method, path, t0, kv=True)
+                return self._answer(
+                    start_response, *error_parts(err, method, path), method, path, t0, kv=True
+                )
             if answer is not None:
-                return self._answer(start_response, answer[0], answer[1], {}, method, path, t0,
-                                    kv=True)
+                return self._answer(
+                    start_response, answer[0], answer[1], {}, method, path, t0, kv=True
+                )
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status_code[0] = status[:3]
@@ -122,8 +142,12 @@ class WsgiEdge:
     def _kv_headers(self) -> list[tuple[str, str]]:
         """The headers of every ``/v1/kv`` answer: who leads, at which term, how far applied."""
         st = self.node.status()
-        return [("X-Raft-Leader", st.leader or ""), ("X-Raft-Term", str(st.term)),
-                ("X-Raft-Index", str(st.last_applied)), ("X-Raftkv-Served-By", self.id)]
+        return [
+            ("X-Raft-Leader", st.leader or ""),
+            ("X-Raft-Term", str(st.term)),
+            ("X-Raft-Index", str(st.last_applied)),
+            ("X-Raftkv-Served-By", self.id),
+        ]
 
     def _raft(self, environ: dict[str, Any], start_response: Any, t0: float) -> Any:
         try:
@@ -135,13 +159,22 @@ class WsgiEdge:
             check_peer_cluster(self.node, environ)
             obj = handle_raft_post(self.node, length, environ["wsgi.input"])
         except Exception as err:  # mapped like any error: never a traceback to a peer
-            return self._answer(start_response, *error_parts(err, "POST", RAFT_PATH),
-                                "POST", RAFT_PATH, t0)
+            return self._answer(
+                start_response, *error_parts(err, "POST", RAFT_PATH), "POST", RAFT_PATH, t0
+            )
         return self._answer(start_response, 200, obj, {}, "POST", RAFT_PATH, t0)
 
-    def _answer(self, start_response: Any, code: int, obj: dict[str, Any],
-                headers: dict[str, str], method: str, path: str, t0: float,
-                kv: bool = False) -> list[bytes]:
+    def _answer(
+        self,
+        start_response: Any,
+        code: int,
+        obj: dict[str, Any],
+        headers: dict[str, str],
+        method: str,
+        path: str,
+        t0: float,
+        kv: bool = False,
+    ) -> list[bytes]:
         body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
         head = [("Content-Type", JSON), ("Content-Length", str(len(body))), *headers.items()]
         if kv:

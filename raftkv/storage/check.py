@@ -49,8 +49,10 @@ def run_check_data(path: str, out: TextIO | None = None, err: TextIO | None = No
         members = read_membership(path)
         say(f"cluster-id: {cluster_id or 'none (recorded at the next start)'}")
         if members is not None:
-            say(f"forced-voters: {','.join(members.voters)} index={members.index} "
-                f"reason={members.reason} (MEMBERS.json overrides --peers/--replicas)")
+            say(
+                f"forced-voters: {','.join(members.voters)} index={members.index} "
+                f"reason={members.reason} (MEMBERS.json overrides --peers/--replicas)"
+            )
         scan = scan_data_dir(path)
         if scan.fresh:
             say("empty: no snapshot and no log yet")

@@ -75,8 +75,9 @@ def read_cluster_id(data_dir: str) -> str | None:
         return None
     text = raw.decode("utf-8", "replace").strip()
     if not is_valid_cluster_id(text):
-        raise StorageCorrupt(os.path.join(data_dir, CLUSTER_ID_NAME), 0,
-                             f"not a valid cluster id: {text[:80]!r}")
+        raise StorageCorrupt(
+            os.path.join(data_dir, CLUSTER_ID_NAME), 0, f"not a valid cluster id: {text[:80]!r}"
+        )
     return text
 
 
@@ -107,9 +108,13 @@ def read_membership(data_dir: str) -> ForcedMembership | None:
         obj = json.loads(raw)
         voters = obj["voters"]
         index = obj["index"]
-        if (not isinstance(voters, list) or not voters
-                or not all(isinstance(v, str) and v for v in voters)
-                or not isinstance(index, int) or index < 0):
+        if (
+            not isinstance(voters, list)
+            or not voters
+            or not all(isinstance(v, str) and v for v in voters)
+            or not isinstance(index, int)
+            or index < 0
+        ):
             raise ValueError("voters must be a non-empty list of ids and index an integer >= 0")
         return ForcedMembership(tuple(voters), index, str(obj.get("reason", "recover")))
     except (ValueError, KeyError, TypeError) as err:

@@ -427,8 +427,9 @@ def _verify_stream(f: BinaryIO, where: str) -> SnapshotFileLayout:
     trailer = f.read(TRAILER_SIZE)
     extra = f.read(1)
     if len(raw_members) != mlen or left or len(trailer) != TRAILER_SIZE or extra:
-        raise StorageCorrupt(where, size, f"snapshot size differs from the {size} bytes its "
-                             "header declares")
+        raise StorageCorrupt(
+            where, size, f"snapshot size differs from the {size} bytes its header declares"
+        )
     if _U32.unpack(trailer)[0] != crc:
         raise StorageCorrupt(where, size - TRAILER_SIZE, "snapshot checksum mismatch")
     try:
@@ -445,12 +446,15 @@ def verify_snapshot_file(path: str, *, check_name: bool = True) -> SnapshotFileL
     with open(path, "rb") as f:
         layout = _verify_stream(f, path)
     m = _NAME_RE.match(os.path.basename(path))
-    if check_name and m and (int(m.group(1)), int(m.group(2))) != (
-        layout.meta.index, layout.meta.term
+    if (
+        check_name
+        and m
+        and (int(m.group(1)), int(m.group(2))) != (layout.meta.index, layout.meta.term)
     ):
         raise StorageCorrupt(
-            path, 0, f"file name does not match header index={layout.meta.index} "
-            f"term={layout.meta.term}",
+            path,
+            0,
+            f"file name does not match header index={layout.meta.index} term={layout.meta.term}",
         )
     return layout
 

@@ -29,9 +29,7 @@ def test_a_digest_pins_every_container_and_wins_over_the_tag(chart: Any) -> None
 
 
 def test_without_a_digest_the_tag_is_used(chart: Any) -> None:
-    assert set(_images({"image": {"tag": "dev"}}, chart).values()) == {
-        "localhost:5001/raftkv:dev"
-    }
+    assert set(_images({"image": {"tag": "dev"}}, chart).values()) == {"localhost:5001/raftkv:dev"}
 
 
 def test_a_new_digest_of_the_same_tag_changes_the_pod_template(chart: Any) -> None:
@@ -44,8 +42,7 @@ def test_a_new_digest_of_the_same_tag_changes_the_pod_template(chart: Any) -> No
     assert old["spec"]["selector"] == new["spec"]["selector"]  # immutable: unchanged
 
 
-@pytest.mark.parametrize("bad", ["sha256:abc", "md5:" + "a" * 64, "sha256:" + "A" * 64,
-                                 "latest"])
+@pytest.mark.parametrize("bad", ["sha256:abc", "md5:" + "a" * 64, "sha256:" + "A" * 64, "latest"])
 def test_the_schema_refuses_a_malformed_digest(chart: Any, bad: str) -> None:
     import helm_python
 

@@ -22,8 +22,9 @@ def test_prestop_sleep_keeps_serving_before_sigterm_within_the_grace_period(char
     assert container["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "5"]}}}
     spec = r.statefulset()["spec"]["template"]["spec"]
     assert spec["terminationGracePeriodSeconds"] - 5 >= 20  # room left for the handover
-    longer = render(chart, {"statefulset": {"terminationGracePeriodSeconds": 60,
-                                            "preStopSleepSeconds": 15}})
+    longer = render(
+        chart, {"statefulset": {"terminationGracePeriodSeconds": 60, "preStopSleepSeconds": 15}}
+    )
     assert longer.node_container()["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "15"]
     for obj in longer.objects:
         kubernetes_validate.validate(obj, kubernetes_validate.latest_version(), strict=True)
@@ -78,8 +79,7 @@ def test_nodes_wait_for_the_data_dir_lock_as_long_as_the_grace_period(
 ) -> None:
     values = {} if grace is None else {"statefulset": {"terminationGracePeriodSeconds": grace}}
     r = render(chart, values)
-    assert r.node_env()["RAFTKV_LOCK_TIMEOUT"] == {"name": "RAFTKV_LOCK_TIMEOUT",
-                                                   "value": expected}
+    assert r.node_env()["RAFTKV_LOCK_TIMEOUT"] == {"name": "RAFTKV_LOCK_TIMEOUT", "value": expected}
     spec = r.statefulset()["spec"]["template"]["spec"]
     assert str(spec["terminationGracePeriodSeconds"]) == expected
 

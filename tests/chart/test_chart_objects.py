@@ -78,9 +78,11 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
             "auth": {"token": "s3cret-token-for-the-cluster"},
             "persistence": {"storageClass": "standard", "size": "10Gi"},
             "statefulset": {"priorityClassName": "high", "podAnnotations": {"a": "b"}},
-            "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
-                        "grafanaDashboard": {"enabled": True},
-                        "prometheusRule": {"enabled": True}},
+            "metrics": {
+                "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+                "grafanaDashboard": {"enabled": True},
+                "prometheusRule": {"enabled": True},
+            },
             "networkPolicy": {
                 "enabled": True,
                 "extraIngress": [
@@ -100,8 +102,10 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
         {
             "auth": {"tokens": ["new-cluster-token-0123456", "old-cluster-token-0123456"]},
             "clientAuth": {"enabled": True, "readTokens": ["read-only-token-0123456"]},
-            "tls": {"enabled": True, "certManager": {"issuer": "ca-issuer",
-                                                    "issuerKind": "ClusterIssuer"}},
+            "tls": {
+                "enabled": True,
+                "certManager": {"issuer": "ca-issuer", "issuerKind": "ClusterIssuer"},
+            },
             "networkPolicy": {"enabled": True, "allowCIDRs": ["172.18.0.0/16"]},
         },
         "raftkv",
@@ -119,8 +123,10 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], str, str]] = {
     ),
     "client-job": ({"client": {"kind": "Job"}}, "raftkv", "default"),
     "restore": (
-        {"restore": {"enabled": True, "secretName": "raftkv-restore", "clusterId": "c0ffee"},
-         "node": {"clusterId": "c0ffee"}},
+        {
+            "restore": {"enabled": True, "secretName": "raftkv-restore", "clusterId": "c0ffee"},
+            "node": {"clusterId": "c0ffee"},
+        },
         "raftkv",
         "restored",
     ),
@@ -134,8 +140,13 @@ API_VERSIONS: dict[str, tuple[str, ...]] = {"everything-on": ("monitoring.coreos
 @pytest.fixture(scope="module")
 def renders(chart: Any) -> dict[str, Rendered]:
     return {
-        key: render(chart, copy.deepcopy(values), name=release, namespace=ns,
-                    api_versions=API_VERSIONS.get(key, ()))
+        key: render(
+            chart,
+            copy.deepcopy(values),
+            name=release,
+            namespace=ns,
+            api_versions=API_VERSIONS.get(key, ()),
+        )
         for key, (values, release, ns) in VALUE_SETS.items()
     }
 
@@ -548,9 +559,15 @@ def test_deprecated_peer_discovery_value_still_installs_with_the_one_mode(chart:
 def test_five_replicas_expand_to_every_pod_dns_name(renders: dict[str, Rendered]) -> None:
     env = renders["replicas-5"].node_env()
     assert "RAFTKV_PEERS" not in env and env["RAFTKV_REPLICAS"]["value"] == "5"
-    node_env = {"RAFTKV_ID": "raft-0", "RAFTKV_NAMESPACE": "default", "RAFTKV_DATA_DIR": "/data",
-                **{k: env[k]["value"] for k in ("RAFTKV_SERVICE", "RAFTKV_REPLICAS",
-                                               "RAFTKV_PEER_TEMPLATE", "RAFTKV_PORT")}}
+    node_env = {
+        "RAFTKV_ID": "raft-0",
+        "RAFTKV_NAMESPACE": "default",
+        "RAFTKV_DATA_DIR": "/data",
+        **{
+            k: env[k]["value"]
+            for k in ("RAFTKV_SERVICE", "RAFTKV_REPLICAS", "RAFTKV_PEER_TEMPLATE", "RAFTKV_PORT")
+        },
+    }
     peers = load_config({}, node_env, hostname="raft-0").peers
     assert ",".join(f"{p.id}={p.url}" for p in peers) == ",".join(
         f"raft-{i}=http://raft-{i}.raft-service.default.svc.cluster.local:8000" for i in range(5)
@@ -749,9 +766,7 @@ def test_network_policy_admits_only_peers_clients_and_extras(renders: dict[str, 
 def test_notes_tell_how_to_reach_the_cluster(default: Rendered) -> None:
     notes = default.notes
     assert "raft-0.raft-service.default.svc.cluster.local:8000" in notes
-    assert (
-        "curl http://raft-1.raft-service.default.svc.cluster.local:8000/v1/kv/greeting" in notes
-    )
+    assert "curl http://raft-1.raft-service.default.svc.cluster.local:8000/v1/kv/greeting" in notes
     assert "raftctl status --target kind --namespace default --name raftkv" in notes
     assert "kubectl -n default port-forward pod/raft-0 8000:8000" in notes
     assert "helm test raftkv" in notes

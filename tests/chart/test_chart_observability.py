@@ -21,17 +21,24 @@ ON = {"metrics": {"grafanaDashboard": {"enabled": True}, "prometheusRule": {"ena
 _METRIC = re.compile(r"\b(raftkv_[a-z0-9_]+)")
 
 
-def render_with_apis(chart: Any, values: dict[str, Any], api_versions: list[str],
-                     namespace: str = "kv") -> Rendered:
+def render_with_apis(
+    chart: Any, values: dict[str, Any], api_versions: list[str], namespace: str = "kv"
+) -> Rendered:
     """Render as `helm install` does on a cluster that serves ``api_versions`` (helm-python-sdk's
     Chart.render has no parameter for it; its native call takes Helm's ``api_versions``)."""
     from helm_python import _native
 
     opts = {"name": "raftkv", "namespace": namespace, "api_versions": api_versions}
-    manifests: dict[str, str] = json.loads(_native.call_string(
-        "helm_render", chart._raw(), json.dumps(values), json.dumps(opts)))
-    objects = [d for name, text in sorted(manifests.items()) if not name.endswith("NOTES.txt")
-               for d in yaml.safe_load_all(text) if d]
+    manifests: dict[str, str] = json.loads(
+        _native.call_string("helm_render", chart._raw(), json.dumps(values), json.dumps(opts))
+    )
+    objects = [
+        d
+        for name, text in sorted(manifests.items())
+        if not name.endswith("NOTES.txt")
+        for d in yaml.safe_load_all(text)
+        if d
+    ]
     return Rendered(objects=objects, notes="")
 
 
@@ -52,9 +59,16 @@ def test_both_are_off_by_default(chart: Any) -> None:
 
 
 def test_dashboard_configmap_has_the_sidecar_label_and_valid_json(chart: Any) -> None:
-    values = {"metrics": {"grafanaDashboard": {
-        "enabled": True, "namespace": "monitoring", "labels": {"team": "kv"},
-        "annotations": {"grafana_folder": "Databases"}}}}
+    values = {
+        "metrics": {
+            "grafanaDashboard": {
+                "enabled": True,
+                "namespace": "monitoring",
+                "labels": {"team": "kv"},
+                "annotations": {"grafana_folder": "Databases"},
+            }
+        }
+    }
     cm = render(chart, values).one("ConfigMap", "raftkv-dashboard")
     meta = cm["metadata"]
     assert meta["labels"]["grafana_dashboard"] == "1" and meta["labels"]["team"] == "kv"
@@ -63,10 +77,18 @@ def test_dashboard_configmap_has_the_sidecar_label_and_valid_json(chart: Any) ->
     doc = json.loads(cm["data"]["raftkv.json"])
     assert doc["uid"] == "raftkv-overview" and doc["title"] == "raftkv"
     titles = " | ".join(p["title"] for p in doc["panels"])
-    for wanted in ("Leader", "Term", "Commit lag per replica", "Apply lag per replica",
-                   "Proposals by result", "HTTP requests by route and status",
-                   "Request latency p50 / p99", "fsync latency p50 / p99", "Snapshot size",
-                   "Snapshot duration"):
+    for wanted in (
+        "Leader",
+        "Term",
+        "Commit lag per replica",
+        "Apply lag per replica",
+        "Proposals by result",
+        "HTTP requests by route and status",
+        "Request latency p50 / p99",
+        "fsync latency p50 / p99",
+        "Snapshot size",
+        "Snapshot duration",
+    ):
         assert wanted in titles, wanted
     ids = [p["id"] for p in doc["panels"]]
     assert len(ids) == len(set(ids))
@@ -85,15 +107,29 @@ def test_prometheus_rule_needs_the_operator_api(chart: Any) -> None:
 
 
 def test_alerts_select_this_release_and_use_the_thresholds(chart: Any) -> None:
-    values = {"metrics": {"prometheusRule": {
-        "enabled": True, "labels": {"release": "prom"}, "followerLagEntries": 250,
-        "fsyncP99Seconds": 0.05, "volumeFreeRatio": 0.2, "leaderChangesPer15m": 5,
-        "noLeaderFor": "2m"}}}
+    values = {
+        "metrics": {
+            "prometheusRule": {
+                "enabled": True,
+                "labels": {"release": "prom"},
+                "followerLagEntries": 250,
+                "fsyncP99Seconds": 0.05,
+                "volumeFreeRatio": 0.2,
+                "leaderChangesPer15m": 5,
+                "noLeaderFor": "2m",
+            }
+        }
+    }
     rule = render_with_apis(chart, values, [MONITORING]).one("PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "prom"
     rules = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
-    assert set(rules) == {"RaftkvNoLeader", "RaftkvFrequentLeaderChanges", "RaftkvFollowerLagging",
-                          "RaftkvSlowFsync", "RaftkvDataVolumeNearlyFull"}
+    assert set(rules) == {
+        "RaftkvNoLeader",
+        "RaftkvFrequentLeaderChanges",
+        "RaftkvFollowerLagging",
+        "RaftkvSlowFsync",
+        "RaftkvDataVolumeNearlyFull",
+    }
     sel = 'namespace="kv", job="raft-service"'
     assert rules["RaftkvNoLeader"]["expr"] == f"sum(raftkv_is_leader{{{sel}}}) < 1"
     assert rules["RaftkvNoLeader"]["for"] == "2m"
@@ -113,8 +149,12 @@ def test_alerts_select_this_release_and_use_the_thresholds(chart: Any) -> None:
 def test_schema_rejects_bad_thresholds(chart: Any) -> None:
     from helm_python.errors import HelmError
 
-    for bad in ({"volumeFreeRatio": 1.5}, {"followerLagEntries": 0}, {"noLeaderFor": "soon"},
-                {"unknown": 1}):
+    for bad in (
+        {"volumeFreeRatio": 1.5},
+        {"followerLagEntries": 0},
+        {"noLeaderFor": "soon"},
+        {"unknown": 1},
+    ):
         with pytest.raises(HelmError):
             render(chart, {"metrics": {"prometheusRule": {"enabled": True, **bad}}})
 
@@ -130,26 +170,39 @@ def node_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]
         assert cluster.get(0, "/v1/kv/k").status == 200  # a linearizable read
         assert cluster.request(0, "POST", "/v1/admin/snapshot").status == 200
         text = cluster.get(0, "/metrics").body.decode()
-        yield {line.split("{")[0].split(" ")[0] for line in text.splitlines()
-               if line and not line.startswith("#")}
+        yield {
+            line.split("{")[0].split(" ")[0]
+            for line in text.splitlines()
+            if line and not line.startswith("#")
+        }
     finally:
         cluster.close()
 
 
 @pytest.mark.integration
-def test_every_metric_the_dashboard_and_alerts_query_exists(chart: Any,
-                                                           node_metrics: set[str]) -> None:
-    used = {m for e in dashboard_exprs() + rule_exprs(render_with_apis(chart, ON, [MONITORING]))
-            for m in _METRIC.findall(e)}
+def test_every_metric_the_dashboard_and_alerts_query_exists(
+    chart: Any, node_metrics: set[str]
+) -> None:
+    used = {
+        m
+        for e in dashboard_exprs() + rule_exprs(render_with_apis(chart, ON, [MONITORING]))
+        for m in _METRIC.findall(e)
+    }
     assert len(used) >= 15
     assert sorted(used - node_metrics) == []
 
 
 @pytest.mark.integration
 def test_metrics_export_the_storage_counters(node_metrics: set[str]) -> None:
-    for name in ("raftkv_storage_saves_total", "raftkv_storage_syncs_total",
-                 "raftkv_storage_bytes_written_total", "raftkv_storage_snapshots_saved_total",
-                 "raftkv_storage_segments", "raftkv_storage_snapshot_index",
-                 "raftkv_storage_last_index", "raftkv_snapshot_bytes",
-                 "raftkv_snapshot_seconds_count"):
+    for name in (
+        "raftkv_storage_saves_total",
+        "raftkv_storage_syncs_total",
+        "raftkv_storage_bytes_written_total",
+        "raftkv_storage_snapshots_saved_total",
+        "raftkv_storage_segments",
+        "raftkv_storage_snapshot_index",
+        "raftkv_storage_last_index",
+        "raftkv_snapshot_bytes",
+        "raftkv_snapshot_seconds_count",
+    ):
         assert name in node_metrics, name

@@ -43,21 +43,32 @@ def test_restore_init_container_mounts_the_secret_and_the_volume(chart: Any) -> 
     r = render(chart, {**RESTORE, "restore": {**RESTORE["restore"], "clusterId": "new-1"}})
     init = _init(r)
     assert init["command"] == ["raftkv"]
-    assert init["args"] == ["restore", "--if-empty", "--snapshot", "/restore/snapshot",
-                            "--cluster-id", "new-1"]
+    assert init["args"] == [
+        "restore",
+        "--if-empty",
+        "--snapshot",
+        "/restore/snapshot",
+        "--cluster-id",
+        "new-1",
+    ]
     mounts = {m["name"]: m for m in init["volumeMounts"]}
     assert mounts["data"]["mountPath"] == "/data" and mounts["restore"]["readOnly"] is True
     vols = {v["name"]: v for v in r.statefulset()["spec"]["template"]["spec"]["volumes"]}
     assert vols["restore"]["secret"] == {
-        "secretName": "raftkv-restore", "items": [{"key": "snapshot", "path": "snapshot"}]}
+        "secretName": "raftkv-restore",
+        "items": [{"key": "snapshot", "path": "snapshot"}],
+    }
     assert init["image"] == r.node_container()["image"]
     assert init["securityContext"] == r.node_container()["securityContext"]
 
 
-@pytest.mark.parametrize("values,error", [
-    ({"restore": {"enabled": True}}, "restore.secretName"),
-    ({**RESTORE, "persistence": {"enabled": False}}, "persistence.enabled"),
-])
+@pytest.mark.parametrize(
+    "values,error",
+    [
+        ({"restore": {"enabled": True}}, "restore.secretName"),
+        ({**RESTORE, "persistence": {"enabled": False}}, "persistence.enabled"),
+    ],
+)
 def test_restore_values_are_validated(chart: Any, values: dict[str, Any], error: str) -> None:
     with pytest.raises(Exception) as err:
         render(chart, values)
@@ -71,14 +82,17 @@ def test_schema_rejects_a_bad_cluster_id(chart: Any) -> None:
 
 
 def test_the_init_container_seeds_the_voter_set_the_node_runs_with(
-    chart: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    chart: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     r = render(chart, RESTORE, namespace="kv")
     sm = KVStateMachine()
     blob = sm.snapshot()
-    header = build_header(index=7, term=3, keys=0, data_bytes=len(blob), cluster_id="old",
-                          node="raft-0", created="")
+    header = build_header(
+        index=7, term=3, keys=0, data_bytes=len(blob), cluster_id="old", node="raft-0", created=""
+    )
     backup = tmp_path / "snapshot"
     backup.write_bytes(b"".join(iter_backup(header, blob)))
     ids = set()
@@ -92,8 +106,12 @@ def test_the_init_container_seeds_the_voter_set_the_node_runs_with(
             monkeypatch.setenv(k, v)
         args = [str(backup) if a == "/restore/snapshot" else a for a in _init(r)["args"]]
         assert main(args) == 0, capsys.readouterr().err
-        node_env = resolve_env(r.node_container()["env"], pod_name=pod, namespace="kv",
-                               secrets={("raftkv-token", "token"): "t"})
+        node_env = resolve_env(
+            r.node_container()["env"],
+            pod_name=pod,
+            namespace="kv",
+            secrets={("raftkv-token", "token"): "t"},
+        )
         cfg = load_config({}, {**node_env, "RAFTKV_PORT": "8000"}, hostname=pod)
         with Storage.open(str(tmp_path / pod)) as st:
             snap = st.recovered.snapshot
@@ -101,4 +119,3 @@ def test_the_init_container_seeds_the_voter_set_the_node_runs_with(
             assert snap.meta.members == cfg.peer_ids
         ids.add(read_cluster_id(str(tmp_path / pod)))
     assert len(ids) == 1 and "old" not in ids  # one NEW id, agreed by every pod
-

@@ -27,8 +27,9 @@ def _secret_data(r: Rendered) -> dict[tuple[str, str], str]:
 
 
 def _node_config(r: Rendered, pod: str = "raft-1", ns: str = "default") -> Any:
-    env = resolve_env(r.node_container()["env"], pod_name=pod, namespace=ns,
-                      secrets=_secret_data(r))
+    env = resolve_env(
+        r.node_container()["env"], pod_name=pod, namespace=ns, secrets=_secret_data(r)
+    )
     return load_config({}, env, pod)
 
 
@@ -60,8 +61,10 @@ def test_token_and_tokens_together_are_refused(chart: Any) -> None:
 
 def test_client_tokens_secret_and_node_env(chart: Any) -> None:
     ro = ["ro-token-0123456789ab", "ro2-token-01234567"]
-    r = render(chart, {"clientAuth": {"enabled": True, "tokens": ["rw-token-0123456789ab"],
-                                      "readTokens": ro}})
+    r = render(
+        chart,
+        {"clientAuth": {"enabled": True, "tokens": ["rw-token-0123456789ab"], "readTokens": ro}},
+    )
     data = _secret_data(r)
     assert data[("raftkv-client-tokens", "tokens")] == "rw-token-0123456789ab"
     assert data[("raftkv-client-tokens", "readTokens")] == ",".join(ro)
@@ -74,7 +77,9 @@ def test_client_tokens_secret_and_node_env(chart: Any) -> None:
     assert len(token) == 48
     env = {e["name"]: e for e in _client_container(gen)["env"]}
     assert env["RAFTCTL_TOKEN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "raftkv-client-tokens", "key": "tokens"}
+        "name": "raftkv-client-tokens",
+        "key": "tokens",
+    }
     cfg = _node_config(gen)  # readTokens absent: the optional variable stays unset
     assert cfg.client_tokens == (token,) and cfg.client_read_tokens == ()
     assert "RAFTKV_CLIENT_TOKENS" not in render(chart, {}).node_env()
@@ -85,15 +90,28 @@ def _hosts_covered(names: list[str], host: str) -> bool:
 
 
 @pytest.mark.parametrize("replicas", [3, 5])
-def test_cert_manager_certificate_covers_every_name_the_chart_uses(chart: Any,
-                                                                    replicas: int) -> None:
-    r = render(chart, {"replicaCount": replicas, "tls": {"enabled": True, "certManager": {
-        "issuer": "ca-issuer", "issuerKind": "ClusterIssuer"}}}, namespace="kv")
+def test_cert_manager_certificate_covers_every_name_the_chart_uses(
+    chart: Any, replicas: int
+) -> None:
+    r = render(
+        chart,
+        {
+            "replicaCount": replicas,
+            "tls": {
+                "enabled": True,
+                "certManager": {"issuer": "ca-issuer", "issuerKind": "ClusterIssuer"},
+            },
+        },
+        namespace="kv",
+    )
     cert = r.one("Certificate")
     spec = cert["spec"]
     assert spec["secretName"] == "raftkv-tls"
-    assert spec["issuerRef"] == {"name": "ca-issuer", "kind": "ClusterIssuer",
-                                 "group": "cert-manager.io"}
+    assert spec["issuerRef"] == {
+        "name": "ca-issuer",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
     assert {"server auth", "client auth"} <= set(spec["usages"])  # peers use it both ways
     cfg = _node_config(r, "raft-2", "kv")
     hosts = {urlsplit(u).hostname for u in cfg.peer_urls.values()}
@@ -127,8 +145,9 @@ def test_tls_wires_the_secret_probes_peers_and_client(chart: Any) -> None:
         if where.startswith("StatefulSet"):
             continue
         tls_vols = [v for v in spec.get("volumes", []) if v["name"] == "tls"]
-        assert tls_vols and tls_vols[0]["secret"]["items"] == [{"key": "ca.crt",
-                                                                  "path": "ca.crt"}], where
+        assert tls_vols and tls_vols[0]["secret"]["items"] == [
+            {"key": "ca.crt", "path": "ca.crt"}
+        ], where
         for c in iter_containers(spec):
             text = " ".join(c["command"])
             assert "http://" not in text, (where, text)
@@ -171,10 +190,16 @@ def test_network_policy_admits_what_each_case_needs(chart: Any, case: str) -> No
     for where, _spec in pod_specs(r):  # the client Pod/Job pod and the helm test pod
         if where.startswith("StatefulSet"):
             continue
-        owner = next(o for o in r.objects if o["kind"] in ("Pod", "Job")
-                     and where.endswith(o["metadata"]["name"]))
-        labels = (owner["spec"]["template"]["metadata"]["labels"] if owner["kind"] == "Job"
-                  else owner["metadata"]["labels"])
+        owner = next(
+            o
+            for o in r.objects
+            if o["kind"] in ("Pod", "Job") and where.endswith(o["metadata"]["name"])
+        )
+        labels = (
+            owner["spec"]["template"]["metadata"]["labels"]
+            if owner["kind"] == "Job"
+            else owner["metadata"]["labels"]
+        )
         assert admitted(labels), where
     blocks = [s["ipBlock"]["cidr"] for s in sources if "ipBlock" in s]
     assert blocks == (values["networkPolicy"].get("allowCIDRs") or [])

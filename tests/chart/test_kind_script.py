@@ -172,8 +172,13 @@ def test_fresh_machine_creates_registry_cluster_and_wiring(world: World) -> None
              "raftkv-worker4"]  # fmt: skip
     reg_dir = "/etc/containerd/certs.d/localhost:5001"
     for node in nodes:
-        assert ["exec", node, "sh", "-c",
-                "containerd config dump 2>/dev/null | grep -q /etc/containerd/certs.d"] in docker
+        assert [
+            "exec",
+            node,
+            "sh",
+            "-c",
+            "containerd config dump 2>/dev/null | grep -q /etc/containerd/certs.d",
+        ] in docker
         assert ["exec", node, "mkdir", "-p", reg_dir] in docker
         (cp,) = [c for c in world.calls() if c["argv"][:3] == ["exec", "-i", node]]
         assert cp["argv"][3:] == ["cp", "/dev/stdin", f"{reg_dir}/hosts.toml"]

@@ -51,8 +51,14 @@ class Local:
         """raftctl as a real subprocess (`python -m raftctl`)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAFTCTL_")}
         env.update(self.env, COLUMNS="200")
-        return subprocess.run([sys.executable, "-m", "raftctl", *args], env=env, text=True,
-                              capture_output=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "raftctl", *args],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def json(self, *args: str) -> Any:
         """Run raftctl with --output json; `status` may exit 1 (unhealthy) and still answer."""

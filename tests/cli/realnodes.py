@@ -47,8 +47,19 @@ from tests.support.waiting import wait_until
 
 __all__ = ["RealCluster", "Seen"]
 
-_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host",
-                  "proxy-connection", "te", "trailer", "upgrade"})
+_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "host",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+    }
+)
 FORWARDED = "X-Raftkv-Forwarded-By"  # raftkv.server.forward: a follower relaying to the leader
 
 
@@ -92,13 +103,18 @@ class Relay:
             self._server.server_close()
             self._server = None
 
-    def forward(self, method: str, target: str, headers: dict[str, str],
-                body: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    def forward(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
         """The node's answer, or None when it gave none (stopped, killed, reset)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.upstream, timeout=30)
         try:
-            conn.request(method, target, body=body if body or method in ("PUT", "POST") else None,
-                         headers={k: v for k, v in headers.items() if k.lower() not in _HOP})
+            conn.request(
+                method,
+                target,
+                body=body if body or method in ("PUT", "POST") else None,
+                headers={k: v for k, v in headers.items() if k.lower() not in _HOP},
+            )
             resp = conn.getresponse()
             return resp.status, resp.getheaders(), resp.read()
         except (OSError, http.client.HTTPException):
@@ -166,10 +182,13 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
                     cluster.seen.append(Seen(node, self.command, self.path, headers))
                     injected = cluster.fail.get(node, [])
                     status = injected.pop(0) if injected else None
-                    status = status or next((s for p, s in cluster.missing.items()
-                                             if self.path.startswith(p)), None)
-                    drop_answer = (node in cluster.drop_after_apply
-                                   and self.command in ("PUT", "DELETE"))
+                    status = status or next(
+                        (s for p, s in cluster.missing.items() if self.path.startswith(p)), None
+                    )
+                    drop_answer = node in cluster.drop_after_apply and self.command in (
+                        "PUT",
+                        "DELETE",
+                    )
                     if drop_answer:
                         cluster.drop_after_apply.discard(node)
                 if node in cluster.down:
@@ -177,8 +196,9 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
                     return
                 if status is not None:
                     raw = json.dumps({"error": f"injected {status}", "leader": None}).encode()
-                    self._send(status, [("Content-Type", "application/json"),
-                                        ("Retry-After", "1")], raw)
+                    self._send(
+                        status, [("Content-Type", "application/json"), ("Retry-After", "1")], raw
+                    )
                     return
                 if drop_answer:
                     relay.forward(self.command, self.path, headers, body)  # applied for real
@@ -221,8 +241,13 @@ class RealCluster:
     def start(self) -> RealCluster:
         for node in self.ids:
             self.relays[node] = Relay(self, node)
-        nodes = LocalCluster(self.root, size=len(self.ids), election_ms=300, heartbeat_ms=50,
-                             node_args=lambda i: [] if i == 0 else ["--election-ms", "20000"])
+        nodes = LocalCluster(
+            self.root,
+            size=len(self.ids),
+            election_ms=300,
+            heartbeat_ms=50,
+            node_args=lambda i: [] if i == 0 else ["--election-ms", "20000"],
+        )
         for node, port in zip(self.ids, nodes.ports, strict=True):
             self.relays[node].upstream = port
         nodes.peers = ",".join(f"{n}={self.url(n)}" for n in self.ids)  # peers via the relays
@@ -304,15 +329,19 @@ class RealCluster:
         every node is stopped, and one that has never seen a leader is started alone."""
         if node is None:
             return self._leaderless()
+
         def leading() -> bool:
             return self.leader == node and self.status(node)["role"] == "leader"
 
         for _ in range(3):  # a transfer that times out under load (answered leader null) again
             leader = self.leader
             if leader is not None and leader != node:
-                reply = self._local.request(self._i(leader), "POST",
-                                            "/v1/admin/transfer-leader",
-                                            json.dumps({"target": node}))
+                reply = self._local.request(
+                    self._i(leader),
+                    "POST",
+                    "/v1/admin/transfer-leader",
+                    json.dumps({"target": node}),
+                )
                 assert reply.status in (200, 503, 504), reply
             with contextlib.suppress(AssertionError):
                 wait_until(leading, 10, f"{node} leading")
@@ -363,8 +392,12 @@ class RealCluster:
         leader = self.leader
         assert leader is not None and leader != node
         li, ni = self._i(leader), self._i(node)
-        wait_until(lambda: self.status(node)["last_applied"] == self.status(leader)[
-            "commit_index"], 30, f"{node} caught up", self._local.logs)
+        wait_until(
+            lambda: self.status(node)["last_applied"] == self.status(leader)["commit_index"],
+            30,
+            f"{node} caught up",
+            self._local.logs,
+        )
         self.partitioned.add(node)
 
         def write(n: int) -> int:

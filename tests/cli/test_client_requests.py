@@ -13,9 +13,17 @@ from raftctl.errors import NodeError, OutcomeUnknown, Unavailable
 from raftkv.keycodec import key_path
 from tests.cli.realnodes import RealCluster
 
-KEYS = {"tag#frag": "tag%23frag", "pct%41": "pct%2541", "q?x": "q%3Fx", "ün": "%C3%BCn",
-        "..": "%2E%2E", "x/../y": "x%2F..%2Fy", "/lead": "%2Flead", "a//b": "a%2F%2Fb",
-        "sp ace+": "sp%20ace%2B"}
+KEYS = {
+    "tag#frag": "tag%23frag",
+    "pct%41": "pct%2541",
+    "q?x": "q%3Fx",
+    "ün": "%C3%BCn",
+    "..": "%2E%2E",
+    "x/../y": "x%2F..%2Fy",
+    "/lead": "%2Flead",
+    "a//b": "a%2F%2Fb",
+    "sp ace+": "sp%20ace%2B",
+}
 
 
 def client_for(nodes: RealCluster, **kw: object) -> KVClient:
@@ -53,8 +61,9 @@ def test_a_write_whose_bytes_went_out_is_never_resent_by_the_transport(
     nodes.take_down("raft-0")  # reads the request, then closes the connection unanswered
     t = Transport(timeout=2.0)
     with pytest.raises(NodeUnreachable) as err:
-        t.request(nodes.url("raft-0"), "PUT", key_path("k"), body=b"v",
-                  headers={"X-Request-Id": "c:1"})
+        t.request(
+            nodes.url("raft-0"), "PUT", key_path("k"), body=b"v", headers={"X-Request-Id": "c:1"}
+        )
     assert err.value.sent
     assert len(nodes.requests_to("/v1/kv/k")) == 1
     with pytest.raises(NodeUnreachable):

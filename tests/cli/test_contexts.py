@@ -65,7 +65,8 @@ def test_config_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert config_path({"XDG_CONFIG_HOME": "/x"}) == Path("/x/raftctl/config.yaml")
     assert config_path({}) == Path.home() / ".config" / "raftctl" / "config.yaml"
     assert config_path({"RAFTCTL_CONFIG": "/y/c.yaml", "XDG_CONFIG_HOME": "/x"}) == Path(
-        "/y/c.yaml")
+        "/y/c.yaml"
+    )
 
 
 def test_no_file_is_an_empty_config(clean_env: Path) -> None:
@@ -80,14 +81,30 @@ def test_no_file_is_an_empty_config(clean_env: Path) -> None:
 def test_context_values_sit_between_env_and_defaults(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(clean_env, {"current-context": "prod", "contexts": {
-        "prod": {"target": "kind", "name": "kv", "namespace": "store", "token": "t0ken-123456",
-                 "endpoints": ["http://a:1", "http://b:2"]},
-        "lab": {"target": "local", "name": "lab"},
-    }})
+    write(
+        clean_env,
+        {
+            "current-context": "prod",
+            "contexts": {
+                "prod": {
+                    "target": "kind",
+                    "name": "kv",
+                    "namespace": "store",
+                    "token": "t0ken-123456",
+                    "endpoints": ["http://a:1", "http://b:2"],
+                },
+                "lab": {"target": "local", "name": "lab"},
+            },
+        },
+    )
     g = build_globals({})
     assert (g.context, g.target, g.name, g.namespace, g.token) == (
-        "prod", Target.kind, "kv", "store", "t0ken-123456")
+        "prod",
+        Target.kind,
+        "kv",
+        "store",
+        "t0ken-123456",
+    )
     assert g.endpoints == ("http://a:1", "http://b:2")
     # --context (or RAFTCTL_CONTEXT) selects another one
     assert build_globals({"context": "lab"}).name == "lab"
@@ -117,10 +134,15 @@ def test_a_command_runs_against_the_contexts_endpoints(clean_env: Path, nodes: R
 
 
 def test_context_list_use_show(clean_env: Path) -> None:
-    write(clean_env, {"contexts": {
-        "prod": {"target": "kind", "namespace": "store", "token": "t0ken-123456"},
-        "lab": {"endpoints": "http://127.0.0.1:1"},
-    }})
+    write(
+        clean_env,
+        {
+            "contexts": {
+                "prod": {"target": "kind", "namespace": "store", "token": "t0ken-123456"},
+                "lab": {"endpoints": "http://127.0.0.1:1"},
+            }
+        },
+    )
     code, out, _ = cli("context", "list")
     assert code == 0 and "prod" in out and "lab" in out and "t0ken" not in out
     code, out, _ = cli("context", "use", "prod")
@@ -128,8 +150,10 @@ def test_context_list_use_show(clean_env: Path) -> None:
     assert yaml.safe_load(clean_env.read_text())["current-context"] == "prod"
     assert load_config().contexts["lab"] == {"endpoints": "http://127.0.0.1:1"}  # kept
     doc = json.loads(cli("context", "list", "-o", "json")[1])
-    assert [(c["context"], c["current"]) for c in doc["contexts"]] == [("lab", False),
-                                                                        ("prod", True)]
+    assert [(c["context"], c["current"]) for c in doc["contexts"]] == [
+        ("lab", False),
+        ("prod", True),
+    ]
     assert doc["contexts"][1]["token"] == "(set)"
     doc = json.loads(cli("context", "show", "-o", "json")[1])
     assert doc["context"] == "prod" and doc["current"] is True
@@ -140,15 +164,21 @@ def test_context_list_use_show(clean_env: Path) -> None:
     assert code == 0 and "context prod (current)" in out and "t0ken" not in out
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("contexts: [unclosed", "bad YAML at line 1 column 20: expected ',' or ']'"),
-    ("contexts:\n  prod:\n    target: docker\n", "context 'prod': target must be local or kind"),
-    ("contexts:\n  prod:\n    colour: red\n", "context 'prod': unknown field 'colour'"),
-    ("contexts:\n  prod:\n    endpoints: 5\n", "endpoints must be a list of URLs"),
-    ("- just\n- a list\n", "must be a mapping with `contexts:`"),
-    ("current-context: gone\ncontexts:\n  prod: {}\n", "current-context 'gone' is not one"),
-    ("contxts: {}\n", "unknown top-level key(s) contxts"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("contexts: [unclosed", "bad YAML at line 1 column 20: expected ',' or ']'"),
+        (
+            "contexts:\n  prod:\n    target: docker\n",
+            "context 'prod': target must be local or kind",
+        ),
+        ("contexts:\n  prod:\n    colour: red\n", "context 'prod': unknown field 'colour'"),
+        ("contexts:\n  prod:\n    endpoints: 5\n", "endpoints must be a list of URLs"),
+        ("- just\n- a list\n", "must be a mapping with `contexts:`"),
+        ("current-context: gone\ncontexts:\n  prod: {}\n", "current-context 'gone' is not one"),
+        ("contxts: {}\n", "unknown top-level key(s) contxts"),
+    ],
+)
 def test_bad_config_is_one_line_for_any_command(clean_env: Path, text: str, message: str) -> None:
     write(clean_env, text)
     for args in (["status"], ["context", "list"]):
@@ -167,8 +197,9 @@ def test_unknown_context_names_the_known_ones(clean_env: Path) -> None:
     assert code == 1 and "no context named 'nope'" in err
 
 
-def test_cacert_must_exist_and_is_trusted(clean_env: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cacert_must_exist_and_is_trusted(
+    clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(clean_env, {"contexts": {"tls": {"cacert": str(tmp_path / "missing.pem")}}})
     code, _, err = cli("--context", "tls", "context", "show")
     assert code == 2 and "is not a file" in err

@@ -105,9 +105,17 @@ def test_verify_json(nodes: RealCluster) -> None:
     assert all({"op", "key", "index", "term", "leader", "ok"} <= set(c) for c in doc["checks"])
 
 
-@pytest.mark.parametrize("args", [["verify", "--chaos"], ["verify", "--restart"],
-                                  ["verify", "--sequential", "--chaos"],
-                                  ["chaos", "kill-leader"], ["up"], ["down"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["verify", "--chaos"],
+        ["verify", "--restart"],
+        ["verify", "--sequential", "--chaos"],
+        ["chaos", "kill-leader"],
+        ["up"],
+        ["down"],
+    ],
+)
 def test_fault_and_lifecycle_commands_need_a_target(nodes: RealCluster, args: list[str]) -> None:
     code, _, err = run(nodes, *args)
     assert code == 2
@@ -115,8 +123,9 @@ def test_fault_and_lifecycle_commands_need_a_target(nodes: RealCluster, args: li
 
 
 def test_bench_json_reports_what_it_measured(nodes: RealCluster) -> None:
-    code, out, _ = run(nodes, "bench", "--duration", "0.6", "--clients", "2",
-                       "--read-ratio", "0.5", "-o", "json")
+    code, out, _ = run(
+        nodes, "bench", "--duration", "0.6", "--clients", "2", "--read-ratio", "0.5", "-o", "json"
+    )
     doc = json.loads(out)
     assert code == 0
     assert doc["ops"] == doc["writes"] + doc["reads"] > 0
@@ -134,16 +143,28 @@ def test_usage_errors_are_one_line_from_the_real_cli() -> None:
     import subprocess
     import sys
 
-    for args, text in ((["get"], "Missing argument"),
-                       (["status", "--output", "yaml"], "'yaml' is not one of"),
-                       (["nosuch"], "No such command 'nosuch'")):
-        res = subprocess.run([sys.executable, "-m", "raftctl", *args], capture_output=True,
-                             text=True, check=False, timeout=60)
+    for args, text in (
+        (["get"], "Missing argument"),
+        (["status", "--output", "yaml"], "'yaml' is not one of"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ):
+        res = subprocess.run(
+            [sys.executable, "-m", "raftctl", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
         assert res.returncode == 2, args
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], lines
-    res = subprocess.run([sys.executable, "-m", "raftctl", "--version"], capture_output=True,
-                         text=True, check=False, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "raftctl", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert res.returncode == 0 and res.stdout.startswith("raftctl ")
 
 

@@ -21,8 +21,12 @@ pytestmark = pytest.mark.integration
 
 DECOYS = {"tag": "decoy-tag", "pctA": "decoy-pctA", "lead": "decoy-lead", "a/b": "decoy-a/b"}
 _n = itertools.count(1)
-SLOW = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
-        HealthCheck.filter_too_much]
+SLOW = [
+    HealthCheck.function_scoped_fixture,
+    HealthCheck.too_slow,
+    HealthCheck.data_too_large,
+    HealthCheck.filter_too_much,
+]
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +65,11 @@ def test_client_api_keeps_every_key(local: Local, key: str) -> None:
         value = f"v{next(_n)}"
         before = everything(normal)
         assert via_follower.put(key, value).body["key"] == key
-        assert normal.get(key).body == {"key": key, "value": value,
-                                        "index": normal.get(key).body["index"]}
+        assert normal.get(key).body == {
+            "key": key,
+            "value": value,
+            "index": normal.get(key).body["index"],
+        }
         assert via_follower.get(key, stale=False).body["value"] == value
         _, items = via_follower.list_keys(prefix=key)
         assert [i["key"] for i in items] == sorted(k for k in {*before, key} if k.startswith(key))

@@ -29,8 +29,15 @@ def _backup(path: Path, pad: int = 0) -> Path:
             sm.apply(1, 1, encode_command(Command(op=Op.PUT, key="big", value="v" * pad)))
         keys = 1
     blob = sm.snapshot()
-    header = build_header(index=9, term=2, keys=keys, data_bytes=len(blob), cluster_id="old",
-                          node="raft-0", created="")
+    header = build_header(
+        index=9,
+        term=2,
+        keys=keys,
+        data_bytes=len(blob),
+        cluster_id="old",
+        node="raft-0",
+        created="",
+    )
     path.write_bytes(b"".join(iter_backup(header, blob)))
     return path
 
@@ -41,8 +48,15 @@ class OpsRunner(RecordingRunner):
     logs: dict[str, str] = field(default_factory=dict)
     copy_from: Path | None = None
 
-    def run(self, argv: Sequence[str], *, check: bool = True, stream: bool = False,
-            timeout: float | None = None, cwd: str | None = None) -> Completed:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        stream: bool = False,
+        timeout: float | None = None,
+        cwd: str | None = None,
+    ) -> Completed:
         args = list(argv)
         if args[0] == "kubectl" and args[5:7] == ["get", "pvc"]:
             self.calls.append(args)
@@ -62,8 +76,9 @@ class OpsRunner(RecordingRunner):
 
 
 @pytest.fixture
-def kind(nodes: RealCluster, monkeypatch: pytest.MonkeyPatch,
-         tmp_path: Path) -> Iterator[OpsRunner]:
+def kind(
+    nodes: RealCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[OpsRunner]:
     rec = OpsRunner(nodes)
     monkeypatch.setattr(options, "runner_factory", lambda: rec)
     monkeypatch.setattr(kind_module, "DOWN_POLL_S", 0.01)
@@ -77,34 +92,53 @@ def kind(nodes: RealCluster, monkeypatch: pytest.MonkeyPatch,
 
 
 def _helm_restore(cluster_id: str, replicas: int = 3) -> list[str]:
-    return helm_install("dev", "--set", f"replicaCount={replicas}",
-                        "--set", "restore.enabled=true",
-                        "--set", "restore.secretName=raftkv-restore",
-                        "--set", f"restore.clusterId={cluster_id}")
+    return helm_install(
+        "dev",
+        "--set",
+        f"replicaCount={replicas}",
+        "--set",
+        "restore.enabled=true",
+        "--set",
+        "restore.secretName=raftkv-restore",
+        "--set",
+        f"restore.clusterId={cluster_id}",
+    )
 
 
 def test_restore_puts_the_file_in_a_secret_and_installs_with_restore_values(
-    kind: OpsRunner, tmp_path: Path,
+    kind: OpsRunner,
+    tmp_path: Path,
 ) -> None:
     backup = _backup(tmp_path / "b.snap")
     code, out, err = invoke("snapshot", "restore", str(backup), "-o", "json")
     assert code == 0, err
     doc = json.loads(out)
     assert doc["index"] == 9 and doc["cluster_id"] != "old" and doc["leader"] == "raft-0"
-    ops = [c for c in kind.calls if c[:3] != ["docker", "image", "inspect"]
-           and c[5:7] != ["get", "nodes"]]
+    ops = [
+        c
+        for c in kind.calls
+        if c[:3] != ["docker", "image", "inspect"] and c[5:7] != ["get", "nodes"]
+    ]
     assert ops[:5] == [
         ["kubectl", *CTX, "get", "pvc", "-l", "app.kubernetes.io/instance=raftkv", "-o", "name"],
         ["kubectl", *CTX, "get", "namespace", "default"],
         ["kubectl", *CTX, "delete", "secret", "raftkv-restore", "--ignore-not-found"],
-        ["kubectl", *CTX, "create", "secret", "generic", "raftkv-restore",
-         f"--from-file=snapshot={backup}"],
+        [
+            "kubectl",
+            *CTX,
+            "create",
+            "secret",
+            "generic",
+            "raftkv-restore",
+            f"--from-file=snapshot={backup}",
+        ],
         _helm_restore(doc["cluster_id"]),
     ]
 
 
 def test_restore_refuses_a_release_with_data_a_big_file_and_a_damaged_one(
-    kind: OpsRunner, tmp_path: Path,
+    kind: OpsRunner,
+    tmp_path: Path,
 ) -> None:
     kind.pvcs = ["persistentvolumeclaim/data-raft-0"]
     code, _, err = invoke("snapshot", "restore", str(_backup(tmp_path / "b.snap")))
@@ -132,41 +166,54 @@ def test_recover_runs_raftkv_recover_on_the_survivors_volume_then_scales_to_one(
     assert code == 0, err
     assert json.loads(out)["replicas"] == ["raft-0"]
     cmds = [c[5:] for c in kind.calls if c[0] == "kubectl" and c[5] != "get"]
-    assert cmds[:2] == [["scale", "statefulset/raft", "--replicas=0"],
-                        ["wait", "--for=delete", "pod", "-l", SELECTOR, "--timeout=180s"]]
+    assert cmds[:2] == [
+        ["scale", "statefulset/raft", "--replicas=0"],
+        ["wait", "--for=delete", "pod", "-l", SELECTOR, "--timeout=180s"],
+    ]
     run = next(c for c in kind.calls if c[5] == "run")
     spec = _one_off_spec(run)["spec"]
     assert isinstance(spec, dict)
     assert spec["containers"][0]["args"] == ["recover", "--data-dir", "/data", "--id", "raft-0"]
     assert spec["volumes"][0]["persistentVolumeClaim"] == {"claimName": "data-raft-0"}
-    assert cmds[-2:] == [["scale", "statefulset/raft", "--replicas=1"],
-                         ["rollout", "status", "statefulset/raft", "--timeout=300s"]]
+    assert cmds[-2:] == [
+        ["scale", "statefulset/raft", "--replicas=1"],
+        ["rollout", "status", "statefulset/raft", "--timeout=300s"],
+    ]
 
 
 def test_recover_grow_copies_a_verified_backup_out_before_deleting_volumes(
-    kind: OpsRunner, tmp_path: Path,
+    kind: OpsRunner,
+    tmp_path: Path,
 ) -> None:
     kind.pvcs = ["persistentvolumeclaim/data-raft-0"]
     kind.logs["raft-0-check"] = "data-dir: /data\ncluster-id: abc123\nstatus: OK\n"
     kind.copy_from = _backup(tmp_path / "from-pod.snap")
-    code, out, err = invoke("recover", "--from", "raft-0", "--replicas", "3", "--yes",
-                            "-o", "json")
+    code, out, err = invoke("recover", "--from", "raft-0", "--replicas", "3", "--yes", "-o", "json")
     assert code == 0, err
     doc = json.loads(out)
     assert doc["cluster_id"] == "abc123" and doc["index"] == 9
     verbs = [c[5] for c in kind.calls if c[0] == "kubectl"]
     assert verbs.index("cp") < verbs.index("create")
-    delete_pvc = ["kubectl", *CTX, "delete", "pvc", "-l",
-                  "app.kubernetes.io/instance=raftkv", "--wait=true"]
+    delete_pvc = [
+        "kubectl",
+        *CTX,
+        "delete",
+        "pvc",
+        "-l",
+        "app.kubernetes.io/instance=raftkv",
+        "--wait=true",
+    ]
     assert kind.calls.index(delete_pvc) > next(
-        i for i, c in enumerate(kind.calls) if c[0] == "kubectl" and c[5] == "cp")
+        i for i, c in enumerate(kind.calls) if c[0] == "kubectl" and c[5] == "cp"
+    )
     uninstall = next(i for i, c in enumerate(kind.calls) if c[:2] == ["helm", "uninstall"])
     assert uninstall < kind.calls.index(delete_pvc) < kind.calls.index(_helm_restore("abc123"))
     assert Path(doc["seeded_from"]).read_bytes() == kind.copy_from.read_bytes()
 
 
 def test_recover_grow_keeps_the_volumes_when_the_copied_backup_is_damaged(
-    kind: OpsRunner, tmp_path: Path,
+    kind: OpsRunner,
+    tmp_path: Path,
 ) -> None:
     kind.pvcs = ["persistentvolumeclaim/data-raft-0"]
     kind.logs["raft-0-check"] = "cluster-id: abc123\n"

@@ -35,13 +35,15 @@ class FakeStatefulSet:
     def run(self, argv: Sequence[str], **kw: Any) -> Completed:
         argv = list(argv)
         self.calls.append(argv)
-        args = argv[len(CTX):]
+        args = argv[len(CTX) :]
         out = ""
         if args[:3] == ["get", "statefulset", "raft"]:
             out = json.dumps({"spec": {"replicas": self.replicas}})
         elif args[:2] == ["get", "pods"]:
-            pods = [{"metadata": {"name": f"raft-{i}"}, "status": {"phase": "Running"}}
-                    for i in range(self.replicas)]
+            pods = [
+                {"metadata": {"name": f"raft-{i}"}, "status": {"phase": "Running"}}
+                for i in range(self.replicas)
+            ]
             out = json.dumps({"items": pods})
         elif args[:2] == ["get", "pvc"]:
             out = f"persistentvolumeclaim/{args[2]}\n" if args[2] in self.pvcs else ""
@@ -54,8 +56,9 @@ class FakeStatefulSet:
 
 
 def _pool(sts: FakeStatefulSet) -> KindPool:
-    backend = KindBackend(KindSettings(release="raftkv", namespace="default", cluster="kind",
-                                       tag="dev"), sts)  # type: ignore[arg-type]
+    backend = KindBackend(
+        KindSettings(release="raftkv", namespace="default", cluster="kind", tag="dev"), sts
+    )  # type: ignore[arg-type]
     backend.forwards = _Forwards()  # type: ignore[assignment]
     return KindPool(backend, wait_s=5)
 
@@ -74,8 +77,11 @@ class _Forwards:
 
 
 def _conf(removed: tuple[str, ...] = ()) -> Config:
-    return Config(members=tuple({"id": f"raft-{i}", "role": "voter"} for i in range(3)),
-                  config_index=5, removed=removed)
+    return Config(
+        members=tuple({"id": f"raft-{i}", "role": "voter"} for i in range(3)),
+        config_index=5,
+        removed=removed,
+    )
 
 
 def test_scale_up_adds_the_next_ordinal_and_reaches_it_through_a_port_forward() -> None:

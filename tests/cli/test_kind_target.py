@@ -52,8 +52,15 @@ DIGEST = "sha256:" + "d" * 64
 BUILD = [str(ROOT / "images" / "build.sh"), "--python", sys.executable]
 GET_PODS = ["kubectl", *CTX, "get", "pods", "-l", SELECTOR, "-o", "json"]
 GET_NODES = ["kubectl", *CTX, "get", "nodes", "-o", "json"]
-DOCKER_PS = ["docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster=raftkv",
-             "--format", "{{.Names}} {{.State}}"]
+DOCKER_PS = [
+    "docker",
+    "ps",
+    "-a",
+    "--filter",
+    "label=io.x-k8s.kind.cluster=raftkv",
+    "--format",
+    "{{.Names}} {{.State}}",
+]
 
 
 class Relay:
@@ -124,8 +131,11 @@ class RecordingRunner:
 
     nodes: RealCluster
     missing: set[str] = field(default_factory=set)
-    workers: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        n: {} for n in ("raftkv-worker", "raftkv-worker2", "raftkv-worker3", "raftkv-worker4")})
+    workers: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            n: {} for n in ("raftkv-worker", "raftkv-worker2", "raftkv-worker3", "raftkv-worker4")
+        }
+    )
     node_ready: dict[str, bool] = field(default_factory=dict)
     ready_after: dict[str, int] = field(default_factory=dict)  # node: `get nodes` calls until Ready
     node_polls: int = 0
@@ -155,22 +165,32 @@ class RecordingRunner:
         local, _, remote = args[7].partition(":")
         assert remote == "8000" and args[8:] == ["--address", "127.0.0.1"]
         if pod in self.forward_fails:
-            proc = FakeProc(io.StringIO(f'error: unable to forward port because pod is not '
-                                        f'running. Current status=Pending ({pod})\n'), exit_code=1)
+            proc = FakeProc(
+                io.StringIO(
+                    f"error: unable to forward port because pod is not "
+                    f"running. Current status=Pending ({pod})\n"
+                ),
+                exit_code=1,
+            )
         else:
             target = int(self.nodes.url(pod).rsplit(":", 1)[1])
             try:
                 relay = Relay(int(local), target)
             except OSError as err:  # what kubectl prints when its port is taken
-                proc = FakeProc(io.StringIO(
-                    f"Unable to listen on port {local}: Listeners failed to create with the "
-                    f"following errors: [unable to create listener: Error listen tcp4 "
-                    f"127.0.0.1:{local}: bind: {err.strerror.lower()}]\n"
-                    f"error: unable to listen on any of the requested ports: [{{{local} 8000}}]\n"
-                ), exit_code=1)
+                proc = FakeProc(
+                    io.StringIO(
+                        f"Unable to listen on port {local}: Listeners failed to create with the "
+                        f"following errors: [unable to create listener: Error listen tcp4 "
+                        f"127.0.0.1:{local}: bind: {err.strerror.lower()}]\n"
+                        "error: unable to listen on any of the requested ports: "
+                        f"[{{{local} 8000}}]\n"
+                    ),
+                    exit_code=1,
+                )
             else:
-                proc = FakeProc(io.StringIO(f"Forwarding from 127.0.0.1:{local} -> 8000\n"),
-                                relay=relay)
+                proc = FakeProc(
+                    io.StringIO(f"Forwarding from 127.0.0.1:{local} -> 8000\n"), relay=relay
+                )
         self.spawned.append(proc)
         return proc
 
@@ -209,21 +229,34 @@ class RecordingRunner:
             ready = self.node_ready.get(name, True)
             spec = dict(extra)
             if not ready:  # what the node lifecycle controller adds
-                spec["taints"] = [*spec.get("taints", []), {
-                    "key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
-            return {"metadata": {"name": name}, "spec": spec,
-                    "status": {"conditions": [{"type": "Ready",
-                                               "status": "True" if ready else "Unknown"}]}}
+                spec["taints"] = [
+                    *spec.get("taints", []),
+                    {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"},
+                ]
+            return {
+                "metadata": {"name": name},
+                "spec": spec,
+                "status": {
+                    "conditions": [{"type": "Ready", "status": "True" if ready else "Unknown"}]
+                },
+            }
 
-        cp = node("raftkv-control-plane", {"taints": [
-            {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]})
+        cp = node(
+            "raftkv-control-plane",
+            {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]},
+        )
         return json.dumps({"items": [cp, *(node(n, e) for n, e in self.workers.items())]})
 
     def _release_pods(self) -> str:
         left = self.release_pods_left.pop(0) if self.release_pods_left else 0
-        items = [{"metadata": {"name": f"raft-{i}", "deletionTimestamp": "now"},
-                  "spec": {"nodeName": NODES[f"raft-{i}"]}, "status": {"phase": "Running"}}
-                 for i in range(left)]
+        items = [
+            {
+                "metadata": {"name": f"raft-{i}", "deletionTimestamp": "now"},
+                "spec": {"nodeName": NODES[f"raft-{i}"]},
+                "status": {"phase": "Running"},
+            }
+            for i in range(left)
+        ]
         return json.dumps({"items": items})
 
     def _pod_on(self, node: str) -> str:
@@ -241,8 +274,15 @@ class RecordingRunner:
     def _back(self, pod: str) -> None:
         self.nodes.bring_up(pod)  # (every replica was down: the leader kept its place)
 
-    def run(self, argv: Sequence[str], *, check: bool = True, stream: bool = False,
-            timeout: float | None = None, cwd: str | None = None) -> Completed:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        stream: bool = False,
+        timeout: float | None = None,
+        cwd: str | None = None,
+    ) -> Completed:
         args = list(argv)
         self.calls.append(args)
         out = ""
@@ -269,9 +309,21 @@ class RecordingRunner:
             self.hosts[args[2]] = "running"
             self.nodes.bring_up(self._pod_on(args[2]))
         elif args[5:8] == ["get", "statefulset", "raft"]:
-            out = json.dumps({"spec": {"serviceName": "raft-service", "replicas": 3, "template": {
-                "spec": {"containers": [{"name": "raftkv",
-                                         "image": f"localhost:5001/raftkv@{DIGEST}"}]}}}})
+            out = json.dumps(
+                {
+                    "spec": {
+                        "serviceName": "raft-service",
+                        "replicas": 3,
+                        "template": {
+                            "spec": {
+                                "containers": [
+                                    {"name": "raftkv", "image": f"localhost:5001/raftkv@{DIGEST}"}
+                                ]
+                            }
+                        },
+                    }
+                }
+            )
         elif args[5:6] == ["run"]:
             self.pod_phases = ["Pending", "Running", "Succeeded"]
         elif args[5:7] == ["get", "pod"]:
@@ -309,13 +361,31 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def helm_install(tag: str, *extra: str, digest: str = DIGEST, anti: str = "hard") -> list[str]:
-    return ["helm", "upgrade", "--install", "raftkv", str(ROOT / "helm" / "raftkv"),
-            "--create-namespace",
-            "--set", "image.repository=localhost:5001/raftkv", "--set", f"image.tag={tag}",
-            "--set", f"image.digest={digest}",
-            "--set", "image.pullPolicy=Always", "--set", "client.kind=Job",
-            "--set", f"antiAffinity={anti}", *extra,
-            "--wait", "--timeout", "10m", *HELM_CTX]
+    return [
+        "helm",
+        "upgrade",
+        "--install",
+        "raftkv",
+        str(ROOT / "helm" / "raftkv"),
+        "--create-namespace",
+        "--set",
+        "image.repository=localhost:5001/raftkv",
+        "--set",
+        f"image.tag={tag}",
+        "--set",
+        f"image.digest={digest}",
+        "--set",
+        "image.pullPolicy=Always",
+        "--set",
+        "client.kind=Job",
+        "--set",
+        f"antiAffinity={anti}",
+        *extra,
+        "--wait",
+        "--timeout",
+        "10m",
+        *HELM_CTX,
+    ]
 
 
 # ------------------------------------------------------------------ image, chart, worker check
@@ -339,8 +409,14 @@ def test_build_push_install_commands_deploy_by_digest(kind: RecordingRunner) -> 
         [*BUILD, "localhost:5001/raftkv:t1"],
         ["docker", "push", "localhost:5001/raftkv:t1"],
         GET_NODES,  # the worker check
-        ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}",
-         "localhost:5001/raftkv:t1"],  # install alone: the digest docker recorded at the push
+        [
+            "docker",
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RepoDigests}}",
+            "localhost:5001/raftkv:t1",
+        ],  # install alone: the digest docker recorded at the push
         helm_install("t1", "--set", "replicaCount=3"),
     ]
 
@@ -372,8 +448,14 @@ def test_up_runs_the_cluster_script_then_builds_pushes_installs_by_digest(
         GET_NODES,
         helm_install("v2"),  # the digest the push printed: a rebuilt tag rolls out
     ]
-    assert kind.calls[6] == ["kubectl", *CTX, "rollout", "status", "statefulset/raft",
-                             "--timeout=300s"]
+    assert kind.calls[6] == [
+        "kubectl",
+        *CTX,
+        "rollout",
+        "status",
+        "statefulset/raft",
+        "--timeout=300s",
+    ]
     assert GET_PODS in kind.calls
     assert "leader raft-0" in out and "raftkv-worker2" in out
     assert "raftctl put greeting hello --target kind" in out
@@ -407,27 +489,36 @@ def test_up_refuses_too_few_workers_for_the_hard_anti_affinity(
     code, _, err = invoke("up")
     assert code == 1
     errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert errors == [(
-        f"error: kind cluster 'raftkv' has {workers} schedulable worker node(s) for 3 replicas, "
-        "and the chart's hard anti-affinity puts each replica on its own node: use a cluster "
-        "with at least 3 workers (`--kind-cluster NAME`; ./kind-with-registry.sh --name NAME "
-        "makes 4), or `--anti-affinity soft`")]
+    assert errors == [
+        (
+            f"error: kind cluster 'raftkv' has {workers} schedulable worker node(s) "
+            "for 3 replicas, and the chart's hard anti-affinity puts each replica on its own "
+            "node: use a cluster with at least 3 workers (`--kind-cluster NAME`; "
+            "./kind-with-registry.sh --name NAME "
+            "makes 4), or `--anti-affinity soft`"
+        )
+    ]
     assert not any("build.sh" in c[0] or c[0] == "helm" for c in kind.calls)
 
 
 def test_cordoned_tainted_and_unready_nodes_do_not_count(kind: RecordingRunner) -> None:
-    kind.workers = {"raftkv-worker": {}, "raftkv-worker2": {"unschedulable": True},
-                    "raftkv-worker3": {"taints": [{"key": "x", "effect": "NoExecute"}]},
-                    "raftkv-worker4": {"taints": [{"key": "y", "effect": "PreferNoSchedule"}]},
-                    "raftkv-worker5": {}}
+    kind.workers = {
+        "raftkv-worker": {},
+        "raftkv-worker2": {"unschedulable": True},
+        "raftkv-worker3": {"taints": [{"key": "x", "effect": "NoExecute"}]},
+        "raftkv-worker4": {"taints": [{"key": "y", "effect": "PreferNoSchedule"}]},
+        "raftkv-worker5": {},
+    }
     kind.node_ready = {"raftkv-worker5": False}
     nodes = json.loads(kind._nodes())["items"]
     assert schedulable_nodes(nodes) == ["raftkv-worker", "raftkv-worker4"]
     assert starting_nodes(nodes) == ["raftkv-worker5"]  # NotReady: may still come
     code, _, err = invoke("install", "--replicas", "3")
     assert code == 1
-    assert ("error: kind cluster 'raftkv' has 2 schedulable worker node(s) (1 more not Ready "
-            "after 0.3s: raftkv-worker5) for 3 replicas") in err
+    assert (
+        "error: kind cluster 'raftkv' has 2 schedulable worker node(s) (1 more not Ready "
+        "after 0.3s: raftkv-worker5) for 3 replicas"
+    ) in err
     assert invoke("install", "--replicas", "1")[0] == 0  # one replica needs one node
 
 
@@ -437,8 +528,10 @@ def test_the_worker_check_waits_for_new_workers_to_be_ready(kind: RecordingRunne
     kind.ready_after = {"raftkv-worker2": 3, "raftkv-worker3": 4}
     code, _, err = invoke("install")
     assert code == 0, err
-    assert "waiting for worker node(s) raftkv-worker2, raftkv-worker3, raftkv-worker4 to be Ready" \
+    assert (
+        "waiting for worker node(s) raftkv-worker2, raftkv-worker3, raftkv-worker4 to be Ready"
         in err
+    )
     assert kind.calls.count(GET_NODES) == 5  # Ready after the 4th and 5th look
     assert kind.calls[-1][0] == "helm"
 
@@ -457,13 +550,44 @@ def test_the_default_kind_cluster_is_raftkv_and_names_pass_through(
     kind: RecordingRunner,
 ) -> None:
     assert options.Globals().kind_cluster == KindSettings().cluster == "raftkv"
-    result = cli.invoke(app, ["down", "--target", "kind", "--name", "kv2", "--namespace", "prod",
-                              "--kind-cluster", "lab"])
+    result = cli.invoke(
+        app,
+        [
+            "down",
+            "--target",
+            "kind",
+            "--name",
+            "kv2",
+            "--namespace",
+            "prod",
+            "--kind-cluster",
+            "lab",
+        ],
+    )
     assert result.exit_code == 0
-    assert kind.calls[0] == ["helm", "uninstall", "kv2", "--wait", "--kube-context", "kind-lab",
-                             "--namespace", "prod"]
-    assert kind.calls[1] == ["kubectl", "--context", "kind-lab", "--namespace", "prod", "get",
-                             "pods", "-l", "app.kubernetes.io/instance=kv2", "-o", "json"]
+    assert kind.calls[0] == [
+        "helm",
+        "uninstall",
+        "kv2",
+        "--wait",
+        "--kube-context",
+        "kind-lab",
+        "--namespace",
+        "prod",
+    ]
+    assert kind.calls[1] == [
+        "kubectl",
+        "--context",
+        "kind-lab",
+        "--namespace",
+        "prod",
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/instance=kv2",
+        "-o",
+        "json",
+    ]
 
 
 # ------------------------------------------------------------------ port-forward transport
@@ -483,8 +607,24 @@ def test_kv_goes_through_one_port_forward_per_pod_stopped_after(kind: RecordingR
 
 # Keys the API server's proxy would have rewritten (path cleaning) or refused (kubectl proxy's
 # default reject rule ^.*/exec|attach...): through port-forward each is its own key.
-ODD_KEYS = ["x/../y", "a//b", "/lead", "trail/", "execution-log", "attach", "exec/x", "..", ".",
-            "pct%41", "tag#frag", "q?x", "ün", "sp ace", "a/./b", "%2F"]
+ODD_KEYS = [
+    "x/../y",
+    "a//b",
+    "/lead",
+    "trail/",
+    "execution-log",
+    "attach",
+    "exec/x",
+    "..",
+    ".",
+    "pct%41",
+    "tag#frag",
+    "q?x",
+    "ün",
+    "sp ace",
+    "a/./b",
+    "%2F",
+]
 
 
 def test_keys_the_api_server_proxy_would_rewrite_reach_the_node_unchanged(
@@ -494,7 +634,8 @@ def test_keys_the_api_server_proxy_would_rewrite_reach_the_node_unchanged(
         code, _, err = invoke("put", key, f"v{i}")
         assert code == 0, (key, err)
     assert {k: v for k, (v, _) in kind.nodes.store.items()} == {
-        k: f"v{i}" for i, k in enumerate(ODD_KEYS)}
+        k: f"v{i}" for i, k in enumerate(ODD_KEYS)
+    }
     for i, key in enumerate(ODD_KEYS):
         code, out, err = invoke("get", key)
         assert (code, out) == (0, f"v{i}\n"), (key, err)
@@ -509,13 +650,16 @@ def backend(kind: RecordingRunner) -> Iterator[KindBackend]:
         b.close()
 
 
-_keys = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40) | \
-    st.lists(st.sampled_from(["", ".", "..", "exec", "attach", "%", "#", "?", "a", "ü", "/"]),
-             min_size=1, max_size=6).map("/".join).filter(bool)
+_keys = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40) | st.lists(
+    st.sampled_from(["", ".", "..", "exec", "attach", "%", "#", "?", "a", "ü", "/"]),
+    min_size=1,
+    max_size=6,
+).map("/".join).filter(bool)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(key=_keys)
 def test_every_key_is_the_same_key_through_the_kind_transport(
     backend: KindBackend, kind: RecordingRunner, key: str
@@ -560,8 +704,7 @@ def test_a_port_taken_before_kubectl_binds_it_is_replaced(
     squatter.bind(("127.0.0.1", 0))
     squatter.listen()
     taken = squatter.getsockname()[1]
-    picks = iter([taken, portforward.free_port(), portforward.free_port(),
-                  portforward.free_port()])
+    picks = iter([taken, portforward.free_port(), portforward.free_port(), portforward.free_port()])
     monkeypatch.setattr(portforward, "free_port", lambda: next(picks))
     try:
         urls = {r.id: r.url for r in backend.replicas()}
@@ -600,9 +743,11 @@ def test_a_forward_that_fails_is_named_in_one_line(kind: RecordingRunner) -> Non
     kind.forward_fails = set(NODES)
     code, _, err = invoke("put", "k", "v")
     assert code == 1
-    assert err.strip() == ("error: `kubectl port-forward` to raft-0 failed: error: unable to "
-                           "forward port because pod is not running. Current status=Pending "
-                           "(raft-0)")
+    assert err.strip() == (
+        "error: `kubectl port-forward` to raft-0 failed: error: unable to "
+        "forward port because pod is not running. Current status=Pending "
+        "(raft-0)"
+    )
     assert kind.nodes.store == {}
 
 
@@ -614,9 +759,11 @@ def test_requests_go_to_the_leader_first_and_dead_pods_last(
     kind.hosts["raftkv-worker"] = "paused"  # raft-0, first by name, is frozen
     ordered = request_order(backend.replicas())
     assert [r.id for r in ordered] == ["raft-2", "raft-1", "raft-0"]
-    unknown = [Replica("a", "http://127.0.0.1:1", node_ready=None),
-               Replica("b", "http://127.0.0.1:1", node_ready=False),
-               Replica("c", "http://127.0.0.1:1", state="restarting")]
+    unknown = [
+        Replica("a", "http://127.0.0.1:1", node_ready=None),
+        Replica("b", "http://127.0.0.1:1", node_ready=False),
+        Replica("c", "http://127.0.0.1:1", state="restarting"),
+    ]
     assert [r.id for r in request_order(unknown, timeout=0.2)] == ["a", "b", "c"]
 
 
@@ -654,8 +801,9 @@ def test_status_shows_pod_node_pod_ip_and_readiness(kind: RecordingRunner) -> No
     code, out, _ = invoke("status", "-o", "json")
     assert code == 0
     doc = json.loads(out)
-    assert [(r["pod"], r["node"], r["pod_ip"], r["pod_ready"], r["node_ready"])
-            for r in doc["replicas"]] == [
+    assert [
+        (r["pod"], r["node"], r["pod_ip"], r["pod_ready"], r["node_ready"]) for r in doc["replicas"]
+    ] == [
         ("raft-0", "raftkv-worker", "10.244.1.7", True, True),
         ("raft-1", "raftkv-worker2", "10.244.2.7", True, True),
         ("raft-2", "raftkv-worker3", "10.244.3.7", True, True),
@@ -676,8 +824,18 @@ def test_kill_leader_sigkills_the_container_process_and_keeps_the_pod(
 ) -> None:
     code, out, err = invoke("chaos", "kill-leader", "-o", "json")
     assert code == 0, err
-    inspect = ["docker", "exec", "raftkv-worker", "crictl", "inspect", "--output",
-               "go-template", "--template", "{{.info.pid}}", "cid0"]
+    inspect = [
+        "docker",
+        "exec",
+        "raftkv-worker",
+        "crictl",
+        "inspect",
+        "--output",
+        "go-template",
+        "--template",
+        "{{.info.pid}}",
+        "cid0",
+    ]
     kill = ["docker", "exec", "raftkv-worker", "sh", "-c", "kill -9 4100"]
     assert inspect in kind.calls and kill in kind.calls
     assert kind.calls.index(inspect) + 1 == kind.calls.index(kill)
@@ -716,8 +874,16 @@ def test_delete_pod_is_its_own_fault(kind: RecordingRunner) -> None:
     kind.calls.clear()
     code, out, err = invoke("chaos", "delete-pod", "--force", "-o", "json")
     assert code == 0, err
-    assert ["kubectl", *CTX, "delete", "pod", "raft-0", "--wait=false", "--force",
-            "--grace-period=0"] in kind.calls
+    assert [
+        "kubectl",
+        *CTX,
+        "delete",
+        "pod",
+        "raft-0",
+        "--wait=false",
+        "--force",
+        "--grace-period=0",
+    ] in kind.calls
     result = cli.invoke(app, ["chaos", "delete-pod"])
     assert result.exit_code == 2 and "delete-pod needs --target kind" in result.stderr
 
@@ -787,8 +953,16 @@ def test_down_waits_until_the_pods_are_gone(kind: RecordingRunner) -> None:
     kind.release_pods_left = [3, 2, 1]
     code, out, err = invoke("down")
     assert code == 0, err
-    podlist = ["kubectl", *CTX, "get", "pods", "-l", "app.kubernetes.io/instance=raftkv", "-o",
-               "json"]
+    podlist = [
+        "kubectl",
+        *CTX,
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/instance=raftkv",
+        "-o",
+        "json",
+    ]
     assert kind.calls == [["helm", "uninstall", "raftkv", "--wait", *HELM_CTX]] + [podlist] * 4
     assert "pods gone after" in out
 
@@ -798,9 +972,11 @@ def test_down_says_which_pods_are_left_at_its_timeout(kind: RecordingRunner) -> 
     code, _, err = invoke("down", "--timeout", "0.2", "--purge")
     assert code == 1
     error = next(ln for ln in err.splitlines() if ln.startswith("error:"))
-    assert error.startswith("error: release raftkv uninstalled, but after 0.2s these pods are "
-                            "still there: raft-0 (Terminating on raftkv-worker), "
-                            "raft-1 (Terminating on raftkv-worker2);")
+    assert error.startswith(
+        "error: release raftkv uninstalled, but after 0.2s these pods are "
+        "still there: raft-0 (Terminating on raftkv-worker), "
+        "raft-1 (Terminating on raftkv-worker2);"
+    )
     assert "the PVCs were not deleted" in err
     assert not any("pvc" in c for c in kind.calls)
 
@@ -808,8 +984,15 @@ def test_down_says_which_pods_are_left_at_its_timeout(kind: RecordingRunner) -> 
 def test_down_purge(kind: RecordingRunner) -> None:
     assert invoke("down", "--purge")[0] == 0
     assert kind.calls[-2:] == [
-        ["kubectl", *CTX, "delete", "pvc", "-l", "app.kubernetes.io/instance=raftkv",
-         "--ignore-not-found"],
+        [
+            "kubectl",
+            *CTX,
+            "delete",
+            "pvc",
+            "-l",
+            "app.kubernetes.io/instance=raftkv",
+            "--ignore-not-found",
+        ],
         ["kubectl", *CTX, "delete", "secret", "raftkv-token", "--ignore-not-found"],
     ]
 
@@ -820,33 +1003,69 @@ def test_bench_says_it_measures_through_port_forward(kind: RecordingRunner) -> N
     assert "measures from this machine through `kubectl port-forward`" in " ".join(err.split())
 
 
-BENCH_DOC = {"clients": 4, "duration_s": 2.0, "read_ratio": 0.5, "value_size": 64, "ops": 300,
-             "ops_per_s": 150.0, "writes": 100, "writes_per_s": 50.0, "reads": 200,
-             "reads_per_s": 100.0, "errors": 0, "last_error": None,
-             "write_latency_ms": {"p50": 2.1, "p90": 3.0, "p99": 4.0, "max": 5.0},
-             "read_latency_ms": {"p50": 1.1, "p90": 2.0, "p99": 3.0, "max": 4.0}}
+BENCH_DOC = {
+    "clients": 4,
+    "duration_s": 2.0,
+    "read_ratio": 0.5,
+    "value_size": 64,
+    "ops": 300,
+    "ops_per_s": 150.0,
+    "writes": 100,
+    "writes_per_s": 50.0,
+    "reads": 200,
+    "reads_per_s": 100.0,
+    "errors": 0,
+    "last_error": None,
+    "write_latency_ms": {"p50": 2.1, "p90": 3.0, "p99": 4.0, "max": 5.0},
+    "read_latency_ms": {"p50": 1.1, "p90": 2.0, "p99": 3.0, "max": 4.0},
+}
 
 
 def test_bench_in_cluster_runs_a_pod_of_the_node_image(
     kind: RecordingRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kind_module, "POD_POLL_S", 0.01)
-    kind.pod_log = ("  1.0/2s  ops=150  150 ops/s  writes=50 reads=100 errors=0\n"
-                    + json.dumps(BENCH_DOC, indent=2) + "\n")
+    kind.pod_log = (
+        "  1.0/2s  ops=150  150 ops/s  writes=50 reads=100 errors=0\n"
+        + json.dumps(BENCH_DOC, indent=2)
+        + "\n"
+    )
     code, out, err = invoke("bench", "--in-cluster", "-c", "4", "-d", "2", "-o", "json")
     assert code == 0, err
     assert json.loads(out) == BENCH_DOC
     run = next(c for c in kind.calls if c[5:6] == ["run"])
     name = run[6]
     assert name.startswith("raftkv-bench-")
-    endpoints = ("http://raft-0.raft-service:8000,http://raft-1.raft-service:8000,"
-                 "http://raft-2.raft-service:8000")
-    assert run == ["kubectl", *CTX, "run", name, f"--image=localhost:5001/raftkv@{DIGEST}",
-                   "--restart=Never", "--image-pull-policy=IfNotPresent",
-                   "--labels=app.kubernetes.io/instance=raftkv,app.kubernetes.io/component=bench",
-                   "--command", "--", "raftctl", "bench", "--endpoints", endpoints,
-                   "--clients", "4", "--duration", "2", "--read-ratio", "0.5",
-                   "--value-size", "64", "--output", "json"]
+    endpoints = (
+        "http://raft-0.raft-service:8000,http://raft-1.raft-service:8000,"
+        "http://raft-2.raft-service:8000"
+    )
+    assert run == [
+        "kubectl",
+        *CTX,
+        "run",
+        name,
+        f"--image=localhost:5001/raftkv@{DIGEST}",
+        "--restart=Never",
+        "--image-pull-policy=IfNotPresent",
+        "--labels=app.kubernetes.io/instance=raftkv,app.kubernetes.io/component=bench",
+        "--command",
+        "--",
+        "raftctl",
+        "bench",
+        "--endpoints",
+        endpoints,
+        "--clients",
+        "4",
+        "--duration",
+        "2",
+        "--read-ratio",
+        "0.5",
+        "--value-size",
+        "64",
+        "--output",
+        "json",
+    ]
     assert kind.calls[-3:] == [
         ["kubectl", *CTX, "get", "pod", name, "-o", "jsonpath={.status.phase}"],
         ["kubectl", *CTX, "logs", name],
@@ -873,7 +1092,8 @@ def test_bench_in_cluster_failure_is_one_line_and_the_pod_is_deleted(
     assert code == 1
     assert [ln for ln in err.splitlines() if ln.startswith("error:")] == [
         f"error: pod {kind.calls[-1][7]} failed: error: no replica answers at "
-        "http://raft-0.raft-service:8000"]
+        "http://raft-0.raft-service:8000"
+    ]
     assert kind.calls[-1][5:7] == ["delete", "pod"]
     result = cli.invoke(app, ["bench", "--in-cluster"])
     assert result.exit_code == 2 and "--in-cluster needs --target kind" in result.stderr
@@ -894,8 +1114,10 @@ def test_missing_tool_is_named(kind: RecordingRunner, tool: str) -> None:
     kind.missing = {tool}
     code, _, err = invoke("up")
     assert code == 1
-    assert err.strip() == (f"error: {tool} not found on PATH (needed to run raftkv on kind): "
-                           f"install {tool} and try again")
+    assert err.strip() == (
+        f"error: {tool} not found on PATH (needed to run raftkv on kind): "
+        f"install {tool} and try again"
+    )
     assert kind.calls == []
 
 
@@ -919,10 +1141,12 @@ def test_real_port_forward_process_lifecycle(tmp_path: Any) -> None:
     from raftctl.shell import SubprocessRunner
 
     script = tmp_path / "kubectl"
-    script.write_text("#!/bin/sh\n"
-                      'case "$6" in pod/bad) echo "error: pod bad not found" >&2; exit 1;; esac\n'
-                      'echo "Forwarding from 127.0.0.1:${7%%:*} -> 8000"\n'
-                      "exec sleep 30\n")
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$6" in pod/bad) echo "error: pod bad not found" >&2; exit 1;; esac\n'
+        'echo "Forwarding from 127.0.0.1:${7%%:*} -> 8000"\n'
+        "exec sleep 30\n"
+    )
     script.chmod(0o755)
     fw = portforward.PortForwards(SubprocessRunner(), [str(script), *CTX])
     try:
@@ -951,13 +1175,19 @@ def test_helpers_die_with_raftctl_even_when_it_is_sigkilled() -> None:
 
     from tests.support.waiting import wait_until
 
-    code = ("import sys, time\n"
-            "from raftctl.shell import SubprocessRunner\n"
-            "p = SubprocessRunner().spawn(['sleep', '60'])\n"
-            "print(p.pid, flush=True)\n"
-            "time.sleep(60)\n")
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import sys, time\n"
+        "from raftctl.shell import SubprocessRunner\n"
+        "p = SubprocessRunner().spawn(['sleep', '60'])\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     child = 0
     try:
         assert parent.stdout is not None

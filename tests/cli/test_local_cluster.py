@@ -73,15 +73,19 @@ def test_status_table_and_json(local: Local) -> None:
     assert doc["healthy"] is True and doc["leader"] in ("raft-0", "raft-1", "raft-2")
     leaders = [r for r in doc["replicas"] if r["role"] == "leader"]
     assert [r["id"] for r in leaders] == [doc["leader"]]
-    assert all(r["lag"] is not None and r["url"].startswith("http://127.0.0.1:")
-               for r in doc["replicas"])
+    assert all(
+        r["lag"] is not None and r["url"].startswith("http://127.0.0.1:") for r in doc["replicas"]
+    )
 
 
 def test_status_watch_streams_json_documents(local: Local) -> None:
     env = {**os.environ, **local.env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "raftctl", "status", "--watch", "--interval", "0.2", "-o", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert proc.stdout is not None
@@ -103,7 +107,9 @@ def test_put_get_delete_list(local: Local) -> None:
     assert (got.returncode, got.stdout) == (0, "red\n")
     listed = local.json("list", "--prefix", "fruit/")
     assert [(i["key"], i["value"]) for i in listed["items"]] == [
-        ("fruit/apple", "red"), ("fruit/banana", "yellow")]
+        ("fruit/apple", "red"),
+        ("fruit/banana", "yellow"),
+    ]
     limited = local.json("list", "--prefix", "fruit/", "--limit", "1")
     assert limited["count"] == 1 and limited["truncated"] is True
     res = local.cli("list", "--prefix", "fruit/", "--limit", "1")
@@ -120,8 +126,10 @@ def test_helpful_errors_are_one_line_exit_1(local: Local) -> None:
         (("delete", "no/such/key"), "error: key not found: no/such/key"),
         (("chaos", "stop-node", "raft-7"), "error: unknown replica 'raft-7'"),
         (("logs", "raft-7"), "error: unknown replica 'raft-7'"),
-        (("put", "fruit/apple", "x", "--prev-value", "red"),
-         "error: compare-and-set failed on fruit/apple: current value is 'green'"),
+        (
+            ("put", "fruit/apple", "x", "--prev-value", "red"),
+            "error: compare-and-set failed on fruit/apple: current value is 'green'",
+        ),
     ):
         res = local.sh(*args)
         assert res.returncode == 1, (args, res.stderr)
@@ -144,8 +152,11 @@ def test_verify_sequential(local: Local) -> None:
     assert res.exit_code == 0, res.stdout + res.stderr
     lines = res.stdout.strip().splitlines()
     assert lines[-1].startswith("PASS: ")
-    assert all("index=" in ln and "term=" in ln and "leader=raft-" in ln
-               for ln in lines if ln.startswith("["))
+    assert all(
+        "index=" in ln and "term=" in ln and "leader=raft-" in ln
+        for ln in lines
+        if ln.startswith("[")
+    )
 
 
 def test_verify_in_endpoints_mode_like_the_client_pod(local: Local) -> None:
@@ -190,8 +201,14 @@ def test_chaos_kill_leader(local: Local) -> None:
 def test_chaos_kill_leader_table(local: Local) -> None:
     res = local.cli("chaos", "kill-leader")
     assert res.exit_code == 0, res.stderr
-    for label in ("old leader", "new leader", "term change", "new leader elected after",
-                  "next acknowledged write after", "killed replica back and caught up after"):
+    for label in (
+        "old leader",
+        "new leader",
+        "term change",
+        "new leader elected after",
+        "next acknowledged write after",
+        "killed replica back and caught up after",
+    ):
         assert label in res.stdout
     wait_until(lambda: _healthy(local), 30, "cluster healthy after kill-leader")
 
@@ -216,8 +233,11 @@ def test_chaos_stop_node_and_restore(local: Local) -> None:
     assert restored["caught_up_s"][victim] is not None
     assert proc_state(pids[victim]) != "T"
     wait_until(lambda: _healthy(local), 30, "cluster healthy after restore")
-    for key, value in (("survivor/stop", "before-stop"), ("survivor/during-stop", "x"),
-                       ("survivor/kill", "before-kill")):
+    for key, value in (
+        ("survivor/stop", "before-stop"),
+        ("survivor/during-stop", "x"),
+        ("survivor/kill", "before-kill"),
+    ):
         assert local.cli("get", key).stdout == value + "\n"
     # nothing left to restore
     assert "nothing to restore" in local.cli("chaos", "restore").stdout

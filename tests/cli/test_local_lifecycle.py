@@ -109,13 +109,16 @@ def test_pids_of_other_programs_are_never_trusted(local: Local) -> None:
         state.mkdir(parents=True)
         # same PID as the stranger, but the start time of some earlier process
         fake = {"pid": stranger.pid, "start": ident.start - 1}
-        write_json(state / "supervisor.json",
-                   {"supervisor": fake, "replicas": {"raft-0": fake, "raft-1": fake}})
+        write_json(
+            state / "supervisor.json",
+            {"supervisor": fake, "replicas": {"raft-0": fake, "raft-1": fake}},
+        )
         # and the stranger's true identity as a "supervisor": right PID and start, wrong program
         res = local.sh("status")
         assert res.returncode == 1
-        write_json(state / "supervisor.json", {"supervisor": {"pid": ident.pid,
-                                                              "start": ident.start}})
+        write_json(
+            state / "supervisor.json", {"supervisor": {"pid": ident.pid, "start": ident.start}}
+        )
         res = local.sh("up", "--timeout", "90")
         assert res.returncode == 0, res.stderr
         assert stranger.poll() is None  # still alive: never signalled
@@ -130,8 +133,11 @@ def test_supervisor_restarts_a_replica_that_dies(local: Local) -> None:
     rt = local.backend.runtime()
     victim = rt.replicas["raft-1"]
     os.killpg(victim.pid, signal.SIGKILL)  # our own replica's process group
-    wait_until(lambda: local.backend.runtime().replicas.get("raft-1") not in (None, victim),
-               20, "raft-1 restarted by the supervisor")
+    wait_until(
+        lambda: local.backend.runtime().replicas.get("raft-1") not in (None, victim),
+        20,
+        "raft-1 restarted by the supervisor",
+    )
     wait_until(lambda: local.sh("status").returncode == 0, 30, "cluster healthy again")
     assert local.backend.runtime().restarts["raft-1"] == 1
 
@@ -167,8 +173,13 @@ def test_base_port_and_a_busy_port(local: Local) -> None:
     assert res.returncode == 0, res.stderr
     urls = [r["url"] for r in local.json("status")["replicas"]]
     assert urls == [f"http://127.0.0.1:{base + i}" for i in range(3)]
-    proc = subprocess.run([sys.executable, "-m", "raftctl", "put", "piped", "-"],
-                          input="from stdin", text=True, capture_output=True,
-                          env={**os.environ, **local.env}, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "raftctl", "put", "piped", "-"],
+        input="from stdin",
+        text=True,
+        capture_output=True,
+        env={**os.environ, **local.env},
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert local.cli("get", "piped").stdout == "from stdin\n"

@@ -109,8 +109,7 @@ def test_recover_from_one_replica_then_grow_back(tmp_path: Path, locals_: list[L
     assert all(n == want for n in _node_items(c))
 
     # or rebuild raft-0..2, every member seeded from raft-0's whole log
-    res = c.sh("recover", "--from", "raft-0", "--replicas", "3", "--yes", "-o", "json",
-               timeout=240)
+    res = c.sh("recover", "--from", "raft-0", "--replicas", "3", "--yes", "-o", "json", timeout=240)
     assert res.returncode == 0, res.stderr
     grown = json.loads(res.stdout)
     assert grown["replicas"] == ["raft-0", "raft-1", "raft-2"]

@@ -32,8 +32,11 @@ def test_scale_up_and_down_through_the_log(local: Local) -> None:
 
     res = local.sh("scale", "5", timeout=240)
     assert res.returncode == 0, res.stderr
-    for needle in ("raft-3: adding as a learner", "raft-3: catching up",
-                   "raft-4: promoting to voter"):
+    for needle in (
+        "raft-3: adding as a learner",
+        "raft-3: catching up",
+        "raft-4: promoting to voter",
+    ):
         assert needle in res.stderr, res.stderr
     conf = local.json("member", "list")
     assert voters(conf) == ["raft-0", "raft-1", "raft-2", "raft-3", "raft-4"]

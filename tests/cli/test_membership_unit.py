@@ -28,20 +28,26 @@ def test_new_ids_are_never_reused() -> None:
 def test_config_parse_rejects_garbage() -> None:
     with pytest.raises(RaftctlError, match="unexpected answer"):
         Config.parse({"nope": 1})
-    c = Config.parse({"members": [{"id": "a", "role": "voter"}], "config_index": 3,
-                      "removed": ["z"]})
+    c = Config.parse(
+        {"members": [{"id": "a", "role": "voter"}], "config_index": 3, "removed": ["z"]}
+    )
     assert c.voters == ["a"] and c.removed == ("z",) and c.to_json()["config_index"] == 3
 
 
 def _spec(ids: list[str], bootstrap: tuple[str, ...] = ()) -> Spec:
     reps = tuple(ReplicaSpec(i, 9000 + n, f"/d/{i}", f"/l/{i}") for n, i in enumerate(ids))
-    return Spec(name="t", replicas=reps, command=("raftkv",), election_ms=500, heartbeat_ms=50,
-                bootstrap=bootstrap)
+    return Spec(
+        name="t",
+        replicas=reps,
+        command=("raftkv",),
+        election_ms=500,
+        heartbeat_ms=50,
+        bootstrap=bootstrap,
+    )
 
 
 def test_only_founders_list_themselves_in_peers() -> None:
-    spec = _spec(["raft-0", "raft-1", "raft-2", "raft-3"], bootstrap=("raft-0", "raft-1",
-                                                                       "raft-2"))
+    spec = _spec(["raft-0", "raft-1", "raft-2", "raft-3"], bootstrap=("raft-0", "raft-1", "raft-2"))
     founder = spec.argv(spec.replicas[0])
     peers = founder[founder.index("--peers") + 1]
     assert peers.split(",") == [f"raft-{i}=http://127.0.0.1:{9000 + i}" for i in range(3)]

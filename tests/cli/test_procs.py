@@ -41,24 +41,35 @@ def test_dead_and_zombie_processes_are_not_alive() -> None:
 
 def test_signal_group_reaches_the_group_and_only_ours() -> None:
     leader = subprocess.Popen(
-        [sys.executable, "-c", "import subprocess,sys,time; "
-         "subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)  # raftkv-test']); "
-         "time.sleep(60)  # raftkv-test"],
+        [
+            sys.executable,
+            "-c",
+            "import subprocess,sys,time; "
+            "subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)  # raftkv-test']); "
+            "time.sleep(60)  # raftkv-test",
+        ],
         process_group=0,
     )
     try:
         ident = ProcId.of(leader.pid)
         assert ident is not None
-        wait_until(lambda: len(group_members(leader.pid, ident.start, "raftkv-test")) == 2, 10,
-                   "child in the group")
+        wait_until(
+            lambda: len(group_members(leader.pid, ident.start, "raftkv-test")) == 2,
+            10,
+            "child in the group",
+        )
         # wrong start time + a leader that is alive: nothing is signalled
-        assert not signal_group(ProcId(leader.pid, ident.start + 10_000), signal.SIGKILL,
-                                marker="no-such-marker")
+        assert not signal_group(
+            ProcId(leader.pid, ident.start + 10_000), signal.SIGKILL, marker="no-such-marker"
+        )
         assert leader.poll() is None
         assert signal_group(ident, signal.SIGKILL)
         leader.wait(timeout=10)
-        wait_until(lambda: not group_members(leader.pid, ident.start, "raftkv-test"), 10,
-                   "the whole group is gone")
+        wait_until(
+            lambda: not group_members(leader.pid, ident.start, "raftkv-test"),
+            10,
+            "the whole group is gone",
+        )
     finally:
         if leader.poll() is None:
             leader.kill()

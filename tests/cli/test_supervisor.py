@@ -17,8 +17,11 @@ from raftctl.backends.local.procs import proc_state, same_process
 from raftctl.backends.local.state import ClusterPaths, ReplicaSpec, Runtime, Spec, write_json
 from tests.support.waiting import wait_until
 
-SLEEPER = (sys.executable, "-c", "import sys, time; print('up', sys.argv[1:7], flush=True); "
-                                 "time.sleep(300)")
+SLEEPER = (
+    sys.executable,
+    "-c",
+    "import sys, time; print('up', sys.argv[1:7], flush=True); time.sleep(300)",
+)
 CRASHER = (sys.executable, "-c", "import sys; sys.exit(3)")
 
 
@@ -28,8 +31,12 @@ def make_spec(root: Path, command: tuple[str, ...], n: int = 2) -> ClusterPaths:
     spec = Spec(
         name="sup",
         replicas=tuple(
-            ReplicaSpec(id=f"raft-{i}", port=20000 + i, data_dir=str(paths.data / f"raft-{i}"),
-                        log_file=str(paths.logs / f"raft-{i}.log"))
+            ReplicaSpec(
+                id=f"raft-{i}",
+                port=20000 + i,
+                data_dir=str(paths.data / f"raft-{i}"),
+                log_file=str(paths.logs / f"raft-{i}.log"),
+            )
             for i in range(n)
         ),
         command=command,
@@ -44,12 +51,21 @@ def make_spec(root: Path, command: tuple[str, ...], n: int = 2) -> ClusterPaths:
 def start(tmp_path: Path) -> Iterator[object]:
     procs: list[tuple[subprocess.Popen[bytes], ClusterPaths]] = []
 
-    def _start(command: tuple[str, ...], n: int = 2) -> tuple[subprocess.Popen[bytes],
-                                                             ClusterPaths]:
+    def _start(
+        command: tuple[str, ...], n: int = 2
+    ) -> tuple[subprocess.Popen[bytes], ClusterPaths]:
         paths = make_spec(tmp_path / f"c{len(procs)}", command, n)
         with open(paths.supervisor_log, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "raftctl.backends.local.supervisor",
-                                     str(paths.root), "--foreground"], stderr=log)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "raftctl.backends.local.supervisor",
+                    str(paths.root),
+                    "--foreground",
+                ],
+                stderr=log,
+            )
         procs.append((proc, paths))
         return proc, paths
 
@@ -77,8 +93,11 @@ def test_restarts_a_killed_replica_with_the_same_identity(start) -> None:  # typ
     log_file = paths.logs / "raft-1.log"
     wait_until(lambda: "up [" in log_file.read_text(), 20, "raft-1 running")
     os.killpg(first.pid, signal.SIGKILL)
-    wait_until(lambda: Runtime.load(paths.runtime).replicas.get("raft-1") not in (None, first),
-               20, "raft-1 restarted")
+    wait_until(
+        lambda: Runtime.load(paths.runtime).replicas.get("raft-1") not in (None, first),
+        20,
+        "raft-1 restarted",
+    )
     rt = Runtime.load(paths.runtime)
     assert rt.restarts == {"raft-0": 0, "raft-1": 1}
     wait_until(lambda: log_file.read_text().count("up [") == 2, 20, "raft-1 running again")
@@ -103,8 +122,9 @@ def test_leaves_a_frozen_replica_frozen(start) -> None:  # type: ignore[no-untyp
     wait_until(lambda: proc_state(ident.pid) == "T", 10, "replica stopped")
     # Evidence that the supervisor has looked again since the freeze: it restarts raft-1.
     os.killpg(other.pid, signal.SIGKILL)
-    wait_until(lambda: Runtime.load(paths.runtime).restarts.get("raft-1") == 1, 20,
-               "raft-1 restarted")
+    wait_until(
+        lambda: Runtime.load(paths.runtime).restarts.get("raft-1") == 1, 20, "raft-1 restarted"
+    )
     rt = Runtime.load(paths.runtime)
     assert rt.replicas["raft-0"] == ident and rt.restarts["raft-0"] == 0
     assert proc_state(ident.pid) == "T"
@@ -115,12 +135,17 @@ def test_leaves_a_frozen_replica_frozen(start) -> None:  # type: ignore[no-untyp
 
 def test_crash_loop_backs_off(start) -> None:  # type: ignore[no-untyped-def]
     sup, paths = start(CRASHER, n=1)
-    wait_until(lambda: Runtime.load(paths.runtime).restarts.get("raft-0", 0) >= 3, 30,
-               "three restarts")
+    wait_until(
+        lambda: Runtime.load(paths.runtime).restarts.get("raft-0", 0) >= 3, 30, "three restarts"
+    )
     sup.send_signal(signal.SIGTERM)
     assert sup.wait(timeout=20) == 0
-    delays = [float(x) for x in re.findall(r"replica=raft-0 code=3 restart_in=([\d.]+)s",
-                                           paths.supervisor_log.read_text())]
+    delays = [
+        float(x)
+        for x in re.findall(
+            r"replica=raft-0 code=3 restart_in=([\d.]+)s", paths.supervisor_log.read_text()
+        )
+    ]
     assert len(delays) >= 3
     assert delays == sorted(delays) and delays[-1] > delays[0]
 

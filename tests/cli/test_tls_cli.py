@@ -46,8 +46,11 @@ def test_up_tls_serves_https_with_mutual_tls(local: Local) -> None:
     ctx = ssl.create_default_context(cafile=str(ca))
     with urllib.request.urlopen(f"https://127.0.0.1:{replica.port}/v1/status", context=ctx) as r:
         assert json.load(r)["id"] == "raft-0"
-    req = urllib.request.Request(f"https://127.0.0.1:{replica.port}/raft/v1/messages",
-                                 data=b'{"messages": []}', method="POST")
+    req = urllib.request.Request(
+        f"https://127.0.0.1:{replica.port}/raft/v1/messages",
+        data=b'{"messages": []}',
+        method="POST",
+    )
     with pytest.raises(urllib.error.HTTPError) as ei:
         urllib.request.urlopen(req, context=ctx)
     assert ei.value.code == 401
@@ -66,8 +69,9 @@ def test_streaming_commands_trust_the_ca_too(local: Local, tmp_path: Path) -> No
     assert spec is not None and spec.tls_dir
     ca = Path(spec.tls_dir) / "ca.pem"
     assert local.sh("put", "tls/a", "1").returncode == 0
-    watched = local.sh("watch", "tls/", "--from-index", "0", "--max-changes", "1",
-                       "--output", "json")
+    watched = local.sh(
+        "watch", "tls/", "--from-index", "0", "--max-changes", "1", "--output", "json"
+    )
     assert watched.returncode == 0, watched.stderr
     change = json.loads(watched.stdout.splitlines()[0])
     assert (change["key"], change["value"]) == ("tls/a", "1")
@@ -75,8 +79,9 @@ def test_streaming_commands_trust_the_ca_too(local: Local, tmp_path: Path) -> No
     assert saved.returncode == 0, saved.stderr
     assert json.loads(saved.stdout)["keys"] >= 1
     endpoints = ",".join(f"https://127.0.0.1:{r.port}" for r in spec.replicas)
-    ok = local.sh("--endpoints", endpoints, "--cacert", str(ca), "snapshot", "save",
-                  str(tmp_path / "c.snap"))
+    ok = local.sh(
+        "--endpoints", endpoints, "--cacert", str(ca), "snapshot", "save", str(tmp_path / "c.snap")
+    )
     assert ok.returncode == 0 and (tmp_path / "c.snap").stat().st_size > 0, ok.stderr
     bad = local.sh("--endpoints", endpoints, "snapshot", "save", str(tmp_path / "d.snap"))
     assert bad.returncode == 1 and "Traceback" not in bad.stderr

@@ -38,8 +38,23 @@ def stale() -> Iterator[TinyKV]:
 
 
 def verify(url: str, *args: str) -> tuple[int, str, str]:
-    res = runner.invoke(app, ["verify", "--endpoints", url, "--duration", "1.5", "--clients", "4",
-                              "--keys", "2", "--seed", "7", *args])
+    res = runner.invoke(
+        app,
+        [
+            "verify",
+            "--endpoints",
+            url,
+            "--duration",
+            "1.5",
+            "--clients",
+            "4",
+            "--keys",
+            "2",
+            "--seed",
+            "7",
+            *args,
+        ],
+    )
     return res.exit_code, res.stdout, res.stderr
 
 
@@ -56,7 +71,8 @@ def test_a_correct_server_passes_with_figures(good: TinyKV, tmp_path: Path) -> N
     page = report.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "PASS" in page
     assert "<script" not in page and "http://" not in page.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "")
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
 
 
 def test_stale_reads_fail_with_the_operations_in_words(stale: TinyKV) -> None:
@@ -75,8 +91,15 @@ def test_json_output_has_the_verdict_figures_and_history(stale: TinyKV) -> None:
     assert code == 1 and doc["passed"] is False and doc["linearizable"] is False
     assert doc["violation"]["culprit"].startswith("op ")
     assert doc["figures"]["ops"] == len(doc["history"]) - len(doc["durability"]["final_reads"])
-    assert {"ok", "failed", "unknown", "availability", "longest_outage_s", "p50_ms",
-            "p99_ms"} <= set(doc["figures"])
+    assert {
+        "ok",
+        "failed",
+        "unknown",
+        "availability",
+        "longest_outage_s",
+        "p50_ms",
+        "p99_ms",
+    } <= set(doc["figures"])
     assert doc["agreement"][0]["ok"] is True
 
 
@@ -88,24 +111,32 @@ def test_png_report(good: TinyKV, tmp_path: Path) -> None:
     assert report.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_png_without_matplotlib_is_one_clear_line(good: TinyKV, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_png_without_matplotlib_is_one_clear_line(
+    good: TinyKV, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real(name, *a),
+    )
     code, _, err = verify(good.url, "--report", str(tmp_path / "run.png"))
     assert code == 1
     assert err.strip().splitlines() == [
         "error: --report FILE.png needs matplotlib: pip install 'raftkv[plot]' (or write "
-        "FILE.html, which needs nothing)"]
+        "FILE.html, which needs nothing)"
+    ]
 
 
-@pytest.mark.parametrize(("args", "text"), [
-    (["--report", "x.pdf"], "--report must end in .html or .png"),
-    (["--faults", "kill-leader,explode"], "--faults takes a comma-separated list"),
-])
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--report", "x.pdf"], "--report must end in .html or .png"),
+        (["--faults", "kill-leader,explode"], "--faults takes a comma-separated list"),
+    ],
+)
 def test_bad_flags_are_one_line(good: TinyKV, args: list[str], text: str) -> None:
     code, _, err = verify(good.url, *args)
     assert code == 2 and text in err and len(err.strip().splitlines()) == 1

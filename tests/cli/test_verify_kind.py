@@ -17,17 +17,38 @@ from tests.cli.test_kind_target import NODES, RecordingRunner, kind  # noqa: F40
 def _killed(calls: list[list[str]]) -> list[str]:
     """The pods SIGKILLed (docker exec <node> sh -c 'kill -9 <pid>'), in order."""
     by_node = {node: pod for pod, node in NODES.items()}
-    return [by_node[c[2]] for c in calls
-            if c[:2] == ["docker", "exec"] and c[3:5] == ["sh", "-c"]
-            and c[5].startswith("kill -9 ")]
+    return [
+        by_node[c[2]]
+        for c in calls
+        if c[:2] == ["docker", "exec"] and c[3:5] == ["sh", "-c"] and c[5].startswith("kill -9 ")
+    ]
 
 
 def test_verify_chaos_on_kind_injects_faults_through_the_kind_backend(
-        kind: RecordingRunner) -> None:  # noqa: F811
+    kind: RecordingRunner,  # noqa: F811 - the fixture
+) -> None:
     kind.nodes.without_route("/v1/admin/hash")  # nodes of a version without the hash route
-    res = CliRunner().invoke(app, [
-        "verify", "--target", "kind", "--chaos", "--duration", "5", "--fault-interval", "1.6",
-        "--hold", "0.5", "--clients", "3", "--keys", "2", "-o", "json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "verify",
+            "--target",
+            "kind",
+            "--chaos",
+            "--duration",
+            "5",
+            "--fault-interval",
+            "1.6",
+            "--hold",
+            "0.5",
+            "--clients",
+            "3",
+            "--keys",
+            "2",
+            "-o",
+            "json",
+        ],
+    )
     assert res.stdout.strip(), f"exit {res.exit_code}: {res.stderr}"
     doc = json.loads(res.stdout)
     assert res.exit_code == 0, res.stderr + json.dumps(doc["violation"])

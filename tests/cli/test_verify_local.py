@@ -28,11 +28,25 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
 
 def test_verify_chaos_passes_on_a_healthy_cluster(local: Local, tmp_path: Path) -> None:
     report = tmp_path / "run.html"
-    res = local.sh("verify", "--chaos", "--duration", "14", "--fault-interval", "5",
-                   "--hold", "2", "--report", str(report), "-o", "json", timeout=240)
+    res = local.sh(
+        "verify",
+        "--chaos",
+        "--duration",
+        "14",
+        "--fault-interval",
+        "5",
+        "--hold",
+        "2",
+        "--report",
+        str(report),
+        "-o",
+        "json",
+        timeout=240,
+    )
     doc = json.loads(res.stdout)
-    assert res.returncode == 0, json.dumps({k: doc[k] for k in ("violation", "notes",
-                                                                "agreement", "faults")})
+    assert res.returncode == 0, json.dumps(
+        {k: doc[k] for k in ("violation", "notes", "agreement", "faults")}
+    )
     assert doc["passed"] is True and doc["linearizable"] is True
     kinds = [f["kind"] for f in doc["faults"] if f["error"] is None]
     assert "kill-leader" in kinds and "stop-node" in kinds and kinds[-1] == "restart-all"

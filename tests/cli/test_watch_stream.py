@@ -42,8 +42,7 @@ class Node:
                     status, lines = 404, [{"error": "no such route"}]
                 else:
                     node.queries.append(parse_qs(urlsplit(self.path).query))
-                    status, lines = (node.script.pop(0) if node.script
-                                     else (503, [{"error": "x"}]))
+                    status, lines = node.script.pop(0) if node.script else (503, [{"error": "x"}])
                 body = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
@@ -124,8 +123,19 @@ def test_raftctl_watch_prints_changes_and_resumes(nodes: list[Node]) -> None:
     a = Node([(200, [{"progress": True, "index": 1}, change(2, "cfg/a")])])
     b = Node([(200, [{"index": 3, "op": "delete", "key": "cfg/a", "value": None}])])
     nodes += [a, b]
-    result = CliRunner().invoke(app, ["watch", "cfg/", "--from-index", "1", "--max-changes", "2",
-                                      "--endpoints", f"{a.url},{b.url}"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "watch",
+            "cfg/",
+            "--from-index",
+            "1",
+            "--max-changes",
+            "2",
+            "--endpoints",
+            f"{a.url},{b.url}",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["2 put cfg/a 2", "3 delete cfg/a"]
     assert "resuming" in result.stderr and "after index 2" in result.stderr

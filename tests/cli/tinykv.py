@@ -15,8 +15,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 
 class TinyKV:
-    def __init__(self, node_id: str = "tiny-0", *, stale_reads: bool = False,
-                 refresh_every: int = 7) -> None:
+    def __init__(
+        self, node_id: str = "tiny-0", *, stale_reads: bool = False, refresh_every: int = 7
+    ) -> None:
         self.id = node_id
         self.data: dict[str, str] = {}
         self.cache: dict[str, str] = {}
@@ -53,14 +54,22 @@ class TinyKV:
                 if request.method == "GET":
                     value = self.cache.get(key)
                     if value is None:
-                        return answer({"error": f"key not found: {key}",
-                                       "code": "key_not_found"}, 404)
+                        return answer(
+                            {"error": f"key not found: {key}", "code": "key_not_found"}, 404
+                        )
                     return answer({"key": key, "value": value, "index": self.applied})
                 current = self.data.get(key)
                 prev = request.args.get("prev_value")
                 if prev is not None and current != prev:
-                    return answer({"error": "compare failed", "code": "precondition_failed",
-                                   "key": key, "value": current}, 412)
+                    return answer(
+                        {
+                            "error": "compare failed",
+                            "code": "precondition_failed",
+                            "key": key,
+                            "value": current,
+                        },
+                        412,
+                    )
                 if request.method == "DELETE":
                     if current is None:
                         return answer({"error": "key not found", "code": "key_not_found"}, 404)
@@ -74,15 +83,29 @@ class TinyKV:
         @app.route("/v1/status")
         def status() -> Response:
             with self.lock:
-                return answer({"id": self.id, "role": "leader", "term": 1, "leader": self.id,
-                               "commit_index": self.applied, "last_applied": self.applied})
+                return answer(
+                    {
+                        "id": self.id,
+                        "role": "leader",
+                        "term": 1,
+                        "leader": self.id,
+                        "commit_index": self.applied,
+                        "last_applied": self.applied,
+                    }
+                )
 
         @app.route("/v1/admin/hash")
         def admin_hash() -> Response:
             with self.lock:
                 h = hashlib.sha256(repr(sorted(self.data.items())).encode()).hexdigest()
-                return answer({"id": self.id, "applied_index": self.applied, "hash": h,
-                               "keys": len(self.data)})
+                return answer(
+                    {
+                        "id": self.id,
+                        "applied_index": self.applied,
+                        "hash": h,
+                        "keys": len(self.data),
+                    }
+                )
 
         return app
 

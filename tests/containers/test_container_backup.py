@@ -66,11 +66,24 @@ class SeededCluster(DockerCluster):
         volume = f"{self.prefix}-data-{pod}"
         docker("volume", "create", "--label", "raftkv-test=1", volume)
         self._created_volumes.append(volume)
-        env = resolve_env(self.init["env"], pod_name=pod, namespace=self.namespace,
-                          secrets=self.secrets)
-        args = ["run", "--rm", "--network", "none", "--hostname", pod, *_POD_RUN_FLAGS,
-                "-v", f"{volume}:/data", "-v", f"{self.backup}:/restore/snapshot:ro",
-                "--entrypoint", self.init["command"][0]]
+        env = resolve_env(
+            self.init["env"], pod_name=pod, namespace=self.namespace, secrets=self.secrets
+        )
+        args = [
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--hostname",
+            pod,
+            *_POD_RUN_FLAGS,
+            "-v",
+            f"{volume}:/data",
+            "-v",
+            f"{self.backup}:/restore/snapshot:ro",
+            "--entrypoint",
+            self.init["command"][0],
+        ]
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         out = docker(*args, self.image, *self.init["args"], timeout=120)
@@ -100,17 +113,25 @@ def clusters() -> Iterator[list[DockerCluster]]:
 
 
 def test_backup_from_containers_restores_into_new_volumes_via_the_init_container(
-    image: dict[str, Any], clusters: list[DockerCluster], tmp_path: Path,  # noqa: F811
+    image: dict[str, Any],  # noqa: F811 - the built image fixture
+    clusters: list[DockerCluster],
+    tmp_path: Path,
 ) -> None:
     plain = _render({})
-    a = DockerCluster(image=image["tag"], node_env=plain.node_container()["env"],
-                      secrets=_secrets(plain))
+    a = DockerCluster(
+        image=image["tag"], node_env=plain.node_container()["env"], secrets=_secrets(plain)
+    )
     clusters.append(a)
     a.start()
     leader = _leader(a)
     for n in range(30):
-        wait_until(lambda n=n: http("PUT", f"{leader.url}/v1/kv/b/{n}", f"v{n}".encode(),
-                                    timeout=6).status == 200, 30, f"PUT b/{n}")
+        wait_until(
+            lambda n=n: (
+                http("PUT", f"{leader.url}/v1/kv/b/{n}", f"v{n}".encode(), timeout=6).status == 200
+            ),
+            30,
+            f"PUT b/{n}",
+        )
     auth = {"Authorization": f"Bearer {TOKEN}"}
     assert http("GET", f"{leader.url}/v1/admin/snapshot", timeout=10).status == 401
     follower = next(n for n in a.nodes if n is not leader)
@@ -130,8 +151,9 @@ def test_backup_from_containers_restores_into_new_volumes_via_the_init_container
 
     restored = _render({"restore": {"enabled": True, "secretName": "raftkv-restore"}})
     sts = restored.statefulset()["spec"]["template"]["spec"]
-    b = SeededCluster(image=image["tag"], node_env=restored.node_container()["env"],
-                      secrets=_secrets(restored))
+    b = SeededCluster(
+        image=image["tag"], node_env=restored.node_container()["env"], secrets=_secrets(restored)
+    )
     b.init = sts["initContainers"][0]
     b.backup = backup
     b.init_logs = {}
@@ -148,11 +170,27 @@ def test_backup_from_containers_restores_into_new_volumes_via_the_init_container
     node = b.nodes[0]
     b.stop(node)
     env_init = b.init
-    out = docker("run", "--rm", "--network", "none", *_POD_RUN_FLAGS, "-v",
-                 f"{b.prefix}-data-{node.pod}:/data", "-v", f"{backup}:/restore/snapshot:ro",
-                 "-e", f"RAFTKV_ID={node.pod}", "-e", "RAFTKV_DATA_DIR=/data",
-                 "-e", "RAFTKV_REPLICAS=3", "--entrypoint", "raftkv", b.image,
-                 *env_init["args"]).stdout
+    out = docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        *_POD_RUN_FLAGS,
+        "-v",
+        f"{b.prefix}-data-{node.pod}:/data",
+        "-v",
+        f"{backup}:/restore/snapshot:ro",
+        "-e",
+        f"RAFTKV_ID={node.pod}",
+        "-e",
+        "RAFTKV_DATA_DIR=/data",
+        "-e",
+        "RAFTKV_REPLICAS=3",
+        "--entrypoint",
+        "raftkv",
+        b.image,
+        *env_init["args"],
+    ).stdout
     assert out.startswith("skipped")
     b.start_again(node)
     wait_until(lambda: b.status(node) is not None, 60, "restarted node serving")

@@ -321,19 +321,31 @@ def test_scale_3_to_5_to_3_like_kubectl_scale_then_membership_through_the_log(
     added = [cluster.start_node(3), cluster.start_node(4)]
     try:
         for n in added:
-            wait_until(lambda n=n: (cluster.status(n) or {}).get("role") == "joining", HEALTH_S,
-                       f"{n.pod} joining")
+            wait_until(
+                lambda n=n: (cluster.status(n) or {}).get("role") == "joining",
+                HEALTH_S,
+                f"{n.pod} joining",
+            )
             assert http("GET", f"{n.url}/readyz").status == 503
         assert _wait_leader(cluster, nodes, "the same leader while they join")[1] == term
         for n in added:
-            body = json.dumps({"id": n.pod, "url": f"http://{n.pod}.raft-service.default.svc."
-                               f"cluster.local:8000"}).encode()
+            body = json.dumps(
+                {"id": n.pod, "url": f"http://{n.pod}.raft-service.default.svc.cluster.local:8000"}
+            ).encode()
             r = http("POST", f"{leader.url}/v1/admin/members", body, timeout=15, headers=auth)
             assert r.status == 200, r
-            wait_until(lambda n=n: http("GET", f"{n.url}/readyz").status == 200, HEALTH_S,
-                       f"{n.pod} caught up")
-            r = http("POST", f"{leader.url}/v1/admin/members/{n.pod}/promote", b"", timeout=15,
-                     headers=auth)
+            wait_until(
+                lambda n=n: http("GET", f"{n.url}/readyz").status == 200,
+                HEALTH_S,
+                f"{n.pod} caught up",
+            )
+            r = http(
+                "POST",
+                f"{leader.url}/v1/admin/members/{n.pod}/promote",
+                b"",
+                timeout=15,
+                headers=auth,
+            )
             assert r.status == 200, r
         r = http("GET", f"{nodes[1].url}/v1/members")
         assert sorted(m["id"] for m in r.body["members"] if m["role"] == "voter") == [
@@ -341,8 +353,7 @@ def test_scale_3_to_5_to_3_like_kubectl_scale_then_membership_through_the_log(
         ], r
         writer.write_batch("scale-five", 5, nodes + added)
         for n in reversed(added):
-            r = http("DELETE", f"{leader.url}/v1/admin/members/{n.pod}", timeout=15,
-                     headers=auth)
+            r = http("DELETE", f"{leader.url}/v1/admin/members/{n.pod}", timeout=15, headers=auth)
             assert r.status == 200, r
             cluster.stop(n, timeout=30)
         r = http("GET", f"{nodes[0].url}/v1/members")

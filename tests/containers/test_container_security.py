@@ -35,15 +35,20 @@ pytestmark = pytest.mark.containers
 def _render(tokens: list[str]) -> Rendered:
     chart = load_chart()
     try:
-        return render(chart, {"auth": {"tokens": tokens},
-                              "tls": {"enabled": True, "existingSecret": "raftkv-tls"}})
+        return render(
+            chart,
+            {"auth": {"tokens": tokens}, "tls": {"enabled": True, "existingSecret": "raftkv-tls"}},
+        )
     finally:
         chart.close()
 
 
 def _secrets(r: Rendered) -> dict[tuple[str, str], str]:
-    return {(s["metadata"]["name"], k): base64.b64decode(v).decode()
-            for s in r.find("Secret") for k, v in s["data"].items()}
+    return {
+        (s["metadata"]["name"], k): base64.b64decode(v).decode()
+        for s in r.find("Secret")
+        for k, v in s["data"].items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,11 @@ def image(container_tier: None) -> Iterator[str]:
     # explicit: the offline base (CI has no registry) and this interpreter (it has pip)
     proc = subprocess.run(
         [str(ROOT / "images" / "build.sh"), "--base", BASE_IMAGE, "--python", sys.executable, tag],
-        capture_output=True, text=True, timeout=600, env={**os.environ})
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ},
+    )
     assert proc.returncode == 0, f"images/build.sh failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
     try:
         yield tag
@@ -64,15 +73,19 @@ def image(container_tier: None) -> Iterator[str]:
 def tls_cluster(image: str) -> Iterator[tuple[DockerCluster, ssl.SSLContext, ssl.SSLContext]]:
     rendered = _render([OLD])
     certs = Path(tempfile.mkdtemp(prefix="raftkv-tls-"))
-    c = DockerCluster(image=image, node_env=rendered.node_container()["env"],
-                      secrets=_secrets(rendered))
+    c = DockerCluster(
+        image=image, node_env=rendered.node_container()["env"], secrets=_secrets(rendered)
+    )
     try:
         c.create_network()
         ca = make_ca(certs / "ca")
         hosts = ["localhost", "127.0.0.1", "raftkv", "raft-service"]
         for i in range(c.replicas):
-            hosts += [f"raft-{i}.raft-service", f"raft-{i}.raft-service.default.svc.cluster.local",
-                      f"{c.subnet}.{10 + i}"]
+            hosts += [
+                f"raft-{i}.raft-service",
+                f"raft-{i}.raft-service.default.svc.cluster.local",
+                f"{c.subnet}.{10 + i}",
+            ]
         cert, key = make_cert(ca, certs / "node", "node", hosts)
         mount = certs / "mount"  # what the kubelet mounts from Secret raftkv-tls
         mount.mkdir()
@@ -94,8 +107,14 @@ def tls_cluster(image: str) -> Iterator[tuple[DockerCluster, ssl.SSLContext, ssl
         shutil.rmtree(certs, ignore_errors=True)
 
 
-def _https(ctx: ssl.SSLContext, node: Node, method: str, path: str, body: bytes | None = None,
-           headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def _https(
+    ctx: ssl.SSLContext,
+    node: Node,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     conn = http.client.HTTPSConnection(node.ip, 8000, timeout=5, context=ctx)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -132,12 +151,16 @@ def _put_everywhere(c: DockerCluster, ctx: ssl.SSLContext, key: str) -> None:
 
     wait_until(put, 60, f"PUT {key}")
     for n in c.nodes:
-        wait_until(lambda n=n: _https(ctx, n, "GET", f"/v1/kv/{key}?consistency=stale")[0]
-                   == 200, 30, f"{n.pod} has {key}")
+        wait_until(
+            lambda n=n: _https(ctx, n, "GET", f"/v1/kv/{key}?consistency=stale")[0] == 200,
+            30,
+            f"{n.pod} has {key}",
+        )
 
 
 def test_tls_and_mtls_cluster_serves_the_client_pod(
-        tls_cluster: tuple[DockerCluster, ssl.SSLContext, ssl.SSLContext]) -> None:
+    tls_cluster: tuple[DockerCluster, ssl.SSLContext, ssl.SSLContext],
+) -> None:
     c, ctx, _ = tls_cluster
     wait_until(lambda: _leader(c, ctx), 90, "a leader over mutual TLS")
     _put_everywhere(c, ctx, "tls-first")
@@ -158,7 +181,8 @@ def test_tls_and_mtls_cluster_serves_the_client_pod(
 
 
 def test_token_rotation_during_rolling_updates(
-        tls_cluster: tuple[DockerCluster, ssl.SSLContext, ssl.SSLContext]) -> None:
+    tls_cluster: tuple[DockerCluster, ssl.SSLContext, ssl.SSLContext],
+) -> None:
     c, ctx, operator = tls_cluster
     wait_until(lambda: _leader(c, ctx), 90, "a leader before the rotation")
     for step, tokens in (("accept-new", [OLD, NEW]), ("send-new", [NEW, OLD])):
@@ -167,20 +191,30 @@ def test_token_rotation_during_rolling_updates(
         assert sec[("raftkv-token", "token")] == ",".join(tokens)
         began = time.monotonic()
         for node in reversed(c.nodes):  # StatefulSet order: highest ordinal first
-            env = resolve_env(r.node_container()["env"], pod_name=node.pod,
-                              namespace="default", secrets=sec)
+            env = resolve_env(
+                r.node_container()["env"], pod_name=node.pod, namespace="default", secrets=sec
+            )
             c.replace_node(node, env)
-            wait_until(lambda node=node: _ready(c, ctx, node), 90,
-                       f"{node.pod} Ready in step {step}")
+            wait_until(
+                lambda node=node: _ready(c, ctx, node), 90, f"{node.pod} Ready in step {step}"
+            )
         _put_everywhere(c, ctx, f"rotation-{step}")
-        print(f"\nstep {step}: rolling update of {c.replicas} pods in "
-              f"{time.monotonic() - began:.1f}s, every pod Ready in turn")
+        print(
+            f"\nstep {step}: rolling update of {c.replicas} pods in "
+            f"{time.monotonic() - began:.1f}s, every pod Ready in turn"
+        )
     leader = _leader(c, ctx)
     assert leader is not None
     # operators use the new token now; the old one still works until the cleanup step
     for token, expect in ((NEW, 200), (OLD, 200), ("never-issued-token", 401)):
-        status, body = _https(operator, leader, "POST", "/v1/admin/snapshot", b"",
-                              {"Authorization": f"Bearer {token}"})
+        status, body = _https(
+            operator,
+            leader,
+            "POST",
+            "/v1/admin/snapshot",
+            b"",
+            {"Authorization": f"Bearer {token}"},
+        )
         assert status == expect, (token, status, body)
     logs = "".join(c.logs(n, tail=400) for n in c.nodes)
     assert "send-rejected status=401" not in logs, "a pod sent a token another pod refused"

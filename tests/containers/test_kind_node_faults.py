@@ -33,8 +33,9 @@ NODE_SCRIPT = (
 
 
 def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True,
-                          timeout=60).stdout.strip()
+    return subprocess.run(
+        ["docker", *args], check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
 
 
 class HalfFakeRunner(SubprocessRunner):
@@ -49,11 +50,23 @@ class HalfFakeRunner(SubprocessRunner):
         if args[0] != "kubectl":
             self.docker_calls.append(args)
             return super().run(args, **kw)
-        pods = [{"metadata": {"name": f"raft-{i}"}, "spec": {"nodeName": node},
-                 "status": {"phase": "Running", "containerStatuses": [
-                     {"name": "raftkv", "containerID": f"containerd://c{i}",
-                      "state": {"running": {"startedAt": "now"}}}]}}
-                for i, node in enumerate(self.nodes)]
+        pods = [
+            {
+                "metadata": {"name": f"raft-{i}"},
+                "spec": {"nodeName": node},
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {
+                            "name": "raftkv",
+                            "containerID": f"containerd://c{i}",
+                            "state": {"running": {"startedAt": "now"}},
+                        }
+                    ],
+                },
+            }
+            for i, node in enumerate(self.nodes)
+        ]
         return Completed(tuple(args), 0, json.dumps({"items": pods}), "")
 
     def spawn(self, argv: Sequence[str]) -> Process:
@@ -66,12 +79,33 @@ def nodes(container_tier: None) -> Iterator[tuple[str, list[str]]]:
     names = [f"{cluster}-worker", f"{cluster}-worker2"]
     try:
         for name in names:
-            docker("run", "-d", "--name", name, "--label", f"io.x-k8s.kind.cluster={cluster}",
-                   "--entrypoint", "sh", BASE_IMAGE, "-c", NODE_SCRIPT)
-        wait_until(lambda: not any(
-            subprocess.run(["docker", "exec", n, "test", "-x", "/usr/local/bin/crictl"],
-                           capture_output=True).returncode for n in names),
-            30, "the stand-in nodes to start", interval=0.1)
+            docker(
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--label",
+                f"io.x-k8s.kind.cluster={cluster}",
+                "--entrypoint",
+                "sh",
+                BASE_IMAGE,
+                "-c",
+                NODE_SCRIPT,
+            )
+        wait_until(
+            lambda: (
+                not any(
+                    subprocess.run(
+                        ["docker", "exec", n, "test", "-x", "/usr/local/bin/crictl"],
+                        capture_output=True,
+                    ).returncode
+                    for n in names
+                )
+            ),
+            30,
+            "the stand-in nodes to start",
+            interval=0.1,
+        )
         yield cluster, names
     finally:
         subprocess.run(["docker", "rm", "-f", *names], capture_output=True, timeout=60)
@@ -126,13 +160,19 @@ def test_kill_sigkills_the_process_the_runtime_names(nodes: tuple[str, list[str]
 
     action = backend.kill(Replica("raft-0", "http://127.0.0.1:1", pod="raft-0"))
     assert action.startswith(f"SIGKILL to raft-0's raftkv process (pid {pid} on {names[0]})")
-    assert docker("exec", names[0], "cat", "/tmp/crictl.args") == \
-        "inspect --output go-template --template {{.info.pid}} c0"
+    assert (
+        docker("exec", names[0], "cat", "/tmp/crictl.args")
+        == "inspect --output go-template --template {{.info.pid}} c0"
+    )
     assert runner.docker_calls[-1] == ["docker", "exec", names[0], "sh", "-c", f"kill -9 {pid}"]
 
     def workload_dead() -> bool:
-        if subprocess.run(["docker", "exec", names[0], "sh", "-c", f"kill -0 {pid}"],
-                          capture_output=True).returncode != 0:
+        if (
+            subprocess.run(
+                ["docker", "exec", names[0], "sh", "-c", f"kill -0 {pid}"], capture_output=True
+            ).returncode
+            != 0
+        ):
             return True
         # a zombie still answers kill -0 until reaped; its state says it is dead
         state = docker("exec", names[0], "sh", "-c", f"cat /proc/{pid}/stat 2>/dev/null || true")

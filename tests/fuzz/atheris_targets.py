@@ -80,8 +80,10 @@ def kv_command(data: bytes) -> None:
         decode_command(data)
 
 
-TARGETS = {f.__name__: f for f in (codec, records, segment, snapshot, request_id,
-                                   http_response, kv_command)}
+TARGETS = {
+    f.__name__: f
+    for f in (codec, records, segment, snapshot, request_id, http_response, kv_command)
+}
 
 
 def main() -> None:

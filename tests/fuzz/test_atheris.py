@@ -22,9 +22,19 @@ pytestmark = pytest.mark.skipif(
 @pytest.mark.parametrize("target", TARGETS)
 def test_atheris_target(target: str, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), target, "-runs=3000", "-max_len=2048",
-         f"-artifact_prefix={tmp_path}/"],
-        capture_output=True, text=True, timeout=120, env=subprocess_env(), cwd=tmp_path,
+        [
+            sys.executable,
+            str(SCRIPT),
+            target,
+            "-runs=3000",
+            "-max_len=2048",
+            f"-artifact_prefix={tmp_path}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Done 3000 runs" in proc.stderr, proc.stderr[-2000:]

@@ -42,10 +42,16 @@ def test_arbitrary_json(obj: Any) -> None:
     _decodes_or_rejects(obj)
 
 
-@given(st.dictionaries(st.sampled_from(["v", "type", "src", "dst", "term", "entries",
-                                         "snapshot", "commit", "context", "index"]),
-                       json_values, max_size=8),
-       st.sampled_from(["RequestVote", "AppendEntries", "InstallSnapshot", "Heartbeat"]))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["v", "type", "src", "dst", "term", "entries", "snapshot", "commit", "context", "index"]
+        ),
+        json_values,
+        max_size=8,
+    ),
+    st.sampled_from(["RequestVote", "AppendEntries", "InstallSnapshot", "Heartbeat"]),
+)
 def test_plausible_shapes(obj: dict[str, Any], mtype: str) -> None:
     obj = {**obj, "v": 1, "type": mtype}
     _decodes_or_rejects(obj)

@@ -39,19 +39,36 @@ def _parse(raw: bytes) -> None:
 
 
 header_lines = st.one_of(
-    st.sampled_from([
-        b"Content-Length: 5", b"Content-Length: -1", b"Content-Length: 0x10",
-        b"Content-Length: 1_0", b"Content-Length: 99999999999999999999", b"Content-Length:",
-        b"Content-Length: +3", b"Content-Length:  3 ", b"Transfer-Encoding: chunked",
-        b"Connection: close", b"X: y",
-    ]),
+    st.sampled_from(
+        [
+            b"Content-Length: 5",
+            b"Content-Length: -1",
+            b"Content-Length: 0x10",
+            b"Content-Length: 1_0",
+            b"Content-Length: 99999999999999999999",
+            b"Content-Length:",
+            b"Content-Length: +3",
+            b"Content-Length:  3 ",
+            b"Transfer-Encoding: chunked",
+            b"Connection: close",
+            b"X: y",
+        ]
+    ),
     st.binary(max_size=30).filter(lambda b: b"\n" not in b),
 )
 chunked_bodies = st.lists(
     st.one_of(
         st.binary(max_size=12).map(lambda b: b"%x\r\n%s\r\n" % (len(b), b)),
-        st.sampled_from([b"-5\r\n", b"0x3\r\nabc\r\n", b"1_0\r\n", b"fffffffffffffffffff\r\n",
-                         b"zz\r\n", b"3;ext=1\r\nabc\r\n"]),
+        st.sampled_from(
+            [
+                b"-5\r\n",
+                b"0x3\r\nabc\r\n",
+                b"1_0\r\n",
+                b"fffffffffffffffffff\r\n",
+                b"zz\r\n",
+                b"3;ext=1\r\nabc\r\n",
+            ]
+        ),
     ),
     max_size=4,
 ).map(lambda parts: b"".join(parts) + b"0\r\n\r\n")
@@ -147,12 +164,16 @@ header_values = st.text(st.characters(codec="latin-1", exclude_characters="\r\n"
     st.sampled_from(["GET", "PUT", "DELETE", "POST", "PATCH", "HEAD", "OPTIONS"]),
     keys,
     queries,
-    st.dictionaries(st.sampled_from(["X-Request-Id", "Content-Type", "Authorization",
-                                     "X-Raftkv-Forwarded-By"]), header_values, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["X-Request-Id", "Content-Type", "Authorization", "X-Raftkv-Forwarded-By"]),
+        header_values,
+        max_size=3,
+    ),
     st.binary(max_size=64) | st.text(max_size=64).map(str.encode),
 )
-def test_kv_api(method: str, key: str, query: dict[str, str], headers: dict[str, str],
-                body: bytes) -> None:
+def test_kv_api(
+    method: str, key: str, query: dict[str, str], headers: dict[str, str], body: bytes
+) -> None:
     before = _KV_NODE.sm.list_prefix("", 1 << 20)
     path = "/v1/kv/" + quote(key, safe="")
     resp = _KV.open(path, method=method, query_string=query, headers=headers, data=body)

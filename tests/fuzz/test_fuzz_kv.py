@@ -18,11 +18,18 @@ docs = json_values.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=10
 
 
 @example(b"[" * 100_000)
-@given(docs | st.fixed_dictionaries(
-    {"v": st.just(1), "op": st.sampled_from(["put", "delete", "x"]), "key": json_values},
-    optional={"value": json_values, "prev": json_values, "client": json_values,
-              "seq": json_values},
-).map(lambda d: json.dumps(d).encode()))
+@given(
+    docs
+    | st.fixed_dictionaries(
+        {"v": st.just(1), "op": st.sampled_from(["put", "delete", "x"]), "key": json_values},
+        optional={
+            "value": json_values,
+            "prev": json_values,
+            "client": json_values,
+            "seq": json_values,
+        },
+    ).map(lambda d: json.dumps(d).encode())
+)
 def test_decode_command(data: bytes) -> None:
     try:
         decode_command(data)
@@ -35,10 +42,13 @@ def _state(d: dict[str, Any]) -> bytes:
 
 
 @example(b"{" * 100_000)
-@given(docs | st.fixed_dictionaries(
-    {"data": json_values, "sessions": json_values},
-    optional={"applied_index": json_values, "applied_term": json_values},
-).map(_state))
+@given(
+    docs
+    | st.fixed_dictionaries(
+        {"data": json_values, "sessions": json_values},
+        optional={"applied_index": json_values, "applied_term": json_values},
+    ).map(_state)
+)
 def test_restore(blob: bytes) -> None:
     sm = KVStateMachine()
     try:

@@ -30,9 +30,12 @@ def test_any_header_text(raw: str) -> None:
     assert parse_request_id(f"{client}:{seq}") == (client, seq)
 
 
-@given(st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "S"]),
-               min_size=1, max_size=128),
-       st.integers(0, 10**18 - 1))
+@given(
+    st.text(
+        st.characters(codec="utf-8", categories=["L", "N", "P", "S"]), min_size=1, max_size=128
+    ),
+    st.integers(0, 10**18 - 1),
+)
 def test_valid_ids_round_trip(client: str, seq: int) -> None:
     assert parse_request_id(f"{client}:{seq}") == (client, seq)
 

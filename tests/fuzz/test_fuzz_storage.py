@@ -123,14 +123,17 @@ def test_segments_of_framed_records(records: list[bytes], seq: int) -> None:
 def _real_data_dir(d: str) -> None:
     st = Storage.open(d, segment_bytes=4096)
     try:
-        st.save(HardState(term=1, voted_for="a", commit=0), [
-            Entry(index=i, term=1, data=b"x" * (i * 7 % 90)) for i in range(1, 40)
-        ])
-        st.save_snapshot(Snapshot(meta=SnapshotMeta(index=20, term=1, members=("a", "b")),
-                                  data=b'{"v":1}'))
-        st.save(HardState(term=2, voted_for="b", commit=30), [
-            Entry(index=i, term=2, data=b"y" * 50) for i in range(40, 60)
-        ])
+        st.save(
+            HardState(term=1, voted_for="a", commit=0),
+            [Entry(index=i, term=1, data=b"x" * (i * 7 % 90)) for i in range(1, 40)],
+        )
+        st.save_snapshot(
+            Snapshot(meta=SnapshotMeta(index=20, term=1, members=("a", "b")), data=b'{"v":1}')
+        )
+        st.save(
+            HardState(term=2, voted_for="b", commit=30),
+            [Entry(index=i, term=2, data=b"y" * 50) for i in range(40, 60)],
+        )
     finally:
         st.close()
 
@@ -160,7 +163,7 @@ def test_damaged_real_data_dirs(data: st.DataObject) -> None:
             pos = data.draw(st.integers(0, len(blob) - 1))
             blob[pos] ^= 1 << data.draw(st.integers(0, 7))
     elif how == "truncate":
-        del blob[data.draw(st.integers(0, len(blob))):]
+        del blob[data.draw(st.integers(0, len(blob))) :]
     elif how == "splice":
         pos = data.draw(st.integers(0, len(blob)))
         blob[pos:pos] = data.draw(st.binary(min_size=1, max_size=64))
@@ -193,7 +196,7 @@ def damaged_snapshots(draw: st.DrawFn) -> bytes:
         if blob:
             blob[draw(st.integers(0, len(blob) - 1))] = draw(st.integers(0, 255))
     if draw(st.booleans()):
-        del blob[draw(st.integers(0, len(blob))):]
+        del blob[draw(st.integers(0, len(blob))) :]
     return bytes(blob)
 
 
@@ -217,7 +220,7 @@ def test_snapshot_assembler(blob: bytes, cuts: list[int], offsets: bool) -> None
     pos = 0
     try:
         for n in [*cuts, len(blob)]:
-            chunk = blob[pos:pos + n]
+            chunk = blob[pos : pos + n]
             asm.write(chunk, pos if offsets else None)
             pos += len(chunk)
             if pos >= len(blob):

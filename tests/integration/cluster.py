@@ -96,11 +96,16 @@ class LocalCluster:
         self.reserved = [ReservedPort() for _ in range(size)]
         self.token = token
         self.common = [
-            "--election-ms", str(election_ms),
-            "--heartbeat-ms", str(heartbeat_ms),
-            "--snapshot-every", str(snapshot_every),
-            "--request-timeout-ms", str(request_timeout_ms),
-            "--threads", str(threads),
+            "--election-ms",
+            str(election_ms),
+            "--heartbeat-ms",
+            str(heartbeat_ms),
+            "--snapshot-every",
+            str(snapshot_every),
+            "--request-timeout-ms",
+            str(request_timeout_ms),
+            "--threads",
+            str(threads),
         ]
         if token:
             self.common += ["--token", token]
@@ -148,14 +153,32 @@ class LocalCluster:
         log = open(self.log_path(i), "ab")  # noqa: SIM115 - closed in _reap/close
         self._logs[i] = log
         cmd = [
-            sys.executable, "-m", "raftkv", "serve",
-            "--id", self.ids[i], "--host", "127.0.0.1", "--port", str(self.ports[i]),
-            "--data-dir", str(self.data_dir(i)), "--peers", self.peers, *self.common,
+            sys.executable,
+            "-m",
+            "raftkv",
+            "serve",
+            "--id",
+            self.ids[i],
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.ports[i]),
+            "--data-dir",
+            str(self.data_dir(i)),
+            "--peers",
+            self.peers,
+            *self.common,
             *(self.node_args(i) if self.node_args else []),
         ]
         env = {**subprocess_env(), **self.extra_env}
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, cwd=self.root)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            cwd=self.root,
+        )
         self.procs[i] = proc
         self._started_pgids.add(proc.pid)
 
@@ -236,8 +259,9 @@ class LocalCluster:
     ) -> Reply:
         conn: http.client.HTTPConnection
         if self.ssl_context is not None:
-            conn = http.client.HTTPSConnection("127.0.0.1", self.ports[i], timeout=timeout,
-                                               context=self.ssl_context)
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.ports[i], timeout=timeout, context=self.ssl_context
+            )
         else:
             conn = http.client.HTTPConnection("127.0.0.1", self.ports[i], timeout=timeout)
         try:
@@ -252,8 +276,9 @@ class LocalCluster:
     def get(self, i: int, path: str, timeout: float = 10) -> Reply:
         return self.request(i, "GET", path, timeout=timeout)
 
-    def put(self, i: int, key: str, value: str, headers: dict[str, str] | None = None,
-            query: str = "") -> Reply:
+    def put(
+        self, i: int, key: str, value: str, headers: dict[str, str] | None = None, query: str = ""
+    ) -> Reply:
         return self.request(i, "PUT", f"/v1/kv/{key}{query}", value, headers)
 
     def status(self, i: int) -> dict[str, Any]:
@@ -261,8 +286,9 @@ class LocalCluster:
         assert r.status == 200, r
         return dict(r.json)
 
-    def wait_for_leader(self, among: Iterable[int] | None = None, timeout: float = 30,
-                        min_term: int = 0) -> int:
+    def wait_for_leader(
+        self, among: Iterable[int] | None = None, timeout: float = 30, min_term: int = 0
+    ) -> int:
         """Wait until all of ``among`` (default: running nodes) agree on one leader in ``among``
         with term >= ``min_term``; return its index."""
         nodes = list(among) if among is not None else self.alive()
@@ -285,6 +311,7 @@ class LocalCluster:
 
     def put_ok(self, i: int, key: str, value: str, timeout: float = 20, **kw: Any) -> Reply:
         """PUT, retrying 503/504 (no leader yet) until 200 or ``timeout``."""
+
         def attempt() -> Reply | None:
             r = self.put(i, key, value, **kw)
             if r.status == 200:

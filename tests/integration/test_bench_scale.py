@@ -25,10 +25,24 @@ def test_bench_scale_prints_every_figure(tmp_path: Path) -> None:
     # a small snapshot interval and chunk size: the wiped follower must catch up from a
     # snapshot streamed in several chunks, not from the log
     proc = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "bench_scale.py"), "--keys", "2000",
-         "--phase-seconds", "2", "--threads", "16", "--out", str(out),
-         "--node-arg=--snapshot-every=500"],
-        capture_output=True, text=True, timeout=600, env=subprocess_env(), cwd=REPO_ROOT,
+        [
+            sys.executable,
+            str(REPO_ROOT / "benchmarks" / "bench_scale.py"),
+            "--keys",
+            "2000",
+            "--phase-seconds",
+            "2",
+            "--threads",
+            "16",
+            "--out",
+            str(out),
+            "--node-arg=--snapshot-every=500",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=subprocess_env(),
+        cwd=REPO_ROOT,
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -59,8 +59,12 @@ def test_sigkill_leader_loses_no_acknowledged_write(cluster: LocalCluster) -> No
     # the crashed node comes back, recovers from its log and catches up
     c.start_node(leader)
     c.wait_serving(leader)
-    wait_until(lambda: c.get(leader, "/v1/kv/after-kill?consistency=stale").status == 200, 30,
-               "restarted node caught up", c.logs)
+    wait_until(
+        lambda: c.get(leader, "/v1/kv/after-kill?consistency=stale").status == 200,
+        30,
+        "restarted node caught up",
+        c.logs,
+    )
     assert c.get(leader, "/v1/kv/acked-19?consistency=stale").json["value"] == "19"
 
 
@@ -164,8 +168,13 @@ def test_token_cluster_and_admin_endpoints(tmp_path: Path) -> None:
         assert r.status == 200 and r.json["snapshot_index"] >= 2
         # transfer-leader through a follower: forwarded (with the token) to the leader
         target = others(c, leader)[1]
-        r = c.request(f, "POST", "/v1/admin/transfer-leader",
-                      json.dumps({"target": c.ids[target]}), headers=auth)
+        r = c.request(
+            f,
+            "POST",
+            "/v1/admin/transfer-leader",
+            json.dumps({"target": c.ids[target]}),
+            headers=auth,
+        )
         assert r.status == 200, r
         new = c.wait_for_leader(min_term=term + 1)
         assert new == target

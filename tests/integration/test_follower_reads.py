@@ -44,8 +44,9 @@ def test_follower_serves_linearizable_reads_itself(tmp_path: Path) -> None:
         # leadership moves: the old leader is now a follower; its reads go to the new leader
         term = c.status(leader)["term"]
         target = followers[0]
-        r = c.request(leader, "POST", "/v1/admin/transfer-leader",
-                      json.dumps({"target": c.ids[target]}))
+        r = c.request(
+            leader, "POST", "/v1/admin/transfer-leader", json.dumps({"target": c.ids[target]})
+        )
         assert r.status == 200, r
         new = c.wait_for_leader(min_term=term + 1)
         c.put_ok(new, "k", "after-transfer")

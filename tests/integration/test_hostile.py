@@ -28,8 +28,12 @@ CLIENT_TIMEOUT_S = 2
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path_factory.mktemp("hostile"), size=3, threads=THREADS,
-                     env={"RAFTKV_CLIENT_TIMEOUT_S": str(CLIENT_TIMEOUT_S)})
+    c = LocalCluster(
+        tmp_path_factory.mktemp("hostile"),
+        size=3,
+        threads=THREADS,
+        env={"RAFTKV_CLIENT_TIMEOUT_S": str(CLIENT_TIMEOUT_S)},
+    )
     try:
         c.start()
         c.wait_for_leader()
@@ -80,18 +84,32 @@ def test_garbage_on_the_raft_endpoint_is_rejected_without_effect(cluster: LocalC
         b"[" * 200_000,  # deeper than the JSON decoder's recursion limit: was a 500
         b'{"messages": "no"}',
         json.dumps({"messages": [{"v": 1, "type": "AppendEntries", "src": "raft-0"}]}).encode(),
-        json.dumps({"messages": [{"v": 1, "type": "Heartbeat", "src": c.ids[leader],
-                                  "dst": "someone-else", "term": 10**6, "commit": 0,
-                                  "context": 0}]}).encode(),
+        json.dumps(
+            {
+                "messages": [
+                    {
+                        "v": 1,
+                        "type": "Heartbeat",
+                        "src": c.ids[leader],
+                        "dst": "someone-else",
+                        "term": 10**6,
+                        "commit": 0,
+                        "context": 0,
+                    }
+                ]
+            }
+        ).encode(),
     ]
     for body in bodies:
-        r = c.request(follower, "POST", "/raft/v1/messages", body,
-                      {"Content-Type": "application/json"})
+        r = c.request(
+            follower, "POST", "/raft/v1/messages", body, {"Content-Type": "application/json"}
+        )
         assert r.status == 400, r
         assert r.json["error"] and r.json["code"] == "malformed_raft_message", r
     # a body announced far bigger than the limit: refused before it is read
-    raw = _raw(port, b"POST /raft/v1/messages HTTP/1.1\r\nHost: x\r\n"
-                     b"Content-Length: 99999999999\r\n\r\n{")
+    raw = _raw(
+        port, b"POST /raft/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n{"
+    )
     status, obj = _status_and_json(raw)
     assert status == 413 and obj["error"]
     assert _state(c) == before  # no term bump, no commit, no leader change
@@ -104,14 +122,18 @@ def test_truncated_bodies_change_nothing(cluster: LocalCluster) -> None:
     before = _kv_items(c, i)
     for path in (b"/v1/kv/trunc", b"/raft/v1/messages"):
         method = b"PUT" if b"kv" in path else b"POST"
-        raw = _raw(c.ports[i], method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n"
-                   b"Content-Length: 100\r\n\r\nonly-ten-b")
+        raw = _raw(
+            c.ports[i],
+            method + b" " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-ten-b",
+        )
         # the client is gone: a closed connection (or an error nobody reads) is the answer
         assert raw == b"" or raw.startswith(b"HTTP/1.1 4"), raw[:200]
         # an empty admin body means "any target": a truncated one must not be read as empty
     leader_before = c.status(i)["leader"]
-    raw = _raw(c.ports[i], b"POST /v1/admin/transfer-leader HTTP/1.1\r\nHost: x\r\n"
-               b"Content-Length: 30\r\n\r\n")
+    raw = _raw(
+        c.ports[i],
+        b"POST /v1/admin/transfer-leader HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n",
+    )
     assert raw == b"" or raw.startswith(b"HTTP/1.1 4"), raw[:200]
     assert c.status(i)["leader"] == leader_before
     assert c.get(i, "/v1/kv/trunc?consistency=stale").status == 404
@@ -123,8 +145,9 @@ def test_huge_heads_and_values_get_json_errors(cluster: LocalCluster) -> None:
     c = cluster
     i = c.wait_for_leader()
     port = c.ports[i]
-    raw = _raw(port, b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000
-               + b"\r\n\r\n")
+    raw = _raw(
+        port, b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+    )
     status, obj = _status_and_json(raw)
     assert status in (400, 431) and obj["error"], raw[:300]
     raw = _raw(port, b"GET /v1/kv/" + b"k" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -155,7 +178,7 @@ def _slow_client(port: int, prefix: bytes, stop: threading.Event, closed: list[f
             if stop.is_set():
                 return
             try:
-                s.sendall(data[n:n + 1])
+                s.sendall(data[n : n + 1])
             except OSError:
                 closed.append(time.monotonic() - t0)
                 return
@@ -175,8 +198,9 @@ def test_slow_clients_do_not_stop_the_node(cluster: LocalCluster, what: str) -> 
     stop = threading.Event()
     closed: list[float] = []
     attackers = [
-        threading.Thread(target=_slow_client, args=(c.ports[target], prefix, stop, closed),
-                         daemon=True)
+        threading.Thread(
+            target=_slow_client, args=(c.ports[target], prefix, stop, closed), daemon=True
+        )
         for _ in range(THREADS * 3)
     ]
     for t in attackers:
@@ -190,8 +214,11 @@ def test_slow_clients_do_not_stop_the_node(cluster: LocalCluster, what: str) -> 
             worst = max(worst, time.monotonic() - t0)
             c.put_ok(target, f"during-{what}-{n}", "x", timeout=10)  # relayed: Raft works
         assert worst < 2.0, f"a status request took {worst:.2f}s during the attack"
-        wait_until(lambda: len(closed) >= len(attackers) // 2, CLIENT_TIMEOUT_S * 10,
-                   "the node to close the slow connections")
+        wait_until(
+            lambda: len(closed) >= len(attackers) // 2,
+            CLIENT_TIMEOUT_S * 10,
+            "the node to close the slow connections",
+        )
         assert max(closed) < CLIENT_TIMEOUT_S * 10
     finally:
         stop.set()
@@ -206,8 +233,11 @@ def test_node_survived_everything(cluster: LocalCluster) -> None:
     leader = c.wait_for_leader()
     c.put_ok(leader, "after", "ok")
     for i in range(c.size):
-        wait_until(lambda i=i: c.get(i, "/v1/kv/after?consistency=stale").status == 200, 10,
-                   f"node {i} has 'after'")
+        wait_until(
+            lambda i=i: c.get(i, "/v1/kv/after?consistency=stale").status == 200,
+            10,
+            f"node {i} has 'after'",
+        )
 
 
 def test_forwarded_keys_are_sent_as_received(cluster: LocalCluster) -> None:
@@ -231,8 +261,10 @@ def test_expect_100_continue_is_answered_before_the_body(cluster: LocalCluster) 
     i = c.wait_for_leader()
     value = b"v" * 600_000
     with socket.create_connection(("127.0.0.1", c.ports[i]), timeout=5) as s:
-        s.sendall(b"PUT /v1/kv/expect HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                  b"Content-Length: %d\r\n\r\n" % len(value))
+        s.sendall(
+            b"PUT /v1/kv/expect HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(value)
+        )
         interim = s.recv(100)
         assert interim.startswith(b"HTTP/1.1 100"), interim
         s.sendall(value)

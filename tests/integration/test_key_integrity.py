@@ -23,8 +23,16 @@ from tests.support.waiting import retry
 pytestmark = pytest.mark.integration
 
 # Keys the bugs above rewrote requests onto: they must keep their values throughout.
-DECOYS = {"tag": "decoy-tag", "pctA": "decoy-pctA", "q": "decoy-q", "lead": "decoy-lead",
-          "a/b": "decoy-a/b", "y": "decoy-y", "x": "decoy-x", "\ufffd": "decoy-fffd"}
+DECOYS = {
+    "tag": "decoy-tag",
+    "pctA": "decoy-pctA",
+    "q": "decoy-q",
+    "lead": "decoy-lead",
+    "a/b": "decoy-a/b",
+    "y": "decoy-y",
+    "x": "decoy-x",
+    "\ufffd": "decoy-fffd",
+}
 _ids = itertools.count(1)
 
 
@@ -41,13 +49,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         c.close()
 
 
-def call(c: LocalCluster, i: int, method: str, path: str, body: str | None = None,
-         request_id: str | None = None) -> Reply:
+def call(
+    c: LocalCluster,
+    i: int,
+    method: str,
+    path: str,
+    body: str | None = None,
+    request_id: str | None = None,
+) -> Reply:
     """One request; a 503/504 (leader change under CPU contention) is retried with the same
     request id, which the cluster applies at most once."""
     headers = {"X-Request-Id": request_id} if request_id else {}
-    return retry(lambda: c.request(i, method, path, body, headers),
-                 lambda r: r.status not in (503, 504), 20)
+    return retry(
+        lambda: c.request(i, method, path, body, headers), lambda r: r.status not in (503, 504), 20
+    )
 
 
 def everything(c: LocalCluster, i: int) -> dict[str, Any]:
@@ -61,8 +76,10 @@ def raw_request(port: int, request_line: bytes, body: bytes) -> tuple[int, bytes
     """One request with the request line's bytes exactly as given (http.client refuses
     non-ASCII targets), ``Connection: close``."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request_line + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                     b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        sock.sendall(
+            request_line + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -76,9 +93,17 @@ def roles(c: LocalCluster) -> tuple[int, int, int]:
     return leader, f1, f2
 
 
-@settings(max_examples=50, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@settings(
+    max_examples=50,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 @given(key=any_key, raw_slashes=st.booleans())
 def test_any_key_through_any_node_is_the_same_key(
     cluster: LocalCluster, key: str, raw_slashes: bool
@@ -87,7 +112,7 @@ def test_any_key_through_any_node_is_the_same_key(
     leader, f1, f2 = roles(c)
     path = key_path(key)
     if raw_slashes:  # a raw '/' names the same key as %2F (what existing clients send)
-        path = "/v1/kv/" + path[len("/v1/kv/"):].replace("%2F", "/")
+        path = "/v1/kv/" + path[len("/v1/kv/") :].replace("%2F", "/")
     value = f"value-{next(_ids)}"
     before = everything(c, leader)
 
@@ -98,11 +123,15 @@ def test_any_key_through_any_node_is_the_same_key(
 
     for i in (leader, f2):
         r = call(c, i, "GET", path)
-        assert r.status == 200 and r.json == {"key": key, "value": value,
-                                               "index": r.json["index"]}, (key, i, r)
+        assert r.status == 200 and r.json == {
+            "key": key,
+            "value": value,
+            "index": r.json["index"],
+        }, (key, i, r)
     r = call(c, f2, "GET", "/v1/kv?prefix=" + encode_query_value(key))
     assert [item["key"] for item in r.json["items"]] == [
-        k for k in sorted({*before, key}) if k.startswith(key)], (key, r)
+        k for k in sorted({*before, key}) if k.startswith(key)
+    ], (key, r)
     assert everything(c, f2) == {**before, key: value}
 
     r = call(c, f2, "DELETE", path, request_id=f"keys:{next(_ids)}")
@@ -117,9 +146,16 @@ def test_the_keys_of_the_bug_report(cluster: LocalCluster) -> None:
     """The exact requests of issue 10's table, through a follower."""
     c = cluster
     leader, f1, f2 = roles(c)
-    for wire, key in [("pct%2541", "pct%41"), ("tag%23frag", "tag#frag"), ("q%3Fx", "q?x"),
-                      ("%C3%BCn", "ün"), ("x%2F..%2Fy", "x/../y"), ("%2Flead", "/lead"),
-                      ("a%2F%2Fb", "a//b"), ("exec-1", "exec-1")]:
+    for wire, key in [
+        ("pct%2541", "pct%41"),
+        ("tag%23frag", "tag#frag"),
+        ("q%3Fx", "q?x"),
+        ("%C3%BCn", "ün"),
+        ("x%2F..%2Fy", "x/../y"),
+        ("%2Flead", "/lead"),
+        ("a%2F%2Fb", "a//b"),
+        ("exec-1", "exec-1"),
+    ]:
         r = call(c, f1, "PUT", "/v1/kv/" + wire, "v", f"bug:{next(_ids)}")
         assert r.status == 200 and r.json["key"] == key, (wire, r)
         assert call(c, f2, "GET", "/v1/kv/" + wire).json["key"] == key

@@ -123,8 +123,12 @@ def test_node_waits_for_the_lock_then_starts_when_it_is_released(
     holder = procs.hold_lock(data)
     port = reserved_port
     node = procs.node(data, port, "--lock-timeout", "60")
-    wait_until(lambda: "storage waiting for the lock" in procs.log(), 30,
-               "the node to log that it waits for the lock", on_fail=procs.log)
+    wait_until(
+        lambda: "storage waiting for the lock" in procs.log(),
+        30,
+        "the node to log that it waits for the lock",
+        on_fail=procs.log,
+    )
     # It waits: still running, not serving, no error.
     time.sleep(1.0)
     assert node.poll() is None, procs.log()
@@ -134,10 +138,10 @@ def test_node_waits_for_the_lock_then_starts_when_it_is_released(
     assert holder.stdin is not None
     holder.stdin.close()  # the old process exits: the kernel drops its lock
     assert holder.wait(10) == 0
-    wait_until(lambda: serves(port), 30, "the node to serve after the lock was released",
-               on_fail=procs.log)
-    wait_until(lambda: http_put(port, "k", "v") == 200, 30, "a committed write",
-               on_fail=procs.log)
+    wait_until(
+        lambda: serves(port), 30, "the node to serve after the lock was released", on_fail=procs.log
+    )
+    wait_until(lambda: http_put(port, "k", "v") == 200, 30, "a committed write", on_fail=procs.log)
     assert "storage lock acquired" in procs.log()
     assert node.poll() is None
 
@@ -161,8 +165,7 @@ def test_lock_still_held_after_the_timeout_is_a_clear_error(
     assert "Traceback" not in log
 
 
-def test_lock_timeout_zero_fails_at_once(procs: Procs, tmp_path: Path,
-                                         reserved_port: int) -> None:
+def test_lock_timeout_zero_fails_at_once(procs: Procs, tmp_path: Path, reserved_port: int) -> None:
     data = tmp_path / "data"
     procs.hold_lock(data)
     node = procs.node(data, reserved_port, "--lock-timeout", "0")

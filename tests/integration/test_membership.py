@@ -37,21 +37,31 @@ class GrowingCluster(LocalCluster):
     def idx(self, node_id: str) -> int:
         return self.ids.index(node_id)
 
-    def admin(self, i: int, method: str, path: str, body: Any = None,
-              headers: dict[str, str] | None = None, timeout: float = 15) -> Reply:
+    def admin(
+        self,
+        i: int,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 15,
+    ) -> Reply:
         data = json.dumps(body) if body is not None else None
-        return self.request(i, method, path, data, AUTH if headers is None else headers,
-                            timeout=timeout)
+        return self.request(
+            i, method, path, data, AUTH if headers is None else headers, timeout=timeout
+        )
 
     def members(self, i: int) -> dict[str, Any]:
         r = self.get(i, "/v1/members")
         assert r.status == 200, r
         return dict(r.json)
 
-    def change_ok(self, i: int, method: str, path: str, body: Any = None,
-                  timeout: float = 30) -> dict[str, Any]:
+    def change_ok(
+        self, i: int, method: str, path: str, body: Any = None, timeout: float = 30
+    ) -> dict[str, Any]:
         """An admin change, retried while the cluster says 409 (in flight / catching up) or 503
         (electing); returns the new configuration."""
+
         def attempt() -> dict[str, Any] | None:
             r = self.admin(i, method, path, body)
             if r.status == 200:
@@ -195,9 +205,9 @@ def test_replace_a_dead_member_with_a_new_id_on_an_empty_disk(cluster: GrowingCl
     dead = (leader + 2) % 3
     c.kill(dead)
     wait_until(
-        lambda: not next(m for m in c.members(leader)["members"] if m["id"] == c.ids[dead])[
-            "reachable"
-        ],
+        lambda: (
+            not next(m for m in c.members(leader)["members"] if m["id"] == c.ids[dead])["reachable"]
+        ),
         10,
         "the dead member reported unreachable",
     )
@@ -221,8 +231,13 @@ def test_admin_answers(cluster: GrowingCluster) -> None:
     f = (leader + 1) % 3
     body = {"id": "raft-9", "url": "http://127.0.0.1:1"}
     assert c.admin(f, "POST", "/v1/admin/members", body, headers={}).status == 401
-    for bad in ({"id": "bad id", "url": "http://x:1"}, {"id": "raft-9", "url": "x"},
-                {"id": "raft-9"}, [1], {"id": "raft-9", "url": "^\U0001f600[\u009a}"}):
+    for bad in (
+        {"id": "bad id", "url": "http://x:1"},
+        {"id": "raft-9", "url": "x"},
+        {"id": "raft-9"},
+        [1],
+        {"id": "raft-9", "url": "^\U0001f600[\u009a}"},
+    ):
         r = c.admin(f, "POST", "/v1/admin/members", bad)
         assert r.status == 400 and r.json["error"], (bad, r)
     r = c.admin(f, "DELETE", "/v1/admin/members/raft-7")

@@ -31,8 +31,14 @@ def clusters() -> Iterator[list[LocalCluster]]:
 
 
 def raftkv(*args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "raftkv", *args], capture_output=True,
-                          text=True, env=subprocess_env(), timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "raftkv", *args],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -52,8 +58,18 @@ def save_backup(c: LocalCluster, i: int, path: Path) -> None:
 
 def restore_into(c: LocalCluster, backup: Path, *extra: str) -> None:
     for i in range(c.size):
-        raftkv("restore", "--data-dir", str(c.data_dir(i)), "--id", c.ids[i],
-               "--snapshot", str(backup), "--peers", c.peers, *extra)
+        raftkv(
+            "restore",
+            "--data-dir",
+            str(c.data_dir(i)),
+            "--id",
+            c.ids[i],
+            "--snapshot",
+            str(backup),
+            "--peers",
+            c.peers,
+            *extra,
+        )
 
 
 def test_backup_restores_the_same_data_into_a_new_cluster_with_a_new_id(
@@ -84,8 +100,7 @@ def test_backup_restores_the_same_data_into_a_new_cluster_with_a_new_id(
     ids = {b.status(i)["cluster_id"] for i in range(3)}
     assert len(ids) == 1 and info.cluster_id not in ids
     for i in range(3):
-        wait_until(lambda i=i: items(b, i) == expected, 20, f"restored data on node {i}",
-                   b.logs)
+        wait_until(lambda i=i: items(b, i) == expected, 20, f"restored data on node {i}", b.logs)
     assert items(b, 0, stale=False) == expected
     r = b.put_ok(1, "after", "restore")
     assert r.json["index"] > info.index  # the new cluster continues after the backup's index
@@ -132,12 +147,19 @@ def test_two_clusters_on_reused_ports_never_talk(
     def refused_both_ways() -> bool:
         a_log = a.log_path(0).read_text(errors="replace")
         b_logs = [b.log_path(i).read_text(errors="replace") for i in (1, 2)]
-        return ("event=cluster-id-mismatch" in a_log
-                and all("event=cluster-id-mismatch" in t for t in b_logs)
-                and refused(1) >= 3 and refused(2) >= 3)
+        return (
+            "event=cluster-id-mismatch" in a_log
+            and all("event=cluster-id-mismatch" in t for t in b_logs)
+            and refused(1) >= 3
+            and refused(2) >= 3
+        )
 
-    wait_until(refused_both_ways, 30, "both sides refuse, repeatedly, and log it",
-               lambda: a.logs() + b.logs())
+    wait_until(
+        refused_both_ways,
+        30,
+        "both sides refuse, repeatedly, and log it",
+        lambda: a.logs() + b.logs(),
+    )
     for i in (1, 2):  # refused many times, logged once per sender
         b_log = b.log_path(i).read_text(errors="replace")
         assert b_log.count("sender=raft-0 sender_cluster_id=" + a_id) == 1
@@ -196,8 +218,12 @@ def test_recover_from_quorum_loss_then_grow_back_to_three(
         wait_until(lambda i=i: items(c, i) == want, 20, f"every write on node {i}", c.logs)
     c.put_ok(2, "grown", "yes")
     for i in range(3):
-        wait_until(lambda i=i: c.get(i, "/v1/kv/grown?consistency=stale").status == 200, 20,
-                   f"new write on node {i}", c.logs)
+        wait_until(
+            lambda i=i: c.get(i, "/v1/kv/grown?consistency=stale").status == 200,
+            20,
+            f"new write on node {i}",
+            c.logs,
+        )
 
 
 def test_a_node_joining_a_restored_cluster_adopts_its_id(
@@ -213,8 +239,9 @@ def test_a_node_joining_a_restored_cluster_adopts_its_id(
     a.wait_for_leader()
     a.put_ok(0, "k", "v")
     backup = tmp_path / "backup.snapshot"
-    r = a.request(0, "GET", "/v1/admin/snapshot", headers={"Authorization": f"Bearer {TOKEN}"},
-                  timeout=30)
+    r = a.request(
+        0, "GET", "/v1/admin/snapshot", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    )
     assert r.status == 200, r
     backup.write_bytes(r.body)
 

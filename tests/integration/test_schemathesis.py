@@ -44,8 +44,9 @@ PER_OPERATION = 200  # cap per operation and round; rounds repeat until MIN_REQU
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path_factory.mktemp("schemathesis"), size=3, threads=32,
-                     request_timeout_ms=2000)
+    c = LocalCluster(
+        tmp_path_factory.mktemp("schemathesis"), size=3, threads=32, request_timeout_ms=2000
+    )
     try:
         c.start()
         c.wait_for_leader()
@@ -70,14 +71,18 @@ def no_unexpected_5xx(ctx: Any, response: Any, case: Any) -> bool | None:
     """A 5xx is only acceptable as 503 (definitely not applied) or 504 (outcome unknown)."""
     if response.status_code >= 500 and response.status_code not in (503, 504):
         raise AssertionError(
-            f"{case.method} {case.formatted_path} -> {response.status_code}: "
-            f"{response.text[:300]}"
+            f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
         )
     return None
 
 
-CHECKS = [no_unexpected_5xx, status_code_conformance, content_type_conformance,
-          response_schema_conformance, response_headers_conformance]
+CHECKS = [
+    no_unexpected_5xx,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 
 
 def test_schemathesis_against_a_real_cluster(cluster: LocalCluster) -> None:
@@ -99,8 +104,13 @@ def test_schemathesis_against_a_real_cluster(cluster: LocalCluster) -> None:
     start = time.monotonic()
 
     def run(op: Any) -> None:
-        @settings(max_examples=PER_OPERATION, deadline=None, database=None,
-                  phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=PER_OPERATION,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=op.as_strategy())
         def exercise(case: Any) -> None:
             if time.monotonic() - start > BUDGET_S:
@@ -108,8 +118,7 @@ def test_schemathesis_against_a_real_cluster(cluster: LocalCluster) -> None:
             if case.query and "wait_index" in case.query:
                 # a long poll may legitimately wait minutes: bound it (test_watch.py tests it)
                 case.query["timeout"] = "1s"
-            response = case.call(base_url=cluster.url(next(nodes)), session=session,
-                                 timeout=10)
+            response = case.call(base_url=cluster.url(next(nodes)), session=session, timeout=10)
             statuses[response.status_code] += 1
             per_op[f"{op.method.upper()} {op.path}"] += 1
             try:
@@ -126,7 +135,8 @@ def test_schemathesis_against_a_real_cluster(cluster: LocalCluster) -> None:
     summary = f"{total} requests in {time.monotonic() - start:.0f}s; statuses {dict(statuses)}"
     print(summary, dict(per_op))
     assert not failures, f"{len(failures)} non-conforming answers ({summary}):\n" + "\n".join(
-        failures[:15])
+        failures[:15]
+    )
     assert total >= MIN_REQUESTS, summary
     assert len(per_op) == len(operations), per_op
     assert statuses[200] > total // 10, summary  # the cluster really served, not only 4xx

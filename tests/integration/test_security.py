@@ -44,8 +44,12 @@ def _rolling_restart(c: LocalCluster, step: str) -> None:
         leader = c.wait_for_leader()
         c.put_ok(leader, f"{step}-{i}", "v")
         for j in range(c.size):  # the write reached every node: peers accept each other
-            wait_until(lambda j=j, i=i: c.get(j, f"/v1/kv/{step}-{i}?consistency=stale").status
-                       == 200, 10, f"node {j} has {step}-{i}", c.logs)
+            wait_until(
+                lambda j=j, i=i: c.get(j, f"/v1/kv/{step}-{i}?consistency=stale").status == 200,
+                10,
+                f"node {j} has {step}-{i}",
+                c.logs,
+            )
 
 
 @pytest.fixture
@@ -62,17 +66,17 @@ def test_cluster_token_rotates_during_rolling_restarts(cluster: LocalCluster) ->
     c.wait_for_leader()
     # step 1: accept both, still send the old one; step 2: send the new one, still accept the
     # old one; cleanup: only the new one (docs/security.md, "Rotating tokens")
-    for step, tokens in (("accept-new", "old-token,new-token"),
-                         ("send-new", "new-token,old-token"),
-                         ("drop-old", "new-token")):
+    for step, tokens in (
+        ("accept-new", "old-token,new-token"),
+        ("send-new", "new-token,old-token"),
+        ("drop-old", "new-token"),
+    ):
         _set_flag(c, "--token", tokens)
         _rolling_restart(c, step)
     leader = c.wait_for_leader()
-    r = c.request(leader, "POST", "/v1/admin/snapshot", b"",
-                  {"Authorization": "Bearer old-token"})
+    r = c.request(leader, "POST", "/v1/admin/snapshot", b"", {"Authorization": "Bearer old-token"})
     assert r.status == 401 and r.json["code"] == "unauthorized"
-    r = c.request(leader, "POST", "/v1/admin/snapshot", b"",
-                  {"Authorization": "Bearer new-token"})
+    r = c.request(leader, "POST", "/v1/admin/snapshot", b"", {"Authorization": "Bearer new-token"})
     assert r.status == 200, r
 
 
@@ -86,13 +90,21 @@ def test_sending_a_token_the_others_do_not_know_is_what_breaks(cluster: LocalClu
     _set_flag(c, "--token", "new-token")
     c.start_node(victim)
     c.wait_serving(victim)
-    wait_until(lambda: "send-rejected status=401" in c.log_path(victim).read_text(), 20,
-               "the new-token node's messages to be rejected with 401", c.logs)
+    wait_until(
+        lambda: "send-rejected status=401" in c.log_path(victim).read_text(),
+        20,
+        "the new-token node's messages to be rejected with 401",
+        c.logs,
+    )
 
 
 def test_client_tokens_on_a_real_cluster(tmp_path: Path) -> None:
-    c = LocalCluster(tmp_path, size=3, token="cl",
-                     env={"RAFTKV_CLIENT_TOKENS": "rw", "RAFTKV_CLIENT_READ_TOKENS": "ro"})
+    c = LocalCluster(
+        tmp_path,
+        size=3,
+        token="cl",
+        env={"RAFTKV_CLIENT_TOKENS": "rw", "RAFTKV_CLIENT_READ_TOKENS": "ro"},
+    )
     try:
         c.start()
         leader = c.wait_for_leader()
@@ -101,8 +113,11 @@ def test_client_tokens_on_a_real_cluster(tmp_path: Path) -> None:
         assert c.put(follower, "k", "v").status == 401
         r = c.put(follower, "k", "v", headers=ro)
         assert r.status == 403 and r.json["code"] == "forbidden"
-        wait_until(lambda: c.put(follower, "k", "v", headers=rw).status == 200, 10,
-                   "a relayed write with the read-write token")
+        wait_until(
+            lambda: c.put(follower, "k", "v", headers=rw).status == 200,
+            10,
+            "a relayed write with the read-write token",
+        )
         r = c.request(follower, "GET", "/v1/kv/k", headers=ro)  # relayed ReadIndex read
         assert r.status == 200 and r.json["value"] == "v", r
         assert c.get(follower, "/healthz").status == 200
@@ -114,8 +129,9 @@ def test_client_tokens_on_a_real_cluster(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- TLS
 
 
-def _tls_cluster(root: Path, *, mtls: bool,
-                 env: dict[str, str] | None = None) -> tuple[LocalCluster, Path, Any]:
+def _tls_cluster(
+    root: Path, *, mtls: bool, env: dict[str, str] | None = None
+) -> tuple[LocalCluster, Path, Any]:
     certs = root / "certs"
     ca = make_ca(certs)
     ctx = ssl.create_default_context(cafile=str(ca.cert_path))
@@ -148,8 +164,11 @@ def test_three_nodes_over_tls(tmp_path: Path, mtls: bool) -> None:
         follower = (leader + 1) % c.size
         c.put_ok(follower, "secret", "v")  # relayed to the leader over HTTPS
         for i in range(c.size):
-            wait_until(lambda i=i: c.get(i, "/v1/kv/secret").status == 200, 10,
-                       f"linearizable read on node {i}")
+            wait_until(
+                lambda i=i: c.get(i, "/v1/kv/secret").status == 200,
+                10,
+                f"linearizable read on node {i}",
+            )
         # plain HTTP on a TLS port gets no answer
         with socket.create_connection(("127.0.0.1", c.ports[leader]), timeout=5) as s:
             s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -160,9 +179,9 @@ def test_three_nodes_over_tls(tmp_path: Path, mtls: bool) -> None:
             assert not data.startswith(b"HTTP/1.1 200"), data
         # a client that does not trust the cluster CA refuses the node
         with pytest.raises(ssl.SSLError):
-            http.client.HTTPSConnection("127.0.0.1", c.ports[leader], timeout=5,
-                                        context=ssl.create_default_context()).request(
-                "GET", "/v1/status")
+            http.client.HTTPSConnection(
+                "127.0.0.1", c.ports[leader], timeout=5, context=ssl.create_default_context()
+            ).request("GET", "/v1/status")
         raft = c.request(leader, "POST", "/raft/v1/messages", b'{"messages": []}')
         if mtls:  # the Raft RPC needs a client certificate from the cluster CA
             assert raft.status == 401 and "certificate" in raft.json["error"], raft
@@ -200,15 +219,21 @@ def test_certificates_reload_without_restart(tmp_path: Path) -> None:
         assert _peer_serial(c, 0) == before
         assert c.get(0, "/healthz").status == 200
         make_cert(ca, certs, "raft-0", ["127.0.0.1", "localhost"])  # the renewal lands
-        after = wait_until(lambda: (s := _peer_serial(c, 0)) != before and s, 10,
-                           "node 0 to serve its renewed certificate")
+        after = wait_until(
+            lambda: (s := _peer_serial(c, 0)) != before and s,
+            10,
+            "node 0 to serve its renewed certificate",
+        )
         assert after != before
         assert "event=tls-reloaded context=server" in c.log_path(0).read_text()
         leader = c.wait_for_leader()
         c.put_ok(leader, "after-reload", "v")  # peers (mTLS with the new client cert) still work
         for i in range(c.size):
-            wait_until(lambda i=i: c.get(i, "/v1/kv/after-reload?consistency=stale").status
-                       == 200, 10, f"node {i} has the write")
+            wait_until(
+                lambda i=i: c.get(i, "/v1/kv/after-reload?consistency=stale").status == 200,
+                10,
+                f"node {i} has the write",
+            )
     finally:
         c.close()
 
@@ -273,10 +298,16 @@ def test_a_wiped_follower_catches_up_by_chunked_snapshot_over_mutual_tls(tmp_pat
         # the next append shows the leader that the follower lost what it acknowledged: it sends
         # the snapshot it holds (no new one is needed, docs/scale.md)
         c.put_ok(leader, "after-wipe", "x")
-        wait_until(lambda: c.request(follower, "GET", "/v1/kv/k-199?consistency=stale").status
-                   == 200, 60, "the wiped follower restored from the chunked snapshot")
-        wait_until(lambda: c.request(follower, "GET", "/v1/kv/after-wipe?consistency=stale")
-                   .status == 200, 30, "the wiped follower caught up past the snapshot")
+        wait_until(
+            lambda: c.request(follower, "GET", "/v1/kv/k-199?consistency=stale").status == 200,
+            60,
+            "the wiped follower restored from the chunked snapshot",
+        )
+        wait_until(
+            lambda: c.request(follower, "GET", "/v1/kv/after-wipe?consistency=stale").status == 200,
+            30,
+            "the wiped follower caught up past the snapshot",
+        )
         assert "snapshot-send-start" in c.logs(400)
     finally:
         c.close()

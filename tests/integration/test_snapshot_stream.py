@@ -35,9 +35,11 @@ def test_wiped_follower_catches_up_from_a_chunked_snapshot_under_writes(tmp_path
         for n in range(400):
             c.put_ok(leader, f"key-{n:04d}", "v" * 200)
         c.request(leader, "POST", "/v1/admin/snapshot")
-        snap_bytes = float(re.search(
-            r"^raftkv_snapshot_bytes (\S+)$", c.get(leader, "/metrics").body.decode(), re.M
-        ).group(1))  # type: ignore[union-attr]
+        snap_bytes = float(
+            re.search(
+                r"^raftkv_snapshot_bytes (\S+)$", c.get(leader, "/metrics").body.decode(), re.M
+            ).group(1)
+        )  # type: ignore[union-attr]
         assert snap_bytes > 10 * CHUNK  # many chunks
         snap_index = c.status(leader)["snapshot_index"]
         assert snap_index > 0
@@ -66,8 +68,10 @@ def test_wiped_follower_catches_up_from_a_chunked_snapshot_under_writes(tmp_path
 
             def caught_up() -> bool:
                 st = c.status(follower)
-                return st["snapshot_index"] > 0 and st["last_applied"] >= c.status(leader)[
-                    "commit_index"] - 5
+                return (
+                    st["snapshot_index"] > 0
+                    and st["last_applied"] >= c.status(leader)["commit_index"] - 5
+                )
 
             wait_until(caught_up, 90, "wiped follower catches up", c.logs)
         finally:
@@ -86,13 +90,18 @@ def test_wiped_follower_catches_up_from_a_chunked_snapshot_under_writes(tmp_path
         # every replica holds the same data at the same index
         last = f"during-{acked[-1]}"
         for i in range(3):
-            wait_until(lambda i=i: c.get(i, f"/v1/kv/{last}?consistency=stale").status == 200,
-                       30, f"node {i} has {last}")
+            wait_until(
+                lambda i=i: c.get(i, f"/v1/kv/{last}?consistency=stale").status == 200,
+                30,
+                f"node {i} has {last}",
+            )
         c.put_ok(leader, "fence", "x")
 
         def hashes() -> set[tuple[int, str]] | None:
-            got = {(r.json["applied_index"], r.json["hash"])
-                   for r in (c.get(i, "/v1/admin/hash") for i in range(3))}
+            got = {
+                (r.json["applied_index"], r.json["hash"])
+                for r in (c.get(i, "/v1/admin/hash") for i in range(3))
+            }
             return got if len(got) == 1 else None
 
         wait_until(hashes, 30, "replicas agree", c.logs)
@@ -106,30 +115,53 @@ def test_snapshot_chunk_route_resumes_and_refuses_bad_input(tmp_path: Path) -> N
     try:
         c.start()
         c.wait_for_leader()
-        h = {"X-Raftkv-From": "raft-9", "X-Raftkv-Term": "9", "X-Raftkv-Snapshot-Index": "50",
-             "X-Raftkv-Snapshot-Term": "9", "X-Raftkv-Snapshot-Size": "100000"}
-        r = c.request(0, "POST", "/raft/v1/snapshot", b"x" * 10,
-                      {**h, "X-Raftkv-Snapshot-Offset": "20"})
+        h = {
+            "X-Raftkv-From": "raft-9",
+            "X-Raftkv-Term": "9",
+            "X-Raftkv-Snapshot-Index": "50",
+            "X-Raftkv-Snapshot-Term": "9",
+            "X-Raftkv-Snapshot-Size": "100000",
+        }
+        r = c.request(
+            0, "POST", "/raft/v1/snapshot", b"x" * 10, {**h, "X-Raftkv-Snapshot-Offset": "20"}
+        )
         assert r.status == 409 and r.json["received"] == 0  # nothing under way: start at 0
         r = c.request(0, "POST", "/raft/v1/snapshot", b"x", {"X-Raftkv-From": "a"})
         assert r.status == 400 and "error" in r.json
-        r = c.request(0, "POST", "/raft/v1/snapshot", b"NOT A SNAPSHOT HEADER" * 4,
-                      {**h, "X-Raftkv-Snapshot-Offset": "0"})
+        r = c.request(
+            0,
+            "POST",
+            "/raft/v1/snapshot",
+            b"NOT A SNAPSHOT HEADER" * 4,
+            {**h, "X-Raftkv-Snapshot-Offset": "0"},
+        )
         assert r.status == 400 and "error" in r.json
         # a real snapshot stream: two chunks, then the sender starts over (a lost answer, a new
         # sender thread): 409 tells it where to resume, and it goes on from there
-        blob = encode_snapshot(Snapshot(
-            meta=SnapshotMeta(index=50, term=9, members=("raft-9",)), data=b"d" * 50_000))
+        blob = encode_snapshot(
+            Snapshot(meta=SnapshotMeta(index=50, term=9, members=("raft-9",)), data=b"d" * 50_000)
+        )
         h["X-Raftkv-Snapshot-Size"] = str(len(blob))
         for off in (0, CHUNK):
-            r = c.request(0, "POST", "/raft/v1/snapshot", blob[off : off + CHUNK],
-                          {**h, "X-Raftkv-Snapshot-Offset": str(off)})
+            r = c.request(
+                0,
+                "POST",
+                "/raft/v1/snapshot",
+                blob[off : off + CHUNK],
+                {**h, "X-Raftkv-Snapshot-Offset": str(off)},
+            )
             assert r.status == 200 and r.json == {"received": off + CHUNK, "complete": False}
-        r = c.request(0, "POST", "/raft/v1/snapshot", blob[:CHUNK],
-                      {**h, "X-Raftkv-Snapshot-Offset": "0"})
+        r = c.request(
+            0, "POST", "/raft/v1/snapshot", blob[:CHUNK], {**h, "X-Raftkv-Snapshot-Offset": "0"}
+        )
         assert r.status == 409 and r.json["received"] == 2 * CHUNK
-        r = c.request(0, "POST", "/raft/v1/snapshot", blob[2 * CHUNK : 3 * CHUNK],
-                      {**h, "X-Raftkv-Snapshot-Offset": str(2 * CHUNK)})
+        r = c.request(
+            0,
+            "POST",
+            "/raft/v1/snapshot",
+            blob[2 * CHUNK : 3 * CHUNK],
+            {**h, "X-Raftkv-Snapshot-Offset": str(2 * CHUNK)},
+        )
         assert r.status == 200 and r.json["received"] == 3 * CHUNK
         assert c.get(0, "/healthz").status == 200
     finally:

@@ -42,6 +42,7 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
 
 def write(c: LocalCluster, key: str, value: str, rid: str, timeout: float = 60) -> dict[str, Any]:
     """PUT through any live node until acknowledged; retries keep the X-Request-Id."""
+
     def attempt() -> dict[str, Any] | None:
         for i in c.alive():
             try:
@@ -70,8 +71,9 @@ def test_watcher_misses_nothing_across_a_leader_kill(cluster: LocalCluster) -> N
     c = cluster
     leader = c.wait_for_leader()
     order = [leader] + [i for i in range(c.size) if i != leader]
-    stream = WatchStream([c.url(i) for i in order], prefix="w/", from_index=0,
-                         read_timeout=2.0, deadline=60)
+    stream = WatchStream(
+        [c.url(i) for i in order], prefix="w/", from_index=0, read_timeout=2.0, deadline=60
+    )
     seen: list[dict[str, Any]] = []
     errors: list[BaseException] = []
     watcher = threading.Thread(target=collect, args=(stream, seen, errors), daemon=True)
@@ -113,8 +115,11 @@ def test_compacted_long_poll_and_raftctl_watch(tmp_path: Path) -> None:
         first = c.put_ok(leader, "k", "v0").json["index"]
         for n in range(8):
             c.put_ok(leader, f"fill/{n}", str(n))
-        wait_until(lambda: c.get(follower, "/v1/kv/fill/7?consistency=stale").status == 200,
-                   10, "the follower applied the writes")
+        wait_until(
+            lambda: c.get(follower, "/v1/kv/fill/7?consistency=stale").status == 200,
+            10,
+            "the follower applied the writes",
+        )
         r = c.get(follower, f"/v1/watch?from_index={first}")
         assert r.status == 410 and r.json["code"] == "compacted", r
         oldest = r.json["oldest_index"]
@@ -131,30 +136,53 @@ def test_compacted_long_poll_and_raftctl_watch(tmp_path: Path) -> None:
         # long poll on a follower: answered when the key changes on the leader
         now = c.status(follower)["last_applied"]
         got: list[Any] = []
-        poll = threading.Thread(target=lambda: got.append(
-            c.get(follower, f"/v1/kv/k?wait_index={now}&timeout=20s", timeout=30)))
+        poll = threading.Thread(
+            target=lambda: got.append(
+                c.get(follower, f"/v1/kv/k?wait_index={now}&timeout=20s", timeout=30)
+            )
+        )
         poll.start()
         time.sleep(0.3)
         assert not got
         changed = c.put_ok(leader, "k", "v1").json["index"]
         poll.join(30)
         assert got and got[0].status == 200, got
-        assert got[0].json == {"index": changed, "op": "put", "key": "k", "value": "v1",
-                               "changed": True}
+        assert got[0].json == {
+            "index": changed,
+            "op": "put",
+            "key": "k",
+            "value": "v1",
+            "changed": True,
+        }
         timed_out = c.get(follower, f"/v1/kv/k?wait_index={changed}&timeout=300ms")
         assert timed_out.json["changed"] is False and timed_out.json["value"] == "v1"
         # raftctl watch: JSON lines from the given index, in order
         acks = [c.put_ok(leader, f"fill/{n}", str(n)).json["index"] for n in (8, 9)]
-        result = CliRunner().invoke(raftctl_app, [
-            "watch", "fill/", "--from-index", str(changed), "--max-changes", "2",
-            "-o", "json", "--endpoints", c.url(follower)])
+        result = CliRunner().invoke(
+            raftctl_app,
+            [
+                "watch",
+                "fill/",
+                "--from-index",
+                str(changed),
+                "--max-changes",
+                "2",
+                "-o",
+                "json",
+                "--endpoints",
+                c.url(follower),
+            ],
+        )
         assert result.exit_code == 0, result.output
         lines = [json.loads(x) for x in result.stdout.splitlines()]
-        assert lines == [{"index": acks[0], "op": "put", "key": "fill/8", "value": "8"},
-                         {"index": acks[1], "op": "put", "key": "fill/9", "value": "9"}]
+        assert lines == [
+            {"index": acks[0], "op": "put", "key": "fill/8", "value": "8"},
+            {"index": acks[1], "op": "put", "key": "fill/9", "value": "9"},
+        ]
         # an index the cluster no longer holds: one line, exit 1
-        result = CliRunner().invoke(raftctl_app, [
-            "watch", "", "--from-index", "1", "--endpoints", c.url(follower)])
+        result = CliRunner().invoke(
+            raftctl_app, ["watch", "", "--from-index", "1", "--endpoints", c.url(follower)]
+        )
         assert result.exit_code == 1 and "no longer held" in result.stderr
     finally:
         c.close()

@@ -30,8 +30,15 @@ def _state(n: int = 50) -> tuple[bytes, int]:
 
 def _file(n: int = 50) -> tuple[bytes, int, bytes]:
     data, keys = _state(n)
-    header = build_header(index=n, term=2, keys=keys, data_bytes=len(data), cluster_id="abc",
-                          node="raft-0", created="2026-01-01T00:00:00Z")
+    header = build_header(
+        index=n,
+        term=2,
+        keys=keys,
+        data_bytes=len(data),
+        cluster_id="abc",
+        node="raft-0",
+        created="2026-01-01T00:00:00Z",
+    )
     return b"".join(iter_backup(header, data, chunk=7)), len(header), data
 
 
@@ -42,7 +49,12 @@ def test_round_trip(tmp_path: Path) -> None:
     info, got = read_backup(str(path))
     assert got == data
     assert (info.index, info.term, info.keys, info.cluster_id, info.node) == (
-        50, 2, 50, "abc", "raft-0")
+        50,
+        2,
+        50,
+        "abc",
+        "raft-0",
+    )
     assert info.size == len(blob) == hlen + len(data) + TRAILER_SIZE
     assert len(info.checksum) == 64
     sm = KVStateMachine()
@@ -51,8 +63,14 @@ def test_round_trip(tmp_path: Path) -> None:
 
 
 def test_empty_state_round_trips() -> None:
-    blob = b"".join(iter_backup(build_header(
-        index=0, term=0, keys=0, data_bytes=0, cluster_id="", node="n", created=""), b""))
+    blob = b"".join(
+        iter_backup(
+            build_header(
+                index=0, term=0, keys=0, data_bytes=0, cluster_id="", node="n", created=""
+            ),
+            b"",
+        )
+    )
     info, data = verify_backup(io.BytesIO(blob), keep_data=False)
     assert info.keys == 0 and info.data_bytes == 0 and data is None
 
@@ -107,8 +125,9 @@ def test_trailing_bytes_and_foreign_files_are_refused(tmp_path: Path) -> None:
 
 def test_a_header_that_lies_about_the_key_count_is_refused() -> None:
     data, keys = _state(4)
-    header = build_header(index=4, term=2, keys=keys + 1, data_bytes=len(data), cluster_id="c",
-                          node="n", created="")
+    header = build_header(
+        index=4, term=2, keys=keys + 1, data_bytes=len(data), cluster_id="c", node="n", created=""
+    )
     blob = b"".join(iter_backup(header, data))
     with pytest.raises(BackupError, match="header says 5 keys, data holds 4"):
         verify_backup(io.BytesIO(blob), keep_data=True)

@@ -45,15 +45,27 @@ def _backup(tmp_path: Path, data_dir: Path) -> Path:
     return out
 
 
-def test_backup_then_restore_seeds_identical_members(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_backup_then_restore_seeds_identical_members(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "src"
     _write_log(src, 10, commit=10)
     out = _backup(tmp_path, src)
     for i in range(3):
         d = tmp_path / f"new{i}"
-        code = main(["restore", "--data-dir", str(d), "--id", f"raft-{i}", "--snapshot",
-                     str(out), "--peers", PEERS])
+        code = main(
+            [
+                "restore",
+                "--data-dir",
+                str(d),
+                "--id",
+                f"raft-{i}",
+                "--snapshot",
+                str(out),
+                "--peers",
+                PEERS,
+            ]
+        )
         assert code == 0, capsys.readouterr().err
         with Storage.open(str(d)) as st:
             snap = st.recovered.snapshot
@@ -68,9 +80,9 @@ def test_backup_then_restore_seeds_identical_members(tmp_path: Path,
     assert "restored" in capsys.readouterr().out
 
 
-def test_restore_refuses_a_used_dir_a_damaged_file_and_a_stranger(tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]
-                                                                 ) -> None:
+def test_restore_refuses_a_used_dir_a_damaged_file_and_a_stranger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "src"
     _write_log(src, 4, commit=4)
     out = _backup(tmp_path, src)
@@ -81,8 +93,19 @@ def test_restore_refuses_a_used_dir_a_damaged_file_and_a_stranger(tmp_path: Path
         restore_data_dir(str(tmp_path / "x"), "raft-9", ("raft-0",), str(out), "c1")
     blob = out.read_bytes()
     out.write_bytes(blob[:-10])
-    code = main(["restore", "--data-dir", str(tmp_path / "n"), "--id", "raft-0",
-                 "--snapshot", str(out), "--peers", PEERS])
+    code = main(
+        [
+            "restore",
+            "--data-dir",
+            str(tmp_path / "n"),
+            "--id",
+            "raft-0",
+            "--snapshot",
+            str(out),
+            "--peers",
+            PEERS,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "truncated" in err
     assert not (tmp_path / "n").exists()  # nothing written for a bad file
@@ -106,8 +129,9 @@ def test_recover_keeps_every_logged_entry_and_forces_one_voter(tmp_path: Path) -
     assert cfg2.peer_urls == {"raft-0": "http://127.0.0.1:7001"}
 
 
-def test_recover_refuses_an_empty_or_missing_dir(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_recover_refuses_an_empty_or_missing_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["recover", "--data-dir", str(tmp_path / "none"), "--id", "raft-0"]) == 1
     assert "no such data directory" in capsys.readouterr().err
     os.makedirs(tmp_path / "empty")
@@ -119,14 +143,23 @@ def test_bootstrap_records_a_derived_id_and_the_flag_only_bootstraps(tmp_path: P
     cfg = load_config({"id": "raft-1", "peers": PEERS, "data_dir": str(tmp_path / "a")}, {}, "h")
     _, cid = resolve_identity(cfg)
     assert cid == derive_cluster_id(cfg.peers) == read_cluster_id(str(tmp_path / "a"))
-    other = load_config({"id": "raft-0", "peers": PEERS.replace("7003", "7004"),
-                         "data_dir": str(tmp_path / "b")}, {}, "h")
+    other = load_config(
+        {"id": "raft-0", "peers": PEERS.replace("7003", "7004"), "data_dir": str(tmp_path / "b")},
+        {},
+        "h",
+    )
     assert resolve_identity(other)[1] != cid  # another member list, another cluster
-    flagged = load_config({"id": "raft-1", "peers": PEERS, "data_dir": str(tmp_path / "a"),
-                           "cluster_id": "explicit"}, {}, "h")
+    flagged = load_config(
+        {"id": "raft-1", "peers": PEERS, "data_dir": str(tmp_path / "a"), "cluster_id": "explicit"},
+        {},
+        "h",
+    )
     assert resolve_identity(flagged)[1] == cid  # recorded id wins over the flag
-    fresh = load_config({"id": "raft-1", "peers": PEERS, "data_dir": str(tmp_path / "c"),
-                         "cluster_id": "explicit"}, {}, "h")
+    fresh = load_config(
+        {"id": "raft-1", "peers": PEERS, "data_dir": str(tmp_path / "c"), "cluster_id": "explicit"},
+        {},
+        "h",
+    )
     assert resolve_identity(fresh)[1] == "explicit"
 
 
@@ -142,8 +175,9 @@ def test_forced_membership_must_be_honourable(tmp_path: Path) -> None:
         resolve_identity(cfg)
 
 
-def test_serve_reports_bad_records_in_one_line(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_reports_bad_records_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     d = tmp_path / "d"
     d.mkdir()
     (d / "CLUSTER_ID").write_text("bad id with spaces\n")
@@ -152,9 +186,9 @@ def test_serve_reports_bad_records_in_one_line(tmp_path: Path,
     assert code == 1 and "not a valid cluster id" in err and err.strip().count("\n") == 0
 
 
-def test_restore_from_the_environment_and_if_empty(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_restore_from_the_environment_and_if_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "src"
     _write_log(src, 6, commit=6)
     out = _backup(tmp_path, src)
@@ -196,7 +230,8 @@ def test_check_data_shows_the_cluster_id_and_forced_voters(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("entries_after_snapshot", [True, False])
 def test_recover_forces_the_logged_configuration_down_to_the_survivor(
-    tmp_path: Path, entries_after_snapshot: bool,
+    tmp_path: Path,
+    entries_after_snapshot: bool,
 ) -> None:
     import random
 
@@ -209,10 +244,17 @@ def test_recover_forces_the_logged_configuration_down_to_the_survivor(
     conf = Membership(voters=ids, urls=urls, removed=("old-9",), index=2)
     d = tmp_path / "d"
     with Storage.open(str(d)) as st:
-        ents = [Entry(index=1, term=1, kind=EntryKind.NOOP, data=b""),
-                Entry(index=2, term=1, kind=EntryKind.CONFIG,
-                      data=encode_change(ConfChange(op=ChangeOp.BOOTSTRAP), conf)),
-                _put(3, 1, "a", "1"), _put(4, 1, "b", "2")]
+        ents = [
+            Entry(index=1, term=1, kind=EntryKind.NOOP, data=b""),
+            Entry(
+                index=2,
+                term=1,
+                kind=EntryKind.CONFIG,
+                data=encode_change(ConfChange(op=ChangeOp.BOOTSTRAP), conf),
+            ),
+            _put(3, 1, "a", "1"),
+            _put(4, 1, "b", "2"),
+        ]
         st.save(HardState(term=1, voted_for="raft-0", commit=4), ents)
         if not entries_after_snapshot:  # the snapshot already covers the whole log
             sm = KVStateMachine()
@@ -221,8 +263,12 @@ def test_recover_forces_the_logged_configuration_down_to_the_survivor(
                 sm.apply_noop(2, 1)
                 sm.apply(3, 1, ents[2].data)
                 sm.apply(4, 1, ents[3].data)
-            st.save_snapshot(Snapshot(meta=SnapshotMeta(index=4, term=1, members=ids,
-                                                        membership=conf), data=sm.snapshot()))
+            st.save_snapshot(
+                Snapshot(
+                    meta=SnapshotMeta(index=4, term=1, members=ids, membership=conf),
+                    data=sm.snapshot(),
+                )
+            )
     recover_data_dir(str(d), "raft-0")
     with Storage.open(str(d)) as st:
         rec = st.recovered
@@ -232,10 +278,13 @@ def test_recover_forces_the_logged_configuration_down_to_the_survivor(
     assert forced.removed == ("old-9", "raft-1", "raft-2")  # lost members never come back
     assert forced.urls == (("raft-0", "http://h0:1"),)
     # the core, started with the OLD flags (three peers), runs as the only voter and leads
-    node = RaftNode(RaftConfig(id="raft-0", peers=ids, election_tick=5),
-                    rng=random.Random(1),
-                    restored=RestoredState(hard_state=rec.hard_state, snapshot=rec.snapshot,
-                                           entries=tuple(rec.entries)))
+    node = RaftNode(
+        RaftConfig(id="raft-0", peers=ids, election_tick=5),
+        rng=random.Random(1),
+        restored=RestoredState(
+            hard_state=rec.hard_state, snapshot=rec.snapshot, entries=tuple(rec.entries)
+        ),
+    )
     for _ in range(40):
         node.tick()
         while node.has_ready():
@@ -245,11 +294,15 @@ def test_recover_forces_the_logged_configuration_down_to_the_survivor(
 
 
 def test_a_joining_node_records_no_id_at_start(tmp_path: Path) -> None:
-    joining = load_config({"id": "raft-3", "peers": PEERS, "data_dir": str(tmp_path / "j")},
-                          {}, "h")
+    joining = load_config(
+        {"id": "raft-3", "peers": PEERS, "data_dir": str(tmp_path / "j")}, {}, "h"
+    )
     cfg, cid = resolve_identity(joining)
     assert cid is None and read_cluster_id(str(tmp_path / "j")) is None
     assert cfg.peer_ids == joining.peer_ids
-    pinned = load_config({"id": "raft-3", "peers": PEERS, "data_dir": str(tmp_path / "p"),
-                          "cluster_id": "known"}, {}, "h")
+    pinned = load_config(
+        {"id": "raft-3", "peers": PEERS, "data_dir": str(tmp_path / "p"), "cluster_id": "known"},
+        {},
+        "h",
+    )
     assert resolve_identity(pinned)[1] == "known"  # an explicit id is recorded at once

@@ -235,8 +235,9 @@ class LocalBackend(Closing):
             if spec is None:
                 spec = self._new_spec(replicas if replicas is not None else 3)
             else:
-                spec = dataclasses.replace(spec, command=raftkv_command(),
-                                           token=self.token or spec.token)
+                spec = dataclasses.replace(
+                    spec, command=raftkv_command(), token=self.token or spec.token
+                )
             busy = [r for r in spec.replicas if not _port_free(r.port)]
             if busy:
                 ports = ", ".join(str(r.port) for r in busy)
@@ -253,8 +254,9 @@ class LocalBackend(Closing):
 
     def _start_supervisor(self, replicas: int) -> None:
         argv = [sys.executable, "-m", SUPERVISOR_MODULE, str(self.paths.root)]
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              check=False, timeout=30)
+        proc = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, timeout=30
+        )
         if proc.returncode != 0:
             raise RaftctlError(f"supervisor failed to start: {proc.stderr.strip() or proc.stdout}")
         deadline = time.monotonic() + SUPERVISOR_START_TIMEOUT
@@ -309,8 +311,9 @@ class LocalBackend(Closing):
                 state = "frozen"
             else:
                 state = "running"
-            out.append(Replica(id=r.id, url=spec.url(r), state=state,
-                               pid=ident.pid if ident else None))
+            out.append(
+                Replica(id=r.id, url=spec.url(r), state=state, pid=ident.pid if ident else None)
+            )
         if spec.tls_dir and not cacert_in_use():  # `up --tls`: trust the cluster's own CA
             use_cacert(str(Path(spec.tls_dir) / "ca.pem"))
         return out

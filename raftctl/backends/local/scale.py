@@ -55,12 +55,11 @@ class LocalPool:
             )
             shutil.rmtree(new.data_dir, ignore_errors=True)  # a new member starts empty
             bootstrap = spec.bootstrap or tuple(r.id for r in spec.replicas)
-            spec = dataclasses.replace(
-                spec, replicas=(*spec.replicas, new), bootstrap=bootstrap
-            )
+            spec = dataclasses.replace(spec, replicas=(*spec.replicas, new), bootstrap=bootstrap)
             write_json(b.paths.spec, spec.to_json())
-        self._wait(lambda: replica_id in b.runtime().replicas, f"the supervisor to start "
-                   f"{replica_id}")
+        self._wait(
+            lambda: replica_id in b.runtime().replicas, f"the supervisor to start {replica_id}"
+        )
         return new.url, new.url
 
     def stop_replicas(self, replica_ids: list[str], *, keep_data: bool) -> list[str]:
@@ -77,8 +76,9 @@ class LocalPool:
                 spec, replicas=tuple(x for x in spec.replicas if x.id != replica_id)
             )
             write_json(b.paths.spec, spec.to_json())
-        self._wait(lambda: replica_id not in b.runtime().replicas,
-                   f"the supervisor to stop {replica_id}")
+        self._wait(
+            lambda: replica_id not in b.runtime().replicas, f"the supervisor to stop {replica_id}"
+        )
         if keep_data:
             return f"stopped (data kept in {r.data_dir})"
         shutil.rmtree(r.data_dir, ignore_errors=True)

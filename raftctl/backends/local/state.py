@@ -142,6 +142,7 @@ class Spec:
         else:
             chosen = [r for r in self.replicas if r.id in founders]
         return ",".join(f"{r.id}={r.url}" for r in chosen)
+
     def url(self, replica: ReplicaSpec) -> str:
         return replica.url.replace("http://", "https://", 1) if self.tls_dir else replica.url
 
@@ -149,9 +150,15 @@ class Spec:
         if not self.tls_dir:
             return []
         d = Path(self.tls_dir)
-        return ["--tls-cert", str(d / f"{replica.id}.pem"), "--tls-key",
-                str(d / f"{replica.id}-key.pem"), "--tls-ca", str(d / "ca.pem"), "--peer-mtls"]
-
+        return [
+            "--tls-cert",
+            str(d / f"{replica.id}.pem"),
+            "--tls-key",
+            str(d / f"{replica.id}-key.pem"),
+            "--tls-ca",
+            str(d / "ca.pem"),
+            "--peer-mtls",
+        ]
 
     def argv(self, replica: ReplicaSpec) -> list[str]:
         """The command line that runs ``replica`` (the token goes in the environment)."""

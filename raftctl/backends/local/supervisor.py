@@ -148,8 +148,13 @@ class Supervisor:
         child.ident = ProcId.of(child.proc.pid)
         child.started_at = time.monotonic()
         child.restart_at = None
-        log.info("event=replica-started replica=%s pid=%d port=%d restarts=%d",
-                 spec.id, child.proc.pid, spec.port, child.restarts)
+        log.info(
+            "event=replica-started replica=%s pid=%d port=%d restarts=%d",
+            spec.id,
+            child.proc.pid,
+            spec.port,
+            child.restarts,
+        )
 
     def _reap(self, now: float) -> bool:
         changed = False
@@ -169,8 +174,12 @@ class Supervisor:
             child.restart_at = now + child.backoff
             child.restarts += 1
             child.ident = None
-            log.warning("event=replica-exited replica=%s code=%s restart_in=%.1fs",
-                        child.spec.id, code, child.backoff)
+            log.warning(
+                "event=replica-exited replica=%s code=%s restart_in=%.1fs",
+                child.spec.id,
+                code,
+                child.backoff,
+            )
             changed = True
         return changed
 
@@ -208,8 +217,9 @@ class Supervisor:
                 try:
                     child.proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
-                    log.error("event=replica-unkillable replica=%s pid=%d",
-                              child.spec.id, child.proc.pid)
+                    log.error(
+                        "event=replica-unkillable replica=%s pid=%d", child.spec.id, child.proc.pid
+                    )
         log.info("event=stopped-all replicas=%d", len(live))
 
     def _publish(self) -> None:
@@ -241,8 +251,10 @@ def _daemonize(log_path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
-        print("usage: python -m raftctl.backends.local.supervisor STATE_DIR [--foreground]",
-              file=sys.stderr)
+        print(
+            "usage: python -m raftctl.backends.local.supervisor STATE_DIR [--foreground]",
+            file=sys.stderr,
+        )
         return 2
     paths = ClusterPaths(Path(args[0]).resolve())
     spec = Spec.load(paths.spec)

@@ -39,18 +39,24 @@ def test_kv_modules_import_nothing_http(path: Path) -> None:
 
 
 def test_refusals_carry_a_code_and_no_status() -> None:
-    for cls, code in ((RequestIdConflict, "request_id_conflict"),
-                      (SessionExpired, "session_expired"), (RequestIdReused, "request_id_reused")):
+    for cls, code in (
+        (RequestIdConflict, "request_id_conflict"),
+        (SessionExpired, "session_expired"),
+        (RequestIdReused, "request_id_reused"),
+    ):
         assert cls.code == code
         assert not hasattr(cls, "status")
         assert not issubclass(cls, RaftkvError)
 
 
-@pytest.mark.parametrize(("refusal", "node_error", "code"), [
-    (RequestIdConflict("old"), RequestIdConflictError, "request_id_conflict"),
-    (SessionExpired("evicted"), SessionExpiredError, "session_expired"),
-    (RequestIdReused("other request"), RequestIdReusedError, "request_id_reused"),
-])
+@pytest.mark.parametrize(
+    ("refusal", "node_error", "code"),
+    [
+        (RequestIdConflict("old"), RequestIdConflictError, "request_id_conflict"),
+        (SessionExpired("evicted"), SessionExpiredError, "session_expired"),
+        (RequestIdReused("other request"), RequestIdReusedError, "request_id_reused"),
+    ],
+)
 def test_refusal_error_is_the_nodes_409_and_still_the_refusal(
     refusal: RequestIdConflict, node_error: type[RaftkvError], code: str
 ) -> None:

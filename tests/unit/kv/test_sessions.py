@@ -56,8 +56,9 @@ def test_reused_request_id_with_another_body_is_refused_not_answered() -> None:
         m.sm.lookup_session("c", 1, fingerprint(Command(op=Op.PUT, key="k4", value="new")))
     # the same request is still answered from the table
     assert m.apply(put("k4", "old", client_id="c", seq=1)) == first
-    assert m.sm.lookup_session(
-        "c", 1, fingerprint(Command(op=Op.PUT, key="k4", value="old"))) == first
+    assert (
+        m.sm.lookup_session("c", 1, fingerprint(Command(op=Op.PUT, key="k4", value="old"))) == first
+    )
     # a CAS retry with another condition is another request too
     m.apply(put("a", "1", prev_value="", client_id="c", seq=2))
     assert m.apply(put("a", "1", prev_value="0", client_id="c", seq=2)).outcome is (
@@ -120,7 +121,9 @@ def test_two_replicas_decide_identically_and_snapshots_carry_the_table() -> None
 
 def test_v1_snapshots_are_still_read() -> None:
     v1 = {
-        "v": 1, "applied_index": 3, "applied_term": 2,
+        "v": 1,
+        "applied_index": 3,
+        "applied_term": 2,
         "data": [["k", "v", 3]],
         "sessions": [["c", [[1, ["ok", "k", "v", 3, 2]]]]],
     }
@@ -134,7 +137,9 @@ def test_v1_snapshots_are_still_read() -> None:
 
 def test_v2_snapshots_are_still_read() -> None:
     v2 = {
-        "v": 2, "applied_index": 4, "applied_term": 2,
+        "v": 2,
+        "applied_index": 4,
+        "applied_term": 2,
         "data": [["k", "v", 3], ["k2", "w\u00e9", 4]],
         "sessions": [["c", 0, [[1, ["ok", "k", "v", 3, 2], "fp1"]]]],
         "evicted": [["gone", 7]],

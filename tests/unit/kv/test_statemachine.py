@@ -46,9 +46,17 @@ def test_command_roundtrip_and_determinism() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"\xff", b"[]", b'{"v":2,"op":"put","k":"a","val":"b"}', b'{"v":1,"op":"x","k":"a"}',
-     b'{"v":1,"op":"put","k":"","val":"b"}', b'{"v":1,"op":"put","k":"a"}',
-     b'{"v":1,"op":"del","k":"a","val":"b"}', b'{"v":1,"op":"put","k":"a","val":"b","c":"x"}'],
+    [
+        b"",
+        b"\xff",
+        b"[]",
+        b'{"v":2,"op":"put","k":"a","val":"b"}',
+        b'{"v":1,"op":"x","k":"a"}',
+        b'{"v":1,"op":"put","k":"","val":"b"}',
+        b'{"v":1,"op":"put","k":"a"}',
+        b'{"v":1,"op":"del","k":"a","val":"b"}',
+        b'{"v":1,"op":"put","k":"a","val":"b","c":"x"}',
+    ],
 )
 def test_decode_rejects_malformed(data: bytes) -> None:
     with pytest.raises(CommandDecodeError):

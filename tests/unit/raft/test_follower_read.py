@@ -95,6 +95,9 @@ def test_stale_term_answer_is_ignored() -> None:
     net = Network(3)
     net.elect("n1")
     n2 = net.node("n2")
-    n2.step(ReadIndexResponse(src="n1", dst="n2", term=n2.term - 1 if n2.term > 1 else 0,
-                              request_id="old", index=99))
+    n2.step(
+        ReadIndexResponse(
+            src="n1", dst="n2", term=n2.term - 1 if n2.term > 1 else 0, request_id="old", index=99
+        )
+    )
     assert n2.ready().read_states == ()

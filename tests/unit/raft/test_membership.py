@@ -208,8 +208,9 @@ def test_a_removed_id_can_never_come_back() -> None:
 def test_a_removed_id_comes_back_only_when_the_operator_says_its_data_is_gone() -> None:
     net = cluster_with_learner()
     change(net, "n1", remove("n4"))
-    again = ConfChange(op=ChangeOp.ADD_LEARNER, node_id="n4", url="http://n4:2",
-                       reuse_removed_id=True)
+    again = ConfChange(
+        op=ChangeOp.ADD_LEARNER, node_id="n4", url="http://n4:2", reuse_removed_id=True
+    )
     change(net, "n1", again)
     conf = net.node("n1").membership
     assert conf.learners == ("n4",) and conf.removed == () and conf.url("n4") == "http://n4:2"
@@ -318,8 +319,13 @@ def test_config_entries_round_trip_and_reject_garbage() -> None:
     bad = Entry(index=last + 1, term=n2.term, kind=EntryKind.CONFIG, data=b"nope")
     n2.step(
         AppendEntries(
-            src="n1", dst="n2", term=n2.term, prev_index=last, prev_term=n2.term_at(last) or 0,
-            entries=(bad,), commit=0,
+            src="n1",
+            dst="n2",
+            term=n2.term,
+            prev_index=last,
+            prev_term=n2.term_at(last) or 0,
+            entries=(bad,),
+            commit=0,
         )
     )
     assert n2.last_log_index == last

@@ -151,7 +151,8 @@ def test_must_sync_only_for_entries_or_a_new_term_or_vote() -> None:
             if hs is not None:
                 prev = (hs.term, hs.voted_for)
     commit_only = [
-        rd for rd in net.peers["n1"].readies
+        rd
+        for rd in net.peers["n1"].readies
         if rd.hard_state is not None and not rd.entries and not rd.must_sync
     ]
     assert commit_only  # the leader's commit index moved alone at least once: no fsync

@@ -14,12 +14,32 @@ from raftctl.linearizability import Kind, Operation, Status, check, check_key, d
 _ids = itertools.count(1)
 
 
-def op(kind: Kind, start: float, end: float | None, *, status: Status = Status.OK,
-       value: str | None = None, prev: str | None = None, result: str | None = None,
-       applied: bool = True, key: str = "k", client: int = 0) -> Operation:
-    return Operation(id=next(_ids), client=client, kind=kind, key=key, invoke=start,
-                     complete=end, status=status, value=value, prev=prev, result=result,
-                     applied=applied)
+def op(
+    kind: Kind,
+    start: float,
+    end: float | None,
+    *,
+    status: Status = Status.OK,
+    value: str | None = None,
+    prev: str | None = None,
+    result: str | None = None,
+    applied: bool = True,
+    key: str = "k",
+    client: int = 0,
+) -> Operation:
+    return Operation(
+        id=next(_ids),
+        client=client,
+        kind=kind,
+        key=key,
+        invoke=start,
+        complete=end,
+        status=status,
+        value=value,
+        prev=prev,
+        result=result,
+        applied=applied,
+    )
 
 
 def put(v: str, s: float, e: float | None, **kw: object) -> Operation:
@@ -32,8 +52,11 @@ def get(v: str | None, s: float, e: float, **kw: object) -> Operation:
 
 def brute_force(ops: list[Operation], initial: str | None = None) -> bool:
     """Every subset of the unknown writes, every ordering respecting real time: any legal one?"""
-    ops = [o for o in ops if o.status is Status.OK
-           or (o.status is Status.UNKNOWN and o.kind is not Kind.GET)]
+    ops = [
+        o
+        for o in ops
+        if o.status is Status.OK or (o.status is Status.UNKNOWN and o.kind is not Kind.GET)
+    ]
     known = [o for o in ops if o.status is Status.OK]
     unknown = [o for o in ops if o.status is Status.UNKNOWN]
 
@@ -45,8 +68,11 @@ def brute_force(ops: list[Operation], initial: str | None = None) -> bool:
             subset = known + list(chosen)
             for perm in itertools.permutations(subset):
                 # real-time order: if a completed before b was invoked, a comes first
-                if any(end(perm[j]) < perm[i].invoke for i in range(len(perm))
-                       for j in range(i + 1, len(perm))):
+                if any(
+                    end(perm[j]) < perm[i].invoke
+                    for i in range(len(perm))
+                    for j in range(i + 1, len(perm))
+                ):
                     continue
                 state, legal = initial, True
                 for o in perm:
@@ -106,8 +132,12 @@ def test_concurrent_write_may_or_may_not_be_seen() -> None:
 def test_unknown_write_may_take_effect_late_or_never() -> None:
     never = [put("a", 0, 1), put("x", 2, None, status=Status.UNKNOWN), get("a", 5, 6)]
     assert check(never).linearizable
-    late = [put("a", 0, 1), put("x", 2, None, status=Status.UNKNOWN), get("a", 5, 6),
-            get("x", 100, 101)]
+    late = [
+        put("a", 0, 1),
+        put("x", 2, None, status=Status.UNKNOWN),
+        get("a", 5, 6),
+        get("x", 100, 101),
+    ]
     assert check(late).linearizable
     # ... but not before its invocation
     early = [put("a", 0, 1), get("x", 2, 3), put("x", 4, None, status=Status.UNKNOWN)]
@@ -121,9 +151,14 @@ def test_failed_operations_never_take_effect() -> None:
 
 
 def test_cas_and_delete_semantics() -> None:
-    ok = [put("a", 0, 1), op(Kind.CAS, 2, 3, prev="a", value="b"),
-          op(Kind.CAS, 4, 5, prev="a", value="c", applied=False, result="b"),
-          op(Kind.DELETE, 6, 7), op(Kind.DELETE, 8, 9, applied=False), get(None, 10, 11)]
+    ok = [
+        put("a", 0, 1),
+        op(Kind.CAS, 2, 3, prev="a", value="b"),
+        op(Kind.CAS, 4, 5, prev="a", value="c", applied=False, result="b"),
+        op(Kind.DELETE, 6, 7),
+        op(Kind.DELETE, 8, 9, applied=False),
+        get(None, 10, 11),
+    ]
     assert check(ok).linearizable
     # a CAS that wins against a value that was already overwritten
     bad = [put("a", 0, 1), put("b", 2, 3), op(Kind.CAS, 4, 5, prev="a", value="c")]
@@ -132,8 +167,12 @@ def test_cas_and_delete_semantics() -> None:
 
 
 def test_keys_are_checked_independently() -> None:
-    ops = [put("a", 0, 1, key="x"), put("b", 0, 1, key="y"), get("a", 2, 3, key="x"),
-           get("a", 2, 3, key="y")]
+    ops = [
+        put("a", 0, 1, key="x"),
+        put("b", 0, 1, key="y"),
+        get("a", 2, 3, key="x"),
+        get("a", 2, 3, key="y"),
+    ]
     res = check(ops)
     assert [k.key for k in res.violations] == ["y"]
     assert [k.linearizable for k in res.keys] == [True, False]
@@ -148,13 +187,14 @@ def test_search_budget_gives_inconclusive_not_a_pass() -> None:
 def test_describe_is_one_line_in_words() -> None:
     o = op(Kind.CAS, 1.5, 2.0, prev="a", value="b", applied=False, result=None, client=3)
     assert describe(o, origin=1.0) == (
-        f"op {o.id} client 3 CAS 'k' 'a' -> 'b' (rejected, current absent) "
-        "[0.500s..1.000s, ok]")
+        f"op {o.id} client 3 CAS 'k' 'a' -> 'b' (rejected, current absent) [0.500s..1.000s, ok]"
+    )
 
 
 # ------------------------------------------------------------------ against brute force
-def _random_history(rng: random.Random, n: int, *, unknown: int = 2,
-                    deletes: float = 0.0) -> list[Operation]:
+def _random_history(
+    rng: random.Random, n: int, *, unknown: int = 2, deletes: float = 0.0
+) -> list[Operation]:
     """A history produced by a register with random linearization points, then (sometimes)
     one answer corrupted, so about half are linearizable."""
     values = iter(f"v{i}" for i in range(1000))
@@ -181,15 +221,32 @@ def _random_history(rng: random.Random, n: int, *, unknown: int = 2,
             ops.append(put(v, s, e if status is Status.OK else None, status=status))
             state = v
         elif kind is Kind.DELETE:
-            ops.append(op(kind, s, e if status is Status.OK else None, status=status,
-                          applied=state is not None))
+            ops.append(
+                op(
+                    kind,
+                    s,
+                    e if status is Status.OK else None,
+                    status=status,
+                    applied=state is not None,
+                )
+            )
             state = None
         else:
             prev = state if rng.random() < 0.6 else rng.choice([None, "v0", "v1"])
             v = next(values)
             won = prev is not None and prev == state
-            ops.append(op(kind, s, e if status is Status.OK else None, status=status, prev=prev,
-                          value=v, applied=won, result=None if won else state))
+            ops.append(
+                op(
+                    kind,
+                    s,
+                    e if status is Status.OK else None,
+                    status=status,
+                    prev=prev,
+                    value=v,
+                    applied=won,
+                    result=None if won else state,
+                )
+            )
             if won:
                 state = v
     if rng.random() < 0.6:
@@ -197,8 +254,9 @@ def _random_history(rng: random.Random, n: int, *, unknown: int = 2,
         o = ops[i]
         if o.kind is Kind.GET:
             written = [w.value for w in ops if w.kind in (Kind.PUT, Kind.CAS)]
-            ops[i] = get(rng.choice([None, "v-none", *written]), o.invoke, o.complete or 0,
-                         status=o.status)
+            ops[i] = get(
+                rng.choice([None, "v-none", *written]), o.invoke, o.complete or 0, status=o.status
+            )
         elif o.kind is Kind.DELETE:
             ops[i] = op(Kind.DELETE, o.invoke, o.complete, status=o.status, applied=not o.applied)
     return ops
@@ -216,7 +274,6 @@ def test_agrees_with_brute_force(seed: int) -> None:
     assert got.linearizable is expected, (seed, [describe(o) for o in ops])
     if not expected:
         assert got.first_violation is not None and got.first_violation.explanation
-
 
 
 def test_initial_values() -> None:
@@ -270,8 +327,19 @@ def test_a_long_contended_history_with_many_unknown_outcomes_is_conclusive() -> 
         else:
             prev = state if rng.random() < 0.5 else "nope"
             won = prev is not None and prev == state
-            ops.append(op(Kind.CAS, s, end, status=st, prev=prev, value=v, applied=won,
-                          result=None if won else state, client=c))
+            ops.append(
+                op(
+                    Kind.CAS,
+                    s,
+                    end,
+                    status=st,
+                    prev=prev,
+                    value=v,
+                    applied=won,
+                    result=None if won else state,
+                    client=c,
+                )
+            )
             state = v if won and took_effect else state
     verdict = check_key("k", ops)
     assert verdict.linearizable is True, verdict.explanation

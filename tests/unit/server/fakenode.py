@@ -76,9 +76,9 @@ class FakeNode:
         self.delivered.extend(msgs)
         return [
             HeartbeatResponse(src=m.dst, dst=m.src, term=m.term, context=m.context)
-            for m in msgs if isinstance(m, Heartbeat)
+            for m in msgs
+            if isinstance(m, Heartbeat)
         ]
-
 
     def transfer_leadership(self, target: str | None, timeout: float) -> str | None:
         self._check()

@@ -55,8 +55,9 @@ def test_follower_relays_a_linearizable_backup_to_the_leader() -> None:
     blob = build_app(leader).test_client().get("/v1/admin/snapshot").get_data()
 
     class Fwd(RecordingForwarder):
-        def forward(self, leader_id: str, method: str, path_qs: str, headers: Any,
-                    body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        def forward(
+            self, leader_id: str, method: str, path_qs: str, headers: Any, body: bytes
+        ) -> tuple[int, list[tuple[str, str]], bytes]:
             self.calls.append((leader_id, method, path_qs, body))
             return 200, [("Content-Type", "application/octet-stream")], blob
 
@@ -100,12 +101,15 @@ def test_raft_messages_from_another_cluster_get_409_and_one_log_line() -> None:
     c = build_app(node).test_client()
     body = raft_body(node)
     logger = logging.getLogger("raftkv.server.peer_gate")  # its own handler: the node's logging
-    seen = _Records()                                       # setup may stop propagation
+    seen = _Records()  # setup may stop propagation
     logger.addHandler(seen)
     try:
         for _ in range(3):
-            r = c.post("/raft/v1/messages", json=body,
-                       headers={"X-Raftkv-Cluster-Id": "other", "X-Raftkv-Node": "x-9"})
+            r = c.post(
+                "/raft/v1/messages",
+                json=body,
+                headers={"X-Raftkv-Cluster-Id": "other", "X-Raftkv-Node": "x-9"},
+            )
             err = assert_json_error(r, 409, "cluster_id_mismatch")
             assert "c0ffee" in err["error"] and "other" in err["error"]
     finally:
@@ -134,10 +138,14 @@ def test_a_joining_node_adopts_the_first_cluster_id_then_refuses_others(tmp_path
     assert read_cluster_id(str(tmp_path)) == "theirs"  # recorded durably
     other = c.post("/raft/v1/messages", json=body, headers={"X-Raftkv-Cluster-Id": "other"})
     assert_json_error(other, 409, "cluster_id_mismatch")
-    bad = FakeNode(load_config({"id": "n8", "peers": PEERS, "data_dir": str(tmp_path / "x")},
-                               {}, "n8"))
+    bad = FakeNode(
+        load_config({"id": "n8", "peers": PEERS, "data_dir": str(tmp_path / "x")}, {}, "n8")
+    )
     bad.cluster_id = None
-    r = build_app(bad).test_client().post("/raft/v1/messages", json=body,
-                                           headers={"X-Raftkv-Cluster-Id": "bad id"})
+    r = (
+        build_app(bad)
+        .test_client()
+        .post("/raft/v1/messages", json=body, headers={"X-Raftkv-Cluster-Id": "bad id"})
+    )
     assert_json_error(r, 409, "cluster_id_mismatch")
     assert bad.cluster_id is None

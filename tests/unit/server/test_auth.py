@@ -78,8 +78,13 @@ def test_token_config_errors_are_one_line() -> None:
 
 
 def test_tls_config_upgrades_peer_urls_and_reads_env() -> None:
-    env = {"RAFTKV_TLS_CERT": "c.pem", "RAFTKV_TLS_KEY": "k.pem", "RAFTKV_TLS_CA": "ca.pem",
-           "RAFTKV_PEER_MTLS": "true", "RAFTKV_CLIENT_READ_TOKENS": "r"}
+    env = {
+        "RAFTKV_TLS_CERT": "c.pem",
+        "RAFTKV_TLS_KEY": "k.pem",
+        "RAFTKV_TLS_CA": "ca.pem",
+        "RAFTKV_PEER_MTLS": "true",
+        "RAFTKV_CLIENT_READ_TOKENS": "r",
+    }
     cfg = load_config({"id": "n0", "peers": PEERS}, env, "n0")
     assert cfg.tls and cfg.peer_mtls and cfg.tls_ca == "ca.pem" and cfg.client_auth
     assert all(url.startswith("https://") for url in cfg.peer_urls.values())
@@ -88,8 +93,19 @@ def test_tls_config_upgrades_peer_urls_and_reads_env() -> None:
 def test_peer_mtls_guards_the_raft_rpc_not_admin() -> None:
     from raftkv.server.auth import Access
 
-    cfg = load_config({"id": "n0", "peers": PEERS, "tls_cert": "c", "tls_key": "k",
-                       "tls_ca": "ca", "peer_mtls": "true", "token": "t"}, {}, "n0")
+    cfg = load_config(
+        {
+            "id": "n0",
+            "peers": PEERS,
+            "tls_cert": "c",
+            "tls_key": "k",
+            "tls_ca": "ca",
+            "peer_mtls": "true",
+            "token": "t",
+        },
+        {},
+        "n0",
+    )
     access = Access(cfg)
     denied = access.check("POST", "/raft/v1/messages", "Bearer t", peer_verified=False)
     assert denied is not None and denied.status == 401 and "certificate" in str(denied)

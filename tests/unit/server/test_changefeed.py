@@ -26,7 +26,9 @@ def test_changes_come_in_index_order_filtered_by_prefix() -> None:
     feed.publish([ch(2, "a/1"), ch(3, "b/1"), ch(5, "a/2", None)], 6)
     got, cursor = feed.read(0, "a/", timeout=0)
     assert [(c.index, c.op, c.key, c.value) for c in got] == [
-        (2, "put", "a/1", "v"), (5, "delete", "a/2", None)]
+        (2, "put", "a/1", "v"),
+        (5, "delete", "a/2", None),
+    ]
     assert cursor == 6  # everything scanned: the cursor follows the applied index
     assert feed.read(2, "a/", timeout=0) == ([ch(5, "a/2", None)], 6)
     assert feed.read(6, "", timeout=0) == ([], 6)
@@ -105,8 +107,17 @@ def test_close_wakes_blocked_readers() -> None:
 
 
 def test_driver_feeds_applied_changes_only(tmp_path: Path) -> None:
-    cfg = load_config({"id": "solo", "data_dir": str(tmp_path / "d"), "election_ms": "100",
-                       "heartbeat_ms": "10", "watch_window": "50"}, {}, "solo")
+    cfg = load_config(
+        {
+            "id": "solo",
+            "data_dir": str(tmp_path / "d"),
+            "election_ms": "100",
+            "heartbeat_ms": "10",
+            "watch_window": "50",
+        },
+        {},
+        "solo",
+    )
     d = NodeDriver(cfg)
     d.start()
     try:

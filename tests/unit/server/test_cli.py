@@ -25,7 +25,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_serve_bad_config_is_one_line_exit_2(
-    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    needle: str,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("RAFTKV_PORT", raising=False)
@@ -42,8 +44,9 @@ def test_unknown_flag_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> 
     assert "unrecognized arguments" in err and "\n" not in err
 
 
-def test_env_is_read_by_serve(capsys: pytest.CaptureFixture[str],
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_is_read_by_serve(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RAFTKV_HEARTBEAT_MS", "zero")
     assert main(["serve"]) == 2
     assert "--heartbeat-ms/RAFTKV_HEARTBEAT_MS" in capsys.readouterr().err

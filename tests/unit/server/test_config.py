@@ -10,8 +10,11 @@ from raftkv.errors import ConfigError
 PEERS = "raft-0=http://127.0.0.1:8001,raft-1=http://127.0.0.1:8002,raft-2=127.0.0.1:8003"
 
 
-def load(flags: dict[str, str | None] | None = None, env: dict[str, str] | None = None,
-         hostname: str = "raft-0"):  # type: ignore[no-untyped-def]
+def load(
+    flags: dict[str, str | None] | None = None,
+    env: dict[str, str] | None = None,
+    hostname: str = "raft-0",
+):  # type: ignore[no-untyped-def]
     return load_config(flags or {}, env or {}, hostname)
 
 
@@ -26,9 +29,18 @@ def test_defaults_single_member_cluster_named_after_host() -> None:
 
 
 def test_explicit_peers_and_flags() -> None:
-    cfg = load({"id": "raft-1", "peers": PEERS, "port": "8002", "data_dir": "d1",
-                "election_ms": "300", "heartbeat_ms": "50", "snapshot_every": "100",
-                "token": "s3cret"})
+    cfg = load(
+        {
+            "id": "raft-1",
+            "peers": PEERS,
+            "port": "8002",
+            "data_dir": "d1",
+            "election_ms": "300",
+            "heartbeat_ms": "50",
+            "snapshot_every": "100",
+            "token": "s3cret",
+        }
+    )
     assert cfg.peer_ids == ("raft-0", "raft-1", "raft-2")
     assert cfg.peer_urls["raft-2"] == "http://127.0.0.1:8003"  # scheme added
     assert (cfg.port, cfg.data_dir, cfg.election_tick, cfg.snapshot_every) == (8002, "d1", 6, 100)
@@ -47,10 +59,14 @@ def test_replicas_and_template() -> None:
     cfg = load({}, env, hostname="raft-1")
     assert cfg.peer_ids == ("raft-0", "raft-1", "raft-2")
     assert cfg.peer_urls["raft-2"] == "http://raft-2.raft-service.db.svc.cluster.local:8000"
-    cfg = load({"replicas": "2", "peer_template": "{name}-{i}.{service}:{port}", "port": "8100"},
-               hostname="kv-0")
-    assert cfg.peer_urls == {"kv-0": "http://kv-0.raft-service:8100",
-                             "kv-1": "http://kv-1.raft-service:8100"}
+    cfg = load(
+        {"replicas": "2", "peer_template": "{name}-{i}.{service}:{port}", "port": "8100"},
+        hostname="kv-0",
+    )
+    assert cfg.peer_urls == {
+        "kv-0": "http://kv-0.raft-service:8100",
+        "kv-1": "http://kv-1.raft-service:8100",
+    }
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,13 @@ from tests.support.waiting import wait_until
 
 def make(tmp_path: Path, **flags: str) -> NodeDriver:
     cfg = load_config(
-        {"id": "solo", "data_dir": str(tmp_path / "d"), "election_ms": "100",
-         "heartbeat_ms": "10", **flags},
+        {
+            "id": "solo",
+            "data_dir": str(tmp_path / "d"),
+            "election_ms": "100",
+            "heartbeat_ms": "10",
+            **flags,
+        },
         {},
         "solo",
     )
@@ -26,8 +31,13 @@ def make(tmp_path: Path, **flags: str) -> NodeDriver:
 
 
 def wait_leader(d: NodeDriver, timeout: float = 20) -> None:
-    wait_until(lambda: d.status().role == "leader", timeout, "a leader",
-               lambda: f"no leader: {d.status()}", interval=0.01)
+    wait_until(
+        lambda: d.status().role == "leader",
+        timeout,
+        "a leader",
+        lambda: f"no leader: {d.status()}",
+        interval=0.01,
+    )
 
 
 @pytest.fixture

@@ -28,8 +28,7 @@ from tests.unit.server.test_driver import wait_leader
 
 def make(tmp_path: Path) -> NodeDriver:
     cfg = load_config(
-        {"id": "solo", "data_dir": str(tmp_path / "d"), "election_ms": "100",
-         "heartbeat_ms": "10"},
+        {"id": "solo", "data_dir": str(tmp_path / "d"), "election_ms": "100", "heartbeat_ms": "10"},
         {},
         "solo",
     )

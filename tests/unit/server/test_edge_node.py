@@ -35,8 +35,16 @@ def test_route_modules_see_the_node_only_through_edge_node(path: Path) -> None:
 def test_every_route_module_is_a_registered_blueprint() -> None:
     app = build_app(FakeNode())
     assert set(app.blueprints) == {
-        "kv", "watch", "health", "admin", "raftkv_hash", "backup", "members",
-        "raftkv_snapshot_stream", "raft", "openapi",
+        "kv",
+        "watch",
+        "health",
+        "admin",
+        "raftkv_hash",
+        "backup",
+        "members",
+        "raftkv_snapshot_stream",
+        "raft",
+        "openapi",
     }
     endpoints = {r.endpoint for r in app.url_map.iter_rules()} - {"static"}
     assert all("." in e for e in endpoints), endpoints  # no route outside a blueprint

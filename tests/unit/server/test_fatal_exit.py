@@ -46,7 +46,10 @@ def test_a_storage_failure_exits_the_process_with_the_fatal_code(tmp_path: Path)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "d")],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == FATAL_EXIT_CODE, proc.stderr[-2000:]
     assert "event=fatal" in proc.stderr

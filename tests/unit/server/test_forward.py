@@ -17,8 +17,10 @@ from raftkv.server import forward as forward_mod
 from raftkv.server.forward import FORWARDED_HEADER, Forwarder
 from raftkv.server.keypath import forward_target
 
-OK = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Raft-Leader: n1\r\n"
-      b"Content-Length: 11\r\n\r\n{\"ok\":true}")
+OK = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Raft-Leader: n1\r\n"
+    b'Content-Length: 11\r\n\r\n{"ok":true}'
+)
 
 # What the scripted leader does with the n-th request it reads: answer these bytes, or one of
 # the actions below.
@@ -105,8 +107,9 @@ def leader() -> Iterator[Callable[..., ScriptedLeader]]:
 
 
 def fwd_to(s: ScriptedLeader, timeout: float = 2.0) -> Forwarder:
-    return Forwarder("n0", {"n0": "http://127.0.0.1:1", "n1": f"http://127.0.0.1:{s.port}"},
-                     timeout=timeout)
+    return Forwarder(
+        "n0", {"n0": "http://127.0.0.1:1", "n1": f"http://127.0.0.1:{s.port}"}, timeout=timeout
+    )
 
 
 def put(f: Forwarder, target: str = "/v1/kv/k", request_id: str | None = None) -> Any:
@@ -139,7 +142,7 @@ def test_relays_the_target_byte_for_byte_and_keeps_the_connection(
 def test_leader_closing_mid_response_is_unknown_outcome_then_next_forward_works(
     leader: Callable[..., ScriptedLeader],
 ) -> None:
-    s = leader(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 50\r\n\r\n{\"key\"")
+    s = leader(b'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 50\r\n\r\n{"key"')
     f = fwd_to(s)
     with pytest.raises(OutcomeUnknown) as err:
         put(f)
@@ -229,20 +232,29 @@ def test_a_resent_write_that_cannot_connect_is_unknown_not_no_leader(
 
 
 def _answer(status: str, body: bytes) -> bytes:
-    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
-NOT_LEADER = _answer("503 Service Unavailable", b'{"code":"not_leader","error":"node n1 is not '
-                     b'the leader (request already forwarded once); retry"}')
+NOT_LEADER = _answer(
+    "503 Service Unavailable",
+    b'{"code":"not_leader","error":"node n1 is not '
+    b'the leader (request already forwarded once); retry"}',
+)
 NO_LEADER = _answer("503 Service Unavailable", b'{"code":"no_leader","error":"no leader"}')
 SESSION_EXPIRED = _answer("409 Conflict", b'{"code":"session_expired","error":"expired"}')
 
 
-@pytest.mark.parametrize("second", [NOT_LEADER, NO_LEADER, SESSION_EXPIRED],
-                         ids=["not_leader", "no_leader", "session_expired"])
+@pytest.mark.parametrize(
+    "second",
+    [NOT_LEADER, NO_LEADER, SESSION_EXPIRED],
+    ids=["not_leader", "no_leader", "session_expired"],
+)
 def test_a_resent_write_refused_by_a_restarted_leader_is_unknown_not_its_refusal(
-    leader: Callable[..., ScriptedLeader], second: bytes,
+    leader: Callable[..., ScriptedLeader],
+    second: bytes,
 ) -> None:
     """The leader's worker dies holding our request (OOM kill, gunicorn's worker timeout): the
     connection is reset, but the master still listens, so the re-send connects and the new
@@ -331,15 +343,19 @@ def test_nothing_sent_is_no_leader() -> None:
     ("environ", "target"),
     [
         ({"RAW_URI": "/v1/kv/tag%23frag", "PATH_INFO": "/v1/kv/tag#frag"}, "/v1/kv/tag%23frag"),
-        ({"RAW_URI": "/v1/kv/pct%2541?prev_value=x", "PATH_INFO": "/v1/kv/pct%41"},
-         "/v1/kv/pct%2541?prev_value=x"),
+        (
+            {"RAW_URI": "/v1/kv/pct%2541?prev_value=x", "PATH_INFO": "/v1/kv/pct%41"},
+            "/v1/kv/pct%2541?prev_value=x",
+        ),
         ({"REQUEST_URI": "/v1/kv/q%3Fx"}, "/v1/kv/q%3Fx"),
         # raw UTF-8 bytes in the target (WSGI: one char per byte) -> the same key, ASCII
         ({"RAW_URI": "/v1/kv/\xc3\xbcn"}, "/v1/kv/%C3%BCn"),
         ({"RAW_URI": "http://10.0.0.1:8000/v1/kv/a%2Fb?x=1"}, "/v1/kv/a%2Fb?x=1"),
         # no raw target: rebuilt from the decoded PATH_INFO with the codec's encoding
-        ({"PATH_INFO": "/v1/kv/tag#frag", "QUERY_STRING": "prev_value=a%2Bb"},
-         "/v1/kv/tag%23frag?prev_value=a%2Bb"),
+        (
+            {"PATH_INFO": "/v1/kv/tag#frag", "QUERY_STRING": "prev_value=a%2Bb"},
+            "/v1/kv/tag%23frag?prev_value=a%2Bb",
+        ),
         ({"PATH_INFO": "/v1/kv/pct%41/\xc3\xbc"}, "/v1/kv/pct%2541/%C3%BC"),
     ],
 )

@@ -12,11 +12,14 @@ from raftkv.server.http_errors import error_parts
 from raftkv.server.worker import ClientTooSlow
 
 
-@pytest.mark.parametrize(("err", "code"), [
-    (RequestIdConflict("too old"), "request_id_conflict"),
-    (SessionExpired("evicted"), "session_expired"),
-    (RequestIdReused("reused"), "request_id_reused"),
-])
+@pytest.mark.parametrize(
+    ("err", "code"),
+    [
+        (RequestIdConflict("too old"), "request_id_conflict"),
+        (SessionExpired("evicted"), "session_expired"),
+        (RequestIdReused("reused"), "request_id_reused"),
+    ],
+)
 def test_kv_refusals_are_409_with_their_code(err: Exception, code: str) -> None:
     assert error_parts(err, "PUT", "/v1/kv/k") == (409, {"error": str(err), "code": code}, {})
 
@@ -28,7 +31,9 @@ def test_node_errors_carry_their_status_and_headers() -> None:
 
 def test_werkzeug_errors_become_json() -> None:
     assert error_parts(NotFound(), "GET", "/x")[:2] == (
-        404, {"error": "no such route: GET /x", "code": "not_found"})
+        404,
+        {"error": "no such route: GET /x", "code": "not_found"},
+    )
     status, body, headers = error_parts(MethodNotAllowed(["GET", "HEAD"]), "PUT", "/v1/status")
     assert status == 405 and headers == {"Allow": "GET"} and "allowed: GET" in body["error"]
 

@@ -71,7 +71,10 @@ def test_keep_alive_reuse_and_request_bytes(server: type[Scripted]) -> None:
     s = server([OK, OK])
     c = KeepAliveConnection("127.0.0.1", s.port, 2)
     assert c.request("POST", "/p", b"abc", {"X-A": "1"}, 2) == (
-        200, {"content-type": "application/json", "content-length": "2"}, b"{}")
+        200,
+        {"content-type": "application/json", "content-length": "2"},
+        b"{}",
+    )
     assert c.is_open
     assert c.request("POST", "/p", b"", {}, 2)[0] == 200
     assert s.connections == 1
@@ -82,8 +85,10 @@ def test_keep_alive_reuse_and_request_bytes(server: type[Scripted]) -> None:
 
 
 def test_chunked_and_connection_close(server: type[Scripted]) -> None:
-    chunked = (b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-               b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n")
+    chunked = (
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n"
+    )
     s = server([chunked])
     c = KeepAliveConnection("127.0.0.1", s.port, 2)
     status, headers, body = c.request("GET", "/", b"", {}, 2)
@@ -93,8 +98,12 @@ def test_chunked_and_connection_close(server: type[Scripted]) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [b"", b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\nno-colon\r\n\r\n",
-     b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"],
+    [
+        b"",
+        b"garbage\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno-colon\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+    ],
 )
 def test_protocol_errors_raise_and_close(server: type[Scripted], bad: bytes) -> None:
     s = server([bad])
@@ -116,8 +125,9 @@ def test_connection_refused_is_oserror() -> None:
 def test_address_of_a_member_url() -> None:
     from raftkv.server.httpconn import Address, address_of
 
-    assert address_of("http://raft-0.raft-service:8000") == Address(False, "raft-0.raft-service",
-                                                                     8000)
+    assert address_of("http://raft-0.raft-service:8000") == Address(
+        False, "raft-0.raft-service", 8000
+    )
     assert address_of("https://[::1]/") == Address(True, "::1", 443)
     assert address_of("http://h") == Address(False, "h", 80)
 

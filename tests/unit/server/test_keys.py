@@ -13,9 +13,31 @@ from raftkv.keycodec import MAX_KEY_BYTES, encode_key, encode_query_value, key_p
 from raftkv.server.app import build_app
 from tests.unit.server.fakenode import FakeNode
 
-KEYS = ["tag#frag", "tag", "pct%41", "pctA", "q?x", "ün", "/lead", "lead", "a//b", "a/b",
-        "x/../y", "y", "..", ".", "/", "//", "a/", "exec", "sp ace", "a+b", "\x00\x7f",
-        "\U0010FFFD", "k" * MAX_KEY_BYTES]
+KEYS = [
+    "tag#frag",
+    "tag",
+    "pct%41",
+    "pctA",
+    "q?x",
+    "ün",
+    "/lead",
+    "lead",
+    "a//b",
+    "a/b",
+    "x/../y",
+    "y",
+    "..",
+    ".",
+    "/",
+    "//",
+    "a/",
+    "exec",
+    "sp ace",
+    "a+b",
+    "\x00\x7f",
+    "\U0010fffd",
+    "k" * MAX_KEY_BYTES,
+]
 
 
 def test_every_key_is_its_own_key() -> None:
@@ -69,8 +91,9 @@ class RecordingForwarder:
     def can_forward_to(self, leader: str | None) -> bool:
         return leader == "n1"
 
-    def forward(self, leader: str, method: str, target: str, headers: Any, body: bytes
-                ) -> tuple[int, list[tuple[str, str]], bytes]:
+    def forward(
+        self, leader: str, method: str, target: str, headers: Any, body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         self.targets.append(target)
         if self.fail is not None:
             raise self.fail
@@ -93,8 +116,14 @@ def test_a_follower_relays_undecodable_looking_targets_unchanged() -> None:
     fwd = RecordingForwarder()
     app.extensions["raftkv.ctx"].forwarder = fwd
     c = app.test_client()
-    for target in ("/v1/kv/pct%2541", "/v1/kv/tag%23frag", "/v1/kv/q%3Fx", "/v1/kv/%C3%BCn",
-                   "/v1/kv/a/b", "/v1/kv?prefix=a%2F%23&limit=5"):
+    for target in (
+        "/v1/kv/pct%2541",
+        "/v1/kv/tag%23frag",
+        "/v1/kv/q%3Fx",
+        "/v1/kv/%C3%BCn",
+        "/v1/kv/a/b",
+        "/v1/kv?prefix=a%2F%23&limit=5",
+    ):
         assert c.get(target).status_code == 200
         assert fwd.targets[-1] == target
 
@@ -119,10 +148,17 @@ def test_environ_without_a_raw_target_gives_the_same_key(key: str) -> None:
     def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         seen.append(int(status[:3]))
 
-    environ = {"REQUEST_METHOD": "PUT", "PATH_INFO": path_info, "QUERY_STRING": "",
-               "SERVER_NAME": "x", "SERVER_PORT": "1", "SERVER_PROTOCOL": "HTTP/1.1",
-               "wsgi.url_scheme": "http", "wsgi.input": __import__("io").BytesIO(b"v"),
-               "CONTENT_LENGTH": "1"}
+    environ = {
+        "REQUEST_METHOD": "PUT",
+        "PATH_INFO": path_info,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "x",
+        "SERVER_PORT": "1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": __import__("io").BytesIO(b"v"),
+        "CONTENT_LENGTH": "1",
+    }
     body = b"".join(app.wsgi_app(environ, start))
     assert seen == [200], body
     assert app.extensions["raftkv.node"].sm.get(key) == ("v", 1)

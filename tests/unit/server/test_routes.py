@@ -118,10 +118,20 @@ def test_list_prefix(client: FlaskClient) -> None:
         ("get", "/v1/kv?limit=10001", {}, 400, "invalid_query"),
         ("get", "/v1/kv?prefix=%C3", {}, 400, "invalid_key"),
         ("get", "/v1/kv?what=1", {}, 400, "invalid_query"),
-        ("put", "/v1/kv/k", {"data": "v", "headers": {"X-Request-Id": "nocolon"}}, 400,
-         "invalid_request_id"),
-        ("put", "/v1/kv/k", {"data": "v", "headers": {"X-Request-Id": "c:-1"}}, 400,
-         "invalid_request_id"),
+        (
+            "put",
+            "/v1/kv/k",
+            {"data": "v", "headers": {"X-Request-Id": "nocolon"}},
+            400,
+            "invalid_request_id",
+        ),
+        (
+            "put",
+            "/v1/kv/k",
+            {"data": "v", "headers": {"X-Request-Id": "c:-1"}},
+            400,
+            "invalid_request_id",
+        ),
         ("get", "/nope", {}, 404, "not_found"),
         ("get", "/v1/kvx", {}, 404, "not_found"),
         ("patch", "/v1/kv/k", {}, 405, "method_not_allowed"),
@@ -129,8 +139,13 @@ def test_list_prefix(client: FlaskClient) -> None:
         ("get", "/raft/v1/messages", {}, 405, "method_not_allowed"),
         ("post", "/raft/v1/messages", {"data": "not json"}, 400, "malformed_raft_message"),
         ("post", "/raft/v1/messages", {"json": {"msgs": []}}, 400, "malformed_raft_message"),
-        ("post", "/raft/v1/messages", {"json": {"messages": [{"v": 9}]}}, 400,
-         "malformed_raft_message"),
+        (
+            "post",
+            "/raft/v1/messages",
+            {"json": {"messages": [{"v": 9}]}},
+            400,
+            "malformed_raft_message",
+        ),
         ("post", "/v1/admin/transfer-leader", {"data": "[1]"}, 400, "bad_request"),
         ("post", "/v1/admin/transfer-leader", {"json": {"target": "zz"}}, 400, "bad_request"),
         ("post", "/v1/admin/transfer-leader", {"json": {"x": 1}}, 400, "bad_request"),
@@ -210,11 +225,15 @@ class RecordingForwarder:
     def can_forward_to(self, leader: str | None) -> bool:
         return leader in ("n1", "n2")
 
-    def forward(self, leader: str, method: str, path_qs: str, headers: Any, body: bytes
-                ) -> tuple[int, list[tuple[str, str]], bytes]:
+    def forward(
+        self, leader: str, method: str, path_qs: str, headers: Any, body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         self.calls.append((leader, method, path_qs, body))
-        return 201, [("Content-Type", "application/json"), ("X-Raft-Leader", leader),
-                     ("X-Raft-Term", "9")], b'{"relayed":true}'
+        return (
+            201,
+            [("Content-Type", "application/json"), ("X-Raft-Leader", leader), ("X-Raft-Term", "9")],
+            b'{"relayed":true}',
+        )
 
 
 def test_follower_forwards_writes_and_linearizable_reads_to_the_leader() -> None:
@@ -248,18 +267,37 @@ def test_forwarded_request_is_never_forwarded_again() -> None:
 
 def test_status_health_ready_metrics(client: FlaskClient, node: FakeNode) -> None:
     st = client.get("/v1/status").get_json()
-    assert set(st) == {"id", "role", "term", "leader", "commit_index", "last_applied",
-                       "last_log_index", "snapshot_index", "members", "voters", "learners",
-                       "config_index", "cluster_id"}
+    assert set(st) == {
+        "id",
+        "role",
+        "term",
+        "leader",
+        "commit_index",
+        "last_applied",
+        "last_log_index",
+        "snapshot_index",
+        "members",
+        "voters",
+        "learners",
+        "config_index",
+        "cluster_id",
+    }
     assert st["role"] == "leader" and st["members"] == ["n0", "n1", "n2"]
     assert st["cluster_id"] == node.cluster_id
     assert client.get("/healthz").get_json()["ok"] is True
     assert client.get("/readyz").status_code == 200
     client.put("/v1/kv/k", data="v")
     text = client.get("/metrics").get_data(as_text=True)
-    for name in ("raftkv_role", "raftkv_term", "raftkv_commit_index", "raftkv_applied_index",
-                 "raftkv_proposals_total", "raftkv_elections_total",
-                 "raftkv_http_request_seconds_bucket", "raftkv_fsync_seconds_bucket"):
+    for name in (
+        "raftkv_role",
+        "raftkv_term",
+        "raftkv_commit_index",
+        "raftkv_applied_index",
+        "raftkv_proposals_total",
+        "raftkv_elections_total",
+        "raftkv_http_request_seconds_bucket",
+        "raftkv_fsync_seconds_bucket",
+    ):
         assert name in text
     assert 'raftkv_role{role="leader"} 1.0' in text
     node.leader = None
@@ -274,8 +312,11 @@ def test_token_protects_raft_and_admin_but_not_kv() -> None:
     c = build_app(node).test_client()
     assert_json_error(c.post("/raft/v1/messages", json={"messages": []}), 401, "unauthorized")
     assert_json_error(
-        c.post("/raft/v1/messages", json={"messages": []},
-               headers={"Authorization": "Bearer nope"}), 401)
+        c.post(
+            "/raft/v1/messages", json={"messages": []}, headers={"Authorization": "Bearer nope"}
+        ),
+        401,
+    )
     body = raft_body(node)
     ok = c.post("/raft/v1/messages", json=body, headers={"Authorization": "Bearer tok"})
     assert ok.status_code == 200
@@ -311,9 +352,15 @@ def _raw_post(app: Flask, body: bytes, length: str | None) -> tuple[str, dict[st
     import io
 
     environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": "/raft/v1/messages", "QUERY_STRING": "",
-        "SERVER_NAME": "x", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(),
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/raft/v1/messages",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "x",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
     }
     if length is not None:
         environ["CONTENT_LENGTH"] = length

@@ -31,8 +31,12 @@ def test_hash_reports_id_applied_index_hash_and_keys() -> None:
 def test_same_content_same_hash_regardless_of_history_and_order() -> None:
     one, two = KVStateMachine(), KVStateMachine()
     _apply(one, Command(op=Op.PUT, key="a", value="1"), Command(op=Op.PUT, key="b", value="2"))
-    _apply(two, Command(op=Op.PUT, key="b", value="x"), Command(op=Op.PUT, key="a", value="1"),
-           Command(op=Op.PUT, key="b", value="2"))
+    _apply(
+        two,
+        Command(op=Op.PUT, key="b", value="x"),
+        Command(op=Op.PUT, key="a", value="1"),
+        Command(op=Op.PUT, key="b", value="2"),
+    )
     assert one.content_hash()[1:] == two.content_hash()[1:]
     _apply(two, Command(op=Op.DELETE, key="b"))
     assert one.content_hash()[2] != two.content_hash()[2]

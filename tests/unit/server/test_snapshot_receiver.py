@@ -24,9 +24,14 @@ def blob(index: int) -> bytes:
 
 
 def headers(index: int, offset: int, size: int) -> dict[str, Any]:
-    return {"X-Raftkv-From": "a", "X-Raftkv-Term": "3", "X-Raftkv-Snapshot-Index": str(index),
-            "X-Raftkv-Snapshot-Term": "2", "X-Raftkv-Snapshot-Offset": str(offset),
-            "X-Raftkv-Snapshot-Size": str(size)}
+    return {
+        "X-Raftkv-From": "a",
+        "X-Raftkv-Term": "3",
+        "X-Raftkv-Snapshot-Index": str(index),
+        "X-Raftkv-Snapshot-Term": "2",
+        "X-Raftkv-Snapshot-Offset": str(offset),
+        "X-Raftkv-Snapshot-Size": str(size),
+    }
 
 
 def send_all(rx: SnapshotReceiver, index: int, data: bytes) -> dict[str, Any]:

@@ -91,14 +91,19 @@ def peers() -> Iterator[tuple[Recorder, int, Recorder, int]]:
 def test_batches_token_and_replies(peers: tuple[Recorder, int, Recorder, int]) -> None:
     a, pa, b, pb = peers
     consumer = Consumer()
-    t = PeerTransport("me", {"me": "http://127.0.0.1:1", "a": f"http://127.0.0.1:{pa}",
-                             "b": f"http://127.0.0.1:{pb}"}, consumer, token="tok")
+    t = PeerTransport(
+        "me",
+        {"me": "http://127.0.0.1:1", "a": f"http://127.0.0.1:{pa}", "b": f"http://127.0.0.1:{pb}"},
+        consumer,
+        token="tok",
+    )
     t.start()
     try:
         a.gate.clear()  # hold the first POST so later messages pile up into one batch
         t.send([hb("a", 0)])
-        wait_until(lambda: t.senders["a"]._queue == type(t.senders["a"]._queue)(), 5,
-                   "first message taken")
+        wait_until(
+            lambda: t.senders["a"]._queue == type(t.senders["a"]._queue)(), 5, "first message taken"
+        )
         t.send([hb("a", n) for n in range(1, 50)] + [hb("b", 99)])
         wait_until(lambda: b.posts, 5, "peer b served while a is stuck")
         a.gate.set()
@@ -117,8 +122,12 @@ def test_batches_token_and_replies(peers: tuple[Recorder, int, Recorder, int]) -
 def test_dead_peer_does_not_block_live_one(peers: tuple[Recorder, int, Recorder, int]) -> None:
     a, pa, _, _ = peers
     dead = ReservedPort()  # nothing listens there, nothing can
-    t = PeerTransport("me", {"a": f"http://127.0.0.1:{pa}",
-                             "dead": f"http://127.0.0.1:{dead.port}"}, Consumer(), timeout=0.5)
+    t = PeerTransport(
+        "me",
+        {"a": f"http://127.0.0.1:{pa}", "dead": f"http://127.0.0.1:{dead.port}"},
+        Consumer(),
+        timeout=0.5,
+    )
     t.start()
     try:
         start = time.monotonic()

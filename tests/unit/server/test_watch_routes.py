@@ -114,10 +114,18 @@ def test_long_poll_answers_the_first_change_after_wait_index() -> None:
     c.put("/v1/kv/other", data="x")  # index 2
     r = c.get("/v1/kv/k?wait_index=0")
     assert r.status_code == 200 and r.get_json() == {
-        "index": 1, "op": "put", "key": "k", "value": "v1", "changed": True}
+        "index": 1,
+        "op": "put",
+        "key": "k",
+        "value": "v1",
+        "changed": True,
+    }
     got: list[Any] = []
-    t = threading.Thread(target=lambda: got.append(
-        app.test_client().get("/v1/kv/k?wait_index=1&timeout=10s").get_json()))
+    t = threading.Thread(
+        target=lambda: got.append(
+            app.test_client().get("/v1/kv/k?wait_index=1&timeout=10s").get_json()
+        )
+    )
     t.start()
     time.sleep(0.1)
     assert not got  # still waiting: nothing changed k after index 1
@@ -135,7 +143,12 @@ def test_long_poll_times_out_with_the_current_value() -> None:
     r = c.get("/v1/kv/k?wait_index=1&timeout=300ms")
     assert time.monotonic() - t0 >= 0.29
     assert r.status_code == 200 and r.get_json() == {
-        "key": "k", "value": "v1", "index": 1, "changed": False, "checked_index": 1}
+        "key": "k",
+        "value": "v1",
+        "index": 1,
+        "changed": False,
+        "checked_index": 1,
+    }
     absent = c.get("/v1/kv/nope?wait_index=1&timeout=0.1").get_json()
     assert absent["value"] is None and absent["changed"] is False
 

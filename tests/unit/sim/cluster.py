@@ -137,9 +137,7 @@ class _PendingRead:
 class SimNode:
     """One simulated node: a RaftNode plus its driver, disk and KV state machine."""
 
-    def __init__(
-        self, sim: Simulation, node_id: str, flags: tuple[str, ...] | None = None
-    ) -> None:
+    def __init__(self, sim: Simulation, node_id: str, flags: tuple[str, ...] | None = None) -> None:
         self.sim = sim
         self.id = node_id
         # the peers this node was started with (its flags): they only bootstrap an empty cluster;
@@ -293,8 +291,8 @@ class SimNode:
         hs_now = rd.hard_state
         durable_hs = self.disk.durable.hard_state
         early = leading and (
-            hs_now is None or (hs_now.term, hs_now.voted_for) == (durable_hs.term,
-                                                                  durable_hs.voted_for)
+            hs_now is None
+            or (hs_now.term, hs_now.voted_for) == (durable_hs.term, durable_hs.voted_for)
         )
         if early:
             self._send_all(rd, crash_at)
@@ -573,7 +571,6 @@ class SimNode:
             self.sim.trace(self.id, "leader", f"term {st.term} last={view.last_index()}")
             self.sim.counters["leader elected"] += 1
         return st
-
 
     def _check_conf(self, st: Status) -> None:
         """Thesis §4.1: a node uses the newest configuration in its log, committed or not; one

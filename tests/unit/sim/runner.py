@@ -553,9 +553,11 @@ def settle(sim: Simulation, *, proposals: int = 3) -> float:
             # a new term, or the same term without office: a leader whose own removal committed
             # steps down without a term change (its last proposals' outcome stays unknown to it)
             raft = sim.nodes[node_id].raft
-            return raft is None or raft.status().role is not Role.LEADER or sim.term_of(
-                node_id
-            ) != term
+            return (
+                raft is None
+                or raft.status().role is not Role.LEADER
+                or sim.term_of(node_id) != term
+            )
 
         sim.run_until(lambda: done() or moved(), commit_bound)
         if done():

@@ -58,7 +58,8 @@ def add_learners(sim: Simulation, leader: SimNode, count: int) -> list[str]:
         sim.guard(leader.drive)
         sim.wait_for(
             lambda index=index: all(  # type: ignore[misc]
-                sim.nodes[m].kv.index >= index for m in sim.members_of(leader.raft.membership)  # type: ignore[union-attr]
+                sim.nodes[m].kv.index >= index
+                for m in sim.members_of(leader.raft.membership)  # type: ignore[union-attr]
             ),
             f"learner {nid} added and caught up",
             80,
@@ -174,8 +175,10 @@ def removed_node_cannot_disrupt(seed: int, *, pre_vote: bool) -> Outcome:
     sim.net.isolate(victim)
     change(sim, leader, ConfChange(op=ChangeOp.REMOVE, node_id=victim), wait=False)
     sim.wait_for(
-        lambda: leader.raft is not None
-        and leader.raft.status().commit_index >= leader.raft.membership.index,
+        lambda: (
+            leader.raft is not None
+            and leader.raft.status().commit_index >= leader.raft.membership.index
+        ),
         "the removal committed",
         60,
     )

@@ -46,8 +46,9 @@ def follower_reads_under_leader_change(seed: int) -> Outcome:
 
     # (1) partition: {L1, F} | majority
     sim.net.partition([l1.id, f.id], majority)
-    sim.wait_for(lambda: sim.leader_among(majority) is not None, "a leader on the majority side",
-                 20 * et)
+    sim.wait_for(
+        lambda: sim.leader_among(majority) is not None, "a leader on the majority side", 20 * et
+    )
     l2 = sim.leader_among(majority)
     assert l2 is not None
     op1 = sim.propose(l2, key="k0")
