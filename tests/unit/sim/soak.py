@@ -60,7 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     seeds: Iterator[int] = (
         iter(range(start, start + args.count)) if args.count else itertools.count(start)
     )
-    _init_worker()
+    previous_disable = logging.root.manager.disable
+    _init_worker()  # the simulated nodes log every step: silence them here too
+    try:
+        return _soak(args, start, seeds)
+    finally:
+        logging.disable(previous_disable)  # main() may run inside a test process: restore
+
+
+def _soak(args: argparse.Namespace, start: int, seeds: Iterator[int]) -> int:
     print(f"soak: seeds from {start}, {args.jobs} job(s); Ctrl-C to stop", flush=True)
     done = 0
     failed: list[int] = []
