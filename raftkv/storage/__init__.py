@@ -19,16 +19,11 @@ from raftkv.storage.errors import (
     StorageFailed,
     StorageLocked,
 )
-from raftkv.storage.snapshot import (
-    SnapshotAssembler,
-    SnapshotStreamError,
-    iter_snapshot_chunks,
-)
+from raftkv.storage.snapshot import SnapshotStreamError
 from raftkv.storage.storage import RecoveredState, Storage, StorageStats
 
 __all__ = [
     "RecoveredState",
-    "SnapshotAssembler",
     "SnapshotStreamError",
     "Storage",
     "StorageClosed",
@@ -37,5 +32,4 @@ __all__ = [
     "StorageFailed",
     "StorageLocked",
     "StorageStats",
-    "iter_snapshot_chunks",
 ]

@@ -21,8 +21,6 @@ Invariants:
   crash leaves either no file or a complete one (plus perhaps a ``*.tmp``, removed at open).
 - ``read_snapshot`` verifies both checksums, the length and that the name matches the header,
   and raises ``StorageCorrupt(path, offset, why)`` otherwise: it never returns damaged data.
-- ``SnapshotAssembler`` rebuilds a snapshot from chunks (in order, optionally with offsets) and
-  verifies the checksum at the end, raising ``SnapshotStreamError`` (a ValueError) on damage.
 
 Streaming (nothing bigger than a block or a chunk in memory; the same bytes as above):
 - ``write_snapshot_stream(snap_dir, meta, write_data)`` writes ``<name>.stream.tmp`` with
@@ -43,7 +41,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -54,15 +52,11 @@ from raftkv.storage.errors import StorageCorrupt
 from raftkv.storage.fsutil import FILE_MODE, sync_dir, sync_file, write_all
 
 __all__ = [
-    "DEFAULT_CHUNK_SIZE",
     "FileAssembler",
-    "SnapshotAssembler",
     "SnapshotFileInfo",
     "SnapshotStreamError",
     "crc32_combine",
     "encode_snapshot",
-    "iter_file_chunks",
-    "iter_snapshot_chunks",
     "list_snapshots",
     "open_snapshot_data",
     "read_snapshot",
@@ -78,7 +72,6 @@ _HEAD = struct.Struct("<8sHHQQIQ")
 _U32 = struct.Struct("<I")
 HEADER_SIZE = _HEAD.size + 4
 TRAILER_SIZE = 4
-DEFAULT_CHUNK_SIZE = 1 << 20
 MAX_MEMBERS_LEN = 1 << 20
 _NAME_RE = re.compile(r"^(\d{20})-(\d{20})\.snap$")
 
@@ -130,26 +123,6 @@ def _encode_parts(snapshot: Snapshot) -> list[bytes]:
 def encode_snapshot(snapshot: Snapshot) -> bytes:
     """The snapshot's complete file/stream bytes."""
     return b"".join(_encode_parts(snapshot))
-
-
-def iter_snapshot_chunks(
-    snapshot: Snapshot, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> Iterator[bytes]:
-    """Stream an in-memory snapshot as chunks of at most ``chunk_size`` bytes."""
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be >= 1")
-    blob = memoryview(encode_snapshot(snapshot))
-    for off in range(0, len(blob), chunk_size):
-        yield bytes(blob[off : off + chunk_size])
-
-
-def iter_file_chunks(path: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-    """Stream a snapshot file as chunks. The file is opened at the first ``next()``."""
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be >= 1")
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_size):
-            yield chunk
 
 
 def write_snapshot(snap_dir: str, snapshot: Snapshot) -> str:
@@ -246,56 +219,6 @@ def read_snapshot(path: str) -> Snapshot:
             f"file name does not match header index={snap.meta.index} term={snap.meta.term}",
         )
     return snap
-
-
-class SnapshotAssembler:
-    """Rebuild a snapshot from streamed chunks; ``finish()`` verifies it and returns it.
-
-    ``write(chunk, offset)`` rejects a chunk whose ``offset`` is not the number of bytes received
-    so far (a lost or repeated chunk), and a stream longer than its header declares.
-    """
-
-    def __init__(self, max_bytes: int = 1 << 34) -> None:
-        self._buf = bytearray()
-        self._expected: int | None = None
-        self._max_bytes = max_bytes
-
-    @property
-    def received(self) -> int:
-        return len(self._buf)
-
-    @property
-    def expected(self) -> int | None:
-        """Total stream length, known once the header has arrived."""
-        return self._expected
-
-    def write(self, chunk: bytes, offset: int | None = None) -> None:
-        if offset is not None and offset != len(self._buf):
-            raise SnapshotStreamError(f"chunk at offset {offset}, expected offset {len(self._buf)}")
-        self._buf += chunk
-        if self._expected is None and len(self._buf) >= HEADER_SIZE:
-            try:
-                _i, _t, mlen, dlen = _parse_header(bytes(self._buf[:HEADER_SIZE]))
-            except ValueError as err:
-                raise SnapshotStreamError(str(err)) from err
-            self._expected = HEADER_SIZE + mlen + dlen + TRAILER_SIZE
-            if self._expected > self._max_bytes:
-                raise SnapshotStreamError(f"snapshot of {self._expected} bytes exceeds limit")
-        if self._expected is not None and len(self._buf) > self._expected:
-            raise SnapshotStreamError(
-                f"stream has {len(self._buf)} bytes, header declares {self._expected}"
-            )
-
-    def finish(self) -> Snapshot:
-        if self._expected is None or len(self._buf) != self._expected:
-            raise SnapshotStreamError(
-                f"stream incomplete: {len(self._buf)} of {self._expected or '?'} bytes"
-            )
-        try:
-            snap = _decode(bytes(self._buf))
-        except ValueError as err:
-            raise SnapshotStreamError(str(err.args[0])) from err
-        return snap
 
 
 # ---------------------------------------------------------------------- streaming

@@ -30,7 +30,7 @@ import bisect
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -47,8 +47,6 @@ from raftkv.storage.records import (
 )
 from raftkv.storage.recovery import LOCK_NAME, SNAP_DIR, WAL_DIR, DirScan, scan_data_dir
 from raftkv.storage.snapshot import (
-    DEFAULT_CHUNK_SIZE,
-    SnapshotAssembler,
     list_snapshots,
     snapshot_name,
     write_snapshot,
@@ -513,40 +511,6 @@ class Storage:
             raise StorageFailed(f"pruning failed: {err}") from err
 
     # ------------------------------------------------------------------ snapshot streaming
-
-    def snapshot_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-        """Stream the newest snapshot file as chunks (its exact bytes, checksum included).
-
-        The file is opened before this returns, so pruning cannot pull it away mid-stream.
-        Raises StorageError if there is no snapshot.
-        """
-        if chunk_size < 1:
-            raise ValueError("chunk_size must be >= 1")
-        with self._mu:
-            self._check_usable()
-            snaps = list_snapshots(self._snap_dir)
-            if not snaps or snaps[-1].index != self._snap_index:
-                raise StorageError("no snapshot stored")
-            f = open(snaps[-1].path, "rb")  # noqa: SIM115 - closed by the generator
-
-        def gen() -> Iterator[bytes]:
-            with f:
-                while chunk := f.read(chunk_size):
-                    yield chunk
-
-        return gen()
-
-    def install_snapshot_chunks(self, chunks: Iterable[bytes]) -> Snapshot:
-        """Assemble a streamed snapshot, verify its checksum, then ``save_snapshot`` it.
-
-        Raises ``SnapshotStreamError`` (ValueError) on a damaged stream; nothing is written then.
-        """
-        asm = SnapshotAssembler()
-        for chunk in chunks:
-            asm.write(chunk)
-        snap = asm.finish()
-        self.save_snapshot(snap)
-        return snap
 
     def sync(self) -> None:
         """fsync the active segment (never needed after save; for callers that want a barrier)."""

@@ -1,24 +1,34 @@
-"""Snapshot files and streams: chunked read from disk, reassembly, checksum verification."""
+"""Snapshot files and streams: a leader's file sent in chunks, received by the FileAssembler
+the chunk receiver uses, verified, adopted; damage of every kind refused."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
 
-from raftkv.storage import (
-    SnapshotAssembler,
-    SnapshotStreamError,
-    Storage,
-    StorageCorrupt,
-    StorageError,
-    iter_snapshot_chunks,
+from raftkv.storage import SnapshotStreamError, Storage, StorageCorrupt
+from raftkv.storage.snapshot import (
+    RECV_TMP_SUFFIX,
+    FileAssembler,
+    encode_snapshot,
+    read_snapshot,
+    snapshot_name,
+    write_snapshot,
 )
-from raftkv.storage.snapshot import encode_snapshot, read_snapshot, write_snapshot
 from tests.unit.storage.storage_testutil import ents, hs, snap, snapshots
 
 BIG = bytes(range(256)) * 4099  # ~1 MiB, not a multiple of any chunk size used
+
+
+def _receive(path: str, chunks: list[bytes], asm: FileAssembler | None = None) -> FileAssembler:
+    """Feed ``chunks`` to a FileAssembler at ``path`` as the chunk receiver does (offsets)."""
+    asm = asm or FileAssembler(path)
+    for chunk in chunks:
+        asm.write(asm.received, chunk)
+    return asm
 
 
 @pytest.mark.parametrize("chunk_size", [1 << 16, 4096, 1000])
@@ -27,15 +37,20 @@ def test_stream_from_leader_disk_to_follower(tmp_path: Path, chunk_size: int) ->
     leader.save(hs(2), ents(1, 10, term=2))
     s = snap(10, 2, data=BIG, members=("raft-0", "raft-1", "raft-2"))
     leader.save_snapshot(s)
-    chunks = list(leader.snapshot_chunks(chunk_size=chunk_size))
-    assert all(len(c) <= chunk_size for c in chunks) and len(chunks) > 1
-    assert b"".join(chunks) == encode_snapshot(s)
+    src = leader.snapshot_path()
+    assert src is not None
+    blob = Path(src).read_bytes()
+    chunks = [blob[i : i + chunk_size] for i in range(0, len(blob), chunk_size)]
+    assert len(chunks) > 1 and blob == encode_snapshot(s)
     leader.close()
 
     follower = Storage.open(str(tmp_path / "follower"))
     follower.save(hs(1), ents(1, 3, term=1))
-    got = follower.install_snapshot_chunks(chunks)
-    assert got == s
+    tmp = os.path.join(follower.snap_dir, snapshot_name(10, 2) + RECV_TMP_SUFFIX)
+    asm = _receive(tmp, chunks)
+    layout = asm.finish()
+    asm.close()
+    assert follower.adopt_snapshot_file(tmp, layout.meta) is True
     follower.close()
     follower = Storage.open(str(tmp_path / "follower"))
     assert follower.recovered.snapshot == s
@@ -43,77 +58,60 @@ def test_stream_from_leader_disk_to_follower(tmp_path: Path, chunk_size: int) ->
     follower.close()
 
 
-def test_assembler_with_offsets_and_in_memory_chunks() -> None:
-    s = snap(7, 3, data=b"abc" * 1000)
-    asm = SnapshotAssembler()
-    off = 0
-    for chunk in iter_snapshot_chunks(s, chunk_size=333):
-        asm.write(chunk, offset=off)
-        off += len(chunk)
-    assert asm.received == asm.expected == off
-    assert asm.finish() == s
+def test_receiver_rejects_damage(tmp_path: Path) -> None:
+    blob = encode_snapshot(snap(7, 3, data=b"abc" * 1000))
+    tmp = str(tmp_path / "s.recv.tmp")
 
+    def fresh(**kw: int) -> FileAssembler:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        return FileAssembler(tmp, **kw)
 
-def test_assembler_rejects_damage() -> None:
-    s = snap(7, 3, data=b"abc" * 1000)
-    blob = encode_snapshot(s)
-
-    asm = SnapshotAssembler()
-    asm.write(blob[:100])
+    asm = fresh()
+    asm.write(0, blob[:100])
     with pytest.raises(SnapshotStreamError, match="offset"):
-        asm.write(blob[200:300], offset=200)  # a lost chunk
+        asm.write(200, blob[200:300])  # a lost chunk
+    asm.close()
 
-    asm = SnapshotAssembler()
-    asm.write(blob[:-1])
+    asm = _receive(tmp, [blob[:-1]], fresh())
     with pytest.raises(SnapshotStreamError, match="incomplete"):
         asm.finish()
+    asm.close()
 
-    asm = SnapshotAssembler()
+    asm = fresh()
     with pytest.raises(SnapshotStreamError, match="declares"):
-        asm.write(blob + b"x")
+        asm.write(0, blob + b"x")
+    asm.close()
 
     damaged = bytearray(blob)
     damaged[len(blob) // 2] ^= 0x01
-    asm = SnapshotAssembler()
-    asm.write(bytes(damaged))
+    asm = _receive(tmp, [bytes(damaged)], fresh())
     with pytest.raises(SnapshotStreamError, match="checksum"):
         asm.finish()
+    asm.close()
 
-    asm = SnapshotAssembler()
+    asm = fresh()
     with pytest.raises(SnapshotStreamError, match="magic"):
-        asm.write(b"X" * 100)
+        asm.write(0, b"X" * 100)
+    asm.close()
 
-    asm = SnapshotAssembler(max_bytes=100)
+    asm = fresh(max_bytes=100)
     with pytest.raises(SnapshotStreamError, match="exceeds"):
-        asm.write(blob[:60])
+        asm.write(0, blob[:60])
+    asm.close()
 
 
 def test_damaged_stream_installs_nothing(tmp_path: Path) -> None:
     blob = bytearray(encode_snapshot(snap(5, 1, data=b"z" * 500)))
     blob[300] ^= 0x40
     with Storage.open(str(tmp_path)) as st:
+        tmp = os.path.join(st.snap_dir, snapshot_name(5, 1) + RECV_TMP_SUFFIX)
+        asm = _receive(tmp, [bytes(blob[:200]), bytes(blob[200:])])
         with pytest.raises(SnapshotStreamError):
-            st.install_snapshot_chunks([bytes(blob[:200]), bytes(blob[200:])])
+            asm.finish()
+        asm.discard()
         assert st.snapshot_meta is None
     assert snapshots(str(tmp_path)) == []
-
-
-def test_no_snapshot_to_stream(tmp_path: Path) -> None:
-    with Storage.open(str(tmp_path)) as st, pytest.raises(StorageError, match="no snapshot"):
-        st.snapshot_chunks()
-
-
-def test_stream_survives_pruning_of_its_file(tmp_path: Path) -> None:
-    with Storage.open(str(tmp_path), keep_snapshots=1) as st:
-        st.save(None, ents(1, 20))
-        first = snap(5, 1, data=BIG)
-        st.save_snapshot(first)
-        stream = st.snapshot_chunks(chunk_size=4096)
-        st.save_snapshot(snap(10, 1))  # deletes the file being streamed
-        asm = SnapshotAssembler()
-        for c in stream:
-            asm.write(c)
-        assert asm.finish() == first
 
 
 def test_read_snapshot_detects_every_kind_of_damage(tmp_path: Path) -> None:
