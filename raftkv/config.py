@@ -30,6 +30,8 @@ __all__ = [
     "OPTIONS",
     "NodeConfig",
     "Peer",
+    "check_member_id",
+    "check_member_url",
     "load_config",
     "parse_peers",
 ]
@@ -252,7 +254,9 @@ def _bool(name: str, raw: str | None) -> bool:
     raise ConfigError(f"{_where(name)}: must be true or false, got {raw!r}")
 
 
-def _check_url(where: str, member: str, url: str) -> str:
+def check_member_url(where: str, member: str, url: str) -> str:
+    """A member's URL, normalised (``host:port`` gets ``http://``); ConfigError (naming
+    ``where``) unless it is ``http[s]://host:port`` in printable ASCII."""
     url = url.strip().rstrip("/")
     if "://" not in url:
         url = "http://" + url
@@ -277,7 +281,8 @@ def _check_url(where: str, member: str, url: str) -> str:
     return url
 
 
-def _check_id(where: str, node_id: str) -> str:
+def check_member_id(where: str, node_id: str) -> str:
+    """A node id as given; ConfigError (naming ``where``) unless it is a valid one."""
     if not _ID_RE.match(node_id):
         raise ConfigError(
             f"{where}: node id must be 1-63 chars of letters, digits, '.', '_' or '-' "
@@ -298,11 +303,11 @@ def parse_peers(raw: str, where: str = "--peers/RAFTKV_PEERS") -> tuple[Peer, ..
         node_id = node_id.strip()
         if not sep or not node_id or not url.strip():
             raise ConfigError(f"{where}: expected id=url, got {item!r}")
-        _check_id(where, node_id)
+        check_member_id(where, node_id)
         if node_id in seen:
             raise ConfigError(f"{where}: member {node_id!r} listed twice")
         seen.add(node_id)
-        peers.append(Peer(node_id, _check_url(where, node_id, url)))
+        peers.append(Peer(node_id, check_member_url(where, node_id, url)))
     return tuple(peers)
 
 
@@ -330,7 +335,7 @@ def _template_peers(
                 f"{where}: bad template {template!r} ({err!s}); placeholders are "
                 "{name} {i} {id} {service} {namespace} {port}"
             ) from None
-        peers.append(Peer(member, _check_url(where, member, url)))
+        peers.append(Peer(member, check_member_url(where, member, url)))
     return tuple(peers)
 
 
@@ -352,7 +357,7 @@ def load_config(
             value = env.get(OPTIONS[name][1]) or None
         return value
 
-    node_id = _check_id(_where("id"), (get("id") or hostname).strip())
+    node_id = check_member_id(_where("id"), (get("id") or hostname).strip())
     host = (get("host") or "0.0.0.0").strip()
     if not host:
         raise ConfigError(f"{_where('host')}: must not be empty")
@@ -411,7 +416,7 @@ def load_config(
         if get("peer_template"):
             raise ConfigError(f"{_where('peer_template')}: needs --replicas")
         own_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        peers = (Peer(node_id, _check_url(_where("peers"), node_id, f"{own_host}:{port}")),)
+        peers = (Peer(node_id, check_member_url(_where("peers"), node_id, f"{own_host}:{port}")),)
     # An id not among the peers is a *joining* node (docs/membership.md): it never campaigns and
     # waits until the cluster adds it (POST /v1/admin/members). The peers bootstrap only an empty
     # cluster; once the log holds a configuration, the log decides membership.

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Request, Response, request
 
-from raftkv.config import _check_id, _check_url
+from raftkv.config import check_member_id, check_member_url
 from raftkv.errors import BadRequest, ConfigError, InvalidQuery, RaftkvError
 from raftkv.raft import ChangeOp, ConfChange, Membership
 from raftkv.server.edge_node import EdgeNode
@@ -50,7 +50,7 @@ def _valid_id(raw: object) -> str:
     if not isinstance(raw, str):
         raise BadRequest("id must be a string")
     try:
-        return _check_id("id", raw)
+        return check_member_id("id", raw)
     except ConfigError as err:
         raise BadRequest(str(err)) from None
 
@@ -113,7 +113,7 @@ def members_blueprint(node: EdgeNode, relay: Relay) -> Blueprint:
         if not isinstance(body["url"], str):
             raise BadRequest("url must be a string")
         try:
-            url = _check_url("url", nid, body["url"])
+            url = check_member_url("url", nid, body["url"])
         except ConfigError as err:
             raise BadRequest(str(err)) from None
         return change(
