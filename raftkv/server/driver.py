@@ -21,12 +21,13 @@ The loop (etcd's raftexample ``serveChannels``, docs/contracts.md §1):
     snapshot policy (snapshot_policy.py: entries AND log bytes since the last one relative to its
         size) -> copy the state under the lock, write it in the background (``raftkv-snapshot``
         thread, streaming), then storage.adopt_snapshot_file + node.compact on this thread
+        (snapshots.py)
 
 Snapshots travel as files, never as one message: the core's snapshot carries meta only (empty
 data); an outgoing InstallSnapshot is handed to ``SnapshotSender`` (snapshot_stream.py: chunks,
 flow control, resume) and a follower's ``SnapshotReceiver`` delivers an InstallSnapshot once the
 file is complete; the Ready that installs it adopts the file and restores the KV machine from it
-block by block (docs/storage.md).
+block by block (docs/storage.md). Taking, installing and waiting for snapshots: snapshots.py.
 
 Waiters: a request thread enqueues its work with a ``Waiter`` (waiters.py) and blocks on it; the
 driver resolves it. Writes: proposals.py (acknowledged only if the entry applied at their index
@@ -89,7 +90,8 @@ from raftkv.server.metrics import NodeMetrics
 from raftkv.server.proposals import Proposals
 from raftkv.server.reads import LinearizableReads
 from raftkv.server.snapshot_policy import SnapshotSchedule
-from raftkv.server.snapshot_stream import SnapshotReceiver, SnapshotSender, staged_path
+from raftkv.server.snapshot_stream import SnapshotReceiver, SnapshotSender
+from raftkv.server.snapshots import Snapshots
 from raftkv.server.tls import client_context
 from raftkv.server.transport import PeerTransport
 from raftkv.server.waiters import Waiter
@@ -105,8 +107,7 @@ from raftkv.server.work import (
     Work,
 )
 from raftkv.storage import Storage
-from raftkv.storage.errors import StorageFailed
-from raftkv.storage.snapshot import open_snapshot_data, snapshot_name, write_snapshot_stream
+from raftkv.storage.snapshot import snapshot_name
 
 __all__ = ["NodeDriver"]
 
@@ -126,12 +127,14 @@ class NodeDriver:
         on_fatal: Callable[[BaseException], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        sm: KVStateMachine | None = None,
     ) -> None:
         """``cluster_id``: recorded in the data dir (raftkv.identity; None: joining, not known
-        yet). ``on_fatal``: runs once after a fatal error (under gunicorn: exit the worker)."""
+        yet). ``on_fatal``: runs once after a fatal error (under gunicorn: exit the worker).
+        ``sm``: the KV machine to drive (default: an empty one; tests pass a smaller one)."""
         self.config = config
         self.cluster_id = cluster_id
-        self.sm = KVStateMachine()
+        self.sm = sm if sm is not None else KVStateMachine()
         self.feed = ChangeFeed(config.watch_window)  # watches read it; fed by _apply
         self._status = NodeStatus(id=config.id, members=config.peer_ids)
         self.metrics = NodeMetrics(config.id, self.status)
@@ -157,9 +160,10 @@ class NodeDriver:
         self._leader: str | None = None
         self._snaps = SnapshotSchedule()
         self._stopped_evt = threading.Event()
-        self._snap_thread: threading.Thread | None = None  # a snapshot being written
-        self._snap_waiters: list[Waiter[int]] = []  # snapshot_now callers
         self._pass_notes: list[str] = []  # what took time in this pass (slow-pass log line)
+        self._snapshots = Snapshots(
+            self.sm, self._snaps, self.metrics, on_written=self._post, note=self._pass_notes.append
+        )
         self._sender: SnapshotSender | None = None
         self.snapshot_receiver = SnapshotReceiver(
             config.id,
@@ -186,11 +190,7 @@ class NodeDriver:
         rec = storage.recovered
         snap: Snapshot | None = rec.snapshot
         if snap is not None:
-            path = storage.snapshot_path()
-            assert path is not None
-            self._restore_file(path)
-            self.sm.reset_applied(snap.meta.index, snap.meta.term)
-            self._snaps.restored(snap.meta.index)
+            self._snapshots.recovered(storage, snap)
         self.feed.reset(self.sm.applied_index)
         raft_cfg = RaftConfig(
             id=cfg.id,
@@ -290,8 +290,7 @@ class NodeDriver:
             self._transport.stop()
         if self._sender is not None:
             self._sender.stop()
-        if self._snap_thread is not None:
-            self._snap_thread.join(max(0.1, deadline - time.monotonic()))
+        self._snapshots.join(max(0.1, deadline - time.monotonic()))
         if self._storage is not None and (self._thread is None or not self._thread.is_alive()):
             self._storage.close()
             self._storage = None
@@ -301,6 +300,11 @@ class NodeDriver:
     # ------------------------------------------------------------------ request-thread API
     def status(self) -> NodeStatus:
         return self._status
+
+    def _post(self, work: Work) -> None:
+        """Queue work for the driver thread and wake it (the snapshot writer's result)."""
+        self._inbox.append(work)
+        self._wake.set()
 
     def _submit(self, work: Work) -> None:
         if self._failed is not None:
@@ -456,8 +460,8 @@ class NodeDriver:
         next_tick = clock() + tick
         inbox = self._inbox
         wake = self._wake
-        transport = self._transport
-        assert transport is not None
+        transport, storage = self._transport, self._storage
+        assert transport is not None and storage is not None
         while not self._stopping:
             if not inbox:
                 wake.wait(max(0.0, next_tick - clock()))
@@ -498,10 +502,7 @@ class NodeDriver:
             transport.release_replies()
             self._refresh_status()  # before waking: a client sees its index in X-Raft-Index
             self._wake_waiters()
-            if self._snap_thread is None and self._snaps.due(
-                self.sm.applied_index, self.config.snapshot_every
-            ):
-                self._start_snapshot(node)
+            self._snapshots.take_if_due(node, storage, self.config.snapshot_every)
             took = time.perf_counter() - t_pass
             self.metrics.observe_pass(took)
             if took > SLOW_PASS_S:
@@ -515,8 +516,8 @@ class NodeDriver:
 
     def _drain(self, node: RaftNode) -> None:
         inbox = self._inbox
-        transport = self._transport
-        assert transport is not None
+        transport, storage = self._transport, self._storage
+        assert transport is not None and storage is not None
         term: int | None = None
         while inbox:
             match inbox.popleft():
@@ -545,11 +546,10 @@ class NodeDriver:
                         node, self._role, self._leader, change, force, cw, self.peer_reachable
                     )
                 case SnapshotNow(sw):
-                    self._snap_waiters.append(sw)
-                    if self._snap_thread is None:
-                        self._start_snapshot(node)
+                    self._snapshots.take_now(node, storage, sw)
                 case SnapshotWritten() as written:
-                    self._finish_snapshot(node, written)
+                    self._snapshots.finish(node, storage, written)
+                    self._refresh_status()
                 case Shutdown():
                     self._handover.begin_shutdown(
                         node, self._role, self._leader, len(self.config.peers)
@@ -565,35 +565,10 @@ class NodeDriver:
         assert storage is not None and self._transport is not None
         sm = self.sm
         if rd.snapshot is not None:
-            snap = rd.snapshot
-            t0 = time.perf_counter()
-            staged = staged_path(storage.snap_dir, snap.meta)
-            if not snap.data and os.path.exists(staged):  # streamed in (snapshot_stream.py)
-                storage.adopt_snapshot_file(staged, snap.meta)
-                path = storage.snapshot_path()
-                assert path is not None
-                self._restore_file(path)
-            elif not snap.data:
-                # the core accepted a streamed snapshot whose file is gone: never install an
-                # empty state in its place; the node restarts from its disk (fatal)
-                raise StorageFailed(f"streamed snapshot {snap.meta.index} has no file {staged}")
-            else:
-                storage.save_snapshot(snap)
-                sm.restore(snap.data)
-                self._snaps.last_bytes = len(snap.data)
-            sm.reset_applied(snap.meta.index, snap.meta.term)
-            self._snaps.restored(snap.meta.index)
-            self.feed.reset(snap.meta.index)
-            self._proposals.covered_by_snapshot(snap.meta.index, sm)
-            took = time.perf_counter() - t0
-            self._pass_notes.append(f"snapshot-install={took:.3f}s")
-            log.info(
-                "event=snapshot-installed index=%d term=%d keys=%d seconds=%.3f",
-                snap.meta.index,
-                snap.meta.term,
-                len(sm),
-                took,
-            )
+            index = rd.snapshot.meta.index
+            self._snapshots.install(storage, rd.snapshot)
+            self.feed.reset(index)
+            self._proposals.covered_by_snapshot(index, sm)
         hs = rd.hard_state
         # A leader's messages promise nothing about its own disk (appends, heartbeats, read
         # answers; its term and vote were persisted before it led): it sends them BEFORE its
@@ -707,81 +682,6 @@ class NodeDriver:
                 rest.append(m)
         return rest
 
-    def _restore_file(self, path: str) -> None:
-        """Restore the KV machine from a snapshot file, block by block."""
-        layout, f = open_snapshot_data(path)
-        with f:
-            self.sm.restore_stream(f, layout.data_len)
-        self._snaps.last_bytes = layout.data_len
-
-    def _start_snapshot(self, node: RaftNode) -> None:
-        """Copy the state under the lock (the only pause of the driver) and write it in the
-        background; ``_finish_snapshot`` runs on this thread when the file is written."""
-        sm = self.sm
-        storage = self._storage
-        assert storage is not None
-        t0 = time.perf_counter()
-        with sm.lock:
-            index, term = sm.applied_index, sm.applied_term
-            if index <= self._snaps.index:
-                self._snaps.nothing_new(index)
-                self._resolve_snapshot_waiters(self._snaps.index)
-                return
-            view = sm.snapshot_view()
-        self._snaps.copied()
-        conf = node.membership_at(index)
-        meta = SnapshotMeta(index=index, term=term, members=conf.voters, membership=conf)
-        copy_s = time.perf_counter() - t0
-        self._pass_notes.append(f"snapshot-copy={copy_s:.3f}s")
-        snap_dir = storage.snap_dir
-
-        def write() -> None:
-            try:
-                path, size = write_snapshot_stream(snap_dir, meta, view.write)
-            except BaseException as err:  # reported to the driver: a storage failure is fatal
-                self._inbox.append(SnapshotWritten(meta, None, 0, t0, copy_s, err))
-            else:
-                self._inbox.append(SnapshotWritten(meta, path, size, t0, copy_s))
-            self._wake.set()
-
-        self._snap_thread = threading.Thread(target=write, name="raftkv-snapshot", daemon=True)
-        self._snap_thread.start()
-
-    def _finish_snapshot(self, node: RaftNode, written: SnapshotWritten) -> None:
-        meta, path, size, err = written.meta, written.path, written.size, written.error
-        t0, copy_s = written.started, written.copy_seconds
-        storage = self._storage
-        assert storage is not None
-        if self._snap_thread is not None:
-            self._snap_thread.join()
-            self._snap_thread = None
-        if err is not None or path is None:
-            raise StorageFailed(f"writing snapshot {meta.index} failed: {err}") from err
-        t_adopt = time.perf_counter()
-        adopted = storage.adopt_snapshot_file(path, meta)
-        self._pass_notes.append(f"snapshot-adopt={time.perf_counter() - t_adopt:.3f}s")
-        if adopted:
-            node.compact(meta.index, b"")
-            self.metrics.snapshots.inc()
-            self.metrics.snapshot_bytes.set(size)
-            self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
-            log.info(
-                "event=snapshot index=%d term=%d bytes=%d seconds=%.3f copy_seconds=%.3f",
-                meta.index,
-                meta.term,
-                size,
-                time.perf_counter() - t0,
-                copy_s,
-            )
-        self._snaps.written(meta.index, size if adopted else None)
-        self._resolve_snapshot_waiters(self._snaps.index)
-        self._refresh_status()
-
-    def _resolve_snapshot_waiters(self, index: int) -> None:
-        waiters, self._snap_waiters = self._snap_waiters, []
-        for w in waiters:
-            w.resolve(index)
-
     def _refresh_status(self) -> None:
         node = self._node
         if node is None:
@@ -840,6 +740,4 @@ class NodeDriver:
             elif isinstance(work, PeerMessages) and work.reply is not None:
                 work.reply.fail(failure)
         self._handover.fail_all(failure)
-        waiters, self._snap_waiters = self._snap_waiters, []
-        for sw in waiters:
-            sw.fail(failure)
+        self._snapshots.fail_waiters(failure)

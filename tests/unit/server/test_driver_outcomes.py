@@ -26,13 +26,13 @@ from raftkv.storage import Storage
 from tests.unit.server.test_driver import wait_leader
 
 
-def make(tmp_path: Path) -> NodeDriver:
+def make(tmp_path: Path, sm: KVStateMachine | None = None) -> NodeDriver:
     cfg = load_config(
         {"id": "solo", "data_dir": str(tmp_path / "d"), "election_ms": "100", "heartbeat_ms": "10"},
         {},
         "solo",
     )
-    return NodeDriver(cfg)
+    return NodeDriver(cfg, sm=sm)
 
 
 def put(key: str, value: str, **kw: Any) -> Command:
@@ -77,8 +77,7 @@ def test_snapshot_over_pending_writes_answers_from_the_exactly_once_table(
         leader.apply(index, 2, encode_command(cmd))
     snap = Snapshot(meta=SnapshotMeta(index=8, term=2, members=("solo",)), data=leader.snapshot())
 
-    d = make(tmp_path)
-    d.sm = KVStateMachine(max_clients=3)
+    d = make(tmp_path, KVStateMachine(max_clients=3))
     storage = Storage.open(str(tmp_path / "d"))
     d._storage, d._transport = storage, _Transport()  # type: ignore[assignment]
     cases = {
