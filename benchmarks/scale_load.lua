@@ -25,12 +25,5 @@ function request()
   return wrk.format("PUT", "/v1/kv/" .. key_prefix .. "-" .. tid .. "-" .. i, headers, body)
 end
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_RESULT {"requests":%d,"seconds":%.3f,"rps":%.1f,"p50_ms":%.3f,"p99_ms":%.3f,' ..
-    '"max_ms":%.3f,"errors_status":%d,"errors_socket":%d,"timeouts":%d}\n',
-    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.status, e.connect + e.read + e.write, e.timeout))
-end
+-- done(): the shared BENCH_RESULT line (bench_result.lua, beside this script)
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "bench_result.lua")

@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,36 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def gunicorn_node(
+    conf: str, env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``gunicorn -c <conf> 'raftkv.server:create_app()'`` with ``env``, its output in
+    ``log_path``; on exit its whole session is killed if it still runs."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / conf),
+                "raftkv.server:create_app()",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
 
 
 @pytest.mark.parametrize("conf", ["raftkv/gunicorn_conf.py", "raftkv/server/gunicorn_conf.py"])
@@ -35,15 +67,6 @@ def test_gunicorn_config_file_runs_a_single_node(
         RAFTKV_HEARTBEAT_MS="20",
         RAFTKV_THREADS="8",
     )
-    log = open(tmp_path / "log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / conf), "raftkv.server:create_app()"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
     def call(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -54,7 +77,7 @@ def test_gunicorn_config_file_runs_a_single_node(
         finally:
             c.close()
 
-    try:
+    with gunicorn_node(conf, env, tmp_path / "log") as proc:
         wait_until(
             lambda: b'"role":"leader"' in call("GET", "/v1/status")[1],
             30,
@@ -68,11 +91,6 @@ def test_gunicorn_config_file_runs_a_single_node(
         text = (tmp_path / "log").read_text()
         assert "Booting worker" in text and "event=start" in text and "event=stopped" in text
         assert text.count("Booting worker") == 1  # exactly one worker
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
 
 
 def test_bad_env_is_one_line_and_nonzero(tmp_path: Path) -> None:
@@ -150,15 +168,6 @@ def test_gunicorn_config_file_serves_https_from_env(
         RAFTKV_TLS_KEY=str(key),
         RAFTKV_TLS_CA=str(ca.cert_path),
     )
-    log = open(tmp_path / "log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / conf), "raftkv.server:create_app()"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     ctx = ssl.create_default_context(cafile=str(ca.cert_path))
 
     def status() -> bytes:
@@ -169,15 +178,10 @@ def test_gunicorn_config_file_serves_https_from_env(
         finally:
             c.close()
 
-    try:
+    with gunicorn_node(conf, env, tmp_path / "log"):
         wait_until(
             lambda: b'"role":"leader"' in status(),
             30,
             "single node leader over HTTPS",
             lambda: (tmp_path / "log").read_text(),
         )
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
